@@ -1,0 +1,234 @@
+//! X.509 certificates: decoded once, with the facts keyroll shows and compares.
+
+use ::time::OffsetDateTime;
+use base64::Engine as _;
+use serde::Serialize;
+use sha1::Digest as _;
+use x509_parser::prelude::{FromDer as _, X509Certificate, X509Name};
+
+use crate::thumbprint::Thumbprint;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CertError {
+    #[error("invalid base64: {0}")]
+    Base64(String),
+    #[error(
+        "the base64 decodes to PEM text, not to a DER certificate (the certificate was encoded twice)"
+    )]
+    PemInsideBase64,
+    #[error("PEM block has no end line '-----END CERTIFICATE-----'")]
+    UnterminatedPem,
+    #[error("not a DER certificate: {0}")]
+    Der(String),
+    #[error("{0} bytes of data after the certificate")]
+    TrailingData(usize),
+    #[error("empty certificate")]
+    Empty,
+}
+
+/// One certificate, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    pub der: Vec<u8>,
+    pub sha1: Thumbprint,
+    pub sha256: [u8; 32],
+    /// RFC 4514 form, most specific RDN first (as Windows and OpenSSL `-nameopt RFC2253` show it).
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// Where a certificate stands relative to "now".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Validity {
+    NotYetValid,
+    Valid,
+    Expiring,
+    Expired,
+}
+
+impl Validity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Validity::NotYetValid => "not-yet-valid",
+            Validity::Valid => "valid",
+            Validity::Expiring => "expiring",
+            Validity::Expired => "expired",
+        }
+    }
+}
+
+impl Certificate {
+    pub fn from_der(der: Vec<u8>) -> Result<Self, CertError> {
+        if der.is_empty() {
+            return Err(CertError::Empty);
+        }
+        if der.starts_with(b"-----BEGIN") {
+            return Err(CertError::PemInsideBase64);
+        }
+        let (rest, parsed) =
+            X509Certificate::from_der(&der).map_err(|e| CertError::Der(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(CertError::TrailingData(rest.len()));
+        }
+        let subject = rfc4514(parsed.subject());
+        let issuer = rfc4514(parsed.issuer());
+        let not_before = parsed.validity().not_before.to_datetime();
+        let not_after = parsed.validity().not_after.to_datetime();
+        let sha1 = Thumbprint::from_bytes(sha1::Sha1::digest(&der).into());
+        let sha256: [u8; 32] = sha2::Sha256::digest(&der).into();
+        Ok(Certificate {
+            der,
+            sha1,
+            sha256,
+            subject,
+            issuer,
+            not_before,
+            not_after,
+        })
+    }
+
+    /// Base64 as found in metadata `X509Certificate` or JWKS `x5c`: whitespace allowed anywhere.
+    pub fn from_base64(text: &str) -> Result<Self, CertError> {
+        Certificate::from_der(decode_base64(text)?)
+    }
+
+    /// A certificate file: PEM, DER (`.cer`), or a bare base64 blob.
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, CertError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        if bytes.first() == Some(&0x30) {
+            return Certificate::from_der(bytes.to_vec());
+        }
+        let text = String::from_utf8_lossy(bytes);
+        if let Some(start) = text.find("-----BEGIN CERTIFICATE-----") {
+            let body = &text[start + "-----BEGIN CERTIFICATE-----".len()..];
+            let end = body
+                .find("-----END CERTIFICATE-----")
+                .ok_or(CertError::UnterminatedPem)?;
+            return Certificate::from_base64(&body[..end]);
+        }
+        Certificate::from_base64(&text)
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode_upper(self.sha256)
+    }
+
+    pub fn validity_at(&self, now: OffsetDateTime, warn_days: i64) -> Validity {
+        if now < self.not_before {
+            Validity::NotYetValid
+        } else if now > self.not_after {
+            Validity::Expired
+        } else if self.not_after - now <= ::time::Duration::days(warn_days) {
+            Validity::Expiring
+        } else {
+            Validity::Valid
+        }
+    }
+
+    /// Valid now: the issuer could be signing tokens with it.
+    pub fn is_current(&self, now: OffsetDateTime) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+}
+
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, CertError> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.is_empty() {
+        return Err(CertError::Empty);
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .or_else(|_| {
+            // Some publishers drop the padding.
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(compact.trim_end_matches('=').as_bytes())
+        })
+        .map_err(|e| CertError::Base64(e.to_string()))
+}
+
+/// RFC 3339 in UTC with a `Z`, the form every report uses.
+pub fn rfc3339(time: OffsetDateTime) -> String {
+    let utc = time.to_offset(::time::UtcOffset::UTC);
+    utc.format(&::time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| utc.to_string())
+}
+
+fn rfc4514(name: &X509Name<'_>) -> String {
+    let rdns: Vec<String> = name
+        .iter_rdn()
+        .map(|rdn| {
+            let parts: Vec<String> = rdn
+                .iter()
+                .map(|attr| {
+                    let oid = attr.attr_type().to_id_string();
+                    let key = short_name(&oid).map(str::to_string).unwrap_or(oid);
+                    let value = match attr.as_str() {
+                        Ok(s) => escape_dn_value(s),
+                        Err(_) => lenient_string(attr.attr_value())
+                            .map(|s| escape_dn_value(&s))
+                            .unwrap_or_else(|| format!("#{}", hex::encode(attr.attr_value().data))),
+                    };
+                    format!("{key}={value}")
+                })
+                .collect();
+            parts.join("+")
+        })
+        .collect();
+    rdns.into_iter().rev().collect::<Vec<_>>().join(",")
+}
+
+/// Real certificates break string-type rules (a `*` in a PrintableString); show the text
+/// anyway, as Windows and OpenSSL do, rather than an opaque hex dump.
+fn lenient_string(value: &x509_parser::der_parser::asn1_rs::Any<'_>) -> Option<String> {
+    let data = value.data;
+    match value.tag().0 {
+        // BMPString: UTF-16BE.
+        0x1E => {
+            let units: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            Some(String::from_utf16_lossy(&units))
+        }
+        // UTF8String, PrintableString, T61String, IA5String, VisibleString.
+        0x0C | 0x13 | 0x14 | 0x16 | 0x1A => Some(String::from_utf8_lossy(data).into_owned()),
+        _ => None,
+    }
+}
+
+/// The short names RFC 4514 lists; every other attribute is shown by its dotted OID.
+fn short_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.6" => "C",
+        "2.5.4.9" => "STREET",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        _ => return None,
+    })
+}
+
+fn escape_dn_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, ch) in value.chars().enumerate() {
+        match ch {
+            '\\' | '"' | '+' | ',' | ';' | '<' | '>' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}

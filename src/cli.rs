@@ -1,0 +1,105 @@
+//! Command-line definitions (clap). `main.rs` turns these into library calls.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyroll",
+    version,
+    about = "Keep WIF/.NET trusted-issuer thumbprints in step with the identity provider's signing keys",
+    after_help = "Exit codes: 0 done; 1 error (nothing written). `scan`: 0 clean, 1 error-level findings, 2 could not run."
+)]
+pub struct Cli {
+    /// Evaluate certificates as of this RFC 3339 time instead of now (tests, what-if runs).
+    #[arg(long, global = true, value_name = "RFC3339")]
+    pub now: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a certificate's thumbprint, or check a pasted thumbprint.
+    #[command(
+        after_help = "Examples:\n  keyroll thumbprint signing.cer\n  keyroll thumbprint --format json signing.pem\n  keyroll thumbprint --check \"\u{200E}6b 74 0d d0 16 52 ee ce 27 37 e0 5d ae 36 c5 d1 8f cb 74 c3\"\n\n--check exits 0 when the text is a valid SHA-1 thumbprint (hex or JWKS x5t), 1 otherwise."
+    )]
+    Thumbprint(ThumbprintArgs),
+    /// List the certificates an issuer publishes in its metadata, JWKS or OpenID configuration.
+    #[command(
+        after_help = "Examples:\n  keyroll inspect FederationMetadata.xml\n  keyroll inspect https://login.microsoftonline.com/TENANT/federationmetadata/2007-06/federationmetadata.xml\n  keyroll inspect --format json https://login.microsoftonline.com/common/discovery/keys"
+    )]
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ThumbprintArgs {
+    /// Certificate file (PEM, DER .cer, or bare base64), `-` for stdin; with --check, the text to check.
+    #[arg(value_name = "INPUT")]
+    pub input: String,
+
+    /// Treat INPUT as a pasted thumbprint: normalize it and name every character removed.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print the SHA-256 thumbprint instead of SHA-1.
+    #[arg(long, conflicts_with = "check")]
+    pub sha256: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A metadata file path or an https:// URL.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Certificates expiring within this many days are marked `expiring`.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub warn_days: i64,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FetchArgs {
+    /// Allow plain http:// for the URL given (redirects to http:// on another host are still refused).
+    #[arg(long)]
+    pub allow_http: bool,
+
+    /// Largest response accepted, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub max_bytes: u64,
+
+    /// Total time allowed for one request, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout: u64,
+
+    /// Retries after timeouts, connection failures and 5xx answers.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl FetchArgs {
+    pub fn options(&self) -> keyroll::fetch::FetchOptions {
+        keyroll::fetch::FetchOptions {
+            allow_http: self.allow_http,
+            max_bytes: self.max_bytes,
+            total_timeout: std::time::Duration::from_secs(self.timeout),
+            retries: self.retries,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The one place keyroll reaches the network for metadata: https only, bounded in time, size
+//! and retries, with errors that say what failed and for which URL.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use time::OffsetDateTime;
+
+pub const USER_AGENT: &str = concat!("keyroll/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Allows plain `http://` for the URL the user named (never for a host a redirect names).
+    pub allow_http: bool,
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_bytes: u64,
+    /// Attempts after the first, on timeouts, connection failures and 5xx answers.
+    pub retries: u32,
+    /// First wait between attempts; doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            allow_http: false,
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(60),
+            max_bytes: 10 * 1024 * 1024,
+            retries: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: refusing plain http:// (use https, or --allow-http for a trusted network)")]
+    InsecureScheme { url: String },
+    #[error("{url}: not a valid URL: {detail}")]
+    BadUrl { url: String, detail: String },
+    #[error("{url}: DNS lookup failed: {detail}")]
+    Dns { url: String, detail: String },
+    #[error("{url}: TLS failed: {detail}")]
+    Tls { url: String, detail: String },
+    #[error("{url}: connection failed: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("{url}: timed out after {seconds:.1} s ({attempts} attempts)")]
+    Timeout {
+        url: String,
+        seconds: f64,
+        attempts: u32,
+    },
+    #[error("{url}: server answered HTTP {status} ({attempts} attempts)")]
+    Status {
+        url: String,
+        status: u16,
+        attempts: u32,
+    },
+    #[error("{url}: response is larger than the {limit}-byte limit")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: redirect refused: {detail}")]
+    Redirect { url: String, detail: String },
+    #[error("{url}: {detail}")]
+    Other { url: String, detail: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Where the body came from after redirects.
+    pub final_url: String,
+    pub bytes: Vec<u8>,
+    pub fetched_at: OffsetDateTime,
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    pub fn new(options: FetchOptions) -> Result<Self, FetchError> {
+        // reqwest is built without a default crypto provider (ring, not aws-lc: no C/cmake
+        // build); install ring once per process. A second call only reports it is set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let allow_http = options.allow_http;
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            let target = attempt.url().clone();
+            let origin = attempt.previous().first().cloned();
+            if attempt.previous().len() > 5 {
+                return attempt.error("more than 5 redirects");
+            }
+            if target.scheme() == "https" {
+                return attempt.follow();
+            }
+            let same_origin = origin
+                .as_ref()
+                .is_some_and(|o| o.origin() == target.origin());
+            if allow_http && same_origin {
+                attempt.follow()
+            } else {
+                attempt.error(format!("redirect to {target} is not https"))
+            }
+        });
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.total_timeout)
+            .redirect(redirect)
+            .build()
+            .map_err(|e| FetchError::Other {
+                url: String::new(),
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Fetcher { client, options })
+    }
+
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    pub async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::BadUrl {
+            url: url.into(),
+            detail: e.to_string(),
+        })?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if self.options.allow_http => {}
+            "http" => return Err(FetchError::InsecureScheme { url: url.into() }),
+            other => {
+                return Err(FetchError::BadUrl {
+                    url: url.into(),
+                    detail: format!("unsupported scheme {other}:"),
+                });
+            }
+        }
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(parsed.clone()).await;
+            let retryable = match &outcome {
+                Err(Attempt::Timeout) | Err(Attempt::Connect(_)) => true,
+                Err(Attempt::Status(status)) => status.is_server_error(),
+                _ => false,
+            };
+            if !retryable || attempt > self.options.retries {
+                return outcome.map_err(|failure| {
+                    failure.into_error(url, attempt, started.elapsed(), &self.options)
+                });
+            }
+            let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(&self, url: reqwest::Url) -> Result<Fetched, Attempt> {
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(Attempt::from_reqwest)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Attempt::Status(status));
+        }
+        let limit = self.options.max_bytes;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(Attempt::TooLarge);
+        }
+        let final_url = response.url().to_string();
+        let mut bytes = Vec::new();
+        // Enforced while streaming: a server that lies about or omits Content-Length is cut off.
+        while let Some(chunk) = response.chunk().await.map_err(Attempt::from_reqwest)? {
+            if bytes.len() as u64 + chunk.len() as u64 > limit {
+                return Err(Attempt::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            final_url,
+            bytes,
+            fetched_at: OffsetDateTime::now_utc(),
+        })
+    }
+}
+
+/// Why one attempt failed, before retries are decided.
+enum Attempt {
+    Timeout,
+    Connect(String),
+    Dns(String),
+    Tls(String),
+    Redirect(String),
+    Status(StatusCode),
+    TooLarge,
+    Other(String),
+}
+
+impl Attempt {
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        let chain = error_chain(&e);
+        let lower = chain.to_ascii_lowercase();
+        if e.is_timeout() {
+            Attempt::Timeout
+        } else if e.is_redirect() {
+            Attempt::Redirect(redirect_detail(&e))
+        } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            Attempt::Dns(chain)
+        } else if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+        {
+            Attempt::Tls(chain)
+        } else if e.is_connect() {
+            Attempt::Connect(chain)
+        } else {
+            Attempt::Other(chain)
+        }
+    }
+
+    fn into_error(
+        self,
+        url: &str,
+        attempts: u32,
+        elapsed: Duration,
+        options: &FetchOptions,
+    ) -> FetchError {
+        let url = url.to_string();
+        match self {
+            Attempt::Timeout => FetchError::Timeout {
+                url,
+                seconds: elapsed.as_secs_f64(),
+                attempts,
+            },
+            Attempt::Connect(detail) => FetchError::Connect { url, detail },
+            Attempt::Dns(detail) => FetchError::Dns { url, detail },
+            Attempt::Tls(detail) => FetchError::Tls { url, detail },
+            Attempt::Redirect(detail) => FetchError::Redirect { url, detail },
+            Attempt::Status(status) => FetchError::Status {
+                url,
+                status: status.as_u16(),
+                attempts,
+            },
+            Attempt::TooLarge => FetchError::TooLarge {
+                url,
+                limit: options.max_bytes,
+            },
+            Attempt::Other(detail) => FetchError::Other { url, detail },
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The policy's own message is the innermost source of a redirect error.
+fn redirect_detail(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut last = e.to_string();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}

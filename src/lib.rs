@@ -1,0 +1,11 @@
+//! keyroll keeps the certificate thumbprints trusted by .NET/WIF applications in step with
+//! their identity provider's signing keys.
+//!
+//! Data takes one path: source → keys → plan → patch → report → PR. Each step is a module.
+
+pub mod cert;
+pub mod clock;
+pub mod fetch;
+pub mod metadata;
+pub mod report;
+pub mod thumbprint;

@@ -1,0 +1,123 @@
+//! Thin front: parse arguments, call the library, render, choose the exit code.
+
+mod cli;
+
+use std::io::{Read as _, Write as _};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Parser as _;
+
+use cli::{Cli, Command, Format, InspectArgs, ThumbprintArgs};
+use keyroll::cert::Certificate;
+use keyroll::clock::{Clock, parse_rfc3339};
+use keyroll::fetch::Fetcher;
+use keyroll::report;
+use keyroll::thumbprint;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let clock = match &cli.now {
+        Some(text) => Clock::Fixed(parse_rfc3339(text).map_err(anyhow::Error::msg)?),
+        None => Clock::System,
+    };
+    match cli.command {
+        Command::Thumbprint(args) => thumbprint_command(args),
+        Command::Inspect(args) => inspect_command(args, clock),
+    }
+}
+
+fn thumbprint_command(args: ThumbprintArgs) -> Result<ExitCode> {
+    if args.check {
+        return check_command(&args);
+    }
+    let bytes = if args.input == "-" {
+        let mut buffer = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buffer)
+            .context("reading the certificate from stdin")?;
+        buffer
+    } else {
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input))?
+    };
+    let cert = Certificate::from_file_bytes(&bytes).with_context(|| {
+        let name = if args.input == "-" {
+            "stdin"
+        } else {
+            &args.input
+        };
+        format!("{name}: not a certificate")
+    })?;
+    let out = match args.format {
+        Format::Json => serde_json::to_string_pretty(&report::CertificateJson::new(&cert))? + "\n",
+        Format::Text if args.sha256 => format!("{}\n", cert.sha256_hex()),
+        Format::Text => format!("{}\n", cert.sha1),
+    };
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_command(args: &ThumbprintArgs) -> Result<ExitCode> {
+    let report = thumbprint::check(&args.input);
+    if args.format == Format::Json {
+        let json = serde_json::json!({
+            "valid": report.result.is_ok(),
+            "thumbprint": report.thumbprint(),
+            "notation": report.notation,
+            "lowercase": report.lowercase,
+            "removed": report.removed,
+            "error": report.result.as_ref().err().map(|e| e.to_string()),
+        });
+        print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
+    } else {
+        for note in &report.removed {
+            eprintln!("removed {note}");
+        }
+        match &report.result {
+            Ok(thumbprint) => print_stdout(&format!("{thumbprint}\n"))?,
+            Err(error) => eprintln!("error: not a valid SHA-1 thumbprint: {error}"),
+        }
+    }
+    Ok(if report.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let fetcher = Fetcher::new(args.fetch.options())?;
+    let now = clock.now();
+    let doc = runtime.block_on(keyroll::metadata::load(&args.source, &fetcher, now))?;
+    let out = match args.format {
+        Format::Json => report::inspect_json(&doc, now, args.warn_days),
+        Format::Text => report::inspect_text(&doc, now, args.warn_days),
+    };
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A closed pipe (`keyroll inspect … | head`) is not an error.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
