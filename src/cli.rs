@@ -30,6 +30,59 @@ pub enum Command {
         after_help = "Examples:\n  keyroll inspect FederationMetadata.xml\n  keyroll inspect https://login.microsoftonline.com/TENANT/federationmetadata/2007-06/federationmetadata.xml\n  keyroll inspect --format json https://login.microsoftonline.com/common/discovery/keys"
     )]
     Inspect(InspectArgs),
+    /// Find every trusted thumbprint in config files and report problems.
+    #[command(
+        after_help = "Examples:\n  keyroll scan\n  keyroll scan --format sarif src/ > keyroll.sarif\n  keyroll scan --metadata https://adfs.example.com/FederationMetadata/2007-06/FederationMetadata.xml\n\nExit codes: 0 no error-level findings (warnings and notes allowed), 1 error-level findings, 2 could not run."
+    )]
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or folders to scan (default: the current folder).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub format: ScanFormat,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    /// Metadata whose certificates are known, for `expired`/`expiring` findings (repeatable).
+    #[arg(long, value_name = "SOURCE")]
+    pub metadata: Vec<String>,
+
+    /// Certificates expiring within this many days are flagged `expiring`.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub warn_days: i64,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RulesArgs {
+    /// A folder of extra dialect rules (*.toml); a rule named like a built-in replaces it.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl RulesArgs {
+    pub fn load(&self) -> Result<keyroll::rules::RuleSet, keyroll::rules::RuleError> {
+        match &self.dir {
+            Some(dir) => keyroll::rules::RuleSet::with_dir(dir),
+            None => Ok(keyroll::rules::RuleSet::builtin()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,5 +7,8 @@ pub mod cert;
 pub mod clock;
 pub mod fetch;
 pub mod metadata;
+pub mod patch;
 pub mod report;
+pub mod rules;
+pub mod scan;
 pub mod thumbprint;

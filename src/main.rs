@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
 
-use cli::{Cli, Command, Format, InspectArgs, ThumbprintArgs};
+use cli::{Cli, Command, Format, InspectArgs, ScanArgs, ScanFormat, ThumbprintArgs};
 use keyroll::cert::Certificate;
 use keyroll::clock::{Clock, parse_rfc3339};
 use keyroll::fetch::Fetcher;
@@ -34,6 +34,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Thumbprint(args) => thumbprint_command(args),
         Command::Inspect(args) => inspect_command(args, clock),
+        Command::Scan(args) => scan_command(args, clock),
     }
 }
 
@@ -96,9 +97,7 @@ fn check_command(args: &ThumbprintArgs) -> Result<ExitCode> {
 }
 
 fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
     let now = clock.now();
     let doc = runtime.block_on(keyroll::metadata::load(&args.source, &fetcher, now))?;
@@ -108,6 +107,65 @@ fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
     };
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Linters' convention: 0 clean, 1 error-level findings, 2 could not run.
+fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
+    let could_not_run = |e: anyhow::Error| {
+        eprintln!("error: {e:#}");
+        Ok(ExitCode::from(2))
+    };
+    let rules = match args.rules.load() {
+        Ok(rules) => rules,
+        Err(e) => return could_not_run(e.into()),
+    };
+    let now = clock.now();
+    let mut known = keyroll::scan::KnownCertificates {
+        now: Some(now),
+        warn_days: args.warn_days,
+        ..Default::default()
+    };
+    if !args.metadata.is_empty() {
+        let runtime = runtime()?;
+        let fetcher = Fetcher::new(args.fetch.options())?;
+        for source in &args.metadata {
+            let doc = match runtime.block_on(keyroll::metadata::load(source, &fetcher, now)) {
+                Ok(doc) => doc,
+                Err(e) => return could_not_run(e.into()),
+            };
+            for key in doc.keys {
+                known
+                    .by_thumbprint
+                    .insert(key.thumbprint(), key.certificate);
+            }
+        }
+    }
+    let paths = if args.paths.is_empty() {
+        vec![std::path::PathBuf::from(".")]
+    } else {
+        args.paths
+    };
+    let result = match keyroll::scan::scan_paths(&paths, &rules, &known) {
+        Ok(result) => result,
+        Err(e) => return could_not_run(e.into()),
+    };
+    let out = match args.format {
+        ScanFormat::Text => report::scan_text(&result),
+        ScanFormat::Json => report::scan_json(&result),
+        ScanFormat::Sarif => report::scan_sarif(&result),
+        ScanFormat::Github => report::scan_github(&result),
+    };
+    print_stdout(&out)?;
+    Ok(match result.worst() {
+        Some(keyroll::scan::Severity::Error) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// A closed pipe (`keyroll inspect … | head`) is not an error.

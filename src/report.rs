@@ -173,3 +173,264 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
     }
     out
 }
+
+// ---- scan ----
+
+use crate::scan::{FileProblem, ScanResult, Severity, TrustedEntry};
+
+pub const SCAN_SCHEMA: &str = "keyroll.scan/v1";
+
+/// Every finding with its place, entries' and files' alike.
+struct Located<'a> {
+    file: String,
+    line: u32,
+    column: u32,
+    finding: &'a crate::scan::Finding,
+}
+
+fn located(result: &ScanResult) -> Vec<Located<'_>> {
+    let mut all: Vec<Located<'_>> = Vec::new();
+    for entry in result.entries() {
+        for finding in &entry.findings {
+            all.push(Located {
+                file: slash_path(&entry.file),
+                line: entry.line,
+                column: entry.column,
+                finding,
+            });
+        }
+    }
+    for problem in result.problems() {
+        all.push(Located {
+            file: slash_path(&problem.file),
+            line: problem.line,
+            column: problem.column,
+            finding: &problem.finding,
+        });
+    }
+    all.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    all
+}
+
+/// Paths in reports use `/` on every OS (SARIF URIs, annotations, stable golden files).
+pub fn slash_path(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn counts(result: &ScanResult) -> (usize, usize, usize) {
+    let all = located(result);
+    let n = |s: Severity| all.iter().filter(|l| l.finding.severity == s).count();
+    (n(Severity::Error), n(Severity::Warning), n(Severity::Note))
+}
+
+pub fn scan_text(result: &ScanResult) -> String {
+    let mut out = String::new();
+    for file in &result.files {
+        for entry in &file.entries {
+            out.push_str(&entry_line(entry));
+            for finding in &entry.findings {
+                out.push_str(&format!(
+                    "    {}[{}]: {}\n",
+                    finding.severity.as_str(),
+                    finding.code,
+                    finding.message
+                ));
+            }
+        }
+        for problem in &file.problems {
+            out.push_str(&problem_line(problem));
+        }
+    }
+    let (errors, warnings, notes) = counts(result);
+    out.push_str(&format!(
+        "{} trusted thumbprints in {} files: {errors} errors, {warnings} warnings, {notes} notes\n",
+        result.entries().count(),
+        result
+            .files
+            .iter()
+            .filter(|f| !f.entries.is_empty())
+            .count(),
+    ));
+    out
+}
+
+fn entry_line(entry: &TrustedEntry) -> String {
+    let mut who = Vec::new();
+    if let Some(scope) = &entry.scope {
+        who.push(format!("scope={scope}"));
+    }
+    if let Some(name) = &entry.issuer_name {
+        who.push(format!("issuer={name}"));
+    }
+    if let Some(key) = &entry.key {
+        who.push(format!("key={key}"));
+    }
+    let kind = match entry.kind {
+        crate::scan::EntryKind::Add => "",
+        crate::scan::EntryKind::Remove => " (remove)",
+    };
+    format!(
+        "{}:{}:{}: {}{} {} raw=\"{}\" normalized={}\n",
+        slash_path(&entry.file),
+        entry.line,
+        entry.column,
+        entry.dialect,
+        kind,
+        who.join(" "),
+        entry.raw.escape_debug(),
+        entry
+            .normalized
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".into()),
+    )
+}
+
+fn problem_line(problem: &FileProblem) -> String {
+    format!(
+        "{}:{}:{}: {}[{}]: {}\n",
+        slash_path(&problem.file),
+        problem.line,
+        problem.column,
+        problem.finding.severity.as_str(),
+        problem.finding.code,
+        problem.finding.message
+    )
+}
+
+pub fn scan_json(result: &ScanResult) -> String {
+    let (errors, warnings, notes) = counts(result);
+    let entries: Vec<serde_json::Value> = result
+        .entries()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).expect("entry serializes");
+            v["file"] = serde_json::Value::String(slash_path(&e.file));
+            v
+        })
+        .collect();
+    let problems: Vec<serde_json::Value> = result
+        .problems()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).expect("problem serializes");
+            v["file"] = serde_json::Value::String(slash_path(&p.file));
+            v
+        })
+        .collect();
+    let json = serde_json::json!({
+        "schema": SCAN_SCHEMA,
+        "entries": entries,
+        "problems": problems,
+        "summary": {
+            "files": result.files.len(),
+            "entries": result.entries().count(),
+            "errors": errors,
+            "warnings": warnings,
+            "notes": notes,
+        },
+    });
+    serde_json::to_string_pretty(&json).expect("scan JSON serializes") + "\n"
+}
+
+/// What each finding code means, for SARIF rule metadata and `--help`.
+pub const FINDING_CODES: &[(&str, &str)] = &[
+    (
+        "dirty",
+        "Invisible or stray characters WIF does not remove: the entry never matches",
+    ),
+    ("bad-length", "Not a 40-hex-digit SHA-1 thumbprint"),
+    (
+        "duplicate",
+        "Two entries equal after WIF's normalization: the configuration fails to load",
+    ),
+    ("lowercase", "Lowercase hex (style only)"),
+    ("spaced", "Spaces between byte pairs (style only)"),
+    ("placeholder", "A deploy-time placeholder; never edited"),
+    ("expired", "The trusted certificate has expired"),
+    ("expiring", "The trusted certificate expires soon"),
+    (
+        "withdrawn",
+        "An entry withdrawn by a later <remove> or <clear/>",
+    ),
+    ("transform", "An entry inside a config transform file"),
+    ("malformed", "The file is not well-formed XML"),
+    ("unsupported-encoding", "The file is not UTF-8"),
+    (
+        "config-source-missing",
+        "A configSource reference names a file that does not exist",
+    ),
+    (
+        "config-source-outside",
+        "A configSource reference leaves the repository",
+    ),
+];
+
+pub fn scan_sarif(result: &ScanResult) -> String {
+    let rules: Vec<serde_json::Value> = FINDING_CODES
+        .iter()
+        .map(|(id, text)| serde_json::json!({"id": id, "shortDescription": {"text": text}}))
+        .collect();
+    let results: Vec<serde_json::Value> = located(result)
+        .iter()
+        .map(|l| {
+            let rule_index = FINDING_CODES
+                .iter()
+                .position(|(id, _)| *id == l.finding.code)
+                .expect("every finding code is listed");
+            serde_json::json!({
+                "ruleId": l.finding.code,
+                "ruleIndex": rule_index,
+                "level": l.finding.severity.as_str(),
+                "message": {"text": l.finding.message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": l.file},
+                        "region": {"startLine": l.line, "startColumn": l.column},
+                    }
+                }],
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "keyroll",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&json).expect("SARIF serializes") + "\n"
+}
+
+/// GitHub Actions workflow commands: `::error file=…,line=…,col=…::message`.
+pub fn scan_github(result: &ScanResult) -> String {
+    let mut out = String::new();
+    for l in located(result) {
+        let command = match l.finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "notice",
+        };
+        out.push_str(&format!(
+            "::{command} file={},line={},col={},title={}::{}\n",
+            escape_property(&l.file),
+            l.line,
+            l.column,
+            escape_property(&format!("keyroll {}", l.finding.code)),
+            escape_data(&l.finding.message)
+        ));
+    }
+    out
+}
+
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}

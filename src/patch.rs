@@ -1,0 +1,572 @@
+//! Byte-preserving edits: locate spans with roxmltree (via [`crate::scan`]), splice the
+//! original bytes, re-parse and re-scan, and write atomically. Nothing outside the changed
+//! spans moves: BOM, line endings, indentation, quoting, comments, attribute order.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::ops::Range;
+use std::path::Path;
+
+use crate::rules::RuleSet;
+use crate::scan::{self, ConfigFile, ElementSpan, EntryKind, KnownCertificates, Registry};
+use crate::thumbprint::Thumbprint;
+
+/// One replacement of a byte range (an insertion when the range is empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub range: Range<usize>,
+    pub text: String,
+}
+
+/// What to do to a config file; indices refer to the [`ConfigFile`] the change was planned on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Trust a thumbprint in a registry (copying a sibling's form, or the rule's template).
+    Add {
+        registry: usize,
+        thumbprint: Thumbprint,
+        name: Option<String>,
+    },
+    /// Drop an entry.
+    Remove { entry: usize },
+    /// Rewrite an entry's value as clean hex in the file's case style.
+    Normalize { entry: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("{file}: dialect {dialect} has no entry template, so keyroll cannot add entries here")]
+    NoTemplate { file: String, dialect: String },
+    #[error("{file}:{line}: {what}")]
+    Refused {
+        file: String,
+        line: u32,
+        what: String,
+    },
+    #[error("{file}: edits overlap at byte {at}")]
+    Overlap { file: String, at: usize },
+    #[error(
+        "{file}: the edited text does not hold the intended entries ({detail}); nothing written"
+    )]
+    Verify { file: String, detail: String },
+    #[error("{file}: {detail}")]
+    Io { file: String, detail: String },
+}
+
+/// Case style for new and normalized thumbprints: the file's own, uppercase when undecided.
+pub fn file_uses_lowercase(file: &ConfigFile) -> bool {
+    let mut lower = false;
+    let mut upper = false;
+    for entry in file.entries.iter().filter(|e| !e.placeholder) {
+        lower |= entry.raw.chars().any(|c| c.is_ascii_lowercase());
+        upper |= entry.raw.chars().any(|c| c.is_ascii_uppercase());
+    }
+    lower && !upper
+}
+
+fn styled(thumbprint: Thumbprint, lowercase: bool) -> String {
+    if lowercase {
+        thumbprint.to_lower_hex()
+    } else {
+        thumbprint.to_upper_hex()
+    }
+}
+
+fn escape_attr(value: &str, quote: char) -> String {
+    let mut out = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' if quote == '"' => out.push_str("&quot;"),
+            '\'' if quote == '\'' => out.push_str("&apos;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// The file's line break, as used near `offset`; none in a one-line file.
+fn newline_near(text: &str, offset: usize) -> &'static str {
+    let found = text[offset..]
+        .find('\n')
+        .map(|p| offset + p)
+        .or_else(|| text[..offset].rfind('\n'));
+    match found {
+        Some(p) if p > 0 && text.as_bytes()[p - 1] == b'\r' => "\r\n",
+        Some(_) => "\n",
+        None => "",
+    }
+}
+
+/// Turns changes into byte edits on `file`'s original bytes.
+pub fn edits_for(file: &ConfigFile, changes: &[Change]) -> Result<Vec<Edit>, PatchError> {
+    let text = file.text();
+    let display = file.path.display().to_string();
+    let lowercase = file_uses_lowercase(file);
+    let mut edits: Vec<Edit> = Vec::new();
+    // Several additions to one registry go in one insertion, in change order.
+    let mut additions: BTreeMap<usize, Vec<(Thumbprint, Option<String>)>> = BTreeMap::new();
+    for change in changes {
+        match change {
+            Change::Add {
+                registry,
+                thumbprint,
+                name,
+            } => additions
+                .entry(*registry)
+                .or_default()
+                .push((*thumbprint, name.clone())),
+            Change::Remove { entry } => {
+                let e = &file.entries[*entry];
+                refuse_placeholder(file, *entry)?;
+                edits.push(Edit {
+                    range: removal_range(text, &e.element),
+                    text: String::new(),
+                });
+            }
+            Change::Normalize { entry } => {
+                let e = &file.entries[*entry];
+                refuse_placeholder(file, *entry)?;
+                let Some(thumbprint) = e.normalized else {
+                    return Err(PatchError::Refused {
+                        file: display,
+                        line: e.line,
+                        what: format!("\"{}\" is not a thumbprint keyroll can normalize", e.raw),
+                    });
+                };
+                edits.push(Edit {
+                    range: e.value.clone(),
+                    text: styled(thumbprint, lowercase),
+                });
+            }
+        }
+    }
+    for (registry, adds) in additions {
+        edits.push(addition(
+            file,
+            &file.registries[registry],
+            &adds,
+            lowercase,
+        )?);
+    }
+    edits.sort_by_key(|e| (e.range.start, e.range.end));
+    for pair in edits.windows(2) {
+        if pair[1].range.start < pair[0].range.end {
+            return Err(PatchError::Overlap {
+                file: display,
+                at: pair[1].range.start,
+            });
+        }
+    }
+    Ok(edits)
+}
+
+fn refuse_placeholder(file: &ConfigFile, entry: usize) -> Result<(), PatchError> {
+    let e = &file.entries[entry];
+    if e.placeholder {
+        return Err(PatchError::Refused {
+            file: file.path.display().to_string(),
+            line: e.line,
+            what: format!(
+                "{} is a deploy-time placeholder; keyroll never edits it",
+                e.raw
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// An element alone on its line goes with its line (the line break before it and any
+/// trailing blanks); an element sharing a line goes with the blanks just before it.
+fn removal_range(text: &str, element: &Range<usize>) -> Range<usize> {
+    let bytes = text.as_bytes();
+    let mut start = element.start;
+    while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
+        start -= 1;
+    }
+    let mut end = element.end;
+    while end < bytes.len() && matches!(bytes[end], b' ' | b'\t') {
+        end += 1;
+    }
+    let alone_on_line = start > 0
+        && bytes[start - 1] == b'\n'
+        && (end == bytes.len() || matches!(bytes[end], b'\r' | b'\n'));
+    if alone_on_line {
+        let mut line_break = start - 1;
+        if line_break > 0 && bytes[line_break - 1] == b'\r' {
+            line_break -= 1;
+        }
+        line_break..end
+    } else {
+        start..element.end
+    }
+}
+
+fn addition(
+    file: &ConfigFile,
+    registry: &Registry,
+    adds: &[(Thumbprint, Option<String>)],
+    lowercase: bool,
+) -> Result<Edit, PatchError> {
+    let text = file.text();
+    let rule = &registry.rule;
+    let display = file.path.display().to_string();
+    // The nearest sibling to copy: the registry's last entry that trusts a thumbprint.
+    let sibling = file
+        .entries_of(registry.index)
+        .filter(|e| e.kind == EntryKind::Add)
+        .last();
+    let template = rule.spec.entry.template.as_deref();
+    if sibling.is_none() && template.is_none()
+        || template.is_none() && rule.spec.entry.key.is_some()
+    {
+        return Err(PatchError::NoTemplate {
+            file: display,
+            dialect: rule.name().to_string(),
+        });
+    }
+    let entry_text = |thumbprint: Thumbprint, name: &Option<String>| -> String {
+        let hex = styled(thumbprint, lowercase);
+        // Names only go where the dialect has a name attribute.
+        let name = name.as_ref().filter(|_| rule.spec.entry.name.is_some());
+        match sibling {
+            Some(s) => copy_sibling(text, s, &hex, name),
+            None => {
+                let template = template.expect("checked above");
+                let quote = '"';
+                let mut t = template.replace("{thumbprint}", &hex);
+                match name {
+                    Some(n) => t = t.replace("{name}", &escape_attr(n, quote)),
+                    None => t = strip_name_attr(&t),
+                }
+                t
+            }
+        }
+    };
+    let new_entries: Vec<String> = adds.iter().map(|(t, n)| entry_text(*t, n)).collect();
+
+    if let Some(sibling) = sibling {
+        let nl = newline_near(text, sibling.element.start);
+        let indent = scan::line_indent(text, sibling.element.start);
+        let separator = if indent.is_empty() && !starts_line(text, sibling.element.start) {
+            " ".to_string()
+        } else {
+            format!("{nl}{indent}")
+        };
+        let inserted: String = new_entries
+            .iter()
+            .map(|e| format!("{separator}{e}"))
+            .collect();
+        return Ok(Edit {
+            range: sibling.element.end..sibling.element.end,
+            text: inserted,
+        });
+    }
+    match (&registry.container, &registry.create_under) {
+        (Some(container), _) => Ok(insert_children(text, container, &new_entries)),
+        (None, Some(parent)) => {
+            let element = &rule.spec.create.as_ref().expect("creatable").element;
+            let nl = newline_near(text, parent.range.start);
+            let inner_indent = format!(
+                "{}{}{}",
+                parent.indent, parent.child_unit, parent.child_unit
+            );
+            let mut block = format!("<{element}>");
+            for e in &new_entries {
+                block.push_str(&format!("{nl}{inner_indent}{e}"));
+            }
+            block.push_str(&format!(
+                "{nl}{}{}</{element}>",
+                parent.indent, parent.child_unit
+            ));
+            Ok(insert_children(text, parent, &[block]))
+        }
+        (None, None) => unreachable!("a registry has a container or a place to create one"),
+    }
+}
+
+fn starts_line(text: &str, offset: usize) -> bool {
+    let line_start = text[..offset].rfind('\n').map_or(0, |p| p + 1);
+    text[line_start..offset]
+        .chars()
+        .all(|c| c == ' ' || c == '\t')
+}
+
+/// Appends children to an element, one level deeper than it, before its end tag.
+fn insert_children(text: &str, parent: &ElementSpan, children: &[String]) -> Edit {
+    let nl = newline_near(text, parent.range.start);
+    let (indent, child_indent) = if nl.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            parent.indent.clone(),
+            format!("{}{}", parent.indent, parent.child_unit),
+        )
+    };
+    let lines: String = children
+        .iter()
+        .map(|c| format!("{nl}{child_indent}{c}"))
+        .collect();
+    if parent.self_closing {
+        // `<trustedIssuers />` becomes `<trustedIssuers>…</trustedIssuers>`.
+        let start_tag = &text[parent.range.start..parent.start_tag_end];
+        let open = start_tag
+            .trim_end_matches('>')
+            .trim_end_matches('/')
+            .trim_end();
+        let name_end = open[1..]
+            .find(|c: char| c.is_whitespace())
+            .map_or(open.len(), |p| p + 1);
+        let name = &open[1..name_end];
+        return Edit {
+            range: parent.range.clone(),
+            text: format!("{open}>{lines}{nl}{indent}</{name}>"),
+        };
+    }
+    let end_tag = parent.range.start
+        + text[parent.range.clone()]
+            .rfind("</")
+            .expect("an element that is not self-closing has an end tag");
+    let ws_start = end_tag
+        - text[..end_tag]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_whitespace())
+            .map(char::len_utf8)
+            .sum::<usize>();
+    if text[ws_start..end_tag].contains('\n') {
+        // Keep the existing line break and indentation before the end tag.
+        Edit {
+            range: ws_start..ws_start,
+            text: lines,
+        }
+    } else {
+        Edit {
+            range: end_tag..end_tag,
+            text: format!("{lines}{nl}{indent}"),
+        }
+    }
+}
+
+/// The sibling's own text with the thumbprint (and name) replaced: same quoting, attribute
+/// order, line breaks inside the tag, and `/>` form.
+fn copy_sibling(
+    text: &str,
+    sibling: &scan::TrustedEntry,
+    hex: &str,
+    name: Option<&String>,
+) -> String {
+    let base = sibling.element.start;
+    let mut replacements: Vec<(Range<usize>, String)> = vec![(
+        sibling.value.start - base..sibling.value.end - base,
+        hex.to_string(),
+    )];
+    match (&sibling.name_attr, name) {
+        (Some((_, value)), Some(n)) => replacements.push((
+            value.start - base..value.end - base,
+            escape_attr(n, quote_before(text, value.start)),
+        )),
+        (Some((attr, _)), None) => {
+            let mut start = attr.start;
+            while start > base && text.as_bytes()[start - 1].is_ascii_whitespace() {
+                start -= 1;
+            }
+            replacements.push((start - base..attr.end - base, String::new()));
+        }
+        (None, Some(n)) => {
+            let q = sibling.value_quote;
+            let after_value = sibling.value.end + 1 - base;
+            replacements.push((
+                after_value..after_value,
+                format!(" name={q}{}{q}", escape_attr(n, q)),
+            ));
+        }
+        (None, None) => {}
+    }
+    replacements.sort_by_key(|(r, _)| r.start);
+    let original = &text[sibling.element.clone()];
+    let mut out = String::with_capacity(original.len());
+    let mut cursor = 0;
+    for (range, replacement) in replacements {
+        out.push_str(&original[cursor..range.start]);
+        out.push_str(&replacement);
+        cursor = range.end;
+    }
+    out.push_str(&original[cursor..]);
+    out
+}
+
+fn quote_before(text: &str, offset: usize) -> char {
+    text[..offset].chars().last().unwrap_or('"')
+}
+
+/// Removes ` name="{name}"` from a template when there is no name to write.
+fn strip_name_attr(template: &str) -> String {
+    let Some(at) = template.find("{name}") else {
+        return template.to_string();
+    };
+    let before = &template[..at];
+    let attr_start = before
+        .rfind(|c: char| c.is_whitespace())
+        .unwrap_or(before.len());
+    let after = &template[at + "{name}".len()..];
+    let rest = after.get(1..).unwrap_or(""); // the closing quote
+    format!("{}{}", &template[..attr_start], rest)
+}
+
+/// Applies edits to the original bytes, in order; everything between them is copied as is.
+pub fn splice(bytes: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(bytes.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut cursor = 0;
+    for edit in edits {
+        out.extend_from_slice(&bytes[cursor..edit.range.start]);
+        out.extend_from_slice(edit.text.as_bytes());
+        cursor = edit.range.end;
+    }
+    out.extend_from_slice(&bytes[cursor..]);
+    out
+}
+
+/// The multiset of what each registry trusts, keyed by dialect and scope.
+/// Each entry: value, issuer name, is a `<remove>`, still unclean (dirty or spaced).
+type TrustSet = BTreeMap<(String, Option<String>), Vec<(String, Option<String>, bool, bool)>>;
+
+fn is_unclean(code: &str) -> bool {
+    matches!(code, "dirty" | "spaced")
+}
+
+fn trust_set(file: &ConfigFile) -> TrustSet {
+    let mut set: TrustSet = BTreeMap::new();
+    for registry in &file.registries {
+        set.entry((registry.rule.name().to_string(), registry.scope.clone()))
+            .or_default();
+    }
+    for entry in &file.entries {
+        let registry = &file.registries[entry.registry];
+        let value = entry
+            .normalized
+            .map(|t| t.to_upper_hex())
+            .unwrap_or_else(|| entry.decoded.clone());
+        set.entry((registry.rule.name().to_string(), registry.scope.clone()))
+            .or_default()
+            .push((
+                value,
+                entry.issuer_name.clone(),
+                entry.kind == EntryKind::Remove,
+                entry.findings.iter().any(|f| is_unclean(f.code)),
+            ));
+    }
+    for list in set.values_mut() {
+        list.sort();
+    }
+    set
+}
+
+/// Plans, splices and verifies: returns the new bytes only when a fresh parse and scan of
+/// them holds exactly the intended entries and no new problem.
+pub fn apply(
+    file: &ConfigFile,
+    changes: &[Change],
+    rules: &RuleSet,
+) -> Result<Vec<u8>, PatchError> {
+    let edits = edits_for(file, changes)?;
+    let new_bytes = splice(&file.bytes, &edits);
+
+    let mut kept = file.clone();
+    for change in changes {
+        if let Change::Normalize { entry } = change {
+            kept.entries[*entry]
+                .findings
+                .retain(|f| !is_unclean(f.code));
+        }
+    }
+    let dropped: Vec<usize> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Remove { entry } => Some(*entry),
+            _ => None,
+        })
+        .collect();
+    kept.entries = std::mem::take(&mut kept.entries)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.contains(i))
+        .map(|(_, e)| e)
+        .collect();
+    let mut want = trust_set(&kept);
+    for change in changes {
+        if let Change::Add {
+            registry,
+            thumbprint,
+            name,
+        } = change
+        {
+            let r = &file.registries[*registry];
+            let name = if r.rule.spec.entry.name.is_some() {
+                name.clone()
+            } else {
+                r.issuer_name.clone()
+            };
+            let list = want
+                .entry((r.rule.name().to_string(), r.scope.clone()))
+                .or_default();
+            list.push((thumbprint.to_upper_hex(), name, false, false));
+            list.sort();
+        }
+    }
+
+    let reparsed = scan::parse_config(
+        &file.path,
+        new_bytes.clone(),
+        rules,
+        &KnownCertificates::default(),
+    );
+    let display = file.path.display().to_string();
+    if let Some(problem) = reparsed.problems.iter().find(|p| {
+        !file
+            .problems
+            .iter()
+            .any(|old| old.finding.code == p.finding.code)
+    }) {
+        return Err(PatchError::Verify {
+            file: display,
+            detail: format!("line {}: {}", problem.line, problem.finding.message),
+        });
+    }
+    let got = trust_set(&reparsed);
+    if got != want {
+        return Err(PatchError::Verify {
+            file: display,
+            detail: format!("expected {want:?}, found {got:?}"),
+        });
+    }
+    Ok(new_bytes)
+}
+
+/// Writes through a temporary file in the same folder and a rename, keeping permissions:
+/// a crash leaves the old file or the new one, never half of either.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PatchError> {
+    let io = |e: std::io::Error| PatchError::Io {
+        file: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
+    let mut temp = tempfile::Builder::new()
+        .prefix(".keyroll-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    temp.write_all(bytes).map_err(io)?;
+    temp.as_file().sync_all().map_err(io)?;
+    if let Some(permissions) = permissions {
+        std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+    }
+    temp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
