@@ -312,3 +312,192 @@ fn inspect_refuses_plain_http_urls() {
         stderr(&out)
     );
 }
+
+// ---- scan ----
+
+/// A tree with a problem config, an ignored folder, build output and a binary file.
+fn scan_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let nordvall = std::fs::read_to_string("tests/data/configs/nordvall-mvc5-http.config").unwrap();
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::write(
+        root.join("app/Web.config"),
+        nordvall.replace(
+            "thumbprint=\"18145fb6b5d96b3cc34ec7599f12172bb93c68ef\"",
+            "thumbprint=\"\u{200E}18145fb6b5d96b3cc34ec7599f12172bb93c68ef\"",
+        ),
+    )
+    .unwrap();
+    for skipped in ["app/bin", "app/obj", "ignored"] {
+        std::fs::create_dir_all(root.join(skipped)).unwrap();
+        std::fs::write(root.join(skipped).join("Web.config"), &nordvall).unwrap();
+    }
+    std::fs::write(root.join(".gitignore"), "ignored/\n").unwrap();
+    std::fs::write(root.join("app/blob.config"), b"\0\0thumbprint\0").unwrap();
+    dir
+}
+
+#[test]
+fn scan_reports_dirty_entry_and_exits_1_skipping_ignored_and_build_output() {
+    let tree = scan_tree();
+    let root = tree.path().to_str().unwrap();
+    let out = keyroll(&["scan", "--format", "json", root]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema"], "keyroll.scan/v1");
+    let entries = json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    let entry = &entries[0];
+    assert!(entry["file"].as_str().unwrap().ends_with("app/Web.config"));
+    assert_eq!(entry["line"], 72);
+    assert_eq!(entry["dialect"], "wif45");
+    assert_eq!(entry["issuer_name"], "DummySTS");
+    assert_eq!(
+        entry["normalized"],
+        "18145FB6B5D96B3CC34EC7599F12172BB93C68EF"
+    );
+    let codes: Vec<&str> = entry["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["dirty", "lowercase"]);
+    assert_eq!(json["summary"]["errors"], 1);
+}
+
+#[test]
+fn scan_of_clean_corpus_exits_0_and_github_format_annotates() {
+    let out = keyroll(&["scan", "tests/data/configs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("14 trusted thumbprints in 10 files: 0 errors"));
+
+    let tree = scan_tree();
+    let out = keyroll(&["scan", "--format", "github", tree.path().to_str().unwrap()]);
+    let text = stdout(&out);
+    let error_line = text.lines().find(|l| l.starts_with("::error ")).unwrap();
+    assert!(
+        error_line.contains(
+            ",line=72,col=32,title=keyroll dirty::contains U+200E LEFT-TO-RIGHT MARK at position 1"
+        ),
+        "{error_line}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("::notice ") && l.contains("lowercase"))
+    );
+}
+
+#[test]
+fn scan_of_missing_path_cannot_run_exit_2() {
+    let out = keyroll(&["scan", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no/such/dir"));
+}
+
+#[test]
+fn scan_sarif_validates_against_the_sarif_2_1_0_schema() {
+    // The published schema's `language` pattern (on run and toolComponent) has a stray `]`
+    // that no regex engine here accepts, so the validator refuses the schema itself. keyroll
+    // never emits `language`; the pattern is corrected in memory (the vendored bytes stay as
+    // published).
+    let published = std::fs::read_to_string("tests/data/schema/sarif-2.1.0-rtm.5.json").unwrap();
+    let broken_pattern = r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#;
+    assert_eq!(published.matches(broken_pattern).count(), 2);
+    let schema: serde_json::Value = serde_json::from_str(
+        &published.replace(broken_pattern, r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&schema)
+        .unwrap();
+    let tree = scan_tree();
+    for target in [tree.path().to_str().unwrap(), "tests/data/configs"] {
+        let out = keyroll(&["scan", "--format", "sarif", target]);
+        let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&sarif)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert!(!sarif["runs"][0]["results"].as_array().unwrap().is_empty());
+    }
+    // The validator does reject a broken log, so the check above means something.
+    let broken = serde_json::json!({"version": "2.1.0", "runs": [{"tool": {}}]});
+    assert!(!validator.is_valid(&broken));
+}
+
+#[test]
+fn scan_with_metadata_flags_expired_certificates() {
+    let out = keyroll(&[
+        "scan",
+        "--format",
+        "json",
+        "--now",
+        "2026-01-01T00:00:00Z",
+        "--metadata",
+        "tests/data/metadata/cbib-adatum-simulatedissuer1-federationmetadata.xml",
+        "tests/data/configs/cbib-a-order-claimsaware.config",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // CN=adatum is valid until 2036: nothing to flag.
+    assert!(!stdout(&out).contains("\"expired\""));
+    assert_eq!(json["entries"].as_array().unwrap().len(), 1);
+
+    let out = keyroll(&[
+        "scan",
+        "--format",
+        "json",
+        "--now",
+        "2036-06-01T00:00:00Z",
+        "--metadata",
+        "tests/data/metadata/cbib-adatum-simulatedissuer1-federationmetadata.xml",
+        "tests/data/configs/cbib-a-order-claimsaware.config",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = &json["entries"][0]["findings"][1];
+    assert_eq!(finding["code"], "expired");
+    assert_eq!(
+        finding["message"],
+        "certificate CN=adatum expired on 2036-01-01T03:00:00Z"
+    );
+}
+
+#[test]
+fn scan_with_a_user_rule_directory_finds_custom_app_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mykeys.toml"),
+        "name = \"mykeys\"\ntitle = \"My app's signing key setting\"\nfiles = [\"*.config\"]\nregistries = [\"appSettings\"]\n[entry]\nelement = \"add\"\nthumbprint = \"value\"\nkey = \"key\"\nkeys = [\"TokenSignerCert\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("app.config"),
+        "<configuration>\n  <appSettings>\n    <add key=\"TokenSignerCert\" value=\"6b740dd01652eece2737e05dae36c5d18fcb74c3\"/>\n    <add key=\"Other\" value=\"x\"/>\n  </appSettings>\n</configuration>\n",
+    )
+    .unwrap();
+    let rules = dir.path().to_str().unwrap();
+    let config = dir.path().join("app.config");
+    let out = keyroll(&[
+        "scan",
+        "--format",
+        "json",
+        "--rules",
+        rules,
+        config.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{json:#}");
+    assert_eq!(entries[0]["dialect"], "mykeys");
+    assert_eq!(entries[0]["key"], "TokenSignerCert");
+    assert_eq!(entries[0]["line"], 3);
+
+    std::fs::write(dir.path().join("bad.toml"), "name = 3\n").unwrap();
+    let out = keyroll(&["scan", "--rules", rules, config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.toml:1:8"), "{}", stderr(&out));
+}
