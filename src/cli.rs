@@ -35,6 +35,62 @@ pub enum Command {
         after_help = "Examples:\n  keyroll scan\n  keyroll scan --format sarif src/ > keyroll.sarif\n  keyroll scan --metadata https://adfs.example.com/FederationMetadata/2007-06/FederationMetadata.xml\n\nExit codes: 0 no error-level findings (warnings and notes allowed), 1 error-level findings, 2 could not run."
     )]
     Scan(ScanArgs),
+    /// Show what keyroll would change in each target file, and why.
+    #[command(
+        after_help = "Examples:\n  keyroll plan\n  keyroll plan --format json --config deploy/keyroll.toml\n  keyroll plan --now 2026-12-01T00:00:00Z   # what-if\n\nExit codes: 0 done (with --detailed-exitcode: 0 nothing to do, 2 changes pending), 1 error."
+    )]
+    Plan(PlanArgs),
+    /// Make the planned changes and update keyroll.lock (nothing is written if the plan has errors).
+    #[command(
+        after_help = "Examples:\n  keyroll apply\n  keyroll apply --config deploy/keyroll.toml\n\nExit codes: 0 done, 1 error (nothing written)."
+    )]
+    Apply(PlanArgs),
+    /// Write a starter keyroll.toml and keyroll.lock by matching the repository's thumbprints to metadata.
+    #[command(
+        after_help = "Examples:\n  keyroll init --metadata https://adfs.contoso.com/FederationMetadata/2007-06/FederationMetadata.xml\n  keyroll init --metadata idp-metadata.xml --dir src/"
+    )]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Path of keyroll.toml.
+    #[arg(long, default_value = "keyroll.toml", value_name = "FILE")]
+    pub config: std::path::PathBuf,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Exit 2 when changes are pending, 0 when there is nothing to do (like terraform).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Metadata of an issuer the repository trusts (repeatable): a path or an https:// URL.
+    #[arg(long, required = true, value_name = "SOURCE")]
+    pub metadata: Vec<String>,
+
+    /// The repository folder to scan and to write keyroll.toml into.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+
+    /// Overwrite an existing keyroll.toml.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,12 +129,12 @@ pub struct ScanArgs {
 pub struct RulesArgs {
     /// A folder of extra dialect rules (*.toml); a rule named like a built-in replaces it.
     #[arg(long = "rules", value_name = "DIR")]
-    pub dir: Option<std::path::PathBuf>,
+    pub rules_dir: Option<std::path::PathBuf>,
 }
 
 impl RulesArgs {
     pub fn load(&self) -> Result<keyroll::rules::RuleSet, keyroll::rules::RuleError> {
-        match &self.dir {
+        match &self.rules_dir {
             Some(dir) => keyroll::rules::RuleSet::with_dir(dir),
             None => Ok(keyroll::rules::RuleSet::builtin()),
         }
@@ -154,5 +210,14 @@ impl FetchArgs {
             retries: self.retries,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definitions_are_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
     }
 }

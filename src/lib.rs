@@ -6,9 +6,13 @@
 pub mod cert;
 pub mod clock;
 pub mod fetch;
+pub mod init;
+pub mod lock;
 pub mod metadata;
 pub mod patch;
+pub mod plan;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod settings;
 pub mod thumbprint;

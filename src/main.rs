@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
 
-use cli::{Cli, Command, Format, InspectArgs, ScanArgs, ScanFormat, ThumbprintArgs};
+use cli::{
+    Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, ScanArgs, ScanFormat, ThumbprintArgs,
+};
 use keyroll::cert::Certificate;
 use keyroll::clock::{Clock, parse_rfc3339};
 use keyroll::fetch::Fetcher;
@@ -35,6 +37,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Thumbprint(args) => thumbprint_command(args),
         Command::Inspect(args) => inspect_command(args, clock),
         Command::Scan(args) => scan_command(args, clock),
+        Command::Plan(args) => plan_command(args, clock, false),
+        Command::Apply(args) => plan_command(args, clock, true),
+        Command::Init(args) => init_command(args, clock),
     }
 }
 
@@ -160,6 +165,86 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         Some(keyroll::scan::Severity::Error) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
+    let settings = keyroll::settings::Settings::load(&args.config)?;
+    let rules = args.rules.load()?;
+    let fetcher = Fetcher::new(args.fetch.options())?;
+    let now = clock.now();
+    let plan = runtime()?.block_on(keyroll::plan::prepare(&settings, &rules, &fetcher, now))?;
+    let out = match args.format {
+        Format::Json => report::plan_json(&plan),
+        Format::Text => {
+            use std::io::IsTerminal as _;
+            report::plan_text(&plan, std::io::stdout().is_terminal())
+        }
+    };
+    print_stdout(&out)?;
+    if !plan.errors.is_empty() {
+        anyhow::bail!(
+            "{} error{}: nothing {}",
+            plan.errors.len(),
+            if plan.errors.len() == 1 { "" } else { "s" },
+            if apply {
+                "written"
+            } else {
+                "would be written by apply"
+            }
+        );
+    }
+    if apply {
+        let applied = keyroll::plan::apply(&plan, &settings)?;
+        eprintln!(
+            "applied: {} file{} written{}",
+            applied.files.len(),
+            if applied.files.len() == 1 { "" } else { "s" },
+            if applied.lock {
+                ", keyroll.lock updated"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {
+    let rules = args.rules.load()?;
+    let fetcher = Fetcher::new(args.fetch.options())?;
+    let summary = runtime()?.block_on(keyroll::init::run(
+        &args.dir,
+        &args.metadata,
+        &rules,
+        &fetcher,
+        clock.now(),
+        args.force,
+    ))?;
+    let mut out = format!(
+        "wrote {} and {}: {} issuer{}, {} trusted thumbprint{} matched\n",
+        summary.settings_path.display(),
+        summary.lock_path.display(),
+        summary.issuers.len(),
+        if summary.issuers.len() == 1 { "" } else { "s" },
+        summary.matched.len(),
+        if summary.matched.len() == 1 { "" } else { "s" },
+    );
+    for line in &summary.matched {
+        out.push_str(&format!("  matched   {line}\n"));
+    }
+    for line in &summary.unmatched {
+        out.push_str(&format!(
+            "  unmatched {line} (no given metadata publishes it: stale, or another issuer)\n"
+        ));
+    }
+    out.push_str("review keyroll.toml, then run `keyroll plan`\n");
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

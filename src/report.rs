@@ -434,3 +434,143 @@ pub fn escape_data(text: &str) -> String {
 fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
+
+// ---- plan ----
+
+use crate::plan::Plan;
+
+pub const PLAN_SCHEMA: &str = "keyroll.plan/v1";
+
+fn action_mark(action: crate::plan::Action) -> &'static str {
+    match action {
+        crate::plan::Action::Add => "+",
+        crate::plan::Action::Remove | crate::plan::Action::Dedupe => "-",
+        crate::plan::Action::Normalize => "~",
+    }
+}
+
+/// Colours diff lines when `color` (a terminal), never in files or pipes.
+fn colour_diff(diff: &str, color: bool) -> String {
+    if !color {
+        return diff.to_string();
+    }
+    diff.split_inclusive('\n')
+        .map(|line| {
+            let code = if line.starts_with("+++") || line.starts_with("---") {
+                "1"
+            } else if line.starts_with('+') {
+                "32"
+            } else if line.starts_with('-') {
+                "31"
+            } else if line.starts_with("@@") {
+                "36"
+            } else {
+                return line.to_string();
+            };
+            let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+            format!("\x1b[{code}m{body}\x1b[0m{end}")
+        })
+        .collect()
+}
+
+pub fn plan_text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let files = plan.files.len();
+    out.push_str(&format!(
+        "keyroll plan as of {}: {} file{} to change{}\n",
+        rfc3339(plan.now),
+        files,
+        if files == 1 { "" } else { "s" },
+        if plan.lock_changed() {
+            ", keyroll.lock to update"
+        } else {
+            ""
+        }
+    ));
+    for issuer in &plan.issuers {
+        out.push_str(&format!("\nissuer {}", issuer.name));
+        if !issuer.entity_ids.is_empty() {
+            out.push_str(&format!(" ({})", issuer.entity_ids.join(", ")));
+        }
+        out.push('\n');
+        if let Some(error) = &issuer.error {
+            out.push_str(&format!("  error: {error}\n"));
+            continue;
+        }
+        for source in &issuer.sources {
+            out.push_str(&format!(
+                "  source {} (SHA-256 {}, read {})\n",
+                source.source, source.sha256, source.read_at
+            ));
+        }
+        for key in &issuer.keys {
+            out.push_str(&format!(
+                "  {:<7} {}  {}  valid {} to {}\n          {}\n",
+                key.action, key.sha1, key.subject, key.not_before, key.not_after, key.reason
+            ));
+        }
+    }
+    for file in &plan.files {
+        out.push_str(&format!("\n{}\n", slash_path(&file.path)));
+        for change in &file.changes {
+            out.push_str(&format!(
+                "  {} {} line {}{}{}: {}\n",
+                action_mark(change.action),
+                change.action.as_str(),
+                change.line,
+                change
+                    .thumbprint
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default(),
+                change
+                    .issuer
+                    .as_deref()
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default(),
+                change.reason
+            ));
+        }
+        out.push_str(&colour_diff(
+            &crate::plan::unified_diff(&file.path, &file.before, &file.after),
+            color,
+        ));
+    }
+    if !plan.notes.is_empty() {
+        out.push('\n');
+        for note in &plan.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+    }
+    if !plan.errors.is_empty() {
+        out.push('\n');
+        for error in &plan.errors {
+            out.push_str(&format!("error: {error}\n"));
+        }
+    }
+    out
+}
+
+pub fn plan_json(plan: &Plan) -> String {
+    let files: Vec<serde_json::Value> = plan
+        .files
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "path": slash_path(&f.path),
+                "changes": f.changes,
+                "diff": crate::plan::unified_diff(&f.path, &f.before, &f.after),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "schema": PLAN_SCHEMA,
+        "as_of": rfc3339(plan.now),
+        "changes_pending": plan.has_changes(),
+        "lock_changed": plan.lock_changed(),
+        "issuers": plan.issuers,
+        "files": files,
+        "notes": plan.notes,
+        "errors": plan.errors,
+    });
+    serde_json::to_string_pretty(&json).expect("plan JSON serializes") + "\n"
+}

@@ -1,0 +1,347 @@
+//! `keyroll.toml`: the repository's issuers, target files, rollover policy and PR settings.
+//! Unknown keys and wrong types are errors naming the key and line.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use time::Duration;
+
+use crate::metadata::KeyUse;
+
+pub const FILE_NAME: &str = "keyroll.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{file}: {detail}")]
+    Io { file: String, detail: String },
+    #[error("{file}:{line}:{column}: {detail}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(rename = "issuer", default)]
+    pub issuers: Vec<IssuerSettings>,
+    #[serde(rename = "target", default)]
+    pub targets: Vec<TargetSettings>,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub pr: PrSettings,
+    /// The folder holding keyroll.toml: target globs and metadata paths are relative to it.
+    #[serde(skip)]
+    pub root: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    pub name: String,
+    /// URLs or paths (relative to keyroll.toml).
+    pub metadata: Vec<String>,
+    #[serde(default)]
+    pub kind: SourceKind,
+    /// A document naming another entity aborts this issuer.
+    pub entity_id: Option<String>,
+    /// Written into new entries' `name`; default: the name the file already uses, else the entityID.
+    pub issuer_name: Option<String>,
+    #[serde(default = "default_uses")]
+    pub uses: Vec<UseSetting>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    #[default]
+    Auto,
+    Saml,
+    Jwks,
+    Openid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UseSetting {
+    Signing,
+    Encryption,
+}
+
+fn default_uses() -> Vec<UseSetting> {
+    vec![UseSetting::Signing]
+}
+
+impl IssuerSettings {
+    /// Whether a published key's uses count for this issuer (no `use` counts as both).
+    pub fn counts(&self, uses: &std::collections::BTreeSet<KeyUse>) -> bool {
+        uses.iter().any(|u| match u {
+            KeyUse::Unspecified => true,
+            KeyUse::Signing => self.uses.contains(&UseSetting::Signing),
+            KeyUse::Encryption => self.uses.contains(&UseSetting::Encryption),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSettings {
+    /// Globs relative to keyroll.toml's folder, e.g. `src/**/Web.config`.
+    pub files: Vec<String>,
+    /// Restrict to one dialect (rule name).
+    pub dialect: Option<String>,
+    /// Which issuers these files trust.
+    pub issuers: Vec<String>,
+    /// For ValidatingIssuerNameRegistry: which `<authority name=…>` tracks the issuers.
+    pub authority: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Add keys published but not yet valid (AD FS publishes the next key ~20 days ahead).
+    pub add_not_yet_valid: bool,
+    /// How long a key stays trusted after it left the metadata.
+    pub remove_after: DurationSetting,
+    /// Remove a key at once once its certificate expired and it is no longer published.
+    pub remove_expired: bool,
+    /// Leave entries keyroll cannot attribute to any issuer alone (reported either way).
+    pub keep_unknown: bool,
+    pub warn_expiring: DurationSetting,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            add_not_yet_valid: true,
+            remove_after: DurationSetting(Duration::days(7)),
+            remove_expired: true,
+            keep_unknown: true,
+            warn_expiring: DurationSetting(Duration::days(30)),
+        }
+    }
+}
+
+/// `"7d"`, `"36h"`, `"90m"`, or a whole number of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSetting(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Days(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Days(days) if days >= 0 => Ok(DurationSetting(Duration::days(days))),
+            Raw::Days(_) => Err(serde::de::Error::custom("a duration cannot be negative")),
+            Raw::Text(text) => parse_duration(&text).map(DurationSetting).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "\"{text}\" is not a duration like \"7d\", \"36h\" or \"90m\""
+                ))
+            }),
+        }
+    }
+}
+
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = number.parse().ok()?;
+    match unit.trim() {
+        "d" | "day" | "days" => Some(Duration::days(n)),
+        "h" | "hour" | "hours" => Some(Duration::hours(n)),
+        "m" | "min" | "minutes" => Some(Duration::minutes(n)),
+        _ => None,
+    }
+}
+
+pub fn format_duration(d: Duration) -> String {
+    if d.whole_days() * 86_400 == d.whole_seconds() {
+        let days = d.whole_days();
+        format!("{days} day{}", if days == 1 { "" } else { "s" })
+    } else {
+        format!("{} hours", d.whole_hours())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrSettings {
+    pub labels: Vec<String>,
+    pub reviewers: Vec<String>,
+    pub team_reviewers: Vec<String>,
+    pub assignees: Vec<String>,
+    pub draft: bool,
+    pub branch_prefix: String,
+    pub base: Option<String>,
+    pub author_name: String,
+    pub author_email: String,
+}
+
+impl Default for PrSettings {
+    fn default() -> Self {
+        PrSettings {
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            team_reviewers: Vec::new(),
+            assignees: Vec::new(),
+            draft: false,
+            branch_prefix: "keyroll/".into(),
+            base: None,
+            author_name: "keyroll[bot]".into(),
+            author_email: "keyroll[bot]@users.noreply.github.com".into(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Io {
+            file: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Settings::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, SettingsError> {
+        let file = path.display().to_string();
+        let at = |offset: usize, detail: String| {
+            let before = &text[..offset.min(text.len())];
+            SettingsError::Invalid {
+                file: file.clone(),
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                detail,
+            }
+        };
+        let mut settings: Settings = toml::from_str(text)
+            .map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
+        settings.path = path.to_path_buf();
+        settings.root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let offset_of = |needle: &str| text.find(needle).unwrap_or(0);
+
+        let mut names = std::collections::BTreeSet::new();
+        for issuer in &settings.issuers {
+            if !names.insert(issuer.name.as_str()) {
+                return Err(at(
+                    offset_of(&format!("\"{}\"", issuer.name)),
+                    format!("issuer \"{}\" is defined twice", issuer.name),
+                ));
+            }
+            if issuer.metadata.is_empty() {
+                return Err(at(
+                    offset_of(&format!("\"{}\"", issuer.name)),
+                    format!("issuer \"{}\" lists no metadata source", issuer.name),
+                ));
+            }
+            if issuer.uses.is_empty() {
+                return Err(at(
+                    offset_of("uses"),
+                    format!("issuer \"{}\": `uses` is empty", issuer.name),
+                ));
+            }
+        }
+        for target in &settings.targets {
+            for name in &target.issuers {
+                if !names.contains(name.as_str()) {
+                    return Err(at(
+                        offset_of(&format!("\"{name}\"")),
+                        format!("target names issuer \"{name}\", which no [[issuer]] defines"),
+                    ));
+                }
+            }
+            for glob in &target.files {
+                if let Err(e) = globset::Glob::new(glob) {
+                    return Err(at(offset_of(glob), format!("bad glob {glob}: {e}")));
+                }
+            }
+        }
+        if settings.pr.branch_prefix.is_empty() || settings.pr.branch_prefix.contains(' ') {
+            return Err(at(
+                offset_of("branch_prefix"),
+                "branch_prefix must be non-empty and contain no spaces".into(),
+            ));
+        }
+        Ok(settings)
+    }
+
+    pub fn issuer(&self, name: &str) -> Option<&IssuerSettings> {
+        self.issuers.iter().find(|i| i.name == name)
+    }
+
+    /// A metadata source as written, resolved against keyroll.toml's folder when a path.
+    pub fn resolve_source(&self, source: &str) -> String {
+        if crate::metadata::is_url(source)
+            || Path::new(source).is_absolute()
+            || self.root == Path::new(".")
+        {
+            source.to_string()
+        } else {
+            self.root.join(source).display().to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_durations() {
+        let s = Settings::parse(
+            Path::new("repo/keyroll.toml"),
+            "[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n[[target]]\nfiles = [\"**/Web.config\"]\nissuers = [\"adfs\"]\n[policy]\nremove_after = \"36h\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.policy.remove_after.0, Duration::hours(36));
+        assert!(s.policy.add_not_yet_valid && s.policy.keep_unknown);
+        assert_eq!(s.issuers[0].uses, [UseSetting::Signing]);
+        assert_eq!(s.pr.branch_prefix, "keyroll/");
+        assert_eq!(
+            s.resolve_source("md.xml"),
+            Path::new("repo").join("md.xml").display().to_string()
+        );
+    }
+
+    #[test]
+    fn unknown_key_and_wrong_type_name_the_line() {
+        let err = Settings::parse(
+            Path::new("keyroll.toml"),
+            "[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n\n[policy]\nremove_afterr = \"7d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("keyroll.toml:6:1: unknown field `remove_afterr`"),
+            "{err}"
+        );
+
+        let err = Settings::parse(Path::new("keyroll.toml"), "[pr]\ndraft = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("keyroll.toml:2:9:"), "{err}");
+
+        let err = Settings::parse(
+            Path::new("keyroll.toml"),
+            "[[target]]\nfiles = [\"a\"]\nissuers = [\"nobody\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("3:12: target names issuer \"nobody\""),
+            "{err}"
+        );
+    }
+}
