@@ -513,11 +513,15 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
     for file in &plan.files {
         out.push_str(&format!("\n{}\n", slash_path(&file.path)));
         for change in &file.changes {
+            let place = match change.action {
+                crate::plan::Action::Add => format!("into the registry at line {}", change.line),
+                _ => format!("line {}", change.line),
+            };
             out.push_str(&format!(
-                "  {} {} line {}{}{}: {}\n",
+                "  {} {} {}{}{}: {}\n",
                 action_mark(change.action),
                 change.action.as_str(),
-                change.line,
+                place,
                 change
                     .thumbprint
                     .map(|t| format!(" {t}"))

@@ -1,0 +1,643 @@
+//! Rollover scenarios end to end: certificates generated here (rcgen), metadata rewritten
+//! between runs, `--now` stepping through the days, and the real binary doing the work.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use keyroll::cert::Certificate;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+struct Cert {
+    der: Vec<u8>,
+    sha1: String,
+}
+
+impl Cert {
+    fn new(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Cert {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let sha1 = Certificate::from_der(der.clone()).unwrap().sha1.to_string();
+        Cert { der, sha1 }
+    }
+
+    fn lower(&self) -> String {
+        self.sha1.to_ascii_lowercase()
+    }
+
+    fn base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(&self.der)
+    }
+}
+
+/// WS-Federation metadata in the shape AD FS publishes.
+fn metadata(entity_id: &str, signing: &[&Cert], encryption: &[&Cert]) -> String {
+    let key = |use_: &str, c: &Cert| {
+        format!(
+            "<KeyDescriptor use=\"{use_}\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
+            c.base64()
+        )
+    };
+    let keys: String = signing
+        .iter()
+        .map(|c| key("signing", c))
+        .chain(encryption.iter().map(|c| key("encryption", c)))
+        .collect();
+    format!(
+        "<EntityDescriptor ID=\"_1\" entityID=\"{entity_id}\" xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"><RoleDescriptor xsi:type=\"fed:SecurityTokenServiceType\" protocolSupportEnumeration=\"http://docs.oasis-open.org/wsfed/federation/200706\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:fed=\"http://docs.oasis-open.org/wsfed/federation/200706\">{keys}</RoleDescriptor></EntityDescriptor>"
+    )
+}
+
+const ADFS: &str = "http://adfs.contoso.com/adfs/services/trust";
+
+/// A WIF 4.5 web.config as Visual Studio writes it: BOM, CRLF, spaces.
+fn wif45_config(thumbprints: &[&str]) -> String {
+    let adds: String = thumbprints
+        .iter()
+        .map(|t| format!("          <add thumbprint=\"{t}\" name=\"{ADFS}\" />\r\n"))
+        .collect();
+    format!(
+        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
+    )
+}
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new(settings: &str) -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keyroll.toml"), settings).unwrap();
+        Repo { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+
+    fn lock(&self) -> Option<String> {
+        std::fs::read_to_string(self.path("keyroll.lock")).ok()
+    }
+
+    fn run(&self, args: &[&str], now: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyroll"))
+            .args(args)
+            .arg("--now")
+            .arg(now)
+            .arg("--config")
+            .arg(self.path("keyroll.toml"))
+            .output()
+            .unwrap()
+    }
+
+    fn apply(&self, now: &str) -> String {
+        let out = self.run(&["apply"], now);
+        assert!(
+            out.status.success(),
+            "apply at {now} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn plan_json(&self, now: &str) -> serde_json::Value {
+        let out = self.run(&["plan", "--format", "json"], now);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+fn adfs_settings() -> String {
+    format!(
+        "[[issuer]]\nname = \"contoso-adfs\"\nmetadata = [\"metadata.xml\"]\nentity_id = \"{ADFS}\"\n\n[[target]]\nfiles = [\"**/web.config\"]\nissuers = [\"contoso-adfs\"]\n"
+    )
+}
+
+fn changes(plan: &serde_json::Value) -> Vec<(String, String, String)> {
+    plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["changes"].as_array().unwrap().clone())
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["thumbprint"].as_str().unwrap_or("").to_string(),
+                c["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
+    let old = Cert::new(
+        "ADFS Signing - adfs.contoso.com",
+        datetime!(2025-02-01 0:00 UTC),
+        datetime!(2026-02-01 0:00 UTC),
+    );
+    // Generated 20 days before the old one expires; valid from its generation time.
+    let new = Cert::new(
+        "ADFS Signing - adfs.contoso.com",
+        datetime!(2026-01-12 01:00 UTC),
+        datetime!(2027-01-12 01:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&old.sha1]));
+    let original = repo.read("site/web.config");
+
+    // Day 0: only the current key. Nothing to change in the config; the lock starts.
+    repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
+    repo.apply("2026-01-01T00:00:00Z");
+    assert_eq!(repo.read("site/web.config"), original);
+    assert!(repo.lock().unwrap().contains(&old.sha1));
+
+    // The next key is published (not valid for another half hour): added at once, beside the old.
+    repo.write("metadata.xml", &metadata(ADFS, &[&old, &new], &[]));
+    let plan = repo.plan_json("2026-01-12T00:30:00Z");
+    let c = changes(&plan);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].0, "add");
+    assert_eq!(c[0].1, new.sha1);
+    assert!(
+        c[0].2
+            .contains("published in metadata since 2026-01-12T00:30:00Z"),
+        "{}",
+        c[0].2
+    );
+    assert!(c[0].2.contains("not yet valid"), "{}", c[0].2);
+    repo.apply("2026-01-12T00:30:00Z");
+    let both = wif45_config(&[&old.sha1, &new.sha1]);
+    assert_eq!(repo.read("site/web.config"), both);
+
+    // Promotion five days later: both stay; a second apply in a row changes nothing at all.
+    let lock_before = repo.lock();
+    repo.apply("2026-01-17T00:30:00Z");
+    repo.apply("2026-01-17T00:30:00Z");
+    assert_eq!(repo.read("site/web.config"), both);
+    assert_eq!(
+        repo.lock(),
+        lock_before,
+        "the lock changes only when something changed"
+    );
+
+    // The old key leaves the metadata: kept through the 7-day grace period.
+    repo.write("metadata.xml", &metadata(ADFS, &[&new], &[]));
+    repo.apply("2026-01-20T00:00:00Z");
+    assert_eq!(repo.read("site/web.config"), both);
+    assert!(
+        repo.lock()
+            .unwrap()
+            .contains("missing_since = \"2026-01-20T00:00:00Z\"")
+    );
+    let plan = repo.plan_json("2026-01-26T23:59:00Z");
+    assert!(changes(&plan).is_empty());
+
+    // Grace elapsed: removed, with the reason; the result is the original layout, new key only.
+    let plan = repo.plan_json("2026-01-27T00:00:00Z");
+    let c = changes(&plan);
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (c[0].0.as_str(), c[0].1.as_str()),
+        ("remove", old.sha1.as_str())
+    );
+    assert_eq!(
+        c[0].2,
+        "absent from metadata since 2026-01-20T00:00:00Z, grace of 7 days elapsed"
+    );
+    repo.apply("2026-01-27T00:00:00Z");
+    assert_eq!(
+        repo.read("site/web.config"),
+        original.replace(&old.sha1, &new.sha1)
+    );
+    assert!(
+        !repo.lock().unwrap().contains(&old.sha1),
+        "forgotten once nothing trusts it"
+    );
+    let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-28T00:00:00Z");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn emergency_roll_adds_new_key_at_once_and_removes_old_after_grace() {
+    let old = Cert::new(
+        "login.contoso.test",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let new = Cert::new(
+        "login.contoso.test",
+        datetime!(2026-03-01 0:00 UTC),
+        datetime!(2028-03-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&old.lower()]));
+    repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
+    repo.apply("2026-03-01T00:00:00Z");
+
+    // The old key vanishes from metadata at once.
+    repo.write("metadata.xml", &metadata(ADFS, &[&new], &[]));
+    let out = repo.run(&["plan", "--detailed-exitcode"], "2026-03-02T08:00:00Z");
+    assert_eq!(out.status.code(), Some(2));
+    repo.apply("2026-03-02T08:00:00Z");
+    // Added in the file's own (lowercase) style, the old one still there.
+    assert_eq!(
+        repo.read("site/web.config"),
+        wif45_config(&[&old.lower(), &new.lower()])
+    );
+    repo.apply("2026-03-09T07:59:00Z");
+    assert_eq!(
+        repo.read("site/web.config"),
+        wif45_config(&[&old.lower(), &new.lower()])
+    );
+    repo.apply("2026-03-09T08:00:00Z");
+    assert_eq!(repo.read("site/web.config"), wif45_config(&[&new.lower()]));
+}
+
+fn vinr_config(t1: &[&str], t2: &[&str]) -> String {
+    let authority = |name: &str, keys: &[&str]| {
+        let adds: String = keys
+            .iter()
+            .map(|k| format!("          <add thumbprint=\"{k}\" />\n"))
+            .collect();
+        format!(
+            "      <authority name=\"{name}\">\n        <keys>\n{adds}        </keys>\n        <validIssuers>\n          <add name=\"{name}\" />\n        </validIssuers>\n      </authority>\n"
+        )
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
+        authority("https://sts.windows.net/tenant-one/", t1),
+        authority("https://sts.windows.net/tenant-two/", t2)
+    )
+}
+
+#[test]
+fn several_tenants_in_one_vinr_file_track_their_own_metadata() {
+    let one_old = Cert::new(
+        "tenant one",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let one_new = Cert::new(
+        "tenant one next",
+        datetime!(2025-06-01 0:00 UTC),
+        datetime!(2027-06-01 0:00 UTC),
+    );
+    let two = Cert::new(
+        "tenant two",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let settings = "[[issuer]]\nname = \"one\"\nmetadata = [\"one.xml\"]\nentity_id = \"https://sts.windows.net/tenant-one/\"\n\n[[issuer]]\nname = \"two\"\nmetadata = [\"two.xml\"]\nentity_id = \"https://sts.windows.net/tenant-two/\"\n\n[[target]]\nfiles = [\"web.config\"]\nissuers = [\"one\"]\nauthority = \"https://sts.windows.net/tenant-one/\"\n\n[[target]]\nfiles = [\"web.config\"]\nissuers = [\"two\"]\nauthority = \"https://sts.windows.net/tenant-two/\"\n";
+    let repo = Repo::new(settings);
+    repo.write(
+        "web.config",
+        &vinr_config(&[&one_old.lower()], &[&two.lower()]),
+    );
+    repo.write(
+        "one.xml",
+        &metadata("https://sts.windows.net/tenant-one/", &[&one_old], &[]),
+    );
+    repo.write(
+        "two.xml",
+        &metadata("https://sts.windows.net/tenant-two/", &[&two], &[]),
+    );
+    repo.apply("2026-01-01T00:00:00Z");
+    let before = repo.read("web.config");
+
+    repo.write(
+        "one.xml",
+        &metadata(
+            "https://sts.windows.net/tenant-one/",
+            &[&one_old, &one_new],
+            &[],
+        ),
+    );
+    repo.apply("2026-01-02T00:00:00Z");
+    let after = repo.read("web.config");
+    assert_eq!(
+        after,
+        vinr_config(&[&one_old.lower(), &one_new.lower()], &[&two.lower()])
+    );
+    // Tenant two's authority is byte-for-byte what it was.
+    let tenant_two = |text: &str| {
+        let start = text
+            .find("<authority name=\"https://sts.windows.net/tenant-two/\"")
+            .unwrap();
+        text[start..].to_string()
+    };
+    assert_eq!(tenant_two(&after), tenant_two(&before));
+}
+
+#[test]
+fn key_added_by_hand_is_recognised_and_nothing_extra_proposed() {
+    let old = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2026-06-01 0:00 UTC),
+    );
+    let new = Cert::new(
+        "adfs next",
+        datetime!(2026-05-12 0:00 UTC),
+        datetime!(2027-05-12 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    // A person already did the phased rollover's first step, in their own style.
+    repo.write("site/web.config", &wif45_config(&[&old.sha1, &new.lower()]));
+    repo.write("metadata.xml", &metadata(ADFS, &[&old, &new], &[]));
+    let plan = repo.plan_json("2026-05-13T00:00:00Z");
+    assert!(changes(&plan).is_empty(), "{plan:#}");
+    repo.apply("2026-05-13T00:00:00Z");
+    let out = repo.run(&["plan", "--detailed-exitcode"], "2026-05-14T00:00:00Z");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn pasted_thumbprint_with_invisible_mark_and_spaces_is_normalized_with_reason() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let spaced: String = key
+        .sha1
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let repo = Repo::new(&adfs_settings());
+    repo.write(
+        "site/web.config",
+        &wif45_config(&[&format!("\u{200E}{spaced}")]),
+    );
+    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let plan = repo.plan_json("2026-01-01T00:00:00Z");
+    let c = changes(&plan);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].0, "normalize");
+    assert!(
+        c[0].2.contains("U+200E LEFT-TO-RIGHT MARK at position 1"),
+        "{}",
+        c[0].2
+    );
+    assert!(c[0].2.contains("spaces"), "{}", c[0].2);
+    repo.apply("2026-01-01T00:00:00Z");
+    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.lower()]));
+}
+
+#[test]
+fn duplicate_entry_is_dropped_with_reason() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&key.sha1, &key.lower()]));
+    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let c = changes(&repo.plan_json("2026-01-01T00:00:00Z"));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].0, "dedupe");
+    assert!(c[0].2.starts_with("duplicate of line 10"), "{}", c[0].2);
+    repo.apply("2026-01-01T00:00:00Z");
+    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.sha1]));
+}
+
+fn assert_refused(repo: &Repo, now: &str, expect: &str) {
+    let config = repo.read("site/web.config");
+    let lock = repo.lock();
+    let out = repo.run(&["apply"], now);
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains(expect), "expected {expect:?} in:\n{all}");
+    assert_eq!(repo.read("site/web.config"), config, "config untouched");
+    assert_eq!(repo.lock(), lock, "lock untouched");
+}
+
+#[test]
+fn lockout_guard_refuses_to_leave_no_currently_valid_key() {
+    let old = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    // The issuer now publishes only a certificate that already expired (misconfigured STS).
+    let stale = Cert::new(
+        "adfs stale",
+        datetime!(2024-01-01 0:00 UTC),
+        datetime!(2025-01-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&old.sha1]));
+    repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
+    repo.apply("2026-01-01T00:00:00Z");
+    repo.write("metadata.xml", &metadata(ADFS, &[&stale], &[]));
+    repo.apply("2026-01-02T00:00:00Z"); // inside the grace period: nothing removed yet
+    assert_refused(&repo, "2026-01-10T00:00:00Z", "lockout guard");
+}
+
+#[test]
+fn failed_source_is_an_error_never_all_keys_vanished() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&key.sha1]));
+    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    repo.apply("2026-01-01T00:00:00Z");
+    std::fs::remove_file(repo.path("metadata.xml")).unwrap();
+    assert_refused(
+        &repo,
+        "2026-02-01T00:00:00Z",
+        "metadata source failed to load",
+    );
+    // A truncated download is refused the same way.
+    repo.write(
+        "metadata.xml",
+        "<EntityDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\"><RoleDes",
+    );
+    assert_refused(&repo, "2026-02-01T00:00:00Z", "malformed XML");
+}
+
+#[test]
+fn entity_id_mismatch_is_refused() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let other = Cert::new(
+        "evil",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&key.sha1]));
+    repo.write(
+        "metadata.xml",
+        &metadata("http://other.example/adfs/services/trust", &[&other], &[]),
+    );
+    assert_refused(&repo, "2026-01-01T00:00:00Z", "entityID mismatch");
+}
+
+#[test]
+fn metadata_with_no_signing_key_is_refused() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&key.sha1]));
+    repo.write("metadata.xml", &metadata(ADFS, &[], &[&key]));
+    assert_refused(&repo, "2026-01-01T00:00:00Z", "publishes no signing key");
+}
+
+#[test]
+fn a_published_key_is_never_removed_even_when_expired() {
+    let expired = Cert::new(
+        "adfs old",
+        datetime!(2024-01-01 0:00 UTC),
+        datetime!(2025-06-01 0:00 UTC),
+    );
+    let current = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let repo = Repo::new(&adfs_settings());
+    repo.write(
+        "site/web.config",
+        &wif45_config(&[&expired.sha1, &current.sha1]),
+    );
+    repo.write("metadata.xml", &metadata(ADFS, &[&expired, &current], &[]));
+    let plan = repo.plan_json("2026-01-01T00:00:00Z");
+    assert!(changes(&plan).is_empty(), "{plan:#}");
+    let keys = plan["issuers"][0]["keys"].as_array().unwrap();
+    let old = keys
+        .iter()
+        .find(|k| k["sha1"] == expired.sha1.as_str())
+        .unwrap();
+    assert_eq!(old["action"], "keep");
+    assert!(
+        old["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("published but expired")
+    );
+}
+
+#[test]
+fn unknown_entries_are_kept_or_removed_by_policy() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let unknown = "0123456789ABCDEF0123456789ABCDEF01234567";
+    let repo = Repo::new(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[unknown, &key.sha1]));
+    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let plan = repo.plan_json("2026-01-01T00:00:00Z");
+    assert!(changes(&plan).is_empty());
+    assert!(plan["notes"][0].as_str().unwrap().contains("keep_unknown"));
+
+    std::fs::write(
+        repo.path("keyroll.toml"),
+        format!("{}\n[policy]\nkeep_unknown = false\n", adfs_settings()),
+    )
+    .unwrap();
+    repo.apply("2026-01-01T00:00:00Z");
+    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.sha1]));
+}
+
+#[test]
+fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
+    let repo = Repo::new(
+        "[[issuer]]\nname = \"adatum\"\nmetadata = [\"metadata/adatum.xml\"]\nentity_id = \"https://localhost/Adatum.SimulatedIssuer/\"\n\n\
+         [[issuer]]\nname = \"litware\"\nmetadata = [\"metadata/litware.xml\"]\n\n\
+         [[issuer]]\nname = \"dummysts\"\nmetadata = [\"metadata/dummysts.xml\"]\nissuer_name = \"DummySTS\"\n\n\
+         [[target]]\nfiles = [\"apps/fabrikam/Web.config\"]\nissuers = [\"adatum\", \"litware\"]\n\n\
+         [[target]]\nfiles = [\"apps/order/Web.config\"]\nissuers = [\"adatum\"]\n\n\
+         [[target]]\nfiles = [\"apps/nordvall/Web.config\"]\nissuers = [\"dummysts\"]\n",
+    );
+    let copy = |from: &str, to: &str| {
+        let to = repo.path(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new("tests/data").join(from), to).unwrap();
+    };
+    copy(
+        "metadata/cbib-adatum-simulatedissuer1-federationmetadata.xml",
+        "metadata/adatum.xml",
+    );
+    copy(
+        "metadata/cbib-litware-simulatedissuer3-federationmetadata.xml",
+        "metadata/litware.xml",
+    );
+    copy(
+        "metadata/nordvall-dummysts-federationmetadata.xml",
+        "metadata/dummysts.xml",
+    );
+    copy(
+        "configs/cbib-fabrikam-federationprovider3.config",
+        "apps/fabrikam/Web.config",
+    );
+    copy(
+        "configs/cbib-a-order-claimsaware.config",
+        "apps/order/Web.config",
+    );
+    copy(
+        "configs/nordvall-mvc5-http.config",
+        "apps/nordvall/Web.config",
+    );
+    // A day when the DummySTS certificate was valid: its config trusts a different one.
+    let out = repo.run(&["plan"], "2013-06-01T00:00:00Z");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let root = format!("{}/", repo.dir.path().display());
+    let text = text.replace(&root, "");
+    let golden = Path::new("tests/golden/plan-corpus.txt");
+    if std::env::var_os("KEYROLL_BLESS").is_some() {
+        std::fs::write(golden, &text).unwrap();
+    }
+    assert_eq!(
+        text,
+        std::fs::read_to_string(golden).unwrap(),
+        "run with KEYROLL_BLESS=1 to update, then review"
+    );
+}
