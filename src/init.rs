@@ -128,7 +128,8 @@ pub async fn run(
         ..Default::default()
     };
     for entry in scanned.entries().filter(|e| e.kind == scan::EntryKind::Add) {
-        let place = format!("{}:{}", slash_path(&entry.file), entry.line);
+        let relative = entry.file.strip_prefix(root).unwrap_or(&entry.file);
+        let place = format!("{}:{}", slash_path(relative), entry.line);
         let Some((doc_index, entity_id)) =
             entry.normalized.and_then(|t| publisher.get(&t)).cloned()
         else {

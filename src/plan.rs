@@ -193,7 +193,10 @@ pub struct PlannedChange {
 
 #[derive(Debug, Clone)]
 pub struct FilePlan {
+    /// Where the file is read and written.
     pub path: PathBuf,
+    /// The path relative to keyroll.toml's folder, with `/`: what reports and PRs show.
+    pub display: String,
     pub changes: Vec<PlannedChange>,
     pub before: Vec<u8>,
     pub after: Vec<u8>,
@@ -562,6 +565,9 @@ pub fn build(
         let raw_changes: Vec<Change> = changes.iter().map(|c| c.change.clone()).collect();
         match patch::apply(file, &raw_changes, rules) {
             Ok(after) => plan.files.push(FilePlan {
+                display: crate::report::slash_path(
+                    file.path.strip_prefix(&settings.root).unwrap_or(&file.path),
+                ),
                 path: file.path.clone(),
                 changes,
                 before: file.bytes.clone(),
@@ -750,17 +756,7 @@ fn plan_hygiene(
             continue;
         }
         if !dirt.is_empty() {
-            let what = dirt
-                .iter()
-                .map(|f| {
-                    f.message
-                        .split(':')
-                        .next()
-                        .unwrap_or(&f.message)
-                        .to_string()
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
+            let what = pasted_characters(&entry.decoded);
             match first_clean.get(&t) {
                 Some(line) if *line != entry.line => changes.push(PlannedChange {
                     action: Action::Dedupe,
@@ -799,6 +795,17 @@ fn plan_hygiene(
             }
         }
     }
+}
+
+/// "contained U+200E LEFT-TO-RIGHT MARK at position 1 and spaces", from the checker's notes.
+fn pasted_characters(value: &str) -> String {
+    let report = crate::thumbprint::check(value);
+    let mut parts: Vec<String> = report.breaking_removals().map(|n| n.to_string()).collect();
+    let spaces = report.removed.iter().filter(|n| n.is_ascii_space()).count();
+    if spaces > 0 {
+        parts.push(format!("{spaces} spaces"));
+    }
+    format!("contained {}", parts.join(", "))
 }
 
 /// One change per entry: a removal wins over a normalization of the same entry.
@@ -955,10 +962,9 @@ fn issuer_reports(
 }
 
 /// Unified diff of a file's bytes before and after, for people.
-pub fn unified_diff(path: &Path, before: &[u8], after: &[u8]) -> String {
+pub fn unified_diff(name: &str, before: &[u8], after: &[u8]) -> String {
     let old = String::from_utf8_lossy(before);
     let new = String::from_utf8_lossy(after);
-    let name = crate::report::slash_path(path);
     similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
         .unified_diff()
         .context_radius(3)

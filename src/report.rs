@@ -511,7 +511,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
     }
     for file in &plan.files {
-        out.push_str(&format!("\n{}\n", slash_path(&file.path)));
+        out.push_str(&format!("\n{}\n", file.display));
         for change in &file.changes {
             let place = match change.action {
                 crate::plan::Action::Add => format!("into the registry at line {}", change.line),
@@ -535,7 +535,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             ));
         }
         out.push_str(&colour_diff(
-            &crate::plan::unified_diff(&file.path, &file.before, &file.after),
+            &crate::plan::unified_diff(&file.display, &file.before, &file.after),
             color,
         ));
     }
@@ -560,9 +560,9 @@ pub fn plan_json(plan: &Plan) -> String {
         .iter()
         .map(|f| {
             serde_json::json!({
-                "path": slash_path(&f.path),
+                "path": f.display,
                 "changes": f.changes,
-                "diff": crate::plan::unified_diff(&f.path, &f.before, &f.after),
+                "diff": crate::plan::unified_diff(&f.display, &f.before, &f.after),
             })
         })
         .collect();

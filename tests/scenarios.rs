@@ -641,3 +641,115 @@ fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
         "run with KEYROLL_BLESS=1 to update, then review"
     );
 }
+
+/// README's first command: the embedded example, offline.
+#[test]
+fn embedded_demo_plan_adds_the_next_adfs_key_and_cleans_the_pasted_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args([
+            "plan",
+            "--config",
+            "examples/demo/keyroll.toml",
+            "--now",
+            "2026-11-23T12:00:00Z",
+            "--detailed-exitcode",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("keyroll plan as of 2026-11-23T12:00:00Z: 2 files to change"),
+        "{text}"
+    );
+    assert!(text.contains("+          <add thumbprint=\"81CB9F506E54F19731D89F749FBBCE8FE6476295\" name=\"http://adfs.contoso.com/adfs/services/trust\" />"), "{text}");
+    assert!(
+        text.contains("contained U+200E LEFT-TO-RIGHT MARK at position 1, 19 spaces"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--- a/src/Contoso.Api/identity.config"),
+        "{text}"
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_plans_cleanly() {
+    let key = Cert::new(
+        "adfs",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let repo = Repo::new("");
+    std::fs::remove_file(repo.path("keyroll.toml")).unwrap();
+    repo.write(
+        "site/web.config",
+        &wif45_config(&[&key.sha1, "0123456789ABCDEF0123456789ABCDEF01234567"]),
+    );
+    repo.write("idp/metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["init", "--metadata"])
+        .arg(repo.path("idp/metadata.xml"))
+        .arg("--dir")
+        .arg(repo.dir.path())
+        .args(["--now", "2026-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        summary.contains("1 issuer, 1 trusted thumbprint matched"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("unmatched site/web.config:11 0123456789ABCDEF0123456789ABCDEF01234567"),
+        "{summary}"
+    );
+    let settings = repo.read("keyroll.toml");
+    assert!(
+        settings.contains("name = \"adfs-contoso-com\""),
+        "{settings}"
+    );
+    assert!(
+        settings.contains("metadata = [\"idp/metadata.xml\"]"),
+        "{settings}"
+    );
+    assert!(
+        settings.contains(&format!("entity_id = \"{ADFS}\"")),
+        "{settings}"
+    );
+    assert!(
+        settings.contains(
+            "files = [\"site/web.config\"]\ndialect = \"wif45\"\nissuers = [\"adfs-contoso-com\"]"
+        ),
+        "{settings}"
+    );
+    assert!(repo.lock().unwrap().contains(&key.sha1));
+    let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A second init does not overwrite the reviewed file.
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["init", "--metadata"])
+        .arg(repo.path("idp/metadata.xml"))
+        .arg("--dir")
+        .arg(repo.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --force"));
+}
