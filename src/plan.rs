@@ -210,6 +210,8 @@ pub struct KeyReport {
     pub not_before: String,
     pub not_after: String,
     pub published: bool,
+    /// valid / not-yet-valid / expiring (within `warn_expiring`) / expired.
+    pub status: &'static str,
     pub first_seen: Option<String>,
     pub missing_since: Option<String>,
     /// add / keep / remove / ignore (published but not trusted: expired or not yet valid).
@@ -578,7 +580,13 @@ pub fn build(
     }
 
     update_lock(settings, &views, &still_trusted, now, &mut plan.lock_after);
-    plan.issuers = issuer_reports(issuers, &plan.lock_after, &key_actions);
+    plan.issuers = issuer_reports(
+        issuers,
+        &plan.lock_after,
+        &key_actions,
+        now,
+        settings.policy.warn_expiring.0,
+    );
     plan
 }
 
@@ -907,6 +915,8 @@ fn issuer_reports(
     issuers: &[IssuerState],
     lock: &Lock,
     key_actions: &BTreeMap<(String, Thumbprint), (&'static str, String)>,
+    now: OffsetDateTime,
+    warn: time::Duration,
 ) -> Vec<IssuerReport> {
     issuers
         .iter()
@@ -944,7 +954,17 @@ fn issuer_reports(
                     .get(&(state.name.clone(), t))
                     .cloned()
                     .unwrap_or(("none", "no target file trusts it".into()));
+                let status = if now < not_before {
+                    "not-yet-valid"
+                } else if now > not_after {
+                    "expired"
+                } else if not_after - now <= warn {
+                    "expiring"
+                } else {
+                    "valid"
+                };
                 report.keys.push(KeyReport {
+                    status,
                     sha1: t,
                     subject,
                     not_before: rfc3339(not_before),

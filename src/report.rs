@@ -505,8 +505,14 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
         for key in &issuer.keys {
             out.push_str(&format!(
-                "  {:<7} {}  {}  valid {} to {}\n          {}\n",
-                key.action, key.sha1, key.subject, key.not_before, key.not_after, key.reason
+                "  {:<7} {}  {}  {} {} to {}\n          {}\n",
+                key.action,
+                key.sha1,
+                key.subject,
+                key.status,
+                key.not_before,
+                key.not_after,
+                key.reason
             ));
         }
     }
