@@ -6,6 +6,7 @@
 pub mod cert;
 pub mod clock;
 pub mod fetch;
+pub mod harness;
 pub mod init;
 pub mod lock;
 pub mod metadata;

@@ -1,0 +1,117 @@
+//! Fuzzing harnesses, shared by the `cargo fuzz` targets (`fuzz/`, nightly) and the stable
+//! test that replays every input they ever found (`tests/fuzz_regressions.rs`). Each one
+//! panics only when an invariant breaks.
+
+#![doc(hidden)]
+
+use std::path::Path;
+
+use crate::patch::{self, Change};
+use crate::rules::RuleSet;
+use crate::scan::{self, KnownCertificates};
+use crate::thumbprint::{self, Thumbprint};
+
+/// `thumbprint --check`: never panics; a result re-checks to itself.
+pub fn thumbprint_check(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let report = thumbprint::check(text);
+    if let Ok(t) = report.result {
+        let again = thumbprint::check(&t.to_upper_hex());
+        assert_eq!(again.result.ok(), Some(t));
+        assert!(again.removed.is_empty());
+        assert_eq!(Thumbprint::from_x5t(&t.to_x5t()), Some(t));
+        // Every removed character was really in the input, at its position.
+        for note in &report.removed {
+            assert_eq!(text.chars().nth(note.position - 1), Some(note.ch));
+        }
+    }
+}
+
+/// Metadata parsing (XML and JSON): an error or a document, never a panic.
+pub fn metadata_parse(data: &[u8]) {
+    if let Ok(doc) = crate::metadata::parse("fuzz", data, time::OffsetDateTime::UNIX_EPOCH) {
+        assert!(!doc.keys.is_empty());
+        for key in &doc.keys {
+            assert!(!key.uses.is_empty());
+        }
+    }
+}
+
+/// Config scanning over every built-in dialect: spans lie inside the file and say what the
+/// entry says.
+pub fn config_scan(data: &[u8]) {
+    let file = scan::parse_config(
+        Path::new("fuzz.config"),
+        data.to_vec(),
+        &RuleSet::builtin(),
+        &KnownCertificates::default(),
+    );
+    if !file.problems.is_empty() && file.entries.is_empty() {
+        return;
+    }
+    let text = std::str::from_utf8(&file.bytes).expect("a scanned file is UTF-8");
+    for entry in &file.entries {
+        assert!(entry.element.start <= entry.value.start && entry.value.end <= entry.element.end);
+        assert_eq!(&text[entry.value.clone()], entry.raw);
+        assert!(entry.registry < file.registries.len());
+    }
+}
+
+/// The edit engine: a config from the input, edits chosen by the input's last bytes. When
+/// the engine accepts, only the edited spans changed and the result scans clean.
+pub fn edit_engine(data: &[u8]) {
+    let split = data.len().saturating_sub(8);
+    let (config, choice) = data.split_at(split);
+    let rules = RuleSet::builtin();
+    let file = scan::parse_config(
+        Path::new("fuzz.config"),
+        config.to_vec(),
+        &rules,
+        &KnownCertificates::default(),
+    );
+    if !file.problems.is_empty() {
+        return;
+    }
+    let mut changes = Vec::new();
+    for (i, byte) in choice.iter().enumerate() {
+        match byte % 4 {
+            0 if !file.entries.is_empty() => changes.push(Change::Remove {
+                entry: (*byte as usize / 4) % file.entries.len(),
+            }),
+            1 if !file.entries.is_empty() => changes.push(Change::Normalize {
+                entry: (*byte as usize / 4) % file.entries.len(),
+            }),
+            2 if !file.registries.is_empty() => changes.push(Change::Add {
+                registry: (*byte as usize / 4) % file.registries.len(),
+                thumbprint: Thumbprint::from_bytes([i as u8 ^ byte; 20]),
+                name: (byte & 0x80 != 0).then(|| format!("issuer-{byte}")),
+            }),
+            _ => {}
+        }
+    }
+    let Ok(edits) = patch::edits_for(&file, &changes) else {
+        return;
+    };
+    let Ok(after) = patch::apply(&file, &changes, &rules) else {
+        return;
+    };
+    assert_eq!(after, patch::splice(&file.bytes, &edits));
+    // Bytes between edits are the original bytes.
+    let (mut old, mut new) = (0, 0);
+    for edit in &edits {
+        let kept = &file.bytes[old..edit.range.start];
+        assert_eq!(&after[new..new + kept.len()], kept);
+        new += kept.len() + edit.text.len();
+        old = edit.range.end;
+    }
+    assert_eq!(&after[new..], &file.bytes[old..]);
+    let again = scan::parse_config(
+        Path::new("fuzz.config"),
+        after,
+        &rules,
+        &KnownCertificates::default(),
+    );
+    assert!(again.problems.is_empty(), "{:?}", again.problems);
+}
