@@ -21,7 +21,7 @@ fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if !path.file_name().is_some_and(|n| n == ".keep") {
+            } else if path.file_name().is_none_or(|n| n != ".keep") {
                 out.push(path);
             }
         }
