@@ -83,7 +83,7 @@ impl Fetcher {
     pub fn new(options: FetchOptions) -> Result<Self, FetchError> {
         // reqwest is built without a default crypto provider (ring, not aws-lc: no C/cmake
         // build); install ring once per process. A second call only reports it is set.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let allow_http = options.allow_http;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             let target = attempt.url().clone();
@@ -254,7 +254,12 @@ impl Attempt {
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// rustls with ring (no C toolchain for aws-lc); installing twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,7 +1,7 @@
 //! Issuer metadata: WS-Federation / SAML 2.0 documents (single entities and aggregates) and
 //! OIDC JWKS / OpenID configuration documents, read into [`PublishedKey`]s.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -271,6 +271,38 @@ fn utf8<'a>(source: &str, body: &'a [u8]) -> Result<&'a str, MetadataError> {
     })
 }
 
+/// Line starts of a text, so that many positions can be turned into line and column without
+/// rescanning from the start each time (roxmltree's `text_pos_at` does, which made reading a
+/// 60 MB aggregate quadratic).
+pub struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { text, starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn position(&self, offset: usize) -> (u32, u32) {
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (line as u32, column as u32 + 1)
+    }
+}
+
 pub fn line_column(prefix: &[u8]) -> (u32, u32) {
     let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = prefix
@@ -348,13 +380,14 @@ type XmlKeys = (Vec<PublishedKey>, Option<SignatureInfo>);
 fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
     let doc = roxmltree::Document::parse_with_options(text, xml_options())
         .map_err(|e| xml_error(source, text, &e))?;
+    let lines = LineIndex::new(text);
     let root = doc.root_element();
     if !is_md(&root, "EntityDescriptor") && !is_md(&root, "EntitiesDescriptor") {
-        let pos = doc.text_pos_at(root.range().start);
+        let (line, column) = lines.position(root.range().start);
         return Err(MetadataError::Malformed {
             source_name: source.into(),
-            line: pos.row,
-            column: pos.col,
+            line,
+            column,
             detail: format!(
                 "root element is <{}>, not a SAML EntityDescriptor or EntitiesDescriptor",
                 root.tag_name().name()
@@ -363,7 +396,7 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
     }
 
     let cert_at = |node: roxmltree::Node<'_, '_>, what: &str| {
-        let pos = doc.text_pos_at(node.range().start);
+        let (line, column) = lines.position(node.range().start);
         let text: String = node
             .descendants()
             .filter(|n| n.is_text())
@@ -371,8 +404,8 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
             .collect();
         Certificate::from_base64(&text).map_err(|error| MetadataError::Certificate {
             source_name: source.into(),
-            line: pos.row,
-            column: pos.col,
+            line,
+            column,
             what: what.to_string(),
             error,
         })
@@ -399,7 +432,7 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
         }
     };
 
-    let mut keys: Vec<PublishedKey> = Vec::new();
+    let mut keys = KeyCollector::default();
     for key_descriptor in root.descendants().filter(|n| is_md(n, "KeyDescriptor")) {
         let role_node = key_descriptor.parent_element();
         let role = role_node.map(role_name).unwrap_or_default();
@@ -413,11 +446,11 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
             Some("signing") => KeyUse::Signing,
             Some("encryption") => KeyUse::Encryption,
             Some(other) => {
-                let pos = doc.text_pos_at(key_descriptor.range().start);
+                let (line, column) = lines.position(key_descriptor.range().start);
                 return Err(MetadataError::Malformed {
                     source_name: source.into(),
-                    line: pos.row,
-                    column: pos.col,
+                    line,
+                    column,
                     detail: format!(
                         "KeyDescriptor use=\"{other}\" (expected \"signing\" or \"encryption\")"
                     ),
@@ -428,25 +461,24 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
             .descendants()
             .filter(|n| is_ds(n, "X509Certificate"))
         {
-            let pos = doc.text_pos_at(cert_node.range().start);
+            let (line, column) = lines.position(cert_node.range().start);
             let what = format!(
                 "of {} in {}",
                 entity_id.as_deref().unwrap_or("(no entityID)"),
                 role
             );
             let certificate = cert_at(cert_node, &what)?;
-            merge_key(
-                &mut keys,
+            keys.add(
                 entity_id.clone(),
                 &role,
                 key_use,
                 None,
-                format!("line {}, column {}", pos.row, pos.col),
+                format!("line {line}, column {column}"),
                 certificate,
             );
         }
     }
-    Ok((keys, signature))
+    Ok((keys.keys, signature))
 }
 
 /// `RoleDescriptor xsi:type="fed:SecurityTokenServiceType"` is named by its type.
@@ -463,37 +495,47 @@ fn role_name(node: roxmltree::Node<'_, '_>) -> String {
     local.to_string()
 }
 
-fn merge_key(
-    keys: &mut Vec<PublishedKey>,
-    entity_id: Option<String>,
-    role: &str,
-    key_use: KeyUse,
-    kid: Option<String>,
-    location: String,
-    certificate: Certificate,
-) {
-    if let Some(existing) = keys
-        .iter_mut()
-        .find(|k| k.entity_id == entity_id && k.certificate.sha1 == certificate.sha1)
-    {
-        if !role.is_empty() && !existing.roles.iter().any(|r| r == role) {
-            existing.roles.push(role.to_string());
+/// Keys in document order, one per (entity, certificate) pair, with an index so that a
+/// 40,000-certificate aggregate is not merged in quadratic time.
+#[derive(Default)]
+struct KeyCollector {
+    keys: Vec<PublishedKey>,
+    index: HashMap<(Option<String>, Thumbprint), usize>,
+}
+
+impl KeyCollector {
+    fn add(
+        &mut self,
+        entity_id: Option<String>,
+        role: &str,
+        key_use: KeyUse,
+        kid: Option<String>,
+        location: String,
+        certificate: Certificate,
+    ) {
+        let slot = (entity_id, certificate.sha1);
+        if let Some(&i) = self.index.get(&slot) {
+            let existing = &mut self.keys[i];
+            if !role.is_empty() && !existing.roles.iter().any(|r| r == role) {
+                existing.roles.push(role.to_string());
+            }
+            existing.uses.insert(key_use);
+            return;
         }
-        existing.uses.insert(key_use);
-        return;
+        self.keys.push(PublishedKey {
+            entity_id: slot.0.clone(),
+            roles: if role.is_empty() {
+                Vec::new()
+            } else {
+                vec![role.to_string()]
+            },
+            uses: BTreeSet::from([key_use]),
+            kid,
+            location,
+            certificate: Arc::new(certificate),
+        });
+        self.index.insert(slot, self.keys.len() - 1);
     }
-    keys.push(PublishedKey {
-        entity_id,
-        roles: if role.is_empty() {
-            Vec::new()
-        } else {
-            vec![role.to_string()]
-        },
-        uses: BTreeSet::from([key_use]),
-        kid,
-        location,
-        certificate: Arc::new(certificate),
-    });
 }
 
 type JwksKeys = (Vec<PublishedKey>, Vec<String>);
@@ -512,7 +554,7 @@ fn parse_jwks(
             detail: "missing or not an array".into(),
         });
     };
-    let mut keys = Vec::new();
+    let mut keys = KeyCollector::default();
     let mut notes = Vec::new();
     for (index, jwk) in array.iter().enumerate() {
         let kid = jwk.get("kid").and_then(|v| v.as_str()).map(str::to_string);
@@ -555,8 +597,7 @@ fn parse_jwks(
                 }
             }
         }
-        merge_key(
-            &mut keys,
+        keys.add(
             issuer.clone(),
             "",
             key_use,
@@ -565,5 +606,5 @@ fn parse_jwks(
             certificate,
         );
     }
-    Ok((keys, notes))
+    Ok((keys.keys, notes))
 }

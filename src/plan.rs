@@ -310,18 +310,28 @@ pub fn target_files(
         }
     }
     let mut files = Vec::new();
-    let mut queue: Vec<(PathBuf, Vec<usize>)> = found.into_iter().collect();
+    // Walked paths are already distinct and free of links and `..` (the walker does not
+    // follow links): their key is the canonical root joined with the path, one
+    // canonicalize for the whole walk instead of one per file. Only configSource fragments,
+    // which may say `..`, are canonicalized one by one.
+    let canonical_root = std::fs::canonicalize(&settings.root).unwrap_or(settings.root.clone());
+    let walked = found.len();
+    let mut queue: std::collections::VecDeque<(PathBuf, Vec<usize>)> = found.into_iter().collect();
     let mut seen = BTreeSet::new();
-    while !queue.is_empty() {
-        let (path, targets) = queue.remove(0);
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    let mut dequeued = 0;
+    while let Some((path, targets)) = queue.pop_front() {
+        dequeued += 1;
+        let key = match path.strip_prefix(&settings.root) {
+            Ok(relative) if dequeued <= walked => canonical_root.join(relative),
+            _ => std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()),
+        };
         if !seen.insert(key) {
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let file = scan::parse_config(&path, bytes, rules, &KnownCertificates::default());
         for fragment in &file.config_sources {
-            queue.push((fragment.clone(), targets.clone()));
+            queue.push_back((fragment.clone(), targets.clone()));
         }
         files.push((file, targets));
     }
@@ -1048,9 +1058,23 @@ pub fn apply(plan: &Plan, settings: &Settings) -> Result<Applied, PlanError> {
         }
     }
     let mut applied = Applied::default();
-    for file in &plan.files {
-        patch::write_atomic(&file.path, &file.after)?;
-        applied.files.push(file.path.clone());
+    let writes: Vec<(&Path, &[u8])> = plan
+        .files
+        .iter()
+        .map(|f| (f.path.as_path(), f.after.as_slice()))
+        .collect();
+    let mut first_error = None;
+    for (file, result) in plan.files.iter().zip(patch::write_many_atomic(&writes)) {
+        match result {
+            Ok(()) => applied.files.push(file.path.clone()),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    // The lock records only what reached the configs: with a failed write it stays as it was.
+    if let Some(e) = first_error {
+        return Err(e.into());
     }
     if plan.lock_changed() {
         patch::write_atomic(&lock_path(settings), plan.lock_after.to_toml().as_bytes())?;

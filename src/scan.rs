@@ -257,8 +257,10 @@ pub fn parse_config(
         }
     };
     file.is_transform = doc.root_element().namespaces().any(|ns| ns.uri() == XDT_NS);
+    let lines = crate::metadata::LineIndex::new(doc.input_text());
     let ctx = Ctx {
         doc: &doc,
+        lines,
         bom,
         path,
         known,
@@ -276,6 +278,7 @@ pub fn parse_config(
 
 struct Ctx<'a, 'input> {
     doc: &'a roxmltree::Document<'input>,
+    lines: crate::metadata::LineIndex<'input>,
     bom: usize,
     path: &'a Path,
     known: &'a KnownCertificates,
@@ -283,8 +286,7 @@ struct Ctx<'a, 'input> {
 
 impl Ctx<'_, '_> {
     fn pos(&self, offset: usize) -> (u32, u32) {
-        let p = self.doc.text_pos_at(offset);
-        (p.row, p.col)
+        self.lines.position(offset)
     }
 
     fn span(&self, node: roxmltree::Node<'_, '_>) -> ElementSpan {

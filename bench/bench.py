@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Runs each benchmark pair side by side (hyperfine for time, /usr/bin/time for peak RSS),
+prints the table and, at full scale, writes bench/RESULTS.md. Called by bench/run."""
+
+import base64
+import difflib
+import glob
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYROLL = os.path.join(ROOT, "target", "release", "keyroll")
+NOW = "2026-11-23T12:00:00Z"
+NEXT = "81CB9F506E54F19731D89F749FBBCE8FE6476295"
+ENTITY = "http://adfs.contoso.com/adfs/services/trust"
+
+PY_INSPECT = r"""
+import base64, hashlib, sys, xml.etree.ElementTree as ET
+tree = ET.parse(sys.argv[1])
+n = 0
+for el in tree.iter('{http://www.w3.org/2000/09/xmldsig#}X509Certificate'):
+    hashlib.sha1(base64.b64decode(''.join(el.text.split()))).hexdigest()
+    n += 1
+print(n)
+"""
+
+# The I/O floor: read each file and write it back as keyroll does (temporary file in the
+# same folder, fsync, rename), with no parsing at all.
+IO_FLOOR = r"""
+import os, sys, glob
+for path in glob.glob(os.path.join(sys.argv[1], '*', 'web.config')):
+    data = open(path, 'rb').read()
+    tmp = os.path.join(os.path.dirname(path), '.floor.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+"""
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def hyperfine(name, commands, work, runs, prepare=None, warmup=1):
+    out = os.path.join(work, f"{name}.json")
+    args = ["hyperfine", "--shell=bash", "--warmup", str(warmup), "--runs", str(runs), "--export-json", out, "--style", "basic"]
+    if prepare:
+        args += ["--prepare", prepare]
+    for label, cmd in commands:
+        args += ["-n", label, cmd]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    results = json.load(open(out))["results"]
+    return {r["command"]: r for r in results}
+
+
+def peak_rss_kib(cmd):
+    err = subprocess.run(["/usr/bin/time", "-f", "%M", "bash", "-c", cmd], capture_output=True, text=True).stderr
+    return int(err.strip().splitlines()[-1])
+
+
+def bytes_outside(before_dir, after_dir, thumbprint):
+    """Bytes changed outside the intended insertion, summed over all files: the after-text
+    minus the inserted <add …> (and the line it sits on) is compared with the before-text."""
+    changed = 0
+    files = 0
+    for before_path in glob.glob(os.path.join(before_dir, "apps", "*", "web.config")):
+        after_path = os.path.join(after_dir, os.path.relpath(before_path, before_dir))
+        before = open(before_path, "rb").read()
+        after = open(after_path, "rb").read()
+        # Remove the new entry: its element plus the whitespace and one line break before it.
+        pattern = re.compile(rb"(\r?\n)?[ \t]*<add\b[^>]*" + re.escape(thumbprint.encode()) + rb"[^>]*>", re.I)
+        stripped = pattern.sub(b"", after, count=1)
+        if stripped == before:
+            continue
+        files += 1
+        matcher = difflib.SequenceMatcher(None, before, stripped, autojunk=False)
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op != "equal":
+                changed += max(i2 - i1, j2 - j1)
+    return changed, files
+
+
+def main():
+    work, scale = sys.argv[1], float(sys.argv[2])
+    full = scale >= 1.0
+    runs = 5 if full else 3
+    rows = []
+    notes = []
+
+    # 1. scan
+    scan_dir = os.path.join(work, "scan")
+    files = int(sh(f"find {scan_dir} -type f -not -path '*/.git/*' | wc -l"))
+    k_count = len(json.loads(sh(f"cd {scan_dir} && {KEYROLL} scan --format json .") or "{}")["entries"])
+    rg_count = len(sh(f"cd {scan_dir} && rg -l trustedIssuers .").split())
+    res = hyperfine(
+        "scan",
+        [("keyroll", f"cd {scan_dir} && {KEYROLL} scan --format json . > /dev/null"),
+         ("rg", f"cd {scan_dir} && rg -l trustedIssuers . > /dev/null")],
+        work, runs, warmup=2)
+    k, r = res["keyroll"]["mean"], res["rg"]["mean"]
+    rows.append(("scan", f"{files:,} files, {k_count:,} entries found (rg lists {rg_count:,} files)",
+                 f"{k:.3f} s", "rg -l trustedIssuers", f"{r:.3f} s",
+                 f"throughput {r / k:.2f}x rg", "≥ 0.5x rg", r / k >= 0.5))
+
+    # 2. edit
+    edit, pristine = os.path.join(work, "edit"), os.path.join(work, "edit-pristine")
+    # `sync` so that no run pays for flushing the copy that reset it.
+    reset = f"rm -rf {edit} && cp -r {pristine} {edit} && sync"
+    configs = glob.glob(os.path.join(pristine, "apps", "*", "web.config"))
+    xml_cmd = (f"xmlstarlet ed -L -s //trustedIssuers -t elem -n addNew -v '' "
+               f"-i //addNew -t attr -n thumbprint -v {NEXT} -i //addNew -t attr -n name -v '{ENTITY}' "
+               f"-r //addNew -v add {edit}/apps/*/web.config")
+    keyroll_cmd = f"{KEYROLL} apply --config {edit}/keyroll.toml --now {NOW} > /dev/null 2>&1"
+    plan_cmd = f"{KEYROLL} plan --config {edit}/keyroll.toml --now {NOW} > /dev/null 2>&1"
+    floor_file = os.path.join(work, "io_floor.py")
+    open(floor_file, "w").write(IO_FLOOR)
+    res = hyperfine(
+        "edit",
+        [("keyroll", keyroll_cmd), ("xmlstarlet", xml_cmd), ("io-floor", f"python3 {floor_file} {edit}/apps"),
+         ("keyroll-plan", plan_cmd)],
+        work, runs, prepare=reset)
+    outside = {}
+    for label, cmd in (("keyroll", keyroll_cmd), ("xmlstarlet", xml_cmd)):
+        sh(reset)
+        sh(cmd)
+        outside[label] = bytes_outside(pristine, edit, NEXT)
+    k, x, f = res["keyroll"]["mean"], res["xmlstarlet"]["mean"], res["io-floor"]["mean"]
+    kp = res["keyroll-plan"]["mean"]
+    rows.append(("edit", f"{len(configs):,} configs, +1 key each",
+                 f"{k:.3f} s", "xmlstarlet ed -L", f"{x:.3f} s",
+                 f"{x / k:.2f}x faster than xmlstarlet", "faster than xmlstarlet", k < x))
+    rows.append(("edit", "same", f"{k:.3f} s", "I/O floor (read, write temp, fsync, rename)", f"{f:.3f} s",
+                 f"{k / f:.2f}x the floor", "≤ 5x the floor", k <= 5 * f))
+    rows.append(("edit", "same, all but the writes (`keyroll plan`: parse, scan, plan, patch, verify)",
+                 f"{kp:.3f} s", "xmlstarlet ed -L", f"{x:.3f} s",
+                 f"{x / kp:.2f}x faster than xmlstarlet", "(explains the row above)", kp < x))
+    # Where the time goes: system calls of each tool on the same workload.
+    for label, cmd in (("keyroll apply", keyroll_cmd), ("xmlstarlet ed -L", xml_cmd)):
+        sh(reset)
+        out = subprocess.run(["strace", "-c", "-f", "-o", os.path.join(work, "strace.txt"), "bash", "-c", cmd],
+                             capture_output=True, text=True)
+        lines = open(os.path.join(work, "strace.txt")).read().splitlines()
+        top = [l for l in lines[2:8] if l.strip() and not l.startswith("-")]
+        notes.append(f"System calls of {label} (strace -c -f, top 6 by time):\n\n```\n" + "\n".join(lines[:2] + top) + "\n```")
+    notes.append(f"Bytes changed outside the intended insertion: keyroll {outside['keyroll'][0]:,} in {outside['keyroll'][1]} files; "
+                 f"xmlstarlet {outside['xmlstarlet'][0]:,} in {outside['xmlstarlet'][1]} files.")
+
+    # 3. inspect
+    aggregate = os.path.join(work, "aggregate.xml")
+    size = os.path.getsize(aggregate)
+    py_file = os.path.join(work, "py_inspect.py")
+    open(py_file, "w").write(PY_INSPECT)
+    k_certs = len(json.loads(sh(f"{KEYROLL} inspect --format json {aggregate}"))["certificates"])
+    py_certs = int(sh(f"python3 {py_file} {aggregate}"))
+    res = hyperfine(
+        "inspect",
+        [("keyroll", f"{KEYROLL} inspect --format json {aggregate} > /dev/null"),
+         ("python", f"python3 {py_file} {aggregate} > /dev/null")],
+        work, runs)
+    k, p = res["keyroll"]["mean"], res["python"]["mean"]
+    k_rss = peak_rss_kib(f"{KEYROLL} inspect --format json {aggregate} > /dev/null") * 1024
+    p_rss = peak_rss_kib(f"python3 {py_file} {aggregate} > /dev/null") * 1024
+    rows.append(("inspect", f"{size / 1e6:.1f} MB aggregate, {k_certs:,} rows ({py_certs:,} certificates)",
+                 f"{k:.3f} s", "python3 ElementTree + base64 + SHA-1", f"{p:.3f} s",
+                 f"{p / k:.2f}x faster than Python", "< 2 s and faster than Python", k < 2 and k < p))
+    rows.append(("inspect", "peak RSS", f"{k_rss / 1e6:.0f} MB", "python peak RSS", f"{p_rss / 1e6:.0f} MB",
+                 f"{k_rss / size:.2f}x the file size", "< 4x the file size", k_rss < 4 * size))
+
+    header = "| workload | input | keyroll | baseline | baseline time | ratio | target | met |\n|---|---|---|---|---|---|---|---|\n"
+    table = header + "".join(
+        f"| {w} | {i} | {kt} | {b} | {bt} | {ratio} | {t} | {'yes' if ok else '**no**'} |\n"
+        for w, i, kt, b, bt, ratio, t, ok in rows)
+    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
+    machine = (f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+               f"{int(mem) / 1024 / 1024:.1f} GiB memory, {platform.system()} {platform.release()}")
+    tools = "; ".join(sh(c).strip().splitlines()[0] for c in ("hyperfine --version", "rg --version", "echo xmlstarlet $(xmlstarlet --version | head -1)", "python3 --version"))
+    print()
+    print(table)
+    for n in notes:
+        print(n)
+    if full:
+        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as out:
+            out.write(f"# Benchmark results\n\nRun {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `bench/run` on "
+                      f"{machine}.\nkeyroll {sh(KEYROLL + ' --version').strip()}; {tools}.\n"
+                      f"Means of {runs} runs after warm-up (hyperfine); peak RSS from /usr/bin/time.\n\n")
+            out.write(table + "\n" + "\n\n".join(notes) + "\n")
+            analysis = os.path.join(ROOT, "bench", "ANALYSIS.md")
+            if os.path.exists(analysis):
+                out.write("\n" + open(analysis).read())
+        print("wrote bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
