@@ -50,6 +50,60 @@ pub enum Command {
         after_help = "Examples:\n  keyroll init --metadata https://adfs.contoso.com/FederationMetadata/2007-06/FederationMetadata.xml\n  keyroll init --metadata idp-metadata.xml --dir src/"
     )]
     Init(InitArgs),
+    /// Open or update one pull request per issuer whose plan has changes; close it when none are left.
+    #[command(
+        after_help = "Examples:\n  keyroll pr --dry-run --config examples/demo/keyroll.toml\n  GITHUB_TOKEN=... keyroll pr\n  keyroll pr --app-id 12345 --app-private-key key.pem --format json\n\nThe token goes to GitHub and to git's credential callback only; it is never printed.\nExit codes: 0 done, 1 an issuer failed or keyroll could not run."
+    )]
+    Pr(PrArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Show the branch, commit, PR and every API call without pushing or calling a write endpoint.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// GitHub token (contents: write, pull-requests: write).
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// GitHub App id: keyroll mints an installation token, so that the PR triggers CI.
+    #[arg(
+        long,
+        env = "KEYROLL_APP_ID",
+        value_name = "ID",
+        requires = "app_private_key"
+    )]
+    pub app_id: Option<String>,
+
+    /// The App's private key: PEM text or a path to a PEM file.
+    #[arg(
+        long,
+        env = "KEYROLL_APP_PRIVATE_KEY",
+        hide_env_values = true,
+        value_name = "PEM"
+    )]
+    pub app_private_key: Option<String>,
+
+    /// owner/name of the repository (default: [pr] repository, GITHUB_REPOSITORY, the origin remote).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    /// GitHub API base (default: [pr] api_url, GITHUB_API_URL, https://api.github.com).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// git remote to fetch from and push to (default: origin, else GITHUB_SERVER_URL/owner/name.git).
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Args)]

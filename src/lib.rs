@@ -6,12 +6,15 @@
 pub mod cert;
 pub mod clock;
 pub mod fetch;
+pub mod git;
+pub mod github;
 pub mod harness;
 pub mod init;
 pub mod lock;
 pub mod metadata;
 pub mod patch;
 pub mod plan;
+pub mod pr;
 pub mod report;
 pub mod rules;
 pub mod scan;

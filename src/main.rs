@@ -9,7 +9,8 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 
 use cli::{
-    Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, ScanArgs, ScanFormat, ThumbprintArgs,
+    Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, PrArgs, ScanArgs, ScanFormat,
+    ThumbprintArgs,
 };
 use keyroll::cert::Certificate;
 use keyroll::clock::{Clock, parse_rfc3339};
@@ -40,6 +41,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan_command(args, clock, false),
         Command::Apply(args) => plan_command(args, clock, true),
         Command::Init(args) => init_command(args, clock),
+        Command::Pr(args) => pr_command(args, clock),
     }
 }
 
@@ -212,6 +214,95 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
+    use keyroll::github::{GitHub, RepoName, RetryPolicy, Secret};
+    let settings = keyroll::settings::Settings::load(&args.plan.config)?;
+    let rules = args.plan.rules.load()?;
+    let fetcher = Fetcher::new(args.plan.fetch.options())?;
+    let now = clock.now();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
+    let origin = keyroll::git::GitRepo::discover(&settings.root)
+        .ok()
+        .and_then(|r| r.remote_url("origin"));
+
+    let repository_text = args
+        .repo
+        .clone()
+        .or_else(|| settings.pr.repository.clone())
+        .or_else(|| env("GITHUB_REPOSITORY"))
+        .or_else(|| {
+            origin
+                .as_deref()
+                .and_then(RepoName::from_remote_url)
+                .map(|r| r.to_string())
+        })
+        .context(
+            "which GitHub repository? Set --repo OWNER/NAME or [pr] repository in keyroll.toml",
+        )?;
+    let repository = RepoName::parse(&repository_text)
+        .with_context(|| format!("{repository_text:?} is not OWNER/NAME"))?;
+    let api_url = args
+        .api_url
+        .clone()
+        .or_else(|| settings.pr.api_url.clone())
+        .or_else(|| env("GITHUB_API_URL"))
+        .unwrap_or_else(|| "https://api.github.com".into());
+    let remote_url = args.remote.clone().or(origin).or_else(|| {
+        env("GITHUB_SERVER_URL")
+            .map(|server| format!("{}/{}.git", server.trim_end_matches('/'), repository))
+    });
+
+    let runtime = runtime()?;
+    let mut token = args
+        .token
+        .as_deref()
+        .map(Secret::new)
+        .filter(|t| !t.expose().is_empty());
+    if let (Some(app_id), Some(key)) = (&args.app_id, &args.app_private_key) {
+        let pem = if key.contains("-----BEGIN") {
+            key.clone()
+        } else {
+            std::fs::read_to_string(key)
+                .with_context(|| format!("reading the App private key {key}"))?
+        };
+        let client = GitHub::new(&api_url, None, false, RetryPolicy::default());
+        let minted = runtime
+            .block_on(client.installation_token(&repository, app_id, &pem))
+            .context("getting a GitHub App installation token")?;
+        token = Some(minted);
+    }
+    if in_actions && let Some(t) = &token {
+        // The runner hides this value in every later log line.
+        println!("::add-mask::{}", t.expose());
+    }
+
+    let lock = keyroll::lock::Lock::load(&keyroll::plan::lock_path(&settings))?;
+    let issuers = runtime.block_on(keyroll::plan::load_issuers(&settings, &fetcher, now));
+    let targets = keyroll::plan::target_files(&settings, &rules).map_err(anyhow::Error::msg)?;
+    let options = keyroll::pr::PrOptions {
+        dry_run: args.dry_run,
+        repository,
+        api_url,
+        remote_url,
+        token,
+        retry: RetryPolicy::default(),
+        body_limit: report::PR_BODY_LIMIT,
+    };
+    let result = runtime.block_on(keyroll::pr::run(
+        &settings, &rules, &lock, &issuers, &targets, now, &options,
+    ))?;
+    let out = match args.plan.format {
+        Format::Json => keyroll::pr::report_json(&result),
+        Format::Text => keyroll::pr::report_text(&result),
+    };
+    print_stdout(&out)?;
+    if result.failed() {
+        anyhow::bail!("an issuer failed; its pull request was left as it was");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {

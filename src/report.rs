@@ -437,7 +437,7 @@ fn escape_property(text: &str) -> String {
 
 // ---- plan ----
 
-use crate::plan::Plan;
+use crate::plan::{IssuerReport, Plan};
 
 pub const PLAN_SCHEMA: &str = "keyroll.plan/v1";
 
@@ -583,4 +583,157 @@ pub fn plan_json(plan: &Plan) -> String {
         "errors": plan.errors,
     });
     serde_json::to_string_pretty(&json).expect("plan JSON serializes") + "\n"
+}
+
+/// GitHub refuses a pull request body over 65,536 characters.
+pub const PR_BODY_LIMIT: usize = 65_536;
+
+/// What happened to an issuer's keys, in one sentence a reviewer reads first.
+pub fn pr_summary(issuer: &IssuerReport) -> String {
+    let count = |action: &str| issuer.keys.iter().filter(|k| k.action == action).count();
+    let (adds, removes) = (count("add"), count("remove"));
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if adds > 0 {
+        parts.push(format!(
+            "{} publishes {} that the configs do not trust yet",
+            issuer.name,
+            plural(adds, "signing certificate")
+        ));
+    }
+    if removes > 0 {
+        parts.push(format!(
+            "{} no longer published by {} (grace period over or expired) can be removed",
+            plural(removes, "certificate"),
+            issuer.name
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!(
+            "Clean-up of {}'s trusted thumbprints (pasted characters, duplicates) and keyroll.lock",
+            issuer.name
+        ));
+    }
+    parts.join("; ") + "."
+}
+
+/// The pull request body: what happened, the keys, the metadata evidence, one diff per
+/// file, a checklist, and keyroll's hidden marker last. Diffs are cut (at a line, with a
+/// note) to keep the whole under `limit` characters.
+pub fn pr_body(
+    issuer: &IssuerReport,
+    files: &[crate::plan::FilePlan],
+    lock_display: Option<&str>,
+    marker: &str,
+    limit: usize,
+) -> String {
+    let mut head = String::new();
+    head.push_str(&format!("### {}\n\n", pr_summary(issuer)));
+    head.push_str(
+        "| SHA-1 | subject | valid from | valid to | status | action | reason |\n|---|---|---|---|---|---|---|\n",
+    );
+    for key in &issuer.keys {
+        head.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | **{}** | {} |\n",
+            key.sha1,
+            markdown_cell(&key.subject),
+            key.not_before,
+            key.not_after,
+            key.status,
+            key.action,
+            markdown_cell(&key.reason)
+        ));
+    }
+    head.push_str("\n**Metadata**\n\n");
+    for source in &issuer.sources {
+        head.push_str(&format!(
+            "- `{}`: SHA-256 `{}`, {} bytes, read {}\n",
+            source.source, source.sha256, source.bytes, source.read_at
+        ));
+    }
+    if !issuer.entity_ids.is_empty() {
+        head.push_str(&format!(
+            "- entityID: `{}`\n",
+            issuer.entity_ids.join("`, `")
+        ));
+    }
+    head.push_str("\n**Files**\n\n");
+    for file in files {
+        let adds = file
+            .changes
+            .iter()
+            .filter(|c| c.action == crate::plan::Action::Add)
+            .count();
+        let other = file.changes.len() - adds;
+        head.push_str(&format!(
+            "- `{}`: {adds} added, {other} removed or cleaned\n",
+            file.display
+        ));
+    }
+    if let Some(lock) = lock_display {
+        head.push_str(&format!(
+            "- `{lock}`: when each key was first seen or went missing (the grace-period clock)\n"
+        ));
+    }
+
+    let mut tail = String::new();
+    tail.push_str("\n**Before merging**\n\n");
+    tail.push_str("- [ ] The SHA-1 thumbprints above match the signing certificates the identity provider shows (AD FS: `Get-AdfsCertificate -CertificateType Token-Signing`).\n");
+    tail.push_str("- [ ] The apps deploy this config before the new key signs tokens (AD FS promotes its next key about 5 days after publishing it).\n");
+    tail.push_str("- [ ] Nothing else edits these files in the meantime (keyroll rebuilds this branch when the base moves).\n");
+    tail.push_str(
+        "\n<sub>Opened by keyroll. Closing this pull request without merging stops keyroll from proposing the same key set again; a new key set opens a new one.</sub>\n",
+    );
+    tail.push_str(marker);
+    tail.push('\n');
+
+    let mut body = head;
+    let mut budget = limit.saturating_sub(body.len() + tail.len() + 200);
+    for file in files {
+        let diff = crate::plan::unified_diff(&file.display, &file.before, &file.after);
+        let section_head = format!(
+            "\n<details open><summary><code>{}</code></summary>\n\n```diff\n",
+            file.display
+        );
+        let section_tail = "```\n\n</details>\n";
+        let room = budget.saturating_sub(section_head.len() + section_tail.len() + 120);
+        if room < 200 {
+            body.push_str(&format!(
+                "\n`{}`: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
+                file.display
+            ));
+            continue;
+        }
+        let (shown, cut_lines) = cut_at_line(&diff, room);
+        let mut section = section_head;
+        section.push_str(&shown.replace("```", "`\u{200b}``"));
+        if cut_lines > 0 {
+            section.push_str(&format!("… {cut_lines} more lines cut to stay under GitHub's size limit; see the Files changed tab.\n"));
+        }
+        section.push_str(section_tail);
+        budget = budget.saturating_sub(section.len());
+        body.push_str(&section);
+    }
+    body.push_str(&tail);
+    body
+}
+
+/// The longest prefix of whole lines within `max` bytes, and how many lines were left out.
+fn cut_at_line(text: &str, max: usize) -> (String, usize) {
+    if text.len() <= max {
+        return (text.to_string(), 0);
+    }
+    let mut end = 0;
+    for (i, _) in text.match_indices('\n') {
+        if i + 1 > max {
+            break;
+        }
+        end = i + 1;
+    }
+    let left_out = text[end..].lines().count();
+    (text[..end].to_string(), left_out)
+}
+
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }

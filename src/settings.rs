@@ -185,6 +185,11 @@ pub struct PrSettings {
     pub base: Option<String>,
     pub author_name: String,
     pub author_email: String,
+    /// `owner/name`; default: `--repo`, else `GITHUB_REPOSITORY`, else the origin remote.
+    pub repository: Option<String>,
+    /// GitHub Enterprise Server API, `https://HOST/api/v3`; default: `GITHUB_API_URL`, else
+    /// `https://api.github.com`.
+    pub api_url: Option<String>,
 }
 
 impl Default for PrSettings {
@@ -199,6 +204,8 @@ impl Default for PrSettings {
             base: None,
             author_name: "keyroll[bot]".into(),
             author_email: "keyroll[bot]@users.noreply.github.com".into(),
+            repository: None,
+            api_url: None,
         }
     }
 }

@@ -1,0 +1,381 @@
+//! The git side of `keyroll pr`, with git2: fetch the base and keyroll's branches, build
+//! one commit from the base's tree plus the changed files' exact bytes (no work tree, no
+//! checkout, no line-ending filters), and push it. The token reaches libgit2 only through
+//! the credential callback: never in a URL, never in a log.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+use time::OffsetDateTime;
+
+use crate::github::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git: {what}: {detail}")]
+    Git { what: String, detail: String },
+    #[error("git: {0} is not inside a git repository")]
+    NotARepository(String),
+}
+
+fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+    let what = what.into();
+    move |e| GitError::Git {
+        what,
+        detail: e.message().to_string(),
+    }
+}
+
+/// Who keyroll's commits are by.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+/// One commit on a branch, as far as the ownership check needs it.
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    pub id: Oid,
+    pub author_email: String,
+    pub committer_email: String,
+    pub message: String,
+}
+
+pub struct GitRepo {
+    repo: Repository,
+    workdir: PathBuf,
+}
+
+/// Where the fetched refs are kept, apart from the user's own branches.
+pub const BASE_REF: &str = "refs/keyroll/base";
+const REMOTE_PREFIX: &str = "refs/keyroll/remote/";
+const PUSH_PREFIX: &str = "refs/keyroll/push/";
+
+impl GitRepo {
+    pub fn discover(path: &Path) -> Result<GitRepo, GitError> {
+        let repo = Repository::discover(path)
+            .map_err(|_| GitError::NotARepository(path.display().to_string()))?;
+        let workdir = repo
+            .workdir()
+            .ok_or_else(|| GitError::NotARepository(path.display().to_string()))?
+            .to_path_buf();
+        let workdir = std::fs::canonicalize(&workdir).unwrap_or(workdir);
+        Ok(GitRepo { repo, workdir })
+    }
+
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// `path` relative to the work tree, with `/`: how git names it in a tree.
+    pub fn relative(&self, path: &Path) -> Option<String> {
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir().ok()?.join(path)
+        };
+        let absolute = std::fs::canonicalize(&absolute)
+            .or_else(|e| match (absolute.parent(), absolute.file_name()) {
+                (Some(dir), Some(name)) => std::fs::canonicalize(dir).map(|d| d.join(name)),
+                _ => Err(e),
+            })
+            .unwrap_or_else(|_| normalize(&absolute));
+        let relative = absolute.strip_prefix(&self.workdir).ok()?;
+        Some(crate::report::slash_path(relative))
+    }
+
+    pub fn remote_url(&self, name: &str) -> Option<String> {
+        self.repo
+            .find_remote(name)
+            .ok()?
+            .url()
+            .ok()
+            .map(str::to_string)
+    }
+
+    /// The remote's default branch (what its HEAD points to).
+    pub fn default_branch(&self, url: &str, token: Option<&Secret>) -> Result<String, GitError> {
+        let mut remote = self
+            .repo
+            .remote_anonymous(url)
+            .map_err(git_error("opening the remote"))?;
+        let tries = Cell::new(0);
+        let callbacks = callbacks(token, &tries);
+        let connection = remote
+            .connect_auth(git2::Direction::Fetch, Some(callbacks), None)
+            .map_err(git_error(format!("connecting to {}", redact(url))))?;
+        let head = connection
+            .default_branch()
+            .map_err(git_error("reading the remote's default branch"))?;
+        let head = head.as_str().unwrap_or_default();
+        Ok(head.trim_start_matches("refs/heads/").to_string())
+    }
+
+    /// Fetches `base` into [`BASE_REF`] and every `branch_prefix*` branch into keyroll's
+    /// own namespace (stale copies are dropped first, so a deleted branch is gone here too).
+    pub fn fetch(
+        &self,
+        url: &str,
+        base: &str,
+        branch_prefix: &str,
+        token: Option<&Secret>,
+    ) -> Result<(), GitError> {
+        for reference in self
+            .repo
+            .references_glob(&format!("{REMOTE_PREFIX}*"))
+            .map_err(git_error("listing fetched branches"))?
+            .flatten()
+            .collect::<Vec<_>>()
+        {
+            let mut reference = reference;
+            let _ = reference.delete();
+        }
+        let mut remote = self
+            .repo
+            .remote_anonymous(url)
+            .map_err(git_error("opening the remote"))?;
+        let tries = Cell::new(0);
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(callbacks(token, &tries));
+        options.download_tags(git2::AutotagOption::None);
+        let refspecs = [
+            format!("+refs/heads/{base}:{BASE_REF}"),
+            format!("+refs/heads/{branch_prefix}*:{REMOTE_PREFIX}*"),
+        ];
+        remote
+            .fetch(&refspecs, Some(&mut options), None)
+            .map_err(git_error(format!("fetching {base} from {}", redact(url))))?;
+        Ok(())
+    }
+
+    pub fn base_head(&self) -> Result<Oid, GitError> {
+        self.repo
+            .refname_to_id(BASE_REF)
+            .map_err(git_error("the fetched base branch"))
+    }
+
+    /// The fetched head of keyroll's branch `branch_prefix` + `suffix`, if it exists.
+    pub fn remote_branch(&self, branch: &str, branch_prefix: &str) -> Option<Oid> {
+        let suffix = branch.strip_prefix(branch_prefix)?;
+        self.repo
+            .refname_to_id(&format!("{REMOTE_PREFIX}{suffix}"))
+            .ok()
+    }
+
+    /// The bytes of `path` in `commit`'s tree, or None when it has no such file.
+    pub fn blob_at(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(git_error(format!("reading commit {commit}")))?;
+        match tree.get_path(Path::new(path)) {
+            Err(_) => Ok(None),
+            Ok(entry) => {
+                let blob = self
+                    .repo
+                    .find_blob(entry.id())
+                    .map_err(git_error(format!("reading {path}")))?;
+                Ok(Some(blob.content().to_vec()))
+            }
+        }
+    }
+
+    pub fn tree_id(&self, commit: Oid) -> Result<Oid, GitError> {
+        self.repo
+            .find_commit(commit)
+            .map(|c| c.tree_id())
+            .map_err(git_error(format!("reading commit {commit}")))
+    }
+
+    pub fn parents(&self, commit: Oid) -> Result<Vec<Oid>, GitError> {
+        self.repo
+            .find_commit(commit)
+            .map(|c| c.parent_ids().collect())
+            .map_err(git_error(format!("reading commit {commit}")))
+    }
+
+    pub fn message(&self, commit: Oid) -> Result<String, GitError> {
+        self.repo
+            .find_commit(commit)
+            .map(|c| c.message().unwrap_or_default().to_string())
+            .map_err(git_error(format!("reading commit {commit}")))
+    }
+
+    /// Commits reachable from `head` and not from `base`: what the branch adds.
+    pub fn commits_between(&self, head: Oid, base: Oid) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk().map_err(git_error("walking history"))?;
+        walk.push(head).map_err(git_error("walking history"))?;
+        walk.hide(base).map_err(git_error("walking history"))?;
+        let mut commits = Vec::new();
+        for id in walk {
+            let id = id.map_err(git_error("walking history"))?;
+            let commit = self
+                .repo
+                .find_commit(id)
+                .map_err(git_error(format!("reading commit {id}")))?;
+            commits.push(CommitInfo {
+                id,
+                author_email: commit.author().email().unwrap_or_default().to_string(),
+                committer_email: commit.committer().email().unwrap_or_default().to_string(),
+                message: commit.message().unwrap_or_default().to_string(),
+            });
+        }
+        Ok(commits)
+    }
+
+    /// One commit on `parent` whose tree is the parent's with `files` (path, exact bytes)
+    /// replaced. Nothing in the work tree or the index is touched.
+    pub fn commit_files(
+        &self,
+        parent: Oid,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+        identity: &Identity,
+        when: OffsetDateTime,
+    ) -> Result<Oid, GitError> {
+        let parent_commit = self
+            .repo
+            .find_commit(parent)
+            .map_err(git_error(format!("reading commit {parent}")))?;
+        let base_tree = parent_commit
+            .tree()
+            .map_err(git_error("reading the base tree"))?;
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, bytes) in files {
+            let blob = self
+                .repo
+                .blob(bytes)
+                .map_err(git_error(format!("storing {path}")))?;
+            let mode = base_tree
+                .get_path(Path::new(path))
+                .map_or(git2::FileMode::Blob, |e| {
+                    if e.filemode() == i32::from(git2::FileMode::BlobExecutable) {
+                        git2::FileMode::BlobExecutable
+                    } else {
+                        git2::FileMode::Blob
+                    }
+                });
+            update.upsert(path, blob, mode);
+        }
+        let tree_id = update
+            .create_updated(&self.repo, &base_tree)
+            .map_err(git_error("building the tree"))?;
+        let tree = self
+            .repo
+            .find_tree(tree_id)
+            .map_err(git_error("reading the new tree"))?;
+        let time = git2::Time::new(when.unix_timestamp(), when.offset().whole_minutes().into());
+        let signature = git2::Signature::new(&identity.name, &identity.email, &time)
+            .map_err(git_error("the commit identity"))?;
+        self.repo
+            .commit(
+                None,
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &[&parent_commit],
+            )
+            .map_err(git_error("creating the commit"))
+    }
+
+    /// Force-pushes `commit` to `refs/heads/<branch>` (keyroll force-pushes only branches
+    /// whose every commit it made; the caller checks).
+    pub fn push(
+        &self,
+        url: &str,
+        branch: &str,
+        commit: Oid,
+        token: Option<&Secret>,
+    ) -> Result<(), GitError> {
+        let local = format!("{PUSH_PREFIX}{branch}");
+        self.repo
+            .reference(&local, commit, true, "keyroll: branch to push")
+            .map_err(git_error(format!("preparing {branch}")))?;
+        let mut remote = self
+            .repo
+            .remote_anonymous(url)
+            .map_err(git_error("opening the remote"))?;
+        let tries = Cell::new(0);
+        let rejected = std::cell::RefCell::new(None);
+        let mut cbs = callbacks(token, &tries);
+        cbs.push_update_reference(|reference, status| {
+            if let Some(status) = status {
+                *rejected.borrow_mut() = Some(format!("{reference}: {status}"));
+            }
+            Ok(())
+        });
+        let mut options = git2::PushOptions::new();
+        options.remote_callbacks(cbs);
+        let result = remote
+            .push(
+                &[format!("+{local}:refs/heads/{branch}")],
+                Some(&mut options),
+            )
+            .map_err(git_error(format!("pushing {branch} to {}", redact(url))));
+        drop(options);
+        result?;
+        if let Some(reason) = rejected.into_inner() {
+            return Err(GitError::Git {
+                what: format!("pushing {branch}"),
+                detail: format!("the remote rejected {reason}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Credentials for HTTPS: `x-access-token` and the token, offered once (libgit2 asks again
+/// after a refusal, and would loop).
+fn callbacks<'a>(token: Option<&'a Secret>, tries: &'a Cell<u32>) -> git2::RemoteCallbacks<'a> {
+    let mut callbacks = git2::RemoteCallbacks::new();
+    callbacks.credentials(move |_url, _user, allowed| {
+        tries.set(tries.get() + 1);
+        match token {
+            Some(token)
+                if tries.get() == 1
+                    && allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) =>
+            {
+                git2::Cred::userpass_plaintext("x-access-token", token.expose())
+            }
+            Some(_) => Err(git2::Error::from_str(
+                "the remote refused the token (check its permissions: contents: write)",
+            )),
+            None => Err(git2::Error::from_str(
+                "the remote asks for credentials and no token was given (--token or GITHUB_TOKEN)",
+            )),
+        }
+    });
+    callbacks
+}
+
+/// A URL fit to print: any user information (which could hold a token) removed.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
+                format!("{scheme}://***@{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// `..` and `.` resolved without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -1,0 +1,685 @@
+//! A small GitHub REST client: the dozen endpoints `keyroll pr` needs, with one place that
+//! retries (rate limits, 5xx), records every call for `--dry-run` and the run's report,
+//! and refuses write calls in a dry run. Hand-written over reqwest rather than octocrab:
+//! the retry and dry-run rules must wrap every call uniformly, which octocrab does not
+//! offer, and it would pull a second HTTP stack into the build.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A token that never prints: `Debug` and `Display` show a placeholder.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into().trim().to_string())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub API {method} {path}: HTTP {status}: {message}")]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GitHub API {method} {path}: {detail}")]
+    Transport {
+        method: String,
+        path: String,
+        detail: String,
+    },
+    #[error(
+        "GitHub API {method} {path}: rate limited; GitHub asks to wait {wait_seconds} s, more than the {max_seconds} s keyroll waits"
+    )]
+    RateLimited {
+        method: String,
+        path: String,
+        wait_seconds: u64,
+        max_seconds: u64,
+    },
+    #[error("GitHub API {method} {path}: unexpected response: {detail}")]
+    Decode {
+        method: String,
+        path: String,
+        detail: String,
+    },
+    #[error("GitHub App: {0}")]
+    App(String),
+}
+
+impl GitHubError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitHubError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One API call, as made or (in a dry run) as it would have been made.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiCall {
+    pub method: String,
+    pub path: String,
+    /// False when a dry run (or a missing token) kept it from being sent.
+    pub sent: bool,
+    pub status: Option<u16>,
+}
+
+impl ApiCall {
+    pub fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+/// How long and how often to retry. Tests shorten the waits.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    /// First backoff after a 5xx or a transport error; doubles each time.
+    pub backoff: Duration,
+    /// The longest single wait keyroll accepts for a rate limit (Retry-After or reset).
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            backoff: Duration::from_secs(2),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub html_url: String,
+    pub state: String,
+    #[serde(default)]
+    pub merged_at: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub title: String,
+    pub head: PullHead,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PullHead {
+    #[serde(rename = "ref")]
+    pub branch: String,
+    pub sha: String,
+}
+
+impl PullRequest {
+    pub fn is_open(&self) -> bool {
+        self.state == "open"
+    }
+}
+
+pub struct GitHub {
+    api: String,
+    token: Option<Secret>,
+    http: reqwest::Client,
+    dry_run: bool,
+    retry: RetryPolicy,
+    calls: Mutex<Vec<ApiCall>>,
+}
+
+impl GitHub {
+    /// `api` is `https://api.github.com` or a GitHub Enterprise Server's `https://HOST/api/v3`.
+    pub fn new(api: &str, token: Option<Secret>, dry_run: bool, retry: RetryPolicy) -> Self {
+        crate::fetch::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .user_agent(crate::fetch::USER_AGENT)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("HTTP client builds");
+        GitHub {
+            api: api.trim_end_matches('/').to_string(),
+            token,
+            http,
+            dry_run,
+            retry,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn calls(&self) -> Vec<ApiCall> {
+        self.calls.lock().expect("not poisoned").clone()
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Lists a call that a dry run would make but cannot even address yet.
+    pub fn list_unsent(&self, method: &str, path: &str) {
+        self.record(method, path, false, None);
+    }
+
+    fn record(&self, method: &str, path: &str, sent: bool, status: Option<u16>) {
+        self.calls.lock().expect("not poisoned").push(ApiCall {
+            method: method.to_string(),
+            path: path.to_string(),
+            sent,
+            status,
+        });
+    }
+
+    /// Sends one call with retries. `Ok(None)` when it was not sent (a write in a dry run,
+    /// or any call without a token in a dry run).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, GitHubError> {
+        let write = method != reqwest::Method::GET;
+        if self.dry_run && (write || self.token.is_none()) {
+            self.record(method.as_str(), path, false, None);
+            return Ok(None);
+        }
+        let url = format!("{}{}", self.api, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28");
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token.expose());
+            }
+            if let Some(body) = body {
+                request = request
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string());
+            }
+            let last = attempt >= self.retry.attempts;
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.record(method.as_str(), path, true, None);
+                    if !last && (e.is_timeout() || e.is_connect()) {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(GitHubError::Transport {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        detail: crate::fetch::error_chain(&e),
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            self.record(method.as_str(), path, true, Some(status));
+            let headers = response.headers().clone();
+            let text = response.text().await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                if text.trim().is_empty() {
+                    return Ok(Some(Value::Null));
+                }
+                return serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| GitHubError::Decode {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        detail: e.to_string(),
+                    });
+            }
+            if !last {
+                if let Some(wait) = rate_limit_wait(status, &headers) {
+                    if wait > self.retry.max_wait {
+                        return Err(GitHubError::RateLimited {
+                            method: method.to_string(),
+                            path: path.to_string(),
+                            wait_seconds: wait.as_secs(),
+                            max_seconds: self.retry.max_wait.as_secs(),
+                        });
+                    }
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                if status >= 500 {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+            }
+            return Err(GitHubError::Status {
+                method: method.to_string(),
+                path: path.to_string(),
+                status,
+                message: error_message(&text),
+            });
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.retry.backoff * 2u32.saturating_pow(attempt - 1)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        method: &str,
+        path: &str,
+        value: Value,
+    ) -> Result<T, GitHubError> {
+        serde_json::from_value(value).map_err(|e| GitHubError::Decode {
+            method: method.to_string(),
+            path: path.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Every pull request, open or closed, whose head is `owner:branch` (newest first).
+    /// Empty when the call was not sent.
+    pub async fn pulls_for_branch(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Vec<PullRequest>, GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/pulls?head={}&state=all&per_page=100",
+            repo.owner,
+            repo.name,
+            query_escape(&format!("{}:{}", repo.owner, branch))
+        );
+        match self.call(reqwest::Method::GET, &path, None).await? {
+            None => Ok(Vec::new()),
+            Some(v) => {
+                let pulls: Vec<PullRequest> = Self::decode("GET", &path, v)?;
+                // The filter is GitHub's; the check is ours.
+                Ok(pulls
+                    .into_iter()
+                    .filter(|p| p.head.branch == branch)
+                    .collect())
+            }
+        }
+    }
+
+    pub async fn create_pull(
+        &self,
+        repo: &RepoName,
+        new: &NewPull<'_>,
+    ) -> Result<Option<PullRequest>, GitHubError> {
+        let path = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
+        let body = json!({
+            "title": new.title,
+            "body": new.body,
+            "head": new.branch,
+            "base": new.base,
+            "draft": new.draft,
+            "maintainer_can_modify": false,
+        });
+        match self.call(reqwest::Method::POST, &path, Some(&body)).await? {
+            None => Ok(None),
+            Some(v) => Self::decode("POST", &path, v).map(Some),
+        }
+    }
+
+    pub async fn update_pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{}/{}/pulls/{number}", repo.owner, repo.name);
+        let payload = json!({ "title": title, "body": body });
+        self.call(reqwest::Method::PATCH, &path, Some(&payload))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close_pull(&self, repo: &RepoName, number: u64) -> Result<(), GitHubError> {
+        let path = format!("/repos/{}/{}/pulls/{number}", repo.owner, repo.name);
+        self.call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&json!({ "state": "closed" })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn comment(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/{number}/comments",
+            repo.owner, repo.name
+        );
+        self.call(reqwest::Method::POST, &path, Some(&json!({ "body": body })))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_labels(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        labels: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{}/{}/issues/{number}/labels", repo.owner, repo.name);
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(&json!({ "labels": labels })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn add_assignees(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        assignees: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/{number}/assignees",
+            repo.owner, repo.name
+        );
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(&json!({ "assignees": assignees })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn request_reviewers(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        reviewers: &[String],
+        team_reviewers: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/pulls/{number}/requested_reviewers",
+            repo.owner, repo.name
+        );
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(&json!({ "reviewers": reviewers, "team_reviewers": team_reviewers })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_branch(&self, repo: &RepoName, branch: &str) -> Result<(), GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/git/refs/heads/{}",
+            repo.owner,
+            repo.name,
+            path_escape(branch)
+        );
+        match self.call(reqwest::Method::DELETE, &path, None).await {
+            // Already gone (deleted by GitHub's "delete head branch" setting, say).
+            Err(e) if matches!(e.status(), Some(404 | 422)) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// A GitHub App installation token for `repo`: a JWT signed with the App's private key
+    /// finds the installation, which then issues a token (valid one hour).
+    pub async fn installation_token(
+        &self,
+        repo: &RepoName,
+        app_id: &str,
+        private_key_pem: &str,
+    ) -> Result<Secret, GitHubError> {
+        let jwt = app_jwt(app_id, private_key_pem, std::time::SystemTime::now())?;
+        let app_client = GitHub {
+            api: self.api.clone(),
+            token: Some(jwt),
+            http: self.http.clone(),
+            dry_run: false,
+            retry: self.retry.clone(),
+            calls: Mutex::new(Vec::new()),
+        };
+        let path = format!("/repos/{}/{}/installation", repo.owner, repo.name);
+        let installation = app_client
+            .call(reqwest::Method::GET, &path, None)
+            .await?
+            .unwrap_or_default();
+        let id = installation["id"]
+            .as_u64()
+            .ok_or_else(|| GitHubError::Decode {
+                method: "GET".into(),
+                path: path.clone(),
+                detail: "no installation id".into(),
+            })?;
+        let token_path = format!("/app/installations/{id}/access_tokens");
+        let token = app_client
+            .call(reqwest::Method::POST, &token_path, Some(&json!({})))
+            .await?
+            .unwrap_or_default();
+        let value = token["token"].as_str().ok_or_else(|| GitHubError::Decode {
+            method: "POST".into(),
+            path: token_path,
+            detail: "no token in the response".into(),
+        })?;
+        self.calls
+            .lock()
+            .expect("not poisoned")
+            .extend(app_client.calls());
+        Ok(Secret::new(value))
+    }
+
+    pub fn with_token(mut self, token: Secret) -> Self {
+        self.token = Some(token);
+        self
+    }
+}
+
+pub struct NewPull<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    pub branch: &'a str,
+    pub base: &'a str,
+    pub draft: bool,
+}
+
+/// `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoName {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoName {
+    pub fn parse(text: &str) -> Option<RepoName> {
+        let (owner, name) = text.trim().split_once('/')?;
+        let name = name.trim_end_matches(".git");
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        (valid(owner) && valid(name)).then(|| RepoName {
+            owner: owner.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// `owner/name` from a remote URL: `https://HOST/owner/name(.git)` or `git@HOST:owner/name`.
+    pub fn from_remote_url(url: &str) -> Option<RepoName> {
+        let rest = url
+            .split_once("://")
+            .map(|(_, r)| r.split_once('/').map_or("", |(_, p)| p))
+            .or_else(|| url.split_once(':').map(|(_, p)| p))?;
+        let parts: Vec<&str> = rest.trim_end_matches('/').rsplitn(3, '/').collect();
+        match parts.as_slice() {
+            [name, owner, ..] => RepoName::parse(&format!("{owner}/{name}")),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// How long a 403/429 asks us to wait: `Retry-After` seconds, else the time until
+/// `x-ratelimit-reset` when `x-ratelimit-remaining` is 0. None for other errors.
+fn rate_limit_wait(status: u16, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if status != 403 && status != 429 {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(seconds));
+    }
+    if header("x-ratelimit-remaining") == Some("0") {
+        let reset = header("x-ratelimit-reset")?.trim().parse::<u64>().ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
+    }
+    // A 429 with neither header: GitHub's secondary limit advice is to wait a minute.
+    (status == 429).then(|| Duration::from_secs(60))
+}
+
+fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return body.chars().take(200).collect();
+    };
+    let mut message = v["message"].as_str().unwrap_or("").to_string();
+    if let Some(errors) = v["errors"].as_array() {
+        for e in errors {
+            let detail = e["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            message.push_str(&format!("; {detail}"));
+        }
+    }
+    message
+}
+
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn path_escape(text: &str) -> String {
+    query_escape(text)
+}
+
+/// A GitHub App JWT (RS256): issued a minute in the past against clock drift, valid for
+/// nine minutes (GitHub allows ten).
+pub fn app_jwt(
+    app_id: &str,
+    private_key_pem: &str,
+    now: std::time::SystemTime,
+) -> Result<Secret, GitHubError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let der = pem_body(private_key_pem)
+        .ok_or_else(|| GitHubError::App("the private key is not a PEM RSA key".into()))?;
+    let key = ring::rsa::KeyPair::from_der(&der)
+        .or_else(|_| ring::rsa::KeyPair::from_pkcs8(&der))
+        .map_err(|e| GitHubError::App(format!("the private key is not a usable RSA key: {e}")))?;
+    let iat = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(60);
+    let header = b64.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = b64.encode(json!({ "iat": iat, "exp": iat + 600, "iss": app_id }).to_string());
+    let signing_input = format!("{header}.{claims}");
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|e| GitHubError::App(format!("signing the JWT failed: {e}")))?;
+    Ok(Secret::new(format!(
+        "{signing_input}.{}",
+        b64.encode(signature)
+    )))
+}
+
+fn pem_body(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && !l.is_empty())
+        .collect();
+    crate::cert::decode_base64(&body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names_from_remotes() {
+        let want = RepoName::parse("contoso/web-apps");
+        assert_eq!(
+            RepoName::from_remote_url("https://github.com/contoso/web-apps.git"),
+            want
+        );
+        assert_eq!(
+            RepoName::from_remote_url("git@github.com:contoso/web-apps.git"),
+            want
+        );
+        assert_eq!(
+            RepoName::from_remote_url("https://ghe.example.com/contoso/web-apps"),
+            want
+        );
+        assert_eq!(RepoName::parse("no-slash"), None);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("ghs_abcdef");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn branch_names_are_escaped_in_queries() {
+        assert_eq!(
+            query_escape("o:keyroll/adfs prod"),
+            "o%3Akeyroll/adfs%20prod"
+        );
+    }
+}
