@@ -208,7 +208,9 @@ impl GitHub {
             let mut request = self
                 .http
                 .request(method.clone(), &url)
-                .header("Accept", "application/vnd.github+json")
+                // GitHub's media type first; plain JSON too, which is what GitHub's OpenAPI
+                // description declares (the contract test's mock negotiates on it).
+                .header("Accept", "application/vnd.github+json, application/json")
                 .header("X-GitHub-Api-Version", "2022-11-28");
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token.expose());

@@ -1,0 +1,168 @@
+//! Contract test: the whole `keyroll pr` flow against a mock generated from GitHub's
+//! official OpenAPI description (npm `@octokit/openapi`, served by `@stoplight/prism-cli`),
+//! once for api.github.com and once for GitHub Enterprise Server under `/api/v3`. Prism
+//! checks each request against the description and logs every violation; any request
+//! violation fails the test. (Prism's own example responses do not always match GitHub's
+//! schemas, so only request violations count.)
+//!
+//! The packages are installed by `scripts/test` into tests/contract/node_modules (pinned in
+//! tests/contract/package.json); without them this test fails, it never skips.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn contract_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract")
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+        .args(["-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+struct Prism {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prism serving `description`; with `prefix`, every path of the description is moved
+/// under it (Prism ignores the GHES description's templated server path
+/// `{protocol}://{hostname}/api/v3`, so the copy it serves spells the prefix out).
+fn start_prism(description: &str, prefix: &str, work: &Path) -> Prism {
+    let dir = contract_dir();
+    let prism = dir.join("node_modules/.bin/prism");
+    let mut spec = dir.join("node_modules/@octokit/openapi/generated").join(description);
+    assert!(
+        prism.exists() && spec.exists(),
+        "Prism or GitHub's OpenAPI description is missing under {}: run scripts/test, which installs them",
+        dir.display()
+    );
+    if !prefix.is_empty() {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
+        let paths = doc["paths"].as_object().unwrap().clone();
+        doc["paths"] = paths
+            .into_iter()
+            .map(|(p, v)| (format!("{prefix}{p}"), v))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        spec = work.join(description);
+        std::fs::write(&spec, serde_json::to_vec(&doc).unwrap()).unwrap();
+    }
+    let log = work.join("prism.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&prism)
+        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg(&spec)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prism starts");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(180), "Prism did not start");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Prism { child, log, port }
+}
+
+fn contract_run(description: &str, api_path: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo"), &work);
+    git(&work, &["init", "-q"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "demo"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
+
+    let prism = start_prism(description, api_path, dir.path());
+    let api = format!("http://127.0.0.1:{}{api_path}", prism.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["pr", "--format", "json", "--now", "2026-11-23T12:00:00Z"])
+        .args(["--api-url", &api, "--remote", bare.to_str().unwrap()])
+        .args(["--token", "ghp_contract_test"])
+        .env_remove("GITHUB_TOKEN")
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut log = String::new();
+    std::fs::File::open(&prism.log)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let violations: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Violation: request") || l.contains("Request did not pass"))
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{description}: keyroll sent requests GitHub's description rejects:\n{}\n\nkeyroll said: {stdout}",
+        violations.join("\n")
+    );
+    assert!(out.status.success(), "{description}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["issuers"][0]["operation"], "created", "{report:#}");
+    let methods: Vec<&str> = report["api_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, vec!["GET", "POST", "POST", "POST"], "{report:#}");
+    // Every call reached an operation of the description (Prism answers 404 otherwise).
+    assert!(
+        report["api_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"].as_u64().is_some_and(|s| (200..300).contains(&s))),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn pr_flow_matches_the_api_github_com_description() {
+    contract_run("api.github.com.json", "");
+}
+
+#[test]
+fn pr_flow_matches_the_github_enterprise_server_description_under_api_v3() {
+    contract_run("ghes-3.19.json", "/api/v3");
+}
