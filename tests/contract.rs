@@ -8,6 +8,9 @@
 //! The packages are installed by `scripts/test` into tests/contract/node_modules (pinned in
 //! tests/contract/package.json); without them this test fails, it never skips.
 
+mod common;
+use common::git;
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,30 +18,6 @@ use std::time::{Duration, Instant};
 
 fn contract_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 struct Prism {
@@ -60,7 +39,9 @@ impl Drop for Prism {
 fn start_prism(description: &str, prefix: &str, work: &Path) -> Prism {
     let dir = contract_dir();
     let prism = dir.join("node_modules/.bin/prism");
-    let mut spec = dir.join("node_modules/@octokit/openapi/generated").join(description);
+    let mut spec = dir
+        .join("node_modules/@octokit/openapi/generated")
+        .join(description);
     assert!(
         prism.exists() && spec.exists(),
         "Prism or GitHub's OpenAPI description is missing under {}: run scripts/test, which installs them",
@@ -93,7 +74,10 @@ fn start_prism(description: &str, prefix: &str, work: &Path) -> Prism {
         .expect("prism starts");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(180), "Prism did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "Prism did not start"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     Prism { child, log, port }
@@ -104,11 +88,7 @@ fn contract_run(description: &str, api_path: &str) {
     let bare = dir.path().join("origin.git");
     let work = dir.path().join("work");
     git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo"), &work);
-    git(&work, &["init", "-q"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "demo"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
+    common::demo_work_repo(&work, &bare);
 
     let prism = start_prism(description, api_path, dir.path());
     let api = format!("http://127.0.0.1:{}{api_path}", prism.port);
@@ -136,7 +116,11 @@ fn contract_run(description: &str, api_path: &str) {
         "{description}: keyroll sent requests GitHub's description rejects:\n{}\n\nkeyroll said: {stdout}",
         violations.join("\n")
     );
-    assert!(out.status.success(), "{description}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{description}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["issuers"][0]["operation"], "created", "{report:#}");
     let methods: Vec<&str> = report["api_calls"]
@@ -152,7 +136,9 @@ fn contract_run(description: &str, api_path: &str) {
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["status"].as_u64().is_some_and(|s| (200..300).contains(&s))),
+            .all(|c| c["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s))),
         "{report:#}"
     );
 }

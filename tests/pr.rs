@@ -2,6 +2,9 @@
 //! and a wiremock GitHub that records every request. Each scenario asserts the requests
 //! made and what landed in the remote repository.
 
+mod common;
+use common::{copy_dir, git};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,35 +17,6 @@ const LATER: &str = "2026-11-24T12:00:00Z";
 const BRANCH: &str = "keyroll/contoso-adfs";
 const REPO_PATH: &str = "/repos/contoso/identity-configs";
 const NEXT_KEY: &str = "81CB9F506E54F19731D89F749FBBCE8FE6476295";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 /// A work clone of the embedded example whose origin is a bare repository.
 struct Fixture {
@@ -228,7 +202,16 @@ fn outcome(report: &Value) -> &Value {
     &report["issuers"][0]
 }
 
-/// The first run's PR body (with its marker), as a later listing would return it.
+/// A first run that opens PR #7; returns its body (with the marker), as a later listing
+/// would show it.
+async fn first_run(fx: &Fixture) -> String {
+    let first = MockServer::start().await;
+    mock_pulls(&first, json!([])).await;
+    mock_create(&first, 7).await;
+    run_pr(fx, &first, NOW).await;
+    created_body(&first).await
+}
+
 async fn created_body(server: &MockServer) -> String {
     body_of(server, "POST", &format!("{REPO_PATH}/pulls")).await["body"]
         .as_str()
@@ -307,11 +290,7 @@ async fn creates_branch_commit_and_pull_request_with_labels_and_reviewers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn same_branch_same_pr_updated_after_base_moves_and_left_alone_when_current() {
     let fx = Fixture::demo();
-    let first = MockServer::start().await;
-    mock_pulls(&first, json!([])).await;
-    mock_create(&first, 7).await;
-    run_pr(&fx, &first, NOW).await;
-    let body = created_body(&first).await;
+    let body = first_run(&fx).await;
     let first_head = fx.remote_head(BRANCH).unwrap();
 
     // Nothing moved: one listing call, no push, no write.
@@ -392,11 +371,7 @@ async fn conflict_422_finds_and_updates_the_existing_pull_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn closes_its_pull_request_and_deletes_the_branch_when_nothing_is_left() {
     let fx = Fixture::demo();
-    let first = MockServer::start().await;
-    mock_pulls(&first, json!([])).await;
-    mock_create(&first, 7).await;
-    run_pr(&fx, &first, NOW).await;
-    let body = created_body(&first).await;
+    let body = first_run(&fx).await;
 
     // Someone applied the change by hand on main.
     let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
@@ -441,11 +416,7 @@ async fn closes_its_pull_request_and_deletes_the_branch_when_nothing_is_left() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_closed_unmerged_pr_for_the_same_key_set_is_not_reopened_but_a_new_key_set_is_proposed() {
     let fx = Fixture::demo();
-    let first = MockServer::start().await;
-    mock_pulls(&first, json!([])).await;
-    mock_create(&first, 7).await;
-    run_pr(&fx, &first, NOW).await;
-    let body = created_body(&first).await;
+    let body = first_run(&fx).await;
 
     let server = MockServer::start().await;
     mock_pulls(&server, json!([pull(7, "closed", false, &body, "abc")])).await;
@@ -474,11 +445,7 @@ async fn a_closed_unmerged_pr_for_the_same_key_set_is_not_reopened_but_a_new_key
 #[tokio::test(flavor = "multi_thread")]
 async fn a_branch_with_human_commits_is_left_alone_with_one_comment() {
     let fx = Fixture::demo();
-    let first = MockServer::start().await;
-    mock_pulls(&first, json!([])).await;
-    mock_create(&first, 7).await;
-    run_pr(&fx, &first, NOW).await;
-    let body = created_body(&first).await;
+    let body = first_run(&fx).await;
 
     // Jane pushes to keyroll's branch, then the base moves.
     git(&fx.work, &["fetch", "-q", "origin", BRANCH]);

@@ -2,6 +2,9 @@
 //! behind a small local HTTP server that demands the token, so libgit2's credential
 //! callback path is the one that carries it. The pushed tree's bytes are checked.
 
+mod common;
+use common::git;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,18 +18,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "ghs_smart_http_token";
 const BRANCH: &str = "keyroll/contoso-adfs";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// What the server saw: (method, path, authorized).
 type Log = Arc<Mutex<Vec<(String, String, bool)>>>;
@@ -59,7 +50,10 @@ fn handle(stream: TcpStream, root: &Path, log: &Log) -> std::io::Result<()> {
             return Ok(());
         }
         let mut parts = request_line.split_whitespace();
-        let (verb, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+        let (verb, target) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
         let mut headers = Vec::new();
         loop {
             let mut line = String::new();
@@ -72,7 +66,12 @@ fn handle(stream: TcpStream, root: &Path, log: &Log) -> std::io::Result<()> {
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
-        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         let mut body = Vec::new();
         if let Some(len) = header("content-length") {
             body.resize(len.parse().unwrap_or(0), 0);
@@ -96,7 +95,9 @@ fn handle(stream: TcpStream, root: &Path, log: &Log) -> std::io::Result<()> {
             base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{TOKEN}"))
         );
         let authorized = header("authorization").as_deref() == Some(expected.as_str());
-        log.lock().unwrap().push((verb.clone(), path_info.to_string(), authorized));
+        log.lock()
+            .unwrap()
+            .push((verb.clone(), path_info.to_string(), authorized));
         if !authorized {
             out.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\n\r\n")?;
             continue;
@@ -123,7 +124,13 @@ fn handle(stream: TcpStream, root: &Path, log: &Log) -> std::io::Result<()> {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .map(|p| (p, 4))
-            .or_else(|| output.stdout.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)))
+            .or_else(|| {
+                output
+                    .stdout
+                    .windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|p| (p, 2))
+            })
             .unwrap_or((output.stdout.len(), 0));
         let head = String::from_utf8_lossy(&output.stdout[..split.0]).to_string();
         let payload = &output.stdout[split.0 + split.1..];
@@ -137,22 +144,13 @@ fn handle(stream: TcpStream, root: &Path, log: &Log) -> std::io::Result<()> {
             }
         }
         out.write_all(
-            format!("HTTP/1.1 {status}\r\n{response}Content-Length: {}\r\n\r\n", payload.len()).as_bytes(),
+            format!(
+                "HTTP/1.1 {status}\r\n{response}Content-Length: {}\r\n\r\n",
+                payload.len()
+            )
+            .as_bytes(),
         )?;
         out.write_all(payload)?;
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 
@@ -164,11 +162,7 @@ async fn pushes_over_smart_http_with_the_token_from_the_credential_callback() {
     git(&root, &["init", "-q", "--bare", "identity-configs.git"]);
     let bare = root.join("identity-configs.git");
     let work = dir.path().join("work");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo"), &work);
-    git(&work, &["init", "-q"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "demo"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
+    common::demo_work_repo(&work, &bare);
     let (server_url, log) = serve(root.clone());
     let remote = format!("{server_url}/identity-configs.git");
 
@@ -201,13 +195,24 @@ async fn pushes_over_smart_http_with_the_token_from_the_credential_callback() {
 
     // A wrong token: the push is refused, nothing lands, and the token is never printed.
     let out = run("ghs_wrong_token").await.unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!out.status.success(), "{all}");
     assert!(!all.contains("ghs_wrong_token"), "{all}");
-    assert!(all.contains("refused the token") || all.contains("401") || all.contains("authentication"), "{all}");
+    assert!(
+        all.contains("refused the token") || all.contains("401") || all.contains("authentication"),
+        "{all}"
+    );
 
     let out = run(TOKEN).await.unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{all}");
     assert!(!all.contains(TOKEN));
     assert!(all.contains("created"), "{all}");
@@ -216,14 +221,19 @@ async fn pushes_over_smart_http_with_the_token_from_the_credential_callback() {
     let seen = log.lock().unwrap().clone();
     assert!(seen.iter().any(|(_, _, ok)| !ok), "{seen:?}");
     assert!(
-        seen.iter().any(|(v, p, ok)| v == "POST" && p.ends_with("git-receive-pack") && *ok),
+        seen.iter()
+            .any(|(v, p, ok)| v == "POST" && p.ends_with("git-receive-pack") && *ok),
         "{seen:?}"
     );
 
     // The pushed commit holds the planned bytes: BOM and CRLF kept, the new key added.
     let head = git(&bare, &["rev-parse", &format!("refs/heads/{BRANCH}")]);
     let web = Command::new("git")
-        .args(["cat-file", "blob", &format!("{head}:src/Contoso.Web/Web.config")])
+        .args([
+            "cat-file",
+            "blob",
+            &format!("{head}:src/Contoso.Web/Web.config"),
+        ])
         .current_dir(&bare)
         .output()
         .unwrap()
