@@ -55,6 +55,17 @@ pub enum Command {
         after_help = "Examples:\n  keyroll pr --dry-run --config examples/demo/keyroll.toml\n  GITHUB_TOKEN=... keyroll pr\n  keyroll pr --app-id 12345 --app-private-key key.pem --format json\n\nThe token goes to GitHub and to git's credential callback only; it is never printed.\nExit codes: 0 done, 1 an issuer failed or keyroll could not run."
     )]
     Pr(PrArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  keyroll completions bash > /etc/bash_completion.d/keyroll\n  keyroll completions powershell >> $PROFILE\n  keyroll completions zsh > \"${fpath[1]}/_keyroll\""
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  keyroll man > /usr/local/share/man/man1/keyroll.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +115,14 @@ pub struct PrArgs {
     /// git remote to fetch from and push to (default: origin, else GITHUB_SERVER_URL/owner/name.git).
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
+
+    /// Append GitHub Actions step outputs (changed, pull-request-numbers, pull-request-urls, operations) to FILE ($GITHUB_OUTPUT).
+    #[arg(long, value_name = "FILE")]
+    pub write_outputs: Option<std::path::PathBuf>,
+
+    /// Append a Markdown job summary to FILE ($GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub write_summary: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

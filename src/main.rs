@@ -42,6 +42,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => plan_command(args, clock, true),
         Command::Init(args) => init_command(args, clock),
         Command::Pr(args) => pr_command(args, clock),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "keyroll", &mut out);
+            print_stdout(&String::from_utf8_lossy(&out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut out)
+                .context("rendering the man page")?;
+            print_stdout(&String::from_utf8_lossy(&out))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -272,11 +288,12 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         let minted = runtime
             .block_on(client.installation_token(&repository, app_id, &pem))
             .context("getting a GitHub App installation token")?;
+        if in_actions {
+            // A token minted here is no registered secret yet: the runner hides it in every
+            // later log line from now on. (A token given as an input already is one.)
+            println!("::add-mask::{}", minted.expose());
+        }
         token = Some(minted);
-    }
-    if in_actions && let Some(t) = &token {
-        // The runner hides this value in every later log line.
-        println!("::add-mask::{}", t.expose());
     }
 
     let lock = keyroll::lock::Lock::load(&keyroll::plan::lock_path(&settings))?;
@@ -299,10 +316,29 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         Format::Text => keyroll::pr::report_text(&result),
     };
     print_stdout(&out)?;
+    for (file, text) in [
+        (&args.write_outputs, keyroll::pr::actions_outputs(&result)),
+        (&args.write_summary, keyroll::pr::actions_summary(&result)),
+    ] {
+        if let Some(file) = file {
+            append(file, &text)?;
+        }
+    }
     if result.failed() {
         anyhow::bail!("an issuer failed; its pull request was left as it was");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Appends, as the Actions runner expects for its command files.
+fn append(file: &std::path::Path, text: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .with_context(|| format!("opening {}", file.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", file.display()))
 }
 
 fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {

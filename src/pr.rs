@@ -95,6 +95,8 @@ pub struct IssuerOutcome {
     pub branch: String,
     pub head_sha: Option<String>,
     pub detail: Option<String>,
+    /// The issuer's keys and what the plan does with each (empty when it failed to load).
+    pub keys: Vec<crate::plan::KeyReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposal: Option<Proposal>,
 }
@@ -243,6 +245,7 @@ pub async fn run(
             branch: branch_name(settings, &state.name),
             head_sha: None,
             detail: Some(e.to_string()),
+            keys: Vec::new(),
             proposal: None,
         }));
     }
@@ -363,6 +366,7 @@ async fn run_issuer(
         branch: branch.clone(),
         head_sha: None,
         detail: None,
+        keys: Vec::new(),
         proposal: None,
     };
     let plan = issuer_plan(settings, rules, lock, state, targets, now);
@@ -378,6 +382,7 @@ async fn run_issuer(
         .find(|r| r.name == state.name)
         .cloned()
         .ok_or_else(|| PrError::Setup(format!("no report for issuer {}", state.name)))?;
+    outcome.keys = report.keys.clone();
 
     // The files of the commit, named as git names them, with their exact new bytes.
     let lock_file = plan::lock_path(settings);
@@ -783,4 +788,90 @@ pub fn report_json(report: &PrReport) -> String {
         "api_calls": report.api_calls,
     });
     serde_json::to_string_pretty(&json).expect("PR report serializes") + "\n"
+}
+
+/// GitHub Actions step outputs (`name=value` lines for `$GITHUB_OUTPUT`).
+pub fn actions_outputs(report: &PrReport) -> String {
+    let with_pr: Vec<&IssuerOutcome> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.number.is_some())
+        .collect();
+    let operations: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "issuer": o.issuer,
+                "operation": o.operation,
+                "number": o.number,
+                "url": o.url,
+                "branch": o.branch,
+                "head_sha": o.head_sha,
+            })
+        })
+        .collect();
+    format!(
+        "changed={}\npull-request-numbers={}\npull-request-urls={}\noperations={}\n",
+        report.changed(),
+        with_pr
+            .iter()
+            .filter_map(|o| o.number.map(|n| n.to_string()))
+            .collect::<Vec<_>>()
+            .join(","),
+        with_pr
+            .iter()
+            .filter_map(|o| o.url.clone())
+            .collect::<Vec<_>>()
+            .join(","),
+        serde_json::Value::from(operations)
+    )
+}
+
+/// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
+/// changed and the PR link, with certificates near or past expiry called out.
+pub fn actions_summary(report: &PrReport) -> String {
+    let mut out = format!(
+        "## keyroll{}\n\nRepository `{}`, base `{}`.\n\n| issuer | operation | pull request | branch |\n|---|---|---|---|\n",
+        if report.dry_run { " (dry run)" } else { "" },
+        report.repository,
+        report.base
+    );
+    for o in &report.outcomes {
+        let pr = match (&o.url, o.number) {
+            (Some(url), Some(n)) => format!("[#{n}]({url})"),
+            _ => "—".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {pr} | `{}` |\n",
+            o.issuer,
+            o.operation.as_str(),
+            o.branch
+        ));
+    }
+    for o in &report.outcomes {
+        out.push_str(&format!("\n### {}\n\n", o.issuer));
+        if let Some(detail) = &o.detail {
+            out.push_str(&format!("> {}\n\n", detail.replace('\n', " ")));
+        }
+        if o.keys.is_empty() {
+            continue;
+        }
+        out.push_str("| SHA-1 | subject | valid to | status | action |\n|---|---|---|---|---|\n");
+        for key in &o.keys {
+            let status = match key.status {
+                "expiring" => "⚠️ **expiring**".to_string(),
+                "expired" => "❌ **expired**".to_string(),
+                other => other.to_string(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {status} | {} |\n",
+                key.sha1,
+                key.subject.replace('|', "\\|"),
+                key.not_after,
+                key.action
+            ));
+        }
+    }
+    out
 }

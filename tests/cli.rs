@@ -501,3 +501,23 @@ fn scan_with_a_user_rule_directory_finds_custom_app_settings() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.toml:1:8"), "{}", stderr(&out));
 }
+
+#[test]
+fn completions_and_man_page_are_generated_from_the_cli() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyroll"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(
+        bash.contains("_keyroll()") && bash.contains("thumbprint") && bash.contains("--dry-run")
+    );
+    let powershell = run(&["completions", "powershell"]);
+    assert!(powershell.contains("Register-ArgumentCompleter"));
+    let man = run(&["man"]);
+    assert!(man.starts_with(".ie") && man.contains(".TH keyroll 1") && man.contains("pr"));
+}
