@@ -659,16 +659,19 @@ pub fn pr_body(
     }
     head.push_str("\n**Files**\n\n");
     for file in files {
-        let adds = file
-            .changes
-            .iter()
-            .filter(|c| c.action == crate::plan::Action::Add)
-            .count();
-        let other = file.changes.len() - adds;
-        head.push_str(&format!(
-            "- `{}`: {adds} added, {other} removed or cleaned\n",
-            file.display
-        ));
+        head.push_str(&format!("- `{}`\n", file.display));
+        for change in &file.changes {
+            head.push_str(&format!(
+                "  - line {}: **{}**{}: {}\n",
+                change.line,
+                change.action.as_str(),
+                change
+                    .thumbprint
+                    .map(|t| format!(" `{t}`"))
+                    .unwrap_or_default(),
+                change.reason
+            ));
+        }
     }
     if let Some(lock) = lock_display {
         head.push_str(&format!(
@@ -736,4 +739,50 @@ fn cut_at_line(text: &str, max: usize) -> (String, usize) {
 
 fn markdown_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod pr_body_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_diff_is_cut_at_a_line_with_a_note_and_the_body_stays_under_the_limit() {
+        let issuer = IssuerReport {
+            name: "adfs".into(),
+            sources: Vec::new(),
+            entity_ids: Vec::new(),
+            error: None,
+            keys: Vec::new(),
+        };
+        // 5,000 lines of multi-byte text, each changed: a diff far over 65,536 characters.
+        let before: String = (0..5000)
+            .map(|i| format!("<add name=\"Zürich-é-{i}\"/>\n"))
+            .collect();
+        let after: String = (0..5000)
+            .map(|i| format!("<add name=\"Genève-ü-{i}\"/>\n"))
+            .collect();
+        let file = crate::plan::FilePlan {
+            path: "web.config".into(),
+            display: "web.config".into(),
+            changes: Vec::new(),
+            before: before.into_bytes(),
+            after: after.into_bytes(),
+        };
+        let marker = "<!-- keyroll: {} -->";
+        let body = pr_body(&issuer, &[file.clone(), file], None, marker, PR_BODY_LIMIT);
+        assert!(body.len() <= PR_BODY_LIMIT, "{} bytes", body.len());
+        assert!(body.contains("more lines cut to stay under GitHub's size limit"));
+        assert!(
+            body.ends_with(&format!("{marker}\n")),
+            "the marker survives the cut"
+        );
+        // Each diff block is closed and the cut fell at a line end.
+        assert_eq!(
+            body.matches("```diff").count(),
+            body.matches("\n```\n").count()
+        );
+        let shown = body.split("```diff\n").nth(1).unwrap();
+        let before_note = shown.split("… ").next().unwrap();
+        assert!(before_note.ends_with('\n'));
+    }
 }
