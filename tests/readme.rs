@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-fn section<'a>(readme: &'a str, name: &str) -> (usize, usize) {
+fn section(readme: &str, name: &str) -> (usize, usize) {
     let start_marker = format!("<!-- readme-example:{name} -->\n");
     let start = readme.find(&start_marker).expect("start marker") + start_marker.len();
     let end = start
