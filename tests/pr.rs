@@ -788,3 +788,31 @@ async fn github_app_key_mints_an_installation_token_used_for_the_api() {
         .unwrap();
     assert_eq!(auth(listing), "Bearer ghs_installation");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn works_from_a_shallow_checkout_like_actions_checkout_makes() {
+    let fx = Fixture::demo();
+    std::fs::write(fx.work.join("README.txt"), "second commit\n").unwrap();
+    fx.commit_and_push("second");
+    let parent = fx.work.parent().unwrap();
+    let url = format!("file://{}", fx.bare.display());
+    git(parent, &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    let shallow = Fixture {
+        _dir: tempfile::tempdir().unwrap(),
+        work: parent.join("shallow"),
+        bare: fx.bare.clone(),
+    };
+    assert!(shallow.work.join(".git/shallow").exists());
+    let server = MockServer::start().await;
+    mock_pulls(&server, json!([])).await;
+    mock_create(&server, 7).await;
+    let report = run_pr(&shallow, &server, NOW).await;
+    assert_eq!(outcome(&report)["operation"], "created", "{report:#}");
+    let head = fx
+        .remote_head(BRANCH)
+        .expect("pushed from the shallow clone");
+    assert_eq!(
+        git(&fx.bare, &["rev-parse", &format!("{head}^")]),
+        fx.remote_head("main").unwrap()
+    );
+}
