@@ -49,7 +49,14 @@ if [ -n "$target" ]; then
       exit 1
     fi
     if [ "$ext" = zip ]; then
-      unzip -q -o "$dest/$archive" -d "$dest/bin"
+      # Windows runners: Git Bash may lack unzip; 7-Zip and PowerShell are always there.
+      if command -v unzip >/dev/null; then
+        unzip -q -o "$dest/$archive" -d "$dest/bin"
+      elif command -v 7z >/dev/null; then
+        7z x -y -o"$dest/bin" "$dest/$archive" >/dev/null
+      else
+        pwsh -NoProfile -Command "Expand-Archive -Force -Path '$dest/$archive' -DestinationPath '$dest/bin'"
+      fi
     else
       mkdir -p "$dest/bin" && tar -xzf "$dest/$archive" -C "$dest/bin"
     fi
@@ -67,4 +74,8 @@ if [ -z "$bin_dir" ]; then
   bin_dir="$dest/bin"
 fi
 "$bin_dir/keyroll" --version
+# The runner reads GITHUB_PATH as a native path (C:\... on Windows).
+if command -v cygpath >/dev/null; then
+  bin_dir=$(cygpath -w "$bin_dir")
+fi
 echo "$bin_dir" >> "${GITHUB_PATH:?GITHUB_PATH is not set}"
