@@ -306,7 +306,7 @@ impl GitHub {
             "/repos/{}/{}/pulls?head={}&state=all&per_page=100",
             repo.owner,
             repo.name,
-            query_escape(&format!("{}:{}", repo.owner, branch))
+            url_escape(&format!("{}:{}", repo.owner, branch))
         );
         match self.call(reqwest::Method::GET, &path, None).await? {
             None => Ok(Vec::new()),
@@ -441,7 +441,7 @@ impl GitHub {
             "/repos/{}/{}/git/refs/heads/{}",
             repo.owner,
             repo.name,
-            path_escape(branch)
+            url_escape(branch)
         );
         match self.call(reqwest::Method::DELETE, &path, None).await {
             // Already gone (deleted by GitHub's "delete head branch" setting, say).
@@ -459,14 +459,7 @@ impl GitHub {
         private_key_pem: &str,
     ) -> Result<Secret, GitHubError> {
         let jwt = app_jwt(app_id, private_key_pem, std::time::SystemTime::now())?;
-        let app_client = GitHub {
-            api: self.api.clone(),
-            token: Some(jwt),
-            http: self.http.clone(),
-            dry_run: false,
-            retry: self.retry.clone(),
-            calls: Mutex::new(Vec::new()),
-        };
+        let app_client = GitHub::new(&self.api, Some(jwt), false, self.retry.clone());
         let path = format!("/repos/{}/{}/installation", repo.owner, repo.name);
         let installation = app_client
             .call(reqwest::Method::GET, &path, None)
@@ -494,11 +487,6 @@ impl GitHub {
             .expect("not poisoned")
             .extend(app_client.calls());
         Ok(Secret::new(value))
-    }
-
-    pub fn with_token(mut self, token: Secret) -> Self {
-        self.token = Some(token);
-        self
     }
 }
 
@@ -590,7 +578,7 @@ fn error_message(body: &str) -> String {
     message
 }
 
-fn query_escape(text: &str) -> String {
+fn url_escape(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
@@ -599,10 +587,6 @@ fn query_escape(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn path_escape(text: &str) -> String {
-    query_escape(text)
 }
 
 /// A GitHub App JWT (RS256): issued a minute in the past against clock drift, valid for
@@ -679,9 +663,6 @@ mod tests {
 
     #[test]
     fn branch_names_are_escaped_in_queries() {
-        assert_eq!(
-            query_escape("o:keyroll/adfs prod"),
-            "o%3Akeyroll/adfs%20prod"
-        );
+        assert_eq!(url_escape("o:keyroll/adfs prod"), "o%3Akeyroll/adfs%20prod");
     }
 }

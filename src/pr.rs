@@ -191,10 +191,8 @@ pub async fn run(
     );
     let repo = match GitRepo::discover(&settings.root) {
         Ok(repo) => Some(repo),
-        Err(e) if options.dry_run => {
-            let _ = e;
-            None
-        }
+        // A dry run works outside a repository too (paths then relative to keyroll.toml).
+        Err(_) if options.dry_run => None,
         Err(e) => return Err(e.into()),
     };
     // In a real run the base comes from the remote, fetched now; a dry run reads nothing

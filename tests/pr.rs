@@ -81,27 +81,27 @@ impl Fixture {
             .unwrap()
             .stdout
     }
+}
 
-    fn pr(&self, api: &str, now: &str, extra: &[&str]) -> (Value, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
-            .args(["pr", "--format", "json", "--now", now, "--api-url", api])
-            .args(["--token", "test-token-123"])
-            .args(extra)
-            .env_remove("GITHUB_TOKEN")
-            .env_remove("GITHUB_ACTIONS")
-            .current_dir(&self.work)
-            .output()
-            .expect("keyroll runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            !stdout.contains("test-token-123") && !stderr.contains("test-token-123"),
-            "the token was printed"
-        );
-        let json = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: stdout {stdout} stderr {stderr}"));
-        (json, stderr)
-    }
+/// Runs `keyroll pr --format json` in `work` against the mock GitHub `api`; fails the test
+/// if the token shows up anywhere in the output.
+fn keyroll_pr(work: &Path, api: &str, now: &str, extra: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["pr", "--format", "json", "--now", now, "--api-url", api])
+        .args(["--token", "test-token-123"])
+        .args(extra)
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_ACTIONS")
+        .current_dir(work)
+        .output()
+        .expect("keyroll runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !stdout.contains("test-token-123") && !stderr.contains("test-token-123"),
+        "the token was printed"
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: stdout {stdout} stderr {stderr}"))
 }
 
 async fn run_pr(fx: &Fixture, server: &MockServer, now: &str) -> Value {
@@ -109,19 +109,11 @@ async fn run_pr(fx: &Fixture, server: &MockServer, now: &str) -> Value {
 }
 
 async fn run_pr_args(fx: &Fixture, server: &MockServer, now: &str, extra: &[&str]) -> Value {
-    let uri = server.uri();
-    let now = now.to_string();
+    let (work, api, now) = (fx.work.clone(), server.uri(), now.to_string());
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let fx_work = fx.work.clone();
-    let fx_bare = fx.bare.clone();
     tokio::task::spawn_blocking(move || {
-        let fx = Fixture {
-            _dir: tempfile::tempdir().unwrap(),
-            work: fx_work,
-            bare: fx_bare,
-        };
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        fx.pr(&uri, &now, &extra).0
+        keyroll_pr(&work, &api, &now, &extra)
     })
     .await
     .unwrap()
