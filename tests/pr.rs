@@ -51,6 +51,20 @@ impl Fixture {
         }
     }
 
+    /// `keyroll apply` in the work tree, as a person fixing the configs by hand would.
+    fn apply(&self) {
+        let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+            .args(["apply", "--now", NOW])
+            .current_dir(&self.work)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn commit_and_push(&self, message: &str) {
         git(&self.work, &["add", "-A"]);
         git(&self.work, &["commit", "-q", "-m", message]);
@@ -366,16 +380,7 @@ async fn closes_its_pull_request_and_deletes_the_branch_when_nothing_is_left() {
     let body = first_run(&fx).await;
 
     // Someone applied the change by hand on main.
-    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
-        .args(["apply", "--now", NOW])
-        .current_dir(&fx.work)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fx.apply();
     fx.commit_and_push("trust the next key by hand");
 
     let server = MockServer::start().await;
@@ -604,16 +609,7 @@ fn twenty_issuers(stale_first: bool) -> Fixture {
         std::fs::write(dir.join("Web.config"), &original).unwrap();
     }
     std::fs::write(fx.work.join("keyroll.toml"), toml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
-        .args(["apply", "--now", NOW])
-        .current_dir(&fx.work)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fx.apply();
     if stale_first {
         std::fs::write(fx.work.join("apps/a00/Web.config"), &original).unwrap();
     }
