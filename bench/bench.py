@@ -191,7 +191,7 @@ def main():
     if full:
         with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as out:
             out.write(f"# Benchmark results\n\nRun {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `bench/run` on "
-                      f"{machine}.\nkeyroll {sh(KEYROLL + ' --version').strip()}; {tools}.\n"
+                      f"{machine}.\n{sh(KEYROLL + ' --version').strip()}; {tools}.\n"
                       f"Means of {runs} runs after warm-up (hyperfine); peak RSS from /usr/bin/time.\n\n")
             out.write(table + "\n" + "\n\n".join(notes) + "\n")
             analysis = os.path.join(ROOT, "bench", "ANALYSIS.md")
