@@ -37,10 +37,8 @@ pub struct Identity {
 /// One commit on a branch, as far as the ownership check needs it.
 #[derive(Debug, Clone)]
 pub struct CommitInfo {
-    pub id: Oid,
     pub author_email: String,
     pub committer_email: String,
-    pub message: String,
 }
 
 pub struct GitRepo {
@@ -63,10 +61,6 @@ impl GitRepo {
             .to_path_buf();
         let workdir = std::fs::canonicalize(&workdir).unwrap_or(workdir);
         Ok(GitRepo { repo, workdir })
-    }
-
-    pub fn workdir(&self) -> &Path {
-        &self.workdir
     }
 
     /// `path` relative to the work tree, with `/`: how git names it in a tree.
@@ -183,13 +177,6 @@ impl GitRepo {
         }
     }
 
-    pub fn tree_id(&self, commit: Oid) -> Result<Oid, GitError> {
-        self.repo
-            .find_commit(commit)
-            .map(|c| c.tree_id())
-            .map_err(git_error(format!("reading commit {commit}")))
-    }
-
     pub fn parents(&self, commit: Oid) -> Result<Vec<Oid>, GitError> {
         self.repo
             .find_commit(commit)
@@ -217,10 +204,8 @@ impl GitRepo {
                 .find_commit(id)
                 .map_err(git_error(format!("reading commit {id}")))?;
             commits.push(CommitInfo {
-                id,
                 author_email: commit.author().email().unwrap_or_default().to_string(),
                 committer_email: commit.committer().email().unwrap_or_default().to_string(),
-                message: commit.message().unwrap_or_default().to_string(),
             });
         }
         Ok(commits)

@@ -84,12 +84,6 @@ pub struct ApiCall {
     pub status: Option<u16>,
 }
 
-impl ApiCall {
-    pub fn is_write(&self) -> bool {
-        self.method != "GET"
-    }
-}
-
 /// How long and how often to retry. Tests shorten the waits.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -168,10 +162,6 @@ impl GitHub {
 
     pub fn calls(&self) -> Vec<ApiCall> {
         self.calls.lock().expect("not poisoned").clone()
-    }
-
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
     }
 
     /// Lists a call that a dry run would make but cannot even address yet.
