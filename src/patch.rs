@@ -33,7 +33,7 @@ pub enum Change {
     Normalize { entry: usize },
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error("{file}: dialect {dialect} has no entry template, so keyroll cannot add entries here")]
     NoTemplate { file: String, dialect: String },
@@ -553,21 +553,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PatchError> {
 
 /// Writes many files, each atomically. On a 1,000-file apply nearly all the time went to
 /// the file system (creating each temporary file, fsync, rename), not to keyroll, so the
-/// files are staged on a few threads whose waits overlap; only when every file is staged
-/// is any renamed into place. (One `syncfs` instead of a fsync per file was tried and was
-/// slower: it also flushes whatever else is dirty on the file system.)
-/// Results come back in input order.
-pub fn write_many_atomic(files: &[(&Path, &[u8])]) -> Vec<Result<(), PatchError>> {
-    let staged = parallel_map(files, |&(path, bytes)| stage(path, bytes));
-    let staged: Vec<std::sync::Mutex<Option<Result<tempfile::TempPath, PatchError>>>> = staged
+/// files are staged on a few threads whose waits overlap. Only when every file is staged is
+/// any renamed into place: if one cannot be staged, the staged copies are deleted and no
+/// config changes. (One `syncfs` instead of a fsync per file was tried and was slower: it
+/// also flushes whatever else is dirty on the file system.)
+pub fn write_many_atomic(files: &[(&Path, &[u8])]) -> Result<(), PatchError> {
+    // Dropping the staged temporary paths on the error return deletes them.
+    let staged = parallel_map(files, |&(path, bytes)| stage(path, bytes))
         .into_iter()
-        .map(|s| std::sync::Mutex::new(Some(s)))
+        .collect::<Result<Vec<tempfile::TempPath>, PatchError>>()?;
+    let renames: Vec<(tempfile::TempPath, &Path)> =
+        staged.into_iter().zip(files.iter().map(|f| f.0)).collect();
+    let renames: Vec<std::sync::Mutex<Option<(tempfile::TempPath, &Path)>>> = renames
+        .into_iter()
+        .map(|r| std::sync::Mutex::new(Some(r)))
         .collect();
-    let indices: Vec<usize> = (0..files.len()).collect();
-    parallel_map(&indices, |&i| {
-        let taken = staged[i].lock().expect("no writer panics").take();
-        commit(taken.expect("staged once")?, files[i].0)
+    parallel_map(&renames, |slot| {
+        let (temp, path) = slot
+            .lock()
+            .expect("no writer panics")
+            .take()
+            .expect("renamed once");
+        commit(temp, path)
     })
+    .into_iter()
+    .collect()
 }
 
 /// `f` over `items` on up to 8 threads (the work waits on I/O, not on the CPU).

@@ -1057,25 +1057,17 @@ pub fn apply(plan: &Plan, settings: &Settings) -> Result<Applied, PlanError> {
             });
         }
     }
-    let mut applied = Applied::default();
     let writes: Vec<(&Path, &[u8])> = plan
         .files
         .iter()
         .map(|f| (f.path.as_path(), f.after.as_slice()))
         .collect();
-    let mut first_error = None;
-    for (file, result) in plan.files.iter().zip(patch::write_many_atomic(&writes)) {
-        match result {
-            Ok(()) => applied.files.push(file.path.clone()),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    // The lock records only what reached the configs: with a failed write it stays as it was.
-    if let Some(e) = first_error {
-        return Err(e.into());
-    }
+    // The lock records only what reached the configs: after a failed write it stays as it was.
+    patch::write_many_atomic(&writes)?;
+    let mut applied = Applied {
+        files: plan.files.iter().map(|f| f.path.clone()).collect(),
+        lock: false,
+    };
     if plan.lock_changed() {
         patch::write_atomic(&lock_path(settings), plan.lock_after.to_toml().as_bytes())?;
         applied.lock = true;

@@ -451,3 +451,40 @@ fn atomic_write_replaces_content_and_keeps_permissions() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+#[test]
+fn many_writes_change_nothing_when_one_cannot_be_staged() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("web.config");
+    std::fs::write(&good, b"<configuration/>\r\n").unwrap();
+    let missing_dir = dir.path().join("gone").join("web.config");
+    let result = keyroll::patch::write_many_atomic(&[
+        (
+            good.as_path(),
+            b"<configuration>new</configuration>\r\n".as_slice(),
+        ),
+        (missing_dir.as_path(), b"x".as_slice()),
+    ]);
+    let error = result.expect_err("the second file cannot be staged");
+    assert!(error.to_string().contains("gone"), "{error}");
+    assert_eq!(std::fs::read(&good).unwrap(), b"<configuration/>\r\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("web.config")],
+        "no staged copy left behind"
+    );
+
+    keyroll::patch::write_many_atomic(&[(
+        good.as_path(),
+        b"<configuration>new</configuration>\r\n".as_slice(),
+    )])
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&good).unwrap(),
+        b"<configuration>new</configuration>\r\n"
+    );
+}
