@@ -396,18 +396,20 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
     }
 
     let cert_at = |node: roxmltree::Node<'_, '_>, what: &str| {
-        let (line, column) = lines.position(node.range().start);
         let text: String = node
             .descendants()
             .filter(|n| n.is_text())
             .filter_map(|n| n.text())
             .collect();
-        Certificate::from_base64(&text).map_err(|error| MetadataError::Certificate {
-            source_name: source.into(),
-            line,
-            column,
-            what: what.to_string(),
-            error,
+        Certificate::from_base64(&text).map_err(|error| {
+            let (line, column) = lines.position(node.range().start);
+            MetadataError::Certificate {
+                source_name: source.into(),
+                line,
+                column,
+                what: what.to_string(),
+                error,
+            }
         })
     };
 
