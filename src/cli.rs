@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "keyroll",
     version,
     about = "Keep WIF/.NET trusted-issuer thumbprints in step with the identity provider's signing keys",
-    after_help = "Exit codes: 0 done; 1 error (nothing written). `scan`: 0 clean, 1 error-level findings, 2 could not run."
+    after_help = "Exit codes: 0 done; 1 error (usage errors included; `apply` writes every file without an error and names the others). `plan --detailed-exitcode`: 0 nothing to do, 1 error, 2 changes pending. `scan`: 0 clean, 1 error-level findings, 2 could not run."
 )]
 pub struct Cli {
     /// Evaluate certificates as of this RFC 3339 time instead of now (tests, what-if runs).
@@ -17,6 +17,19 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The subcommands' names, to choose a usage error's exit code before clap has parsed.
+pub const SUBCOMMANDS: &[&str] = &[
+    "thumbprint",
+    "inspect",
+    "scan",
+    "plan",
+    "apply",
+    "init",
+    "pr",
+    "completions",
+    "man",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

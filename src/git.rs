@@ -364,3 +364,57 @@ fn normalize(path: &Path) -> PathBuf {
     }
     out
 }
+
+/// Reading a commit's files, for planning against the base a pull request targets.
+impl GitRepo {
+    /// The work tree's root (canonical).
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Every file of `commit`'s tree under `prefix` (a `/`-separated folder relative to
+    /// the work tree's root, "" for all), relative to `prefix`, and whether it is a link.
+    pub fn list_files(&self, commit: Oid, prefix: &str) -> Result<Vec<(String, bool)>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(git_error(format!("reading commit {commit}")))?;
+        let mut files = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                let path = format!("{dir}{}", entry.name().unwrap_or_default());
+                let relative = if prefix.is_empty() {
+                    Some(path.as_str())
+                } else {
+                    path.strip_prefix(prefix)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                };
+                if let Some(relative) = relative {
+                    files.push((relative.to_string(), entry.filemode() == 0o120000));
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(git_error("listing the base's files"))?;
+        Ok(files)
+    }
+
+    /// The commit a dry run plans against: the remote-tracking branch `origin/<base>` when
+    /// there is one, else `HEAD`.
+    pub fn local_base(&self, base: Option<&str>) -> Result<(Oid, String), GitError> {
+        if let Some(base) = base
+            && let Ok(id) = self
+                .repo
+                .refname_to_id(&format!("refs/remotes/origin/{base}"))
+        {
+            return Ok((id, format!("origin/{base}")));
+        }
+        let head = self
+            .repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(git_error("reading HEAD"))?;
+        Ok((head.id(), "HEAD".to_string()))
+    }
+}

@@ -1,18 +1,25 @@
 //! keyroll keeps the certificate thumbprints trusted by .NET/WIF applications in step with
 //! their identity provider's signing keys.
 //!
-//! Data takes one path: source → keys → plan → patch → report → PR. Each step is a module.
+//! Data takes one path, in three steps (docs/ARCHITECTURE.md): [`load`] reads the settings,
+//! keyroll.lock, the issuers' metadata and the target files; [`decide`] turns them, purely,
+//! into a [`plan::Plan`]; [`act`] writes it (`apply`) or [`pr`] publishes it, and [`report`]
+//! renders it.
 
+pub mod act;
 pub mod cert;
 pub mod clock;
+pub mod decide;
 pub mod fetch;
 pub mod git;
 pub mod github;
 pub mod harness;
 pub mod init;
+pub mod load;
 pub mod lock;
 pub mod metadata;
 pub mod patch;
+pub mod paths;
 pub mod plan;
 pub mod pr;
 pub mod report;

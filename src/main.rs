@@ -19,13 +19,44 @@ use keyroll::report;
 use keyroll::thumbprint;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Usage errors keep the documented exit codes: `scan` exits 2 ("could not run", as
+/// linters do); every other command exits 1 — never 2, which `plan --detailed-exitcode`
+/// uses for "changes pending". Help and version exit 0.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let subcommand = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-') && cli::SUBCOMMANDS.contains(&a.as_str()));
+    if subcommand.as_deref() == Some("scan") {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -190,7 +221,14 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
     let rules = args.rules.load()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
     let now = clock.now();
-    let plan = runtime()?.block_on(keyroll::plan::prepare(&settings, &rules, &fetcher, now))?;
+    let inputs = runtime()?.block_on(keyroll::load::load(
+        &settings,
+        &rules,
+        &fetcher,
+        &keyroll::load::Tree::Work,
+        now,
+    ))?;
+    let plan = keyroll::decide::decide(&inputs, &rules, now);
     let out = match args.format {
         Format::Json => report::plan_json(&plan),
         Format::Text => {
@@ -199,20 +237,12 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
         }
     };
     print_stdout(&out)?;
-    if !plan.errors.is_empty() {
-        anyhow::bail!(
-            "{} error{}: nothing {}",
-            plan.errors.len(),
-            if plan.errors.len() == 1 { "" } else { "s" },
-            if apply {
-                "written"
-            } else {
-                "would be written by apply"
-            }
-        );
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
     }
     if apply {
-        let applied = keyroll::plan::apply(&plan, &settings)?;
+        // One file's error never blocks the others: what could be planned is written.
+        let applied = keyroll::act::apply(&plan, &settings)?;
         eprintln!(
             "applied: {} file{} written{}",
             applied.files.len(),
@@ -223,6 +253,20 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
                 ""
             }
         );
+    }
+    if !plan.errors.is_empty() {
+        anyhow::bail!(
+            "{} error{}: {}",
+            plan.errors.len(),
+            if plan.errors.len() == 1 { "" } else { "s" },
+            if apply {
+                "the files named were not written (every other change was)"
+            } else {
+                "apply would not write the files named (it would write every other change)"
+            }
+        );
+    }
+    if apply {
         return Ok(ExitCode::SUCCESS);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
@@ -296,9 +340,6 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         token = Some(minted);
     }
 
-    let lock = keyroll::lock::Lock::load(&keyroll::plan::lock_path(&settings))?;
-    let issuers = runtime.block_on(keyroll::plan::load_issuers(&settings, &fetcher, now));
-    let targets = keyroll::plan::target_files(&settings, &rules).map_err(anyhow::Error::msg)?;
     let options = keyroll::pr::PrOptions {
         dry_run: args.dry_run,
         repository,
@@ -308,24 +349,70 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         retry: RetryPolicy::default(),
         body_limit: report::PR_BODY_LIMIT,
     };
-    let result = runtime.block_on(keyroll::pr::run(
-        &settings, &rules, &lock, &issuers, &targets, now, &options,
+    // One plan, read from the commit the pull requests target (not the work tree), with
+    // every issuer loaded; each issuer's PR publishes its slice of it.
+    let (repo, base) = keyroll::pr::prepare(&settings, &options)?;
+    let tree = match (&repo, &base.planned_from) {
+        (Some(repo), Some((commit, label))) => {
+            let prefix = repo
+                .relative(&settings.root)
+                .filter(|p| p != ".")
+                .unwrap_or_default();
+            eprintln!("planning against {label} ({commit}), not the work tree");
+            keyroll::load::Tree::Git {
+                repo,
+                commit: *commit,
+                prefix,
+            }
+        }
+        _ => keyroll::load::Tree::Work,
+    };
+    let inputs = runtime.block_on(keyroll::load::load(&settings, &rules, &fetcher, &tree, now))?;
+    let plan = keyroll::decide::decide(&inputs, &rules, now);
+    if matches!(tree, keyroll::load::Tree::Git { .. }) {
+        let differ: Vec<&str> = inputs
+            .targets
+            .iter()
+            .filter(|t| std::fs::read(&t.path).ok().as_deref() != Some(t.file.bytes.as_slice()))
+            .map(|t| t.display.as_str())
+            .collect();
+        if !differ.is_empty() {
+            eprintln!(
+                "note: the work tree differs from the base in {}; the pull requests are planned against the base",
+                differ.join(", ")
+            );
+        }
+    }
+    for error in &plan.errors {
+        eprintln!("error: {error}");
+    }
+    let result = runtime.block_on(keyroll::pr::publish(
+        &settings,
+        &plan,
+        &options,
+        repo.as_ref(),
+        &base,
+        now,
     ))?;
     let out = match args.plan.format {
-        Format::Json => keyroll::pr::report_json(&result),
-        Format::Text => keyroll::pr::report_text(&result),
+        Format::Json => report::report_json(&result),
+        Format::Text => report::report_text(&result),
     };
     print_stdout(&out)?;
     for (file, text) in [
-        (&args.write_outputs, keyroll::pr::actions_outputs(&result)),
-        (&args.write_summary, keyroll::pr::actions_summary(&result)),
+        (&args.write_outputs, report::actions_outputs(&result)),
+        (&args.write_summary, report::actions_summary(&result)),
     ] {
         if let Some(file) = file {
             append(file, &text)?;
         }
     }
-    if result.failed() {
-        anyhow::bail!("an issuer failed; its pull request was left as it was");
+    if result.failed() || !plan.errors.is_empty() {
+        anyhow::bail!(
+            "{} error{}: an issuer that failed keeps its pull request as it was; files with errors are left out of the others",
+            plan.errors.len().max(1),
+            if plan.errors.len() > 1 { "s" } else { "" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,11 @@ pub enum Change {
     Remove { entry: usize },
     /// Rewrite an entry's value as clean hex in the file's case style.
     Normalize { entry: usize },
+    /// Put another thumbprint in an entry's value (a single-value setting's switch).
+    Replace {
+        entry: usize,
+        thumbprint: Thumbprint,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +130,13 @@ pub fn edits_for(file: &ConfigFile, changes: &[Change]) -> Result<Vec<Edit>, Pat
                     text: String::new(),
                 });
             }
+            Change::Replace { entry, thumbprint } => {
+                refuse_placeholder(file, *entry)?;
+                edits.push(Edit {
+                    range: file.entries[*entry].value.clone(),
+                    text: styled(*thumbprint, lowercase),
+                });
+            }
             Change::Normalize { entry } => {
                 let e = &file.entries[*entry];
                 refuse_placeholder(file, *entry)?;
@@ -212,44 +224,51 @@ fn addition(
     let text = file.text();
     let rule = &registry.rule;
     let display = file.path.display().to_string();
-    // The nearest sibling to copy: the registry's last entry that trusts a thumbprint.
-    let sibling = file
-        .entries_of(registry.index)
-        .filter(|e| e.kind == EntryKind::Add)
-        .last();
-    let template = rule.spec.entry.template.as_deref();
-    if sibling.is_none() && template.is_none()
-        || template.is_none() && rule.spec.entry.key.is_some()
-    {
+    let Some(template) = rule.spec.entry.template.as_deref() else {
         return Err(PatchError::NoTemplate {
             file: display,
             dialect: rule.name().to_string(),
         });
-    }
+    };
+    // New entries are the rule's template alone (never a copy of a sibling: an extra
+    // attribute there would be a third one here, which WIF refuses), written in the
+    // registry's own style: its quotes and its `/>` or ` />`.
+    let sibling = file
+        .entries_of(registry.index)
+        .filter(|e| e.kind == EntryKind::Add)
+        .last();
+    let quote = sibling.map_or('"', |s| s.value_quote);
+    let tight_close = sibling.is_some_and(|s| {
+        let element = &text[s.element.clone()];
+        element.ends_with("/>") && !element.ends_with(" />")
+    });
     let entry_text = |thumbprint: Thumbprint, name: &Option<String>| -> String {
         let hex = styled(thumbprint, lowercase);
         // Names only go where the dialect has a name attribute.
         let name = name.as_ref().filter(|_| rule.spec.entry.name.is_some());
-        match sibling {
-            Some(s) => copy_sibling(text, s, &hex, name),
-            None => {
-                let template = template.expect("checked above");
-                let quote = '"';
-                let mut t = template.replace("{thumbprint}", &hex);
-                match name {
-                    Some(n) => t = t.replace("{name}", &escape_attr(n, quote)),
-                    None => t = strip_name_attr(&t),
-                }
-                t
-            }
+        let mut t = template.replace("{thumbprint}", &hex);
+        match name {
+            Some(n) => t = t.replace("{name}", &escape_attr(n, quote)),
+            None => t = strip_name_attr(&t),
         }
+        if quote == '\'' {
+            t = t.replace('"', "'");
+        }
+        if tight_close && t.ends_with(" />") {
+            t = format!("{}/>", &t[..t.len() - 3]);
+        } else if !tight_close && sibling.is_some() && t.ends_with("/>") && !t.ends_with(" />") {
+            t = format!("{} />", &t[..t.len() - 2]);
+        }
+        t
     };
     let new_entries: Vec<String> = adds.iter().map(|(t, n)| entry_text(*t, n)).collect();
 
-    if let Some(sibling) = sibling {
-        let nl = newline_near(text, sibling.element.start);
-        let indent = scan::line_indent(text, sibling.element.start);
-        let separator = if indent.is_empty() && !starts_line(text, sibling.element.start) {
+    // After the container's last child element, so WIF applies the new entries after any
+    // `<clear/>` or `<remove>` already there.
+    if let Some(last) = &registry.last_child {
+        let nl = newline_near(text, last.start);
+        let indent = scan::line_indent(text, last.start);
+        let separator = if !starts_line(text, last.start) || nl.is_empty() {
             " ".to_string()
         } else {
             format!("{nl}{indent}")
@@ -259,14 +278,20 @@ fn addition(
             .map(|e| format!("{separator}{e}"))
             .collect();
         return Ok(Edit {
-            range: sibling.element.end..sibling.element.end,
+            range: last.end..last.end,
             text: inserted,
         });
     }
     match (&registry.container, &registry.create_under) {
         (Some(container), _) => Ok(insert_children(text, container, &new_entries)),
         (None, Some(parent)) => {
-            let element = &rule.spec.create.as_ref().expect("creatable").element;
+            let Some(create) = rule.spec.create.as_ref() else {
+                return Err(PatchError::NoTemplate {
+                    file: display,
+                    dialect: rule.name().to_string(),
+                });
+            };
+            let element = &create.element;
             let nl = newline_near(text, parent.range.start);
             let inner_indent = format!(
                 "{}{}{}",
@@ -282,7 +307,10 @@ fn addition(
             ));
             Ok(insert_children(text, parent, &[block]))
         }
-        (None, None) => unreachable!("a registry has a container or a place to create one"),
+        (None, None) => Err(PatchError::NoTemplate {
+            file: display,
+            dialect: rule.name().to_string(),
+        }),
     }
 }
 
@@ -349,58 +377,6 @@ fn insert_children(text: &str, parent: &ElementSpan, children: &[String]) -> Edi
     }
 }
 
-/// The sibling's own text with the thumbprint (and name) replaced: same quoting, attribute
-/// order, line breaks inside the tag, and `/>` form.
-fn copy_sibling(
-    text: &str,
-    sibling: &scan::TrustedEntry,
-    hex: &str,
-    name: Option<&String>,
-) -> String {
-    let base = sibling.element.start;
-    let mut replacements: Vec<(Range<usize>, String)> = vec![(
-        sibling.value.start - base..sibling.value.end - base,
-        hex.to_string(),
-    )];
-    match (&sibling.name_attr, name) {
-        (Some((_, value)), Some(n)) => replacements.push((
-            value.start - base..value.end - base,
-            escape_attr(n, quote_before(text, value.start)),
-        )),
-        (Some((attr, _)), None) => {
-            let mut start = attr.start;
-            while start > base && text.as_bytes()[start - 1].is_ascii_whitespace() {
-                start -= 1;
-            }
-            replacements.push((start - base..attr.end - base, String::new()));
-        }
-        (None, Some(n)) => {
-            let q = sibling.value_quote;
-            let after_value = sibling.value.end + 1 - base;
-            replacements.push((
-                after_value..after_value,
-                format!(" name={q}{}{q}", escape_attr(n, q)),
-            ));
-        }
-        (None, None) => {}
-    }
-    replacements.sort_by_key(|(r, _)| r.start);
-    let original = &text[sibling.element.clone()];
-    let mut out = String::with_capacity(original.len());
-    let mut cursor = 0;
-    for (range, replacement) in replacements {
-        out.push_str(&original[cursor..range.start]);
-        out.push_str(&replacement);
-        cursor = range.end;
-    }
-    out.push_str(&original[cursor..]);
-    out
-}
-
-fn quote_before(text: &str, offset: usize) -> char {
-    text[..offset].chars().last().unwrap_or('"')
-}
-
 /// Removes ` name="{name}"` from a template when there is no name to write.
 fn strip_name_attr(template: &str) -> String {
     let Some(at) = template.find("{name}") else {
@@ -430,12 +406,9 @@ pub fn splice(bytes: &[u8], edits: &[Edit]) -> Vec<u8> {
 }
 
 /// The multiset of what each registry trusts, keyed by dialect and scope.
-/// Each entry: value, issuer name, is a `<remove>`, still unclean (dirty or spaced).
-type TrustSet = BTreeMap<(String, Option<String>), Vec<(String, Option<String>, bool, bool)>>;
-
-fn is_unclean(code: &str) -> bool {
-    matches!(code, "dirty" | "spaced")
-}
+/// Each entry: value, issuer name, is a `<remove>`, still unclean (dirty or spaced), still
+/// effective (not withdrawn by a later `<remove>`/`<clear/>`).
+type TrustSet = BTreeMap<(String, Option<String>), Vec<(String, Option<String>, bool, bool, bool)>>;
 
 fn trust_set(file: &ConfigFile) -> TrustSet {
     let mut set: TrustSet = BTreeMap::new();
@@ -455,7 +428,8 @@ fn trust_set(file: &ConfigFile) -> TrustSet {
                 value,
                 entry.issuer_name.clone(),
                 entry.kind == EntryKind::Remove,
-                entry.findings.iter().any(|f| is_unclean(f.code)),
+                entry.findings.iter().any(|f| f.code.is_unclean()),
+                entry.effective,
             ));
     }
     for list in set.values_mut() {
@@ -476,10 +450,18 @@ pub fn apply(
 
     let mut kept = file.clone();
     for change in changes {
-        if let Change::Normalize { entry } = change {
-            kept.entries[*entry]
-                .findings
-                .retain(|f| !is_unclean(f.code));
+        match change {
+            Change::Normalize { entry } => {
+                kept.entries[*entry]
+                    .findings
+                    .retain(|f| !f.code.is_unclean());
+            }
+            Change::Replace { entry, thumbprint } => {
+                let e = &mut kept.entries[*entry];
+                e.normalized = Some(*thumbprint);
+                e.findings.retain(|f| !f.code.is_unclean());
+            }
+            _ => {}
         }
     }
     let dropped: Vec<usize> = changes
@@ -512,7 +494,7 @@ pub fn apply(
             let list = want
                 .entry((r.rule.name().to_string(), r.scope.clone()))
                 .or_default();
-            list.push((thumbprint.to_upper_hex(), name, false, false));
+            list.push((thumbprint.to_upper_hex(), name, false, false, true));
             list.sort();
         }
     }
@@ -533,6 +515,19 @@ pub fn apply(
         return Err(PatchError::Verify {
             file: display,
             detail: format!("line {}: {}", problem.line, problem.finding.message),
+        });
+    }
+    // Never a new duplicate: WIF refuses the file at the second equal `<add>`.
+    let duplicates = |f: &ConfigFile| {
+        f.entries
+            .iter()
+            .filter(|e| e.duplicate_of.is_some())
+            .count()
+    };
+    if duplicates(&reparsed) > duplicates(&kept) {
+        return Err(PatchError::Verify {
+            file: display,
+            detail: "the edit would leave two equal entries, which WIF refuses to load".into(),
         });
     }
     let got = trust_set(&reparsed);

@@ -16,16 +16,12 @@ use crate::git::{GitError, GitRepo, Identity};
 use crate::github::{
     ApiCall, GitHub, GitHubError, NewPull, PullRequest, RepoName, RetryPolicy, Secret,
 };
-use crate::lock::Lock;
-use crate::plan::{self, IssuerState, Plan};
-use crate::rules::RuleSet;
-use crate::scan::ConfigFile;
+use crate::plan::{IssuerSlice, Plan};
+use crate::report::ShownFile;
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrError {
-    #[error(transparent)]
-    Plan(#[from] plan::PlanError),
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
@@ -97,6 +93,9 @@ pub struct IssuerOutcome {
     pub detail: Option<String>,
     /// The issuer's keys and what the plan does with each (empty when it failed to load).
     pub keys: Vec<crate::plan::KeyReport>,
+    /// Files of this issuer keyroll could not change (named in the plan's errors); the
+    /// others are still proposed.
+    pub errors: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposal: Option<Proposal>,
 }
@@ -106,24 +105,29 @@ pub struct PrReport {
     pub dry_run: bool,
     pub repository: String,
     pub base: String,
+    /// The commit the plan was read from ("origin/main <sha>"), when in a repository.
+    pub planned_from: Option<String>,
     pub outcomes: Vec<IssuerOutcome>,
     pub api_calls: Vec<ApiCall>,
 }
 
 impl PrReport {
+    /// A pull request was created, updated or closed (never in a dry run, which sends no
+    /// write).
     pub fn changed(&self) -> bool {
-        self.outcomes.iter().any(|o| {
-            matches!(
-                o.operation,
-                Operation::Created | Operation::Updated | Operation::Closed
-            )
-        })
+        !self.dry_run
+            && self.outcomes.iter().any(|o| {
+                matches!(
+                    o.operation,
+                    Operation::Created | Operation::Updated | Operation::Closed
+                )
+            })
     }
 
     pub fn failed(&self) -> bool {
         self.outcomes
             .iter()
-            .any(|o| o.operation == Operation::Failed)
+            .any(|o| o.operation == Operation::Failed || o.errors > 0)
     }
 }
 
@@ -168,143 +172,188 @@ pub fn branch_name(settings: &Settings, issuer: &str) -> String {
     format!("{}{}", settings.pr.branch_prefix, slug.trim_matches('-'))
 }
 
-/// Runs `keyroll pr` for every issuer, in keyroll.toml's order.
-pub async fn run(
+/// The commit the pull requests target, and where the plan's files were read from.
+pub struct Base {
+    pub name: String,
+    /// The fetched base (a real run); None in a dry run, which pushes nothing.
+    pub head: Option<git2::Oid>,
+    /// The commit the plan was read from, and how to name it ("origin/main", "HEAD").
+    pub planned_from: Option<(git2::Oid, String)>,
+}
+
+/// Finds the repository and the base: fetched from the remote in a real run; in a dry run
+/// the local `origin/<base>` or `HEAD`, never the network. `pr` plans against this commit,
+/// not the work tree (see [`crate::load::Tree::Git`]).
+pub fn prepare(
     settings: &Settings,
-    rules: &RuleSet,
-    lock: &Lock,
-    issuers: &[IssuerState],
-    targets: &[(ConfigFile, Vec<usize>)],
-    now: OffsetDateTime,
     options: &PrOptions,
-) -> Result<PrReport, PrError> {
+) -> Result<(Option<GitRepo>, Base), PrError> {
     if !options.dry_run && options.token.is_none() {
         return Err(PrError::Setup(
             "keyroll pr needs a token (--token or GITHUB_TOKEN) or a GitHub App (--app-id and --app-private-key); --dry-run previews without one".into(),
         ));
     }
-    let github = GitHub::new(
-        &options.api_url,
-        options.token.clone(),
-        options.dry_run,
-        options.retry.clone(),
-    );
     let repo = match GitRepo::discover(&settings.root) {
         Ok(repo) => Some(repo),
         // A dry run works outside a repository too (paths then relative to keyroll.toml).
         Err(_) if options.dry_run => None,
         Err(e) => return Err(e.into()),
     };
-    // In a real run the base comes from the remote, fetched now; a dry run reads nothing
-    // from the remote.
-    let mut base = settings.pr.base.clone();
-    let mut base_head = None;
-    if !options.dry_run {
-        let repo = repo.as_ref().expect("checked above");
-        let url = options.remote_url.as_deref().ok_or_else(|| {
-            PrError::Setup("no git remote to push to: set --remote or add an origin".into())
-        })?;
-        let name = match &base {
-            Some(b) => b.clone(),
-            None => repo.default_branch(url, options.token.as_ref())?,
-        };
-        repo.fetch(
-            url,
-            &name,
-            &settings.pr.branch_prefix,
-            options.token.as_ref(),
-        )?;
-        base_head = Some(repo.base_head()?);
-        base = Some(name);
+    let Some(repo) = repo else {
+        return Ok((
+            None,
+            Base {
+                name: settings.pr.base.clone().unwrap_or_else(|| "main".into()),
+                head: None,
+                planned_from: None,
+            },
+        ));
+    };
+    if options.dry_run {
+        let planned_from = repo.local_base(settings.pr.base.as_deref()).ok();
+        let name = settings.pr.base.clone().unwrap_or_else(|| "main".into());
+        return Ok((
+            Some(repo),
+            Base {
+                name,
+                head: None,
+                planned_from,
+            },
+        ));
     }
-    let base = base.unwrap_or_else(|| "main".into());
+    let url = options.remote_url.as_deref().ok_or_else(|| {
+        PrError::Setup("no git remote to push to: set --remote or add an origin".into())
+    })?;
+    let name = match &settings.pr.base {
+        Some(b) => b.clone(),
+        None => repo.default_branch(url, options.token.as_ref())?,
+    };
+    repo.fetch(
+        url,
+        &name,
+        &settings.pr.branch_prefix,
+        options.token.as_ref(),
+    )?;
+    let head = repo.base_head()?;
+    Ok((
+        Some(repo),
+        Base {
+            planned_from: Some((head, format!("{name} (fetched)"))),
+            name,
+            head: Some(head),
+        },
+    ))
+}
 
+/// Everything one issuer's lifecycle needs.
+struct Run<'a> {
+    settings: &'a Settings,
+    options: &'a PrOptions,
+    github: &'a GitHub,
+    repo: Option<&'a GitRepo>,
+    base: &'a Base,
+    now: OffsetDateTime,
+}
+
+/// Publishes the plan: for every issuer, in keyroll.toml's order, its slice of the one
+/// plan as one branch, commit and pull request (created, updated, closed or left).
+pub async fn publish(
+    settings: &Settings,
+    plan: &Plan,
+    options: &PrOptions,
+    repo: Option<&GitRepo>,
+    base: &Base,
+    now: OffsetDateTime,
+) -> Result<PrReport, PrError> {
+    let github = GitHub::new(
+        &options.api_url,
+        options.token.clone(),
+        options.dry_run,
+        options.retry.clone(),
+    );
+    let run = Run {
+        settings,
+        options,
+        github: &github,
+        repo,
+        base,
+        now,
+    };
     let mut outcomes = Vec::new();
-    for state in issuers {
-        let outcome = run_issuer(
-            settings,
-            rules,
-            lock,
-            state,
-            targets,
-            now,
-            options,
-            &github,
-            repo.as_ref(),
-            &base,
-            base_head,
-        )
-        .await;
-        outcomes.push(outcome.unwrap_or_else(|e| IssuerOutcome {
-            issuer: state.name.clone(),
-            operation: Operation::Failed,
-            number: None,
-            url: None,
-            branch: branch_name(settings, &state.name),
-            head_sha: None,
-            detail: Some(e.to_string()),
-            keys: Vec::new(),
-            proposal: None,
-        }));
+    for issuer in &settings.issuers {
+        let slice = plan.for_issuer(&issuer.name);
+        let errors = plan
+            .errors
+            .iter()
+            .filter(|e| {
+                e.file()
+                    .is_some_and(|f| file_names_issuer(settings, plan, f, &issuer.name))
+            })
+            .count();
+        let mut outcome =
+            run.issuer(&issuer.name, &slice)
+                .await
+                .unwrap_or_else(|e| IssuerOutcome {
+                    issuer: issuer.name.clone(),
+                    operation: Operation::Failed,
+                    number: None,
+                    url: None,
+                    branch: branch_name(settings, &issuer.name),
+                    head_sha: None,
+                    detail: Some(e.to_string()),
+                    keys: Vec::new(),
+                    errors: 0,
+                    proposal: None,
+                });
+        outcome.errors = errors;
+        outcomes.push(outcome);
     }
     Ok(PrReport {
         dry_run: options.dry_run,
         repository: options.repository.to_string(),
-        base,
+        base: base.name.clone(),
+        planned_from: base
+            .planned_from
+            .as_ref()
+            .map(|(id, label)| format!("{label} {id}")),
         outcomes,
         api_calls: github.calls(),
     })
 }
 
-/// The plan for one issuer alone: only the targets that name it, only its keys.
-pub fn issuer_plan(
-    settings: &Settings,
-    rules: &RuleSet,
-    lock: &Lock,
-    state: &IssuerState,
-    targets: &[(ConfigFile, Vec<usize>)],
-    now: OffsetDateTime,
-) -> Plan {
-    let mine: Vec<(ConfigFile, Vec<usize>)> = targets
-        .iter()
-        .filter_map(|(file, indices)| {
-            let kept: Vec<usize> = indices
-                .iter()
-                .copied()
-                .filter(|&t| settings.targets[t].issuers.contains(&state.name))
-                .collect();
-            (!kept.is_empty()).then(|| (file.clone(), kept))
-        })
-        .collect();
-    plan::build(
-        settings,
-        rules,
-        lock,
-        std::slice::from_ref(state),
-        &mine,
-        now,
-    )
+/// Whether a file named in a plan error is one whose targets name `issuer`.
+fn file_names_issuer(settings: &Settings, _plan: &Plan, file: &str, issuer: &str) -> bool {
+    settings.targets.iter().any(|t| {
+        t.issuers.iter().any(|i| i == issuer)
+            && t.files.iter().any(|g| {
+                globset::GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .case_insensitive(true)
+                    .build()
+                    .is_ok_and(|g| g.compile_matcher().is_match(file))
+            })
+    })
 }
 
-/// A short fingerprint of what the plan proposes: which key goes where, and which keys the
+/// A short fingerprint of what a slice proposes: which key goes where, and which keys the
 /// issuer publishes. Timestamps stay out, so the same proposal has the same key set.
-fn keyset(plan: &Plan) -> String {
+fn keyset(slice: &IssuerSlice<'_>) -> String {
     let mut lines = BTreeSet::new();
-    for file in &plan.files {
+    for file in &slice.files {
         for change in &file.changes {
             lines.insert(format!(
                 "{}\t{}\t{}",
-                file.display,
-                change.action.as_str(),
+                file.plan.display,
+                change.kind.as_str(),
                 change.thumbprint.map(|t| t.to_string()).unwrap_or_default()
             ));
         }
     }
-    for issuer in &plan.issuers {
-        for key in issuer.keys.iter().filter(|k| k.published) {
+    if let Some(report) = slice.report {
+        for key in report.keys.iter().filter(|k| k.published) {
             lines.insert(format!("published\t{}", key.sha1));
         }
-        for key in issuer.keys.iter().filter(|k| k.missing_since.is_some()) {
+        for key in report.keys.iter().filter(|k| k.missing_since.is_some()) {
             lines.insert(format!("missing\t{}", key.sha1));
         }
     }
@@ -312,329 +361,385 @@ fn keyset(plan: &Plan) -> String {
     hex::encode(&digest[..8])
 }
 
-fn title(issuer: &crate::plan::IssuerReport) -> String {
-    let adds: Vec<String> = issuer
-        .keys
-        .iter()
-        .filter(|k| k.action == "add")
-        .map(|k| k.sha1.to_string()[..8].to_string())
-        .collect();
-    let removes = issuer.keys.iter().filter(|k| k.action == "remove").count();
-    match (adds.is_empty(), removes) {
-        (false, 0) => format!(
-            "keyroll: trust {}'s new signing key{} {}",
-            issuer.name,
-            if adds.len() == 1 { "" } else { "s" },
-            adds.join(", ")
-        ),
-        (false, _) => format!(
-            "keyroll: roll {}'s signing keys (add {})",
-            issuer.name,
-            adds.join(", ")
-        ),
-        (true, n) if n > 0 => format!(
-            "keyroll: remove {n} retired signing key{} of {}",
-            if n == 1 { "" } else { "s" },
-            issuer.name
-        ),
-        _ => format!("keyroll: tidy {}'s trusted thumbprints", issuer.name),
-    }
+/// The open and earlier pull requests of keyroll's branch for an issuer.
+struct Found {
+    open: Option<PullRequest>,
+    pulls: Vec<PullRequest>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_issuer(
-    settings: &Settings,
-    rules: &RuleSet,
-    lock: &Lock,
-    state: &IssuerState,
-    targets: &[(ConfigFile, Vec<usize>)],
-    now: OffsetDateTime,
-    options: &PrOptions,
-    github: &GitHub,
-    repo: Option<&GitRepo>,
-    base: &str,
-    base_head: Option<git2::Oid>,
-) -> Result<IssuerOutcome, PrError> {
-    let branch = branch_name(settings, &state.name);
-    let mut outcome = IssuerOutcome {
-        issuer: state.name.clone(),
-        operation: Operation::None,
-        number: None,
-        url: None,
-        branch: branch.clone(),
-        head_sha: None,
-        detail: None,
-        keys: Vec::new(),
-        proposal: None,
-    };
-    let plan = issuer_plan(settings, rules, lock, state, targets, now);
-    if !plan.errors.is_empty() {
-        // A failed source must never read as "nothing to do": the open PR stays as it is.
-        outcome.operation = Operation::Failed;
-        outcome.detail = Some(plan.errors.join("; "));
-        return Ok(outcome);
+impl Run<'_> {
+    fn outcome(&self, issuer: &str) -> IssuerOutcome {
+        IssuerOutcome {
+            issuer: issuer.to_string(),
+            operation: Operation::None,
+            number: None,
+            url: None,
+            branch: branch_name(self.settings, issuer),
+            head_sha: None,
+            detail: None,
+            keys: Vec::new(),
+            errors: 0,
+            proposal: None,
+        }
     }
-    let report = plan
-        .issuers
-        .iter()
-        .find(|r| r.name == state.name)
-        .cloned()
-        .ok_or_else(|| PrError::Setup(format!("no report for issuer {}", state.name)))?;
-    outcome.keys = report.keys.clone();
 
-    // The files of the commit, named as git names them, with their exact new bytes.
-    let lock_file = plan::lock_path(settings);
-    let name_of = |path: &std::path::Path, display: &str| match repo {
-        Some(r) => r.relative(path).ok_or_else(|| {
-            PrError::Setup(format!("{} is outside the git repository", path.display()))
-        }),
-        None => Ok(display.to_string()),
-    };
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut befores: Vec<Option<Vec<u8>>> = Vec::new();
-    for file in &plan.files {
-        files.push((name_of(&file.path, &file.display)?, file.after.clone()));
-        befores.push(Some(file.before.clone()));
+    async fn find(&self, branch: &str) -> Result<Found, PrError> {
+        let pulls = self
+            .github
+            .pulls_for_branch(&self.options.repository, branch)
+            .await?;
+        let open = pulls.iter().find(|p| p.is_open()).cloned();
+        Ok(Found { open, pulls })
     }
-    let lock_display = if plan.lock_changed() {
-        let name = name_of(&lock_file, "keyroll.lock")?;
-        files.push((name.clone(), plan.lock_after.to_toml().into_bytes()));
-        befores.push(std::fs::read(&lock_file).ok());
-        Some(name)
-    } else {
-        None
-    };
 
-    let pulls = github
-        .pulls_for_branch(&options.repository, &branch)
-        .await?;
-    let open = pulls.iter().find(|p| p.is_open()).cloned();
+    /// The files of the commit, named as git names them, with their exact new bytes.
+    fn shown_files<'s>(
+        &self,
+        slice: &'s IssuerSlice<'_>,
+    ) -> Result<(Vec<ShownFile<'s>>, Option<(String, Vec<u8>)>), PrError> {
+        let name_of = |display: &str| -> Result<String, PrError> {
+            match self.repo {
+                Some(r) => r
+                    .relative(&self.settings.root.join(display))
+                    .ok_or_else(|| {
+                        PrError::Setup(format!("{display} is outside the git repository"))
+                    }),
+                None => Ok(display.to_string()),
+            }
+        };
+        let mut files = Vec::new();
+        for file in &slice.files {
+            files.push(ShownFile {
+                name: name_of(&file.plan.display)?,
+                before: &file.plan.before,
+                after: &file.after,
+                changes: file.changes.clone(),
+            });
+        }
+        let lock = if slice.lock_changed() {
+            Some((
+                name_of(crate::lock::FILE_NAME)?,
+                slice.lock_after.to_toml().into_bytes(),
+            ))
+        } else {
+            None
+        };
+        Ok((files, lock))
+    }
 
-    if !plan.has_changes() {
-        let Some(open) = open else {
+    async fn issuer(
+        &self,
+        issuer: &str,
+        slice: &IssuerSlice<'_>,
+    ) -> Result<IssuerOutcome, PrError> {
+        let mut outcome = self.outcome(issuer);
+        let branch = outcome.branch.clone();
+        if !slice.errors.is_empty() {
+            // A failed source must never read as "nothing to do": the open PR stays as it is.
+            outcome.operation = Operation::Failed;
+            outcome.detail = Some(
+                slice
+                    .errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            return Ok(outcome);
+        }
+        let report = slice
+            .report
+            .cloned()
+            .ok_or_else(|| PrError::Setup(format!("no report for issuer {issuer}")))?;
+        outcome.keys = report.keys.clone();
+        let found = self.find(&branch).await?;
+        if !slice.has_changes() {
+            return self.close_if_open(issuer, &branch, found, outcome).await;
+        }
+        let (files, lock) = self.shown_files(slice)?;
+        let keyset = keyset(slice);
+        let proposal = self.proposal(&report, &files, lock.as_ref(), &keyset);
+        outcome.proposal = Some(proposal.clone());
+
+        if let Some(closed) = found
+            .open
+            .is_none()
+            .then(|| {
+                found.pulls.iter().find(|p| {
+                    p.merged_at.is_none()
+                        && Marker::find(p.body.as_deref().unwrap_or(""))
+                            .is_some_and(|m| m.keyset == keyset)
+                })
+            })
+            .flatten()
+        {
+            outcome.operation = Operation::SkippedClosed;
+            outcome.number = Some(closed.number);
+            outcome.url = Some(closed.html_url.clone());
+            outcome.detail = Some(format!(
+                "pull request #{} proposed this same key set and was closed without merging; keyroll does not reopen it",
+                closed.number
+            ));
+            return Ok(outcome);
+        }
+
+        let mut commit_files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|f| (f.name.clone(), f.after.to_vec()))
+            .collect();
+        commit_files.extend(lock);
+        let mut pushed = false;
+        if let (Some(repo), Some(base_head)) = (self.repo, self.base.head) {
+            let remote_head = repo.remote_branch(&branch, &self.settings.pr.branch_prefix);
+            if let Some(head) = remote_head
+                && !branch_is_keyrolls(repo, self.settings, &branch, base_head)?
+            {
+                return self
+                    .leave_human_branch(
+                        issuer, &report, &files, &branch, head, found, &keyset, outcome,
+                    )
+                    .await;
+            }
+            let up_to_date = match remote_head {
+                Some(head) => {
+                    repo.parents(head)? == vec![base_head]
+                        && repo
+                            .message(head)?
+                            .lines()
+                            .any(|l| l.trim() == format!("Keyroll-Keyset: {keyset}"))
+                }
+                None => false,
+            };
+            if up_to_date {
+                outcome.head_sha = remote_head.map(|h| h.to_string());
+            } else {
+                let identity = Identity {
+                    name: self.settings.pr.author_name.clone(),
+                    email: self.settings.pr.author_email.clone(),
+                };
+                let commit = repo.commit_files(
+                    base_head,
+                    &commit_files,
+                    &proposal.commit_message,
+                    &identity,
+                    self.now,
+                )?;
+                let url = self.options.remote_url.as_deref().ok_or_else(|| {
+                    PrError::Setup("no git remote to push to: set --remote or add an origin".into())
+                })?;
+                repo.push(url, &branch, commit, self.options.token.as_ref())?;
+                pushed = true;
+                outcome.head_sha = Some(commit.to_string());
+            }
+        }
+        match found.open {
+            Some(open) => self.update(open, &proposal, &keyset, pushed, outcome).await,
+            None => self.create(&branch, &proposal, outcome).await,
+        }
+    }
+
+    fn proposal(
+        &self,
+        report: &crate::plan::IssuerReport,
+        files: &[ShownFile<'_>],
+        lock: Option<&(String, Vec<u8>)>,
+        keyset: &str,
+    ) -> Proposal {
+        let title = crate::report::title(report);
+        let marker = Marker {
+            issuer: report.name.clone(),
+            keyset: keyset.to_string(),
+            notified: None,
+        };
+        let body = crate::report::pr_body(
+            report,
+            files,
+            lock.map(|(name, _)| name.as_str()),
+            &marker.render(),
+            self.options.body_limit,
+        );
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.name.clone())
+            .chain(lock.map(|(n, _)| n.clone()))
+            .collect();
+        let commit_message = format!(
+            "{title}\n\n{}\n\n{}\nKeyroll-Issuer: {}\nKeyroll-Keyset: {keyset}\n",
+            crate::report::pr_summary(report),
+            names.iter().map(|n| format!("- {n}\n")).collect::<String>(),
+            report.name
+        );
+        Proposal {
+            title,
+            commit_message,
+            body,
+            files: names,
+            keyset: keyset.to_string(),
+        }
+    }
+
+    async fn close_if_open(
+        &self,
+        issuer: &str,
+        branch: &str,
+        found: Found,
+        mut outcome: IssuerOutcome,
+    ) -> Result<IssuerOutcome, PrError> {
+        let Some(open) = found.open else {
             return Ok(outcome);
         };
-        let owned = match (repo, base_head) {
-            (Some(r), Some(base_head)) => branch_is_keyrolls(r, settings, &branch, base_head)?,
+        let owned = match (self.repo, self.base.head) {
+            (Some(r), Some(base_head)) => branch_is_keyrolls(r, self.settings, branch, base_head)?,
             _ => true,
         };
-        github
+        let repo = &self.options.repository;
+        self.github
             .comment(
-                &options.repository,
+                repo,
                 open.number,
                 &format!(
-                    "keyroll closes this pull request: the configs already trust what **{}** publishes (fixed by hand, or the metadata rolled back), so nothing is left to change.{}",
-                    state.name,
+                    "keyroll closes this pull request: the configs already trust what **{issuer}** publishes (fixed by hand, or the metadata rolled back), so nothing is left to change.{}",
                     if owned { "" } else { " The branch has commits keyroll did not make, so it is kept." }
                 ),
             )
             .await?;
-        github.close_pull(&options.repository, open.number).await?;
+        self.github.close_pull(repo, open.number).await?;
         if owned {
-            github.delete_branch(&options.repository, &branch).await?;
+            self.github.delete_branch(repo, branch).await?;
         }
         outcome.operation = Operation::Closed;
         outcome.number = Some(open.number);
         outcome.url = Some(open.html_url.clone());
-        return Ok(outcome);
+        Ok(outcome)
     }
 
-    let keyset = keyset(&plan);
-    let pr_title = title(&report);
-    let marker = Marker {
-        issuer: state.name.clone(),
-        keyset: keyset.clone(),
-        notified: None,
-    };
-    // Reviewers see repository paths, as in the Files changed tab.
-    let shown: Vec<crate::plan::FilePlan> = plan
-        .files
-        .iter()
-        .zip(&files)
-        .map(|(f, (name, _))| crate::plan::FilePlan {
-            display: name.clone(),
-            ..f.clone()
-        })
-        .collect();
-    let body = crate::report::pr_body(
-        &report,
-        &shown,
-        lock_display.as_deref(),
-        &marker.render(),
-        options.body_limit,
-    );
-    let commit_message = format!(
-        "{pr_title}\n\n{}\n\n{}\nKeyroll-Issuer: {}\nKeyroll-Keyset: {keyset}\n",
-        crate::report::pr_summary(&report),
-        files
-            .iter()
-            .map(|(name, _)| format!("- {name}\n"))
-            .collect::<String>(),
-        state.name
-    );
-    outcome.proposal = Some(Proposal {
-        title: pr_title.clone(),
-        commit_message: commit_message.clone(),
-        body: body.clone(),
-        files: files.iter().map(|(n, _)| n.clone()).collect(),
-        keyset: keyset.clone(),
-    });
-
-    if open.is_none()
-        && pulls.iter().any(|p| {
-            p.merged_at.is_none()
-                && Marker::find(p.body.as_deref().unwrap_or("")).is_some_and(|m| m.keyset == keyset)
-        })
-    {
-        let closed = pulls
-            .iter()
-            .find(|p| p.merged_at.is_none())
-            .expect("found above");
-        outcome.operation = Operation::SkippedClosed;
-        outcome.number = Some(closed.number);
-        outcome.url = Some(closed.html_url.clone());
+    #[allow(clippy::too_many_arguments)]
+    async fn leave_human_branch(
+        &self,
+        issuer: &str,
+        report: &crate::plan::IssuerReport,
+        files: &[ShownFile<'_>],
+        branch: &str,
+        head: git2::Oid,
+        found: Found,
+        keyset: &str,
+        mut outcome: IssuerOutcome,
+    ) -> Result<IssuerOutcome, PrError> {
+        outcome.operation = Operation::SkippedHuman;
+        outcome.head_sha = Some(head.to_string());
         outcome.detail = Some(format!(
-            "pull request #{} proposed this same key set and was closed without merging; keyroll does not reopen it",
-            closed.number
+            "{branch} has commits keyroll did not make; left alone"
         ));
-        return Ok(outcome);
-    }
-
-    // The branch: rebuilt from the base when the base moved or the key set changed, and
-    // force-pushed only when keyroll made every commit on it.
-    let mut pushed = false;
-    if let (Some(repo), Some(base_head)) = (repo, base_head) {
-        for ((name, _), before) in files.iter().zip(&befores) {
-            if repo.blob_at(base_head, name)? != *before {
-                return Err(PrError::Setup(format!(
-                    "{name} in the work tree differs from {base} on the remote; run keyroll pr on a clean checkout of {base}"
-                )));
-            }
-        }
-        let remote_head = repo.remote_branch(&branch, &settings.pr.branch_prefix);
-        if let Some(head) = remote_head
-            && !branch_is_keyrolls(repo, settings, &branch, base_head)?
-        {
-            outcome.operation = Operation::SkippedHuman;
-            outcome.head_sha = Some(head.to_string());
-            outcome.detail = Some(format!(
-                "{branch} has commits keyroll did not make; left alone"
-            ));
-            if let Some(open) = &open {
-                outcome.number = Some(open.number);
-                outcome.url = Some(open.html_url.clone());
-                let previous = Marker::find(open.body.as_deref().unwrap_or("")).unwrap_or_default();
-                if previous.notified.as_deref() != Some(keyset.as_str()) {
-                    github
-                        .comment(
-                            &options.repository,
-                            open.number,
-                            &human_branch_comment(&report, &plan, &branch),
-                        )
-                        .await?;
-                    let mut noted = previous.clone();
-                    noted.issuer = state.name.clone();
-                    noted.notified = Some(keyset.clone());
-                    if noted.keyset.is_empty() {
-                        noted.keyset = keyset.clone();
-                    }
-                    let old_body = open.body.clone().unwrap_or_default();
-                    let new_body = match old_body.rfind(MARKER_START) {
-                        Some(at) => format!("{}{}", &old_body[..at], noted.render()),
-                        None => format!("{old_body}\n\n{}", noted.render()),
-                    };
-                    github
-                        .update_pull(&options.repository, open.number, &open.title, &new_body)
-                        .await?;
-                }
-            }
+        let Some(open) = found.open else {
+            return Ok(outcome);
+        };
+        outcome.number = Some(open.number);
+        outcome.url = Some(open.html_url.clone());
+        let previous = Marker::find(open.body.as_deref().unwrap_or("")).unwrap_or_default();
+        if previous.notified.as_deref() == Some(keyset) {
             return Ok(outcome);
         }
-        let up_to_date = match remote_head {
-            Some(head) => {
-                repo.parents(head)? == vec![base_head]
-                    && repo
-                        .message(head)?
-                        .lines()
-                        .any(|l| l.trim() == format!("Keyroll-Keyset: {keyset}"))
-            }
-            None => false,
-        };
-        if up_to_date {
-            outcome.head_sha = remote_head.map(|h| h.to_string());
-        } else {
-            let identity = Identity {
-                name: settings.pr.author_name.clone(),
-                email: settings.pr.author_email.clone(),
-            };
-            let commit = repo.commit_files(base_head, &files, &commit_message, &identity, now)?;
-            let url = options
-                .remote_url
-                .as_deref()
-                .expect("a real run has a remote");
-            repo.push(url, &branch, commit, options.token.as_ref())?;
-            pushed = true;
-            outcome.head_sha = Some(commit.to_string());
+        let repo = &self.options.repository;
+        self.github
+            .comment(
+                repo,
+                open.number,
+                &crate::report::human_branch_comment(report, files, branch),
+            )
+            .await?;
+        let mut noted = previous.clone();
+        noted.issuer = issuer.to_string();
+        noted.notified = Some(keyset.to_string());
+        if noted.keyset.is_empty() {
+            noted.keyset = keyset.to_string();
         }
+        let old_body = open.body.clone().unwrap_or_default();
+        let new_body = match old_body.rfind(MARKER_START) {
+            Some(at) => format!("{}{}", &old_body[..at], noted.render()),
+            None => format!("{old_body}\n\n{}", noted.render()),
+        };
+        self.github
+            .update_pull(repo, open.number, &open.title, &new_body)
+            .await?;
+        Ok(outcome)
     }
 
-    match open {
-        Some(open) => {
-            outcome.number = Some(open.number);
-            outcome.url = Some(open.html_url.clone());
-            let same_marker = Marker::find(open.body.as_deref().unwrap_or(""))
-                .is_some_and(|m| m.keyset == keyset);
-            if pushed || !same_marker || open.title != pr_title {
-                github
-                    .update_pull(&options.repository, open.number, &pr_title, &body)
+    async fn update(
+        &self,
+        open: PullRequest,
+        proposal: &Proposal,
+        keyset: &str,
+        pushed: bool,
+        mut outcome: IssuerOutcome,
+    ) -> Result<IssuerOutcome, PrError> {
+        outcome.number = Some(open.number);
+        outcome.url = Some(open.html_url.clone());
+        let same_marker =
+            Marker::find(open.body.as_deref().unwrap_or("")).is_some_and(|m| m.keyset == keyset);
+        if pushed || !same_marker || open.title != proposal.title {
+            self.github
+                .update_pull(
+                    &self.options.repository,
+                    open.number,
+                    &proposal.title,
+                    &proposal.body,
+                )
+                .await?;
+            outcome.operation = Operation::Updated;
+        }
+        if outcome.head_sha.is_none() {
+            outcome.head_sha = Some(open.head.sha.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn create(
+        &self,
+        branch: &str,
+        proposal: &Proposal,
+        mut outcome: IssuerOutcome,
+    ) -> Result<IssuerOutcome, PrError> {
+        let repo = &self.options.repository;
+        let new = NewPull {
+            title: &proposal.title,
+            body: &proposal.body,
+            branch,
+            base: &self.base.name,
+            draft: self.settings.pr.draft,
+        };
+        match self.github.create_pull(repo, &new).await {
+            Ok(created) => {
+                outcome.operation = Operation::Created;
+                if let Some(pr) = created {
+                    outcome.number = Some(pr.number);
+                    outcome.url = Some(pr.html_url.clone());
+                    outcome.head_sha = outcome.head_sha.or(Some(pr.head.sha.clone()));
+                    decorate(self.settings, self.github, repo, Some(pr.number)).await?;
+                } else {
+                    // Dry run: show the calls a new PR would need.
+                    decorate(self.settings, self.github, repo, None).await?;
+                }
+            }
+            Err(e) if is_already_exists(&e) => {
+                // Opened meanwhile (another run, or a listing that lagged): update it.
+                let existing = self
+                    .github
+                    .pulls_for_branch(repo, branch)
+                    .await?
+                    .into_iter()
+                    .find(PullRequest::is_open)
+                    .ok_or(e)?;
+                self.github
+                    .update_pull(repo, existing.number, &proposal.title, &proposal.body)
                     .await?;
                 outcome.operation = Operation::Updated;
+                outcome.number = Some(existing.number);
+                outcome.url = Some(existing.html_url.clone());
             }
-            if outcome.head_sha.is_none() {
-                outcome.head_sha = Some(open.head.sha.clone());
-            }
+            Err(e) => return Err(e.into()),
         }
-        None => {
-            let new = NewPull {
-                title: &pr_title,
-                body: &body,
-                branch: &branch,
-                base,
-                draft: settings.pr.draft,
-            };
-            match github.create_pull(&options.repository, &new).await {
-                Ok(created) => {
-                    outcome.operation = Operation::Created;
-                    if let Some(pr) = created {
-                        outcome.number = Some(pr.number);
-                        outcome.url = Some(pr.html_url.clone());
-                        outcome.head_sha = outcome.head_sha.or(Some(pr.head.sha.clone()));
-                        decorate(settings, github, &options.repository, Some(pr.number)).await?;
-                    } else {
-                        // Dry run: show the calls a new PR would need.
-                        decorate(settings, github, &options.repository, None).await?;
-                    }
-                }
-                Err(e) if is_already_exists(&e) => {
-                    // Opened meanwhile (another run, or a listing that lagged): update it.
-                    let existing = github
-                        .pulls_for_branch(&options.repository, &branch)
-                        .await?
-                        .into_iter()
-                        .find(PullRequest::is_open)
-                        .ok_or(e)?;
-                    github
-                        .update_pull(&options.repository, existing.number, &pr_title, &body)
-                        .await?;
-                    outcome.operation = Operation::Updated;
-                    outcome.number = Some(existing.number);
-                    outcome.url = Some(existing.html_url.clone());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Ok(outcome)
     }
-    Ok(outcome)
 }
 
 /// Labels, assignees and reviewers from `[pr]`: one call each, only those configured.
@@ -695,181 +800,4 @@ fn branch_is_keyrolls(
         .commits_between(head, base_head)?
         .iter()
         .all(|c| c.author_email == email && c.committer_email == email))
-}
-
-fn human_branch_comment(report: &crate::plan::IssuerReport, plan: &Plan, branch: &str) -> String {
-    let mut text = format!(
-        "Someone pushed to `{branch}`, so keyroll leaves the branch alone. It would now propose:\n\n**{}**\n\n",
-        crate::report::pr_summary(report)
-    );
-    for file in &plan.files {
-        for change in &file.changes {
-            text.push_str(&format!(
-                "- `{}` line {}: {} {}\n",
-                file.display,
-                change.line,
-                change.action.as_str(),
-                change.thumbprint.map(|t| t.to_string()).unwrap_or_default()
-            ));
-        }
-    }
-    text.push_str("\nDelete the branch (or close this PR) to let keyroll rebuild it.\n");
-    text
-}
-
-/// Text for people: per issuer the operation and PR, then in a dry run what would be sent.
-pub fn report_text(report: &PrReport) -> String {
-    let mut out = String::new();
-    if report.dry_run {
-        out.push_str(&format!(
-            "keyroll pr --dry-run for {} (base {}): nothing is pushed and no write call is made\n",
-            report.repository, report.base
-        ));
-    }
-    for o in &report.outcomes {
-        let verb = if report.dry_run && o.operation == Operation::Created {
-            "would create".to_string()
-        } else if report.dry_run && o.operation == Operation::Updated {
-            "would update".to_string()
-        } else {
-            o.operation.as_str().to_string()
-        };
-        out.push_str(&format!("\n{}: {verb} on branch {}", o.issuer, o.branch));
-        if let Some(n) = o.number {
-            out.push_str(&format!(", PR #{n}"));
-        }
-        if let Some(url) = &o.url {
-            out.push_str(&format!(" {url}"));
-        }
-        if let Some(sha) = &o.head_sha {
-            out.push_str(&format!(", head {sha}"));
-        }
-        out.push('\n');
-        if let Some(detail) = &o.detail {
-            out.push_str(&format!("  {detail}\n"));
-        }
-        if report.dry_run
-            && let Some(p) = &o.proposal
-        {
-            out.push_str(&format!("\n--- commit message\n{}", p.commit_message));
-            out.push_str(&format!("\n--- pull request title\n{}\n", p.title));
-            out.push_str(&format!("\n--- pull request body\n{}", p.body));
-        }
-    }
-    if !report.api_calls.is_empty() {
-        out.push_str("\nGitHub API calls");
-        out.push_str(if report.dry_run {
-            " (writes not sent):\n"
-        } else {
-            ":\n"
-        });
-        for call in &report.api_calls {
-            let state = match (call.sent, call.status) {
-                (true, Some(s)) => format!("HTTP {s}"),
-                (true, None) => "no response".into(),
-                (false, _) => "not sent".into(),
-            };
-            out.push_str(&format!("  {} {}  ({state})\n", call.method, call.path));
-        }
-    }
-    out
-}
-
-pub fn report_json(report: &PrReport) -> String {
-    let json = serde_json::json!({
-        "schema": "keyroll.pr/v1",
-        "dry_run": report.dry_run,
-        "repository": report.repository,
-        "base": report.base,
-        "changed": report.changed(),
-        "issuers": report.outcomes,
-        "api_calls": report.api_calls,
-    });
-    serde_json::to_string_pretty(&json).expect("PR report serializes") + "\n"
-}
-
-/// GitHub Actions step outputs (`name=value` lines for `$GITHUB_OUTPUT`).
-pub fn actions_outputs(report: &PrReport) -> String {
-    let with_pr: Vec<&IssuerOutcome> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.number.is_some())
-        .collect();
-    let operations: Vec<serde_json::Value> = report
-        .outcomes
-        .iter()
-        .map(|o| {
-            serde_json::json!({
-                "issuer": o.issuer,
-                "operation": o.operation,
-                "number": o.number,
-                "url": o.url,
-                "branch": o.branch,
-                "head_sha": o.head_sha,
-            })
-        })
-        .collect();
-    format!(
-        "changed={}\npull-request-numbers={}\npull-request-urls={}\noperations={}\n",
-        report.changed(),
-        with_pr
-            .iter()
-            .filter_map(|o| o.number.map(|n| n.to_string()))
-            .collect::<Vec<_>>()
-            .join(","),
-        with_pr
-            .iter()
-            .filter_map(|o| o.url.clone())
-            .collect::<Vec<_>>()
-            .join(","),
-        serde_json::Value::from(operations)
-    )
-}
-
-/// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
-/// changed and the PR link, with certificates near or past expiry called out.
-pub fn actions_summary(report: &PrReport) -> String {
-    let mut out = format!(
-        "## keyroll{}\n\nRepository `{}`, base `{}`.\n\n| issuer | operation | pull request | branch |\n|---|---|---|---|\n",
-        if report.dry_run { " (dry run)" } else { "" },
-        report.repository,
-        report.base
-    );
-    for o in &report.outcomes {
-        let pr = match (&o.url, o.number) {
-            (Some(url), Some(n)) => format!("[#{n}]({url})"),
-            _ => "—".into(),
-        };
-        out.push_str(&format!(
-            "| {} | {} | {pr} | `{}` |\n",
-            o.issuer,
-            o.operation.as_str(),
-            o.branch
-        ));
-    }
-    for o in &report.outcomes {
-        out.push_str(&format!("\n### {}\n\n", o.issuer));
-        if let Some(detail) = &o.detail {
-            out.push_str(&format!("> {}\n\n", detail.replace('\n', " ")));
-        }
-        if o.keys.is_empty() {
-            continue;
-        }
-        out.push_str("| SHA-1 | subject | valid to | status | action |\n|---|---|---|---|---|\n");
-        for key in &o.keys {
-            let status = match key.status {
-                "expiring" => "⚠️ **expiring**".to_string(),
-                "expired" => "❌ **expired**".to_string(),
-                other => other.to_string(),
-            };
-            out.push_str(&format!(
-                "| `{}` | {} | {} | {status} | {} |\n",
-                key.sha1,
-                key.subject.replace('|', "\\|"),
-                key.not_after,
-                key.action
-            ));
-        }
-    }
-    out
 }

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::cert::{Certificate, Validity, rfc3339};
 use crate::metadata::{xml_error_detail, xml_error_position, xml_options};
+use crate::paths::PathError;
 use crate::rules::{Rule, RuleSet};
 use crate::thumbprint::{self, Thumbprint};
 
@@ -37,15 +38,118 @@ impl Severity {
     }
 }
 
+/// What a finding is about. The kebab-case name is the stable id in JSON, SARIF and
+/// annotations; decisions match on the variant, never on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    Dirty,
+    BadLength,
+    Duplicate,
+    Lowercase,
+    Spaced,
+    Placeholder,
+    Expired,
+    Expiring,
+    Withdrawn,
+    Transform,
+    Malformed,
+    UnsupportedEncoding,
+    ConfigSourceMissing,
+    ConfigSourceOutside,
+    ConfigSourceAmbiguous,
+}
+
+impl Code {
+    pub const ALL: [Code; 15] = [
+        Code::Dirty,
+        Code::BadLength,
+        Code::Duplicate,
+        Code::Lowercase,
+        Code::Spaced,
+        Code::Placeholder,
+        Code::Expired,
+        Code::Expiring,
+        Code::Withdrawn,
+        Code::Transform,
+        Code::Malformed,
+        Code::UnsupportedEncoding,
+        Code::ConfigSourceMissing,
+        Code::ConfigSourceOutside,
+        Code::ConfigSourceAmbiguous,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Dirty => "dirty",
+            Code::BadLength => "bad-length",
+            Code::Duplicate => "duplicate",
+            Code::Lowercase => "lowercase",
+            Code::Spaced => "spaced",
+            Code::Placeholder => "placeholder",
+            Code::Expired => "expired",
+            Code::Expiring => "expiring",
+            Code::Withdrawn => "withdrawn",
+            Code::Transform => "transform",
+            Code::Malformed => "malformed",
+            Code::UnsupportedEncoding => "unsupported-encoding",
+            Code::ConfigSourceMissing => "config-source-missing",
+            Code::ConfigSourceOutside => "config-source-outside",
+            Code::ConfigSourceAmbiguous => "config-source-ambiguous",
+        }
+    }
+
+    /// One line for SARIF rule metadata and `--help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Code::Dirty => {
+                "Characters WIF does not remove (anything but U+0020): the entry never matches"
+            }
+            Code::BadLength => "Not a 40-hex-digit SHA-1 thumbprint",
+            Code::Duplicate => {
+                "Two entries equal after WIF's normalization: the configuration fails to load"
+            }
+            Code::Lowercase => "Lowercase hex (style only)",
+            Code::Spaced => "Spaces between byte pairs (style only: WIF removes U+0020)",
+            Code::Placeholder => "A deploy-time placeholder; never edited",
+            Code::Expired => "The trusted certificate has expired",
+            Code::Expiring => "The trusted certificate expires soon",
+            Code::Withdrawn => "An entry withdrawn by a later <remove> or <clear/>",
+            Code::Transform => "An entry inside a config transform file",
+            Code::Malformed => "The file is not well-formed XML",
+            Code::UnsupportedEncoding => "The file is not UTF-8",
+            Code::ConfigSourceMissing => {
+                "A configSource reference names a file that does not exist"
+            }
+            Code::ConfigSourceOutside => "A configSource reference leaves the repository",
+            Code::ConfigSourceAmbiguous => {
+                "A configSource reference matches several files that differ only in case"
+            }
+        }
+    }
+
+    /// The entry's value is not what WIF will compare with a certificate's thumbprint
+    /// unless rewritten (dirty), or is only untidy (spaced).
+    pub fn is_unclean(self) -> bool {
+        matches!(self, Code::Dirty | Code::Spaced)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
 }
 
 impl Finding {
-    fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+    fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
         Finding {
             code,
             severity,
@@ -79,6 +183,9 @@ pub struct Registry {
     pub create_under: Option<ElementSpan>,
     pub transform: Option<String>,
     pub line: u32,
+    /// The container's last child element (any kind: `<add>`, `<remove>`, `<clear/>`): new
+    /// entries go after it, so WIF applies them after every earlier `<clear/>`/`<remove>`.
+    pub last_child: Option<Range<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +231,9 @@ pub struct TrustedEntry {
     pub decoded: String,
     pub normalized: Option<Thumbprint>,
     pub placeholder: bool,
+    /// Line of the earlier entry this one duplicates (WIF refuses to load the file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<u32>,
     /// Still trusted after the `<remove>`/`<clear>` elements that follow it.
     pub effective: bool,
     pub findings: Vec<Finding>,
@@ -150,6 +260,14 @@ pub struct FileProblem {
     pub finding: Finding,
 }
 
+/// `configSource="…"` as written, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSourceRef {
+    pub reference: String,
+    pub line: u32,
+    pub column: u32,
+}
+
 /// One config file as read: its bytes, its registries and entries.
 #[derive(Debug, Clone)]
 pub struct ConfigFile {
@@ -157,7 +275,9 @@ pub struct ConfigFile {
     pub bytes: Vec<u8>,
     pub registries: Vec<Registry>,
     pub entries: Vec<TrustedEntry>,
-    /// Files this one delegates a section to (`configSource`), resolved.
+    /// `configSource` references as written.
+    pub config_source_refs: Vec<ConfigSourceRef>,
+    /// Files this one delegates a section to (`configSource`), once resolved by the loader.
     pub config_sources: Vec<PathBuf>,
     pub problems: Vec<FileProblem>,
     pub is_transform: bool,
@@ -210,6 +330,7 @@ pub fn parse_config(
         bytes,
         registries: Vec::new(),
         entries: Vec::new(),
+        config_source_refs: Vec::new(),
         config_sources: Vec::new(),
         problems: Vec::new(),
         is_transform: false,
@@ -224,7 +345,7 @@ pub fn parse_config(
         file.problems.push(problem(
             1,
             1,
-            "unsupported-encoding",
+            Code::UnsupportedEncoding,
             "UTF-16 file: keyroll reads and writes UTF-8 only; nothing here is checked or changed"
                 .into(),
         ));
@@ -235,7 +356,7 @@ pub fn parse_config(
         file.problems.push(problem(
             line,
             column,
-            "unsupported-encoding",
+            Code::UnsupportedEncoding,
             "not valid UTF-8 (saved as ANSI?): keyroll will not read or change this file".into(),
         ));
         file.bytes.truncate(e.valid_up_to());
@@ -250,7 +371,7 @@ pub fn parse_config(
         Err(e) => {
             let (line, column) = xml_error_position(text, &e);
             file.problems
-                .push(problem(line, column, "malformed", xml_error_detail(&e)));
+                .push(problem(line, column, Code::Malformed, xml_error_detail(&e)));
             drop(e);
             file.bytes = bytes;
             return file;
@@ -270,7 +391,7 @@ pub fn parse_config(
             collect_registries(&ctx, rule, path_segments, &mut file);
         }
     }
-    follow_config_sources(&ctx, rules, &mut file);
+    record_config_sources(&ctx, rules, &mut file);
     drop(doc);
     file.bytes = bytes;
     file
@@ -452,6 +573,9 @@ fn add_registry(
         create_under: create_under.map(|c| ctx.span(c)),
         transform: transform.clone(),
         line,
+        last_child: container
+            .and_then(|c| c.children().filter(|n| n.is_element()).last())
+            .map(|n| n.range().start + ctx.bom..n.range().end + ctx.bom),
     });
     let Some(container) = container else {
         return;
@@ -474,7 +598,7 @@ fn add_registry(
                 }
                 if let Some(t) = &transform {
                     entry.findings.push(Finding::new(
-                        "transform",
+                        Code::Transform,
                         Severity::Note,
                         format!(
                             "in a config transform ({t}): applied to the base file at publish time"
@@ -494,7 +618,7 @@ fn add_registry(
                     {
                         earlier.effective = false;
                         earlier.findings.push(Finding::new(
-                            "withdrawn",
+                            Code::Withdrawn,
                             Severity::Note,
                             format!("withdrawn by <{tag}> at line {line}"),
                         ));
@@ -508,7 +632,7 @@ fn add_registry(
                 if earlier.kind == EntryKind::Add && earlier.effective {
                     earlier.effective = false;
                     earlier.findings.push(Finding::new(
-                        "withdrawn",
+                        Code::Withdrawn,
                         Severity::Note,
                         format!("withdrawn by <{tag}/> at line {line}"),
                     ));
@@ -589,6 +713,7 @@ fn read_entry(
         decoded,
         normalized: None,
         placeholder: false,
+        duplicate_of: None,
         effective: kind == EntryKind::Add,
         findings: Vec::new(),
     };
@@ -610,7 +735,7 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
     if is_placeholder(&entry.decoded) {
         entry.placeholder = true;
         entry.findings.push(Finding::new(
-            "placeholder",
+            Code::Placeholder,
             Severity::Note,
             format!(
                 "placeholder {}: filled in at deploy time; never edited",
@@ -623,7 +748,7 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
     let breaking: Vec<String> = report.breaking_removals().map(|n| n.to_string()).collect();
     if !breaking.is_empty() {
         entry.findings.push(Finding::new(
-            "dirty",
+            Code::Dirty,
             Severity::Error,
             format!(
                 "contains {}: WIF removes only ASCII spaces, so this entry never matches",
@@ -636,14 +761,14 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
             entry.normalized = Some(*t);
             if report.removed.iter().any(|n| n.is_ascii_space()) {
                 entry.findings.push(Finding::new(
-                    "spaced",
+                    Code::Spaced,
                     Severity::Note,
                     "contains spaces (style only: WIF removes ASCII spaces)",
                 ));
             }
             if report.lowercase {
                 entry.findings.push(Finding::new(
-                    "lowercase",
+                    Code::Lowercase,
                     Severity::Note,
                     "lowercase hex (style only: WIF compares case-insensitively)",
                 ));
@@ -651,7 +776,7 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
             if let (Some(cert), Some(now)) = (known.by_thumbprint.get(t), known.now) {
                 match cert.validity_at(now, known.warn_days) {
                     Validity::Expired => entry.findings.push(Finding::new(
-                        "expired",
+                        Code::Expired,
                         Severity::Warning,
                         format!(
                             "certificate {} expired on {}",
@@ -660,7 +785,7 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
                         ),
                     )),
                     Validity::Expiring => entry.findings.push(Finding::new(
-                        "expiring",
+                        Code::Expiring,
                         Severity::Warning,
                         format!(
                             "certificate {} expires on {}",
@@ -673,17 +798,17 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
             }
         }
         Ok(_) => entry.findings.push(Finding::new(
-            "bad-length",
+            Code::BadLength,
             Severity::Error,
             "a JWKS x5t, not the 40-hex-digit thumbprint WIF expects",
         )),
         Err(thumbprint::CheckError::BadLength(n)) => entry.findings.push(Finding::new(
-            "bad-length",
+            Code::BadLength,
             Severity::Error,
             format!("{n} hex digits; a SHA-1 thumbprint has 40"),
         )),
         Err(e) => entry.findings.push(Finding::new(
-            "bad-length",
+            Code::BadLength,
             Severity::Error,
             format!("not a thumbprint: {e}"),
         )),
@@ -698,13 +823,16 @@ fn flag_duplicates(entries: &mut [TrustedEntry]) {
             continue;
         }
         match first_line.get(&entry.wif_key()) {
-            Some(line) => entry.findings.push(Finding::new(
-                "duplicate",
+            Some(line) => {
+                entry.duplicate_of = Some(*line);
+                entry.findings.push(Finding::new(
+                Code::Duplicate,
                 Severity::Error,
                 format!(
                     "duplicate of line {line}: WIF refuses to load a registry with duplicate keys"
                 ),
-            )),
+            ))
+            }
             None => {
                 first_line.insert(entry.wif_key(), entry.line);
             }
@@ -712,9 +840,10 @@ fn flag_duplicates(entries: &mut [TrustedEntry]) {
     }
 }
 
-fn follow_config_sources(ctx: &Ctx<'_, '_>, rules: &RuleSet, file: &mut ConfigFile) {
+/// `configSource` references on the sections the rules read, as written: the loader
+/// resolves them (on disk, or in a git tree) the way the app's host does.
+fn record_config_sources(ctx: &Ctx<'_, '_>, rules: &RuleSet, file: &mut ConfigFile) {
     let sections: BTreeSet<&str> = rules.rules.iter().flat_map(|r| r.sections()).collect();
-    let dir = ctx.path.parent().unwrap_or(Path::new("."));
     for node in ctx.doc.descendants().filter(|n| n.is_element()) {
         if !sections.contains(node.tag_name().name()) {
             continue;
@@ -723,35 +852,70 @@ fn follow_config_sources(ctx: &Ctx<'_, '_>, rules: &RuleSet, file: &mut ConfigFi
             continue;
         };
         let (line, column) = ctx.pos(node.range().start);
-        let problem = |code, message: String| FileProblem {
-            file: ctx.path.to_path_buf(),
+        file.config_source_refs.push(ConfigSourceRef {
+            reference: reference.to_string(),
             line,
             column,
-            finding: Finding::new(code, Severity::Error, message),
-        };
-        // .NET resolves configSource with either separator.
-        let relative = reference.replace('\\', "/");
-        let target = dir.join(&relative);
-        match std::fs::canonicalize(&target) {
-            Err(e) => file.problems.push(problem(
-                "config-source-missing",
-                format!("configSource=\"{reference}\": {e}"),
-            )),
-            Ok(resolved) => {
-                let root = repository_root(ctx.path);
-                if !resolved.starts_with(&root) || Path::new(&relative).is_absolute() {
-                    file.problems.push(problem(
-                        "config-source-outside",
-                        format!(
-                            "configSource=\"{reference}\" leaves the repository ({}); not followed",
-                            root.display()
-                        ),
-                    ));
-                } else {
-                    file.config_sources.push(target);
+        });
+    }
+}
+
+impl ConfigFile {
+    /// A reference that could not be followed, as a problem of this file.
+    pub fn config_source_problem(&mut self, at: &ConfigSourceRef, error: &PathError) {
+        self.problems.push(FileProblem {
+            file: self.path.clone(),
+            line: at.line,
+            column: at.column,
+            finding: Finding::new(error.code(), Severity::Error, error.to_string()),
+        });
+    }
+}
+
+/// Follows a file's `configSource` references on disk, under the nearest repository root.
+fn resolve_config_sources_on_disk(file: &mut ConfigFile) {
+    let root = repository_root(&file.path);
+    let absolute = std::fs::canonicalize(&file.path).unwrap_or_else(|_| file.path.clone());
+    let dir = absolute
+        .parent()
+        .and_then(|d| d.strip_prefix(&root).ok())
+        .map(|d| d.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    let file_dir = file.path.parent().unwrap_or(Path::new("")).to_path_buf();
+    for at in std::mem::take(&mut file.config_source_refs) {
+        let resolved = crate::paths::join_relative(&dir, &at.reference)
+            .and_then(|rel| crate::paths::resolve_on_disk(&root, &rel, &at.reference))
+            .and_then(|found| {
+                // A link inside the repository that points out of it leaves it too.
+                match std::fs::canonicalize(&found) {
+                    Ok(real) if real.starts_with(&root) => Ok(found),
+                    _ => Err(PathError::Outside {
+                        reference: at.reference.clone(),
+                    }),
                 }
-            }
+            });
+        match resolved {
+            // Shown relative to the referring file's folder as the user named it.
+            Ok(found) => file.config_sources.push(
+                found
+                    .strip_prefix(&root)
+                    .ok()
+                    .and_then(|rel| {
+                        let from = absolute.parent()?.strip_prefix(&root).ok()?;
+                        let ups = from.components().count();
+                        let mut p = file_dir.clone();
+                        for _ in 0..ups {
+                            if !p.pop() {
+                                return None;
+                            }
+                        }
+                        Some(p.join(rel))
+                    })
+                    .unwrap_or(found),
+            ),
+            Err(e) => file.config_source_problem(&at, &e),
         }
+        file.config_source_refs.push(at);
     }
 }
 
@@ -846,16 +1010,41 @@ pub fn scan_paths(
             path: path.display().to_string(),
             detail: e.to_string(),
         })?;
-        if is_binary(&bytes) || !needles.is_match(&bytes) {
+        // UTF-16 holds zero bytes but is text: it reaches the parser, which reports it.
+        let relevant = match utf16_text(&bytes) {
+            Some(text) => needles.is_match(text.as_bytes()),
+            None => !is_binary(&bytes) && needles.is_match(&bytes),
+        };
+        if !relevant {
             continue;
         }
         let display = clean_display_path(&path);
-        let file = parse_config(&display, bytes, rules, known);
+        let mut file = parse_config(&display, bytes, rules, known);
+        resolve_config_sources_on_disk(&mut file);
         queue.extend(file.config_sources.iter().cloned());
         result.files.push(file);
     }
     result.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(result)
+}
+
+/// The text of a file with a UTF-16 byte-order mark (Visual Studio still writes some).
+pub fn utf16_text(bytes: &[u8]) -> Option<String> {
+    let little = bytes.starts_with(b"\xFF\xFE");
+    if !little && !bytes.starts_with(b"\xFE\xFF") {
+        return None;
+    }
+    let units: Vec<u16> = bytes[2..]
+        .chunks_exact(2)
+        .map(|p| {
+            if little {
+                u16::from_le_bytes([p[0], p[1]])
+            } else {
+                u16::from_be_bytes([p[0], p[1]])
+            }
+        })
+        .collect();
+    Some(String::from_utf16_lossy(&units))
 }
 
 fn is_binary(bytes: &[u8]) -> bool {

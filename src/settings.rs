@@ -39,6 +39,9 @@ pub struct Settings {
     pub root: PathBuf,
     #[serde(skip)]
     pub path: PathBuf,
+    /// The file's text, to name lines in later errors.
+    #[serde(skip)]
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +117,9 @@ pub struct Policy {
     /// Leave entries keyroll cannot attribute to any issuer alone (reported either way).
     pub keep_unknown: bool,
     pub warn_expiring: DurationSetting,
+    /// Also rewrite entries that load and match but are untidy (spaced, lowercase). Entries
+    /// that never match (dirty) or stop the app loading (duplicates) are always fixed.
+    pub tidy: bool,
 }
 
 impl Default for Policy {
@@ -124,6 +130,7 @@ impl Default for Policy {
             remove_expired: true,
             keep_unknown: true,
             warn_expiring: DurationSetting(Duration::days(30)),
+            tidy: false,
         }
     }
 }
@@ -141,27 +148,38 @@ impl<'de> Deserialize<'de> for DurationSetting {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Days(days) if days >= 0 => Ok(DurationSetting(Duration::days(days))),
+            Raw::Days(days) if (0..=MAX_DURATION_DAYS).contains(&days) => {
+                Ok(DurationSetting(Duration::days(days)))
+            }
+            Raw::Days(days) if days > MAX_DURATION_DAYS => Err(serde::de::Error::custom(
+                format!("{days} days is longer than {MAX_DURATION_DAYS} days (100 years)"),
+            )),
             Raw::Days(_) => Err(serde::de::Error::custom("a duration cannot be negative")),
             Raw::Text(text) => parse_duration(&text).map(DurationSetting).ok_or_else(|| {
                 serde::de::Error::custom(format!(
-                    "\"{text}\" is not a duration like \"7d\", \"36h\" or \"90m\""
+                    "\"{text}\" is not a duration like \"7d\", \"36h\" or \"90m\" of at most 100 years"
                 ))
             }),
         }
     }
 }
 
+/// The longest duration keyroll accepts (100 years): longer ones are mistakes, and would
+/// overflow date arithmetic.
+pub const MAX_DURATION_DAYS: i64 = 36_525;
+
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = number.parse().ok()?;
-    match unit.trim() {
-        "d" | "day" | "days" => Some(Duration::days(n)),
-        "h" | "hour" | "hours" => Some(Duration::hours(n)),
-        "m" | "min" | "minutes" => Some(Duration::minutes(n)),
-        _ => None,
-    }
+    let seconds_per = match unit.trim() {
+        "d" | "day" | "days" => 86_400,
+        "h" | "hour" | "hours" => 3_600,
+        "m" | "min" | "minutes" => 60,
+        _ => return None,
+    };
+    let seconds = n.checked_mul(seconds_per)?;
+    (seconds <= MAX_DURATION_DAYS * 86_400).then(|| Duration::seconds(seconds))
 }
 
 pub fn format_duration(d: Duration) -> String {
@@ -214,7 +232,13 @@ impl Settings {
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Io {
             file: path.display().to_string(),
-            detail: e.to_string(),
+            detail: if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "{e}. Run `keyroll init --metadata URL` to write one, or point to it with --config PATH"
+                )
+            } else {
+                e.to_string()
+            },
         })?;
         Settings::parse(path, &text)
     }
@@ -233,6 +257,7 @@ impl Settings {
         let mut settings: Settings = toml::from_str(text)
             .map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         settings.path = path.to_path_buf();
+        settings.text = text.to_string();
         settings.root = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -282,6 +307,13 @@ impl Settings {
             ));
         }
         Ok(settings)
+    }
+
+    /// The line of keyroll.toml where `needle` first appears (1 when it does not).
+    pub fn line_of(&self, needle: &str) -> usize {
+        self.text
+            .find(needle)
+            .map_or(1, |at| self.text[..at].matches('\n').count() + 1)
     }
 
     pub fn issuer(&self, name: &str) -> Option<&IssuerSettings> {

@@ -1,0 +1,248 @@
+//! Per issuer: what is published, what keyroll.lock remembers, and what that means now —
+//! the rollover policy (add early, keep through a grace period, remove after), the lock's
+//! update and the per-key report.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+
+use crate::cert::rfc3339;
+use crate::load::IssuerKeys;
+use crate::lock::{Lock, LockedKey};
+use crate::plan::{IssuerReport, KeyAction, KeyReport, KeyStatus, Reason};
+use crate::settings::{IssuerSettings, Settings};
+use crate::thumbprint::Thumbprint;
+
+pub struct IssuerView<'a> {
+    pub settings: &'a IssuerSettings,
+    pub keys: &'a IssuerKeys,
+    pub lock: Option<&'a BTreeMap<String, LockedKey>>,
+}
+
+pub enum Verdict {
+    /// Should be trusted; add when missing.
+    Want(Reason),
+    /// Keep while present; never add (leaving, inside its grace period).
+    KeepOnly(String),
+    /// Remove when present.
+    Drop(Reason),
+    /// Published but not to be trusted yet or any more; never removed while published.
+    Ignore(String),
+}
+
+/// `t + d`, or the end of representable time: comparisons stay right and nothing panics
+/// (out-of-range settings are refused before deciding; see [`super::check_time`]).
+pub fn plus(t: OffsetDateTime, d: time::Duration) -> OffsetDateTime {
+    t.checked_add(d)
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+impl IssuerView<'_> {
+    pub fn knows(&self, t: &Thumbprint) -> bool {
+        self.keys.published.contains_key(t)
+            || self.lock.is_some_and(|l| l.contains_key(&t.to_upper_hex()))
+    }
+
+    pub fn is_current(&self, t: &Thumbprint, now: OffsetDateTime) -> bool {
+        self.keys
+            .published
+            .get(t)
+            .is_some_and(|c| c.is_current(now))
+    }
+
+    pub fn verdict(&self, t: &Thumbprint, settings: &Settings, now: OffsetDateTime) -> Verdict {
+        let policy = &settings.policy;
+        let locked = self.lock.and_then(|l| l.get(&t.to_upper_hex()));
+        if let Some(cert) = self.keys.published.get(t) {
+            let since = locked.map_or(now, |k| k.first_seen);
+            if now > cert.not_after {
+                return Verdict::Ignore(format!(
+                    "published but expired on {}",
+                    rfc3339(cert.not_after)
+                ));
+            }
+            if now < cert.not_before && !policy.add_not_yet_valid {
+                return Verdict::Ignore(format!(
+                    "published, valid from {} (policy add_not_yet_valid = false)",
+                    rfc3339(cert.not_before)
+                ));
+            }
+            return Verdict::Want(Reason::Published {
+                since,
+                not_before: cert.not_before,
+                not_after: cert.not_after,
+                not_yet_valid: now < cert.not_before,
+            });
+        }
+        let Some(locked) = locked else {
+            return Verdict::Drop(Reason::Unknown);
+        };
+        let missing_since = locked.missing_since.unwrap_or(now);
+        if policy.remove_expired && now > locked.not_after {
+            return Verdict::Drop(Reason::ExpiredUnpublished {
+                not_after: locked.not_after,
+            });
+        }
+        let grace = policy.remove_after.0;
+        let grace_end = plus(missing_since, grace);
+        if now >= grace_end {
+            Verdict::Drop(Reason::GraceElapsed {
+                missing_since,
+                grace,
+            })
+        } else {
+            Verdict::KeepOnly(format!(
+                "absent from metadata since {}; kept until {} (grace of {})",
+                rfc3339(missing_since),
+                rfc3339(grace_end),
+                crate::settings::format_duration(grace)
+            ))
+        }
+    }
+}
+
+/// What the decision learns about keys while it walks the files.
+#[derive(Default)]
+pub struct Ledger {
+    /// (issuer, key) → what the plan does with it and why.
+    pub actions: BTreeMap<(String, Thumbprint), (KeyAction, String)>,
+    /// Per issuer, the keys some target file still trusts once the plan is applied: the
+    /// lock forgets only keys no file trusts any more.
+    pub still_trusted: BTreeMap<String, BTreeSet<Thumbprint>>,
+}
+
+impl Ledger {
+    /// add/remove outrank keep and ignore in the per-key summary.
+    pub fn record(&mut self, issuer: &str, t: Thumbprint, action: KeyAction, reason: String) {
+        let slot = self
+            .actions
+            .entry((issuer.to_string(), t))
+            .or_insert((action, reason.clone()));
+        if matches!(slot.0, KeyAction::Keep | KeyAction::Ignore)
+            && matches!(action, KeyAction::Add | KeyAction::Remove)
+        {
+            *slot = (action, reason);
+        }
+    }
+
+    pub fn trusts(&mut self, issuer: &str, keys: impl IntoIterator<Item = Thumbprint>) {
+        self.still_trusted
+            .entry(issuer.to_string())
+            .or_default()
+            .extend(keys);
+    }
+}
+
+pub fn update_lock(
+    settings: &Settings,
+    views: &BTreeMap<&str, IssuerView<'_>>,
+    ledger: &Ledger,
+    now: OffsetDateTime,
+    lock: &mut Lock,
+) {
+    for (name, view) in views {
+        let keys = lock.issuers.entry(name.to_string()).or_default();
+        for (t, cert) in &view.keys.published {
+            let entry = keys.entry(t.to_upper_hex()).or_insert_with(|| LockedKey {
+                sha256: cert.sha256_hex(),
+                subject: cert.subject.clone(),
+                not_before: cert.not_before,
+                not_after: cert.not_after,
+                first_seen: now,
+                missing_since: None,
+            });
+            entry.missing_since = None;
+        }
+        let trusted = ledger.still_trusted.get(*name);
+        keys.retain(|sha1, key| {
+            let parsed = sha1.parse::<Thumbprint>().ok();
+            if parsed.is_some_and(|t| view.keys.published.contains_key(&t)) {
+                return true;
+            }
+            let missing_since = *key.missing_since.get_or_insert(now);
+            let gone = now >= plus(missing_since, settings.policy.remove_after.0)
+                || (settings.policy.remove_expired && now > key.not_after);
+            let in_use = parsed.is_some_and(|t| trusted.is_some_and(|s| s.contains(&t)));
+            !gone || in_use
+        });
+    }
+}
+
+fn status(
+    now: OffsetDateTime,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    warn: time::Duration,
+) -> KeyStatus {
+    if now < not_before {
+        KeyStatus::NotYetValid
+    } else if now > not_after {
+        KeyStatus::Expired
+    } else if not_after - now <= warn {
+        KeyStatus::Expiring
+    } else {
+        KeyStatus::Valid
+    }
+}
+
+pub fn reports(
+    issuers: &[crate::load::LoadedIssuer],
+    errors: &BTreeMap<String, String>,
+    lock: &Lock,
+    ledger: &Ledger,
+    now: OffsetDateTime,
+    warn: time::Duration,
+) -> Vec<IssuerReport> {
+    issuers
+        .iter()
+        .map(|state| {
+            let mut report = IssuerReport {
+                name: state.name.clone(),
+                sources: Vec::new(),
+                entity_ids: Vec::new(),
+                error: errors.get(&state.name).cloned(),
+                keys: Vec::new(),
+            };
+            let Ok(keys) = &state.keys else {
+                return report;
+            };
+            report.sources = keys.sources.clone();
+            report.entity_ids = keys.entity_ids.iter().cloned().collect();
+            let locked = lock.issuers.get(&state.name);
+            let mut all: BTreeSet<Thumbprint> = keys.published.keys().copied().collect();
+            all.extend(
+                ledger
+                    .actions
+                    .keys()
+                    .filter(|(issuer, _)| issuer == &state.name)
+                    .map(|(_, t)| *t),
+            );
+            for t in all {
+                let lock_key = locked.and_then(|l| l.get(&t.to_upper_hex()));
+                let (subject, not_before, not_after) = match (keys.published.get(&t), lock_key) {
+                    (Some(c), _) => (c.subject.clone(), c.not_before, c.not_after),
+                    (None, Some(k)) => (k.subject.clone(), k.not_before, k.not_after),
+                    (None, None) => continue,
+                };
+                let (action, reason) = ledger
+                    .actions
+                    .get(&(state.name.clone(), t))
+                    .cloned()
+                    .unwrap_or((KeyAction::None, "no target file trusts it".into()));
+                report.keys.push(KeyReport {
+                    status: status(now, not_before, not_after, warn),
+                    sha1: t,
+                    subject,
+                    not_before: rfc3339(not_before),
+                    not_after: rfc3339(not_after),
+                    published: keys.published.contains_key(&t),
+                    first_seen: lock_key.map(|k| rfc3339(k.first_seen)),
+                    missing_since: lock_key.and_then(|k| k.missing_since).map(rfc3339),
+                    action,
+                    reason,
+                });
+            }
+            report
+        })
+        .collect()
+}

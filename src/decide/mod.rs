@@ -1,0 +1,462 @@
+//! Step 2, decide: a pure function of what [`crate::load`] read and `now` → [`Plan`].
+//! No I/O, no clock. The only place policy lives: rollover and grace ([`keys`]), which
+//! registry tracks which issuer ([`registry`]), hygiene ([`hygiene`]), and the lockout
+//! guard (here), which every file and every issuer's slice of it must pass.
+
+pub mod hygiene;
+pub mod keys;
+pub mod registry;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+
+use crate::load::{Inputs, TargetFile};
+use crate::patch::{self, Change};
+use crate::plan::{ChangeKind, FilePlan, Plan, PlanError, PlannedChange};
+use crate::rules::RuleSet;
+use crate::scan::{ConfigFile, Severity};
+use crate::thumbprint::Thumbprint;
+use keys::{IssuerView, Ledger};
+use registry::{Assignment, attributable, is_dirty, single_value};
+
+/// Decides what every target file must trust. Every issuer is loaded, so one issuer's
+/// keys are never mistaken for unknown ones; a file or issuer keyroll cannot handle is an
+/// error in the plan and never stops the others.
+pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
+    let settings = &inputs.settings;
+    let mut plan = Plan {
+        now,
+        issuers: Vec::new(),
+        files: Vec::new(),
+        notes: Vec::new(),
+        warnings: inputs.warnings.clone(),
+        errors: Vec::new(),
+        lock_before: inputs.lock.clone(),
+        lock_after: inputs.lock.clone(),
+    };
+    let mut issuer_errors: BTreeMap<String, String> = BTreeMap::new();
+    if let Err(e) = check_time(inputs, now) {
+        plan.errors.push(e);
+        return plan;
+    }
+    let mut views: BTreeMap<&str, IssuerView<'_>> = BTreeMap::new();
+    for state in &inputs.issuers {
+        let Some(issuer_settings) = settings.issuer(&state.name) else {
+            continue;
+        };
+        match &state.keys {
+            Err(e) => {
+                issuer_errors.insert(state.name.clone(), e.to_string());
+            }
+            Ok(keys) if keys.published.values().all(|c| now > c.not_after) => {
+                issuer_errors.insert(
+                    state.name.clone(),
+                    "every key the issuer publishes has expired: refusing to act (is the metadata stale, or the issuer broken?)".into(),
+                );
+            }
+            Ok(keys) => {
+                views.insert(
+                    state.name.as_str(),
+                    IssuerView {
+                        settings: issuer_settings,
+                        keys,
+                        lock: inputs.lock.issuers.get(&state.name),
+                    },
+                );
+            }
+        }
+    }
+    for (issuer, detail) in &issuer_errors {
+        plan.errors.push(PlanError::Issuer {
+            issuer: issuer.clone(),
+            detail: detail.clone(),
+        });
+    }
+
+    let mut ledger = Ledger::default();
+    for target in &inputs.targets {
+        let mut ctx = FileContext {
+            inputs,
+            rules,
+            views: &views,
+            now,
+            ledger: &mut ledger,
+            notes: &mut plan.notes,
+        };
+        match ctx.decide_file(target) {
+            Ok(Some(file_plan)) => plan.files.push(file_plan),
+            Ok(None) => {}
+            Err(errors) => plan.errors.extend(errors),
+        }
+    }
+    keys::update_lock(settings, &views, &ledger, now, &mut plan.lock_after);
+    plan.issuers = keys::reports(
+        &inputs.issuers,
+        &issuer_errors,
+        &plan.lock_after,
+        &ledger,
+        now,
+        settings.policy.warn_expiring.0,
+    );
+    plan
+}
+
+/// Dates the decision computes must stay within the calendar: `--now` near year 9999 plus
+/// a grace period cannot be represented. A clear error instead of a panic.
+fn check_time(inputs: &Inputs, now: OffsetDateTime) -> Result<(), PlanError> {
+    let policy = &inputs.settings.policy;
+    for (what, d) in [
+        ("remove_after", policy.remove_after.0),
+        ("warn_expiring", policy.warn_expiring.0),
+    ] {
+        if now.checked_add(d).is_none() {
+            return Err(PlanError::Time(format!(
+                "the time {} plus {what} ({}) is past the year 9999; check --now and [policy] {what}",
+                crate::cert::rfc3339(now),
+                crate::settings::format_duration(d)
+            )));
+        }
+    }
+    Ok(())
+}
+
+struct FileContext<'a, 'v> {
+    inputs: &'a Inputs,
+    rules: &'a RuleSet,
+    views: &'a BTreeMap<&'a str, IssuerView<'v>>,
+    now: OffsetDateTime,
+    ledger: &'a mut Ledger,
+    notes: &'a mut Vec<String>,
+}
+
+impl FileContext<'_, '_> {
+    fn decide_file(&mut self, target: &TargetFile) -> Result<Option<FilePlan>, Vec<PlanError>> {
+        let settings = &self.inputs.settings;
+        let file = &target.file;
+        let mut errors = unreadable(target);
+        let assignment = registry::assign(settings, target, self.views, &mut errors);
+        if !errors.is_empty() {
+            self.record_trusted(file, &assignment, &[]);
+            return Err(errors);
+        }
+        let changes = self.changes_for(target, &assignment, &mut errors);
+        let all: Vec<&PlannedChange> = changes.iter().collect();
+        errors.extend(self.guard(target, &assignment, &all));
+        let publishers: BTreeSet<&str> = changes
+            .iter()
+            .filter_map(|c| c.published_with.as_deref())
+            .collect();
+        for publisher in &publishers {
+            let slice: Vec<&PlannedChange> = changes
+                .iter()
+                .filter(|c| c.published_with.as_deref() == Some(publisher))
+                .collect();
+            for e in self.guard(target, &assignment, &slice) {
+                if !errors.contains(&e) {
+                    errors.push(e);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            self.record_trusted(file, &assignment, &[]);
+            return Err(errors);
+        }
+        if changes.is_empty() {
+            self.record_trusted(file, &assignment, &[]);
+            return Ok(None);
+        }
+        let patch_error = |e: patch::PatchError| vec![PlanError::Patch(e.to_string())];
+        let raw = |subset: &[&PlannedChange]| -> Vec<Change> {
+            subset.iter().map(|c| c.change.clone()).collect()
+        };
+        let after = match patch::apply(file, &raw(&all), self.rules) {
+            Ok(after) => after,
+            Err(e) => {
+                self.record_trusted(file, &assignment, &[]);
+                return Err(patch_error(e));
+            }
+        };
+        let mut slices = BTreeMap::new();
+        for publisher in publishers {
+            let slice: Vec<&PlannedChange> = changes
+                .iter()
+                .filter(|c| c.published_with.as_deref() == Some(publisher))
+                .collect();
+            match patch::apply(file, &raw(&slice), self.rules) {
+                Ok(bytes) => {
+                    slices.insert(publisher.to_string(), bytes);
+                }
+                Err(e) => {
+                    self.record_trusted(file, &assignment, &[]);
+                    return Err(patch_error(e));
+                }
+            }
+        }
+        self.record_trusted(file, &assignment, &all);
+        Ok(Some(FilePlan {
+            path: target.path.clone(),
+            display: target.display.clone(),
+            changes,
+            before: file.bytes.clone(),
+            after,
+            slices,
+        }))
+    }
+
+    fn changes_for(
+        &mut self,
+        target: &TargetFile,
+        assignment: &Assignment,
+        errors: &mut Vec<PlanError>,
+    ) -> Vec<PlannedChange> {
+        let settings = &self.inputs.settings;
+        let file = &target.file;
+        let mut changes = Vec::new();
+        for (r, issuer) in &assignment.tracked {
+            let registry = &file.registries[*r];
+            if single_value(registry) {
+                continue;
+            }
+            let view = &self.views[issuer.as_str()];
+            changes.extend(registry::rollover(
+                settings,
+                file,
+                registry,
+                issuer,
+                view,
+                self.now,
+                self.ledger,
+                self.notes,
+                &target.display,
+            ));
+        }
+        let named: Vec<&str> = issuers_named(&self.inputs.settings, target);
+        for &r in &assignment.touched {
+            let registry = &file.registries[r];
+            if single_value(registry) {
+                changes.extend(registry::single_value_roll(
+                    file,
+                    registry,
+                    &named,
+                    self.views,
+                    self.now,
+                    self.ledger,
+                    self.notes,
+                    errors,
+                    &target.display,
+                ));
+            }
+            let mut trackers: Vec<&str> = assignment
+                .tracked
+                .iter()
+                .filter(|(tr, _)| *tr == r)
+                .map(|(_, i)| i.as_str())
+                .collect();
+            if trackers.is_empty() {
+                trackers = named
+                    .iter()
+                    .copied()
+                    .filter(|i| self.views.contains_key(i))
+                    .collect();
+            }
+            trackers.sort_by_key(|i| settings.issuers.iter().position(|s| s.name == *i));
+            let ctx = hygiene::HygieneContext {
+                settings,
+                views: self.views,
+                trackers,
+                an_issuer_failed: named.iter().any(|i| !self.views.contains_key(i)),
+                display: &target.display,
+            };
+            changes.extend(hygiene::hygiene(&ctx, file, r, self.notes));
+        }
+        one_change_per_entry(&mut changes);
+        changes
+    }
+}
+
+/// The issuers this file's targets name, in keyroll.toml's order.
+fn issuers_named<'s>(settings: &'s crate::settings::Settings, target: &TargetFile) -> Vec<&'s str> {
+    {
+        settings
+            .issuers
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|name| {
+                target
+                    .targets
+                    .iter()
+                    .any(|&t| settings.targets[t].issuers.iter().any(|i| i == name))
+            })
+            .collect()
+    }
+}
+
+impl FileContext<'_, '_> {
+    /// The lockout guard: after `changes`, every tracked registry still trusts a key its
+    /// issuer publishes and that is valid now — unless it trusted none before and the
+    /// changes remove nothing from it (then keyroll made nothing worse).
+    fn guard(
+        &self,
+        target: &TargetFile,
+        assignment: &Assignment,
+        changes: &[&PlannedChange],
+    ) -> Vec<PlanError> {
+        let file = &target.file;
+        let before = trusted_sets(file, &[]);
+        let after = trusted_sets(file, changes);
+        let mut errors = Vec::new();
+        for (r, issuer) in &assignment.tracked {
+            let view = &self.views[issuer.as_str()];
+            let current = |sets: &BTreeMap<usize, BTreeSet<Thumbprint>>| {
+                sets.get(r)
+                    .is_some_and(|s| s.iter().any(|t| view.is_current(t, self.now)))
+            };
+            let removes_here = changes.iter().any(|c| match c.change {
+                Change::Remove { entry } | Change::Replace { entry, .. } => {
+                    file.entries[entry].registry == *r
+                }
+                _ => false,
+            });
+            if !current(&after) && (current(&before) || removes_here) {
+                errors.push(PlanError::Lockout {
+                    file: target.display.clone(),
+                    line: file.registries[*r].line,
+                    issuer: issuer.clone(),
+                });
+            }
+        }
+        errors
+    }
+
+    /// Tells the ledger which keys each tracked registry trusts after `changes`.
+    fn record_trusted(
+        &mut self,
+        file: &ConfigFile,
+        assignment: &Assignment,
+        changes: &[&PlannedChange],
+    ) {
+        let sets = trusted_sets(file, changes);
+        for (r, issuer) in &assignment.tracked {
+            let view = &self.views[issuer.as_str()];
+            if let Some(set) = sets.get(r) {
+                self.ledger
+                    .trusts(issuer, set.iter().copied().filter(|t| view.knows(t)));
+            }
+        }
+        // Single-value settings trust their one key too.
+        for &r in &assignment.touched {
+            if let Some(set) = sets.get(&r) {
+                for (name, view) in self.views.iter() {
+                    self.ledger
+                        .trusts(name, set.iter().copied().filter(|t| view.knows(t)));
+                }
+            }
+        }
+    }
+}
+
+/// A file keyroll must not change: a link, unreadable bytes, or a scan error of the file
+/// itself (encoding, malformed XML, a configSource it cannot follow).
+fn unreadable(target: &TargetFile) -> Vec<PlanError> {
+    let mut errors = Vec::new();
+    if let Some(why) = &target.refused {
+        errors.push(PlanError::Unreadable {
+            file: target.display.clone(),
+            line: 1,
+            column: 1,
+            code: "refused".into(),
+            detail: why.clone(),
+        });
+    }
+    for p in target
+        .file
+        .problems
+        .iter()
+        .filter(|p| p.finding.severity == Severity::Error)
+    {
+        errors.push(PlanError::Unreadable {
+            file: target.display.clone(),
+            line: p.line,
+            column: p.column,
+            code: p.finding.code.to_string(),
+            detail: p.finding.message.clone(),
+        });
+    }
+    errors
+}
+
+/// What each registry trusts as WIF will read it once `changes` are made: entries that load
+/// and match (clean, or cleaned by the changes), minus removals, plus additions.
+pub fn trusted_sets(
+    file: &ConfigFile,
+    changes: &[&PlannedChange],
+) -> BTreeMap<usize, BTreeSet<Thumbprint>> {
+    let mut removed = BTreeSet::new();
+    let mut cleaned = BTreeSet::new();
+    let mut replaced = BTreeMap::new();
+    for c in changes {
+        match c.change {
+            Change::Remove { entry } => {
+                removed.insert(entry);
+            }
+            Change::Normalize { entry } => {
+                cleaned.insert(entry);
+            }
+            Change::Replace { entry, thumbprint } => {
+                replaced.insert(entry, thumbprint);
+            }
+            Change::Add { .. } => {}
+        }
+    }
+    let mut sets: BTreeMap<usize, BTreeSet<Thumbprint>> = BTreeMap::new();
+    for (i, e) in file.entries.iter().enumerate() {
+        if !attributable(e) || removed.contains(&i) {
+            continue;
+        }
+        let value = match replaced.get(&i) {
+            Some(t) => Some(*t),
+            None if is_dirty(e) && !cleaned.contains(&i) => None,
+            None => e.normalized,
+        };
+        if let Some(t) = value {
+            sets.entry(e.registry).or_default().insert(t);
+        }
+    }
+    for c in changes {
+        if let Change::Add {
+            registry,
+            thumbprint,
+            ..
+        } = c.change
+        {
+            sets.entry(registry).or_default().insert(thumbprint);
+        }
+    }
+    sets
+}
+
+/// One change per entry: a removal wins over a normalization of the same entry, and one
+/// key is added once per registry.
+fn one_change_per_entry(changes: &mut Vec<PlannedChange>) {
+    let removed: BTreeSet<usize> = changes
+        .iter()
+        .filter_map(|c| match c.change {
+            Change::Remove { entry } => Some(entry),
+            _ => None,
+        })
+        .collect();
+    let mut seen_entries = BTreeSet::new();
+    let mut seen_adds = BTreeSet::new();
+    changes.retain(|c| match &c.change {
+        Change::Normalize { entry } => !removed.contains(entry) && seen_entries.insert(*entry),
+        Change::Remove { entry } | Change::Replace { entry, .. } => seen_entries.insert(*entry),
+        Change::Add {
+            registry,
+            thumbprint,
+            ..
+        } => seen_adds.insert((*registry, *thumbprint)),
+    });
+    // Stable order for reports: by line, then kind.
+    changes.sort_by_key(|c| (c.line, c.kind != ChangeKind::Add));
+}

@@ -1,0 +1,312 @@
+//! Per registry and issuer: which registries of a file track which issuer, and the
+//! rollover changes for each (add / remove, or a switch of a single-value setting).
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use super::keys::{IssuerView, Ledger, Verdict};
+use crate::load::TargetFile;
+use crate::patch::Change;
+use crate::plan::{ChangeKind, KeyAction, Owner, PlanError, PlannedChange, Reason};
+use crate::scan::{self, ConfigFile, EntryKind, Registry, TrustedEntry};
+use crate::settings::Settings;
+use crate::thumbprint::Thumbprint;
+
+/// An entry WIF reads as trusting its key: an `<add>` not withdrawn later, not a placeholder.
+pub fn attributable(e: &TrustedEntry) -> bool {
+    e.kind == EntryKind::Add && e.effective && !e.placeholder
+}
+
+/// A setting that holds one thumbprint (appSettings): the app trusts one key at a time.
+pub fn single_value(r: &Registry) -> bool {
+    r.rule.spec.entry.key.is_some()
+}
+
+pub fn entry_index(file: &ConfigFile, entry: &TrustedEntry) -> usize {
+    file.entries
+        .iter()
+        .position(|e| e.element == entry.element && e.value == entry.value)
+        .unwrap_or(0)
+}
+
+/// Which issuer each registry of the file tracks: a registry that already trusts one of an
+/// issuer's keys, else the one registry that could take them.
+pub struct Assignment {
+    /// (registry, issuer) pairs, in keyroll.toml's issuer order.
+    pub tracked: Vec<(usize, String)>,
+    /// Every registry a target covers (hygiene looks at all of them).
+    pub touched: Vec<usize>,
+}
+
+pub fn assign(
+    settings: &Settings,
+    target: &TargetFile,
+    views: &BTreeMap<&str, IssuerView<'_>>,
+    errors: &mut Vec<PlanError>,
+) -> Assignment {
+    let file = &target.file;
+    let mut tracked: Vec<(usize, String)> = Vec::new();
+    let mut touched: Vec<usize> = Vec::new();
+    for &t in &target.targets {
+        let spec = &settings.targets[t];
+        let candidates: Vec<&Registry> = file
+            .registries
+            .iter()
+            .filter(|r| spec.dialect.as_deref().is_none_or(|d| r.rule.name() == d))
+            .filter(|r| {
+                spec.authority
+                    .as_deref()
+                    .is_none_or(|a| r.scope.as_deref() == Some(a))
+            })
+            .filter(|r| !single_value(r) || r.container.is_some())
+            .collect();
+        for r in &candidates {
+            if !touched.contains(&r.index) {
+                touched.push(r.index);
+            }
+        }
+        for issuer in &spec.issuers {
+            let Some(view) = views.get(issuer.as_str()) else {
+                continue; // The issuer's error is reported once.
+            };
+            let knowing: Vec<&Registry> = candidates
+                .iter()
+                .copied()
+                .filter(|r| {
+                    file.entries_of(r.index)
+                        .any(|e| attributable(e) && e.normalized.is_some_and(|t| view.knows(&t)))
+                })
+                .collect();
+            let chosen = if !knowing.is_empty() {
+                knowing
+            } else {
+                let addable: Vec<&Registry> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|r| !single_value(r) && r.rule.spec.entry.template.is_some())
+                    .collect();
+                if addable.len() > 1 {
+                    errors.push(PlanError::AmbiguousRegistry {
+                        file: target.display.clone(),
+                        issuer: issuer.clone(),
+                        count: addable.len(),
+                    });
+                    continue;
+                }
+                addable
+            };
+            for r in chosen {
+                if !tracked.contains(&(r.index, issuer.clone())) {
+                    tracked.push((r.index, issuer.clone()));
+                }
+            }
+        }
+    }
+    Assignment { tracked, touched }
+}
+
+/// The line of a `<remove>` in the registry that withdraws `t`, if any.
+fn withdrawn_by(file: &ConfigFile, registry: usize, t: &Thumbprint) -> Option<u32> {
+    file.entries_of(registry)
+        .find(|e| e.kind == EntryKind::Remove && e.normalized == Some(*t))
+        .map(|e| e.line)
+}
+
+/// Rollover changes for one issuer in one multi-value registry.
+pub fn rollover(
+    settings: &Settings,
+    file: &ConfigFile,
+    registry: &Registry,
+    issuer: &str,
+    view: &IssuerView<'_>,
+    now: OffsetDateTime,
+    ledger: &mut Ledger,
+    notes: &mut Vec<String>,
+    display: &str,
+) -> Vec<PlannedChange> {
+    let mut changes = Vec::new();
+    // The first occurrence stands for the key; later ones are duplicates (hygiene drops them).
+    let mut present: BTreeMap<Thumbprint, &TrustedEntry> = BTreeMap::new();
+    for entry in file.entries_of(registry.index).filter(|e| attributable(e)) {
+        if let Some(t) = entry.normalized.filter(|t| view.knows(t)) {
+            present.entry(t).or_insert(entry);
+        }
+    }
+    for (t, entry) in &present {
+        match view.verdict(t, settings, now) {
+            Verdict::Want(reason) => ledger.record(issuer, *t, KeyAction::Keep, reason.to_string()),
+            Verdict::KeepOnly(reason) | Verdict::Ignore(reason) => {
+                ledger.record(issuer, *t, KeyAction::Keep, reason)
+            }
+            Verdict::Drop(reason) => {
+                ledger.record(issuer, *t, KeyAction::Remove, reason.to_string());
+                changes.push(PlannedChange {
+                    kind: ChangeKind::Remove,
+                    owner: Owner::Issuer(issuer.to_string()),
+                    published_with: Some(issuer.to_string()),
+                    line: entry.line,
+                    thumbprint: Some(*t),
+                    reason,
+                    lockout_window: false,
+                    change: Change::Remove {
+                        entry: entry_index(file, entry),
+                    },
+                });
+            }
+        }
+    }
+    for t in view.keys.published.keys() {
+        if present.contains_key(t) {
+            continue;
+        }
+        match view.verdict(t, settings, now) {
+            Verdict::Want(reason) => {
+                if let Some(line) = withdrawn_by(file, registry.index, t) {
+                    // A person removed it on purpose; keyroll reports and never overrides.
+                    let why = format!(
+                        "published, but withdrawn by <remove> at {display}:{line}; keyroll does not override a deliberate removal"
+                    );
+                    notes.push(format!("{display}:{line}: {t} ({issuer}) {why}"));
+                    ledger.record(issuer, *t, KeyAction::Ignore, why);
+                    continue;
+                }
+                ledger.record(issuer, *t, KeyAction::Add, reason.to_string());
+                changes.push(PlannedChange {
+                    kind: ChangeKind::Add,
+                    owner: Owner::Issuer(issuer.to_string()),
+                    published_with: Some(issuer.to_string()),
+                    line: registry.line,
+                    thumbprint: Some(*t),
+                    reason,
+                    lockout_window: false,
+                    change: Change::Add {
+                        registry: registry.index,
+                        thumbprint: *t,
+                        name: new_entry_name(file, registry, view),
+                    },
+                });
+            }
+            Verdict::Ignore(reason) => ledger.record(issuer, *t, KeyAction::Ignore, reason),
+            Verdict::KeepOnly(_) | Verdict::Drop(_) => {}
+        }
+    }
+    changes
+}
+
+/// The `name` a new entry gets, so the app keeps seeing the same issuer name: the name the
+/// registry already uses for this issuer's keys; else the one name every entry of the
+/// registry uses; else `issuer_name` from keyroll.toml; else the scope's issuer name (VINR
+/// authority); else the entityID.
+pub fn new_entry_name(
+    file: &ConfigFile,
+    registry: &Registry,
+    view: &IssuerView<'_>,
+) -> Option<String> {
+    let entries: Vec<&TrustedEntry> = file
+        .entries_of(registry.index)
+        .filter(|e| attributable(e))
+        .collect();
+    if let Some(name) = entries
+        .iter()
+        .filter(|e| e.normalized.is_some_and(|t| view.knows(&t)))
+        .find_map(|e| e.issuer_name.clone().filter(|n| !n.is_empty()))
+    {
+        return Some(name);
+    }
+    let names: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.issuer_name.as_deref())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.len() == 1 {
+        return names.into_iter().next().map(str::to_string);
+    }
+    view.settings
+        .issuer_name
+        .clone()
+        .or_else(|| registry.issuer_name.clone())
+        .or_else(|| view.keys.entity_ids.iter().next().cloned())
+}
+
+/// A setting that holds one thumbprint cannot trust the old and the new key at once: it is
+/// left alone while its key is published, and switched to the issuer's current key only
+/// when its key leaves the metadata — a lockout window the plan says out loud.
+#[allow(clippy::too_many_arguments)]
+pub fn single_value_roll(
+    file: &ConfigFile,
+    registry: &Registry,
+    issuers: &[&str],
+    views: &BTreeMap<&str, IssuerView<'_>>,
+    now: OffsetDateTime,
+    ledger: &mut Ledger,
+    notes: &mut Vec<String>,
+    errors: &mut Vec<PlanError>,
+    display: &str,
+) -> Vec<PlannedChange> {
+    let mut changes = Vec::new();
+    for entry in file.entries_of(registry.index).filter(|e| attributable(e)) {
+        let Some(t) = entry.normalized else { continue };
+        let Some((issuer, view)) = issuers
+            .iter()
+            .filter_map(|i| views.get(i).map(|v| (*i, v)))
+            .find(|(_, v)| v.knows(&t))
+        else {
+            continue;
+        };
+        let newest_current = view
+            .keys
+            .published
+            .iter()
+            .filter(|(_, c)| c.is_current(now))
+            .max_by_key(|(_, c)| c.not_before)
+            .map(|(k, _)| *k);
+        if view.keys.published.contains_key(&t) {
+            ledger.record(
+                issuer,
+                t,
+                KeyAction::Keep,
+                "held by a single-value setting".into(),
+            );
+            for other in view.keys.published.keys().filter(|k| **k != t) {
+                notes.push(format!(
+                    "{display}:{}: {} holds one thumbprint, so the app cannot trust {other} ({issuer}) beside {t}; keyroll switches it when {t} leaves the metadata",
+                    entry.line,
+                    entry.key.as_deref().unwrap_or("the setting")
+                ));
+            }
+            continue;
+        }
+        let Some(new) = newest_current else {
+            errors.push(PlanError::NoReplacement {
+                file: display.to_string(),
+                line: entry.line,
+                issuer: issuer.to_string(),
+                old: t,
+            });
+            continue;
+        };
+        let reason = Reason::SingleValueRoll { old: t };
+        ledger.record(issuer, t, KeyAction::Remove, reason.to_string());
+        ledger.record(issuer, new, KeyAction::Add, reason.to_string());
+        changes.push(PlannedChange {
+            kind: ChangeKind::Replace,
+            owner: Owner::Issuer(issuer.to_string()),
+            published_with: Some(issuer.to_string()),
+            line: entry.line,
+            thumbprint: Some(new),
+            reason,
+            lockout_window: true,
+            change: Change::Replace {
+                entry: entry_index(file, entry),
+                thumbprint: new,
+            },
+        });
+    }
+    changes
+}
+
+/// True when the file's registries use `scan`'s notion of a dirty value for `entry`.
+pub fn is_dirty(entry: &TrustedEntry) -> bool {
+    entry.findings.iter().any(|f| f.code == scan::Code::Dirty)
+}

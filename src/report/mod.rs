@@ -1,0 +1,411 @@
+//! Rendering results for people (text tables) and machines (JSON with a versioned schema).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::cert::{Certificate, Validity, rfc3339};
+use crate::metadata::{MetadataDocument, PublishedKey};
+use crate::thumbprint::Thumbprint;
+
+/// `keyroll thumbprint --format json`.
+#[derive(Debug, Serialize)]
+pub struct CertificateJson {
+    pub sha1: Thumbprint,
+    pub sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+}
+
+impl CertificateJson {
+    pub fn new(cert: &Certificate) -> Self {
+        CertificateJson {
+            sha1: cert.sha1,
+            sha256: cert.sha256_hex(),
+            subject: cert.subject.clone(),
+            issuer: cert.issuer.clone(),
+            not_before: rfc3339(cert.not_before),
+            not_after: rfc3339(cert.not_after),
+        }
+    }
+}
+
+pub const INSPECT_SCHEMA: &str = "keyroll.inspect/v1";
+
+/// `keyroll inspect --format json`; documented in docs/inspect-json.md. Fields are only ever
+/// added; a breaking change bumps `schema`.
+#[derive(Debug, Serialize)]
+pub struct InspectJson<'a> {
+    pub schema: &'static str,
+    pub source: &'a str,
+    pub kind: crate::metadata::DocumentKind,
+    pub bytes: usize,
+    pub sha256: &'a str,
+    pub read_at: String,
+    pub evaluated_at: String,
+    pub signature: SignatureJson,
+    pub certificates: Vec<InspectRow<'a>>,
+    pub notes: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignatureJson {
+    pub present: bool,
+    pub verified: bool,
+    pub reference_uri: Option<String>,
+    pub signer_sha1: Option<Thumbprint>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InspectRow<'a> {
+    pub entity_id: Option<&'a str>,
+    pub roles: &'a [String],
+    #[serde(rename = "use")]
+    pub uses: Vec<&'static str>,
+    pub kid: Option<&'a str>,
+    #[serde(flatten)]
+    pub certificate: CertificateJson,
+    pub status: Validity,
+    pub location: &'a str,
+}
+
+impl<'a> InspectRow<'a> {
+    fn new(key: &'a PublishedKey, now: OffsetDateTime, warn_days: i64) -> Self {
+        InspectRow {
+            entity_id: key.entity_id.as_deref(),
+            roles: &key.roles,
+            uses: key.uses.iter().map(|u| u.as_str()).collect(),
+            kid: key.kid.as_deref(),
+            certificate: CertificateJson::new(&key.certificate),
+            status: key.certificate.validity_at(now, warn_days),
+            location: &key.location,
+        }
+    }
+}
+
+pub fn inspect_json(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
+    let json = InspectJson {
+        schema: INSPECT_SCHEMA,
+        source: &doc.source,
+        kind: doc.kind,
+        bytes: doc.bytes,
+        sha256: &doc.sha256,
+        read_at: rfc3339(doc.fetched_at),
+        evaluated_at: rfc3339(now),
+        signature: SignatureJson {
+            present: doc.signature.is_some(),
+            verified: doc.signature.as_ref().is_some_and(|s| s.verified),
+            reference_uri: doc.signature.as_ref().and_then(|s| s.reference_uri.clone()),
+            signer_sha1: doc.signature.as_ref().and_then(|s| s.signer_sha1),
+        },
+        certificates: doc
+            .keys
+            .iter()
+            .map(|k| InspectRow::new(k, now, warn_days))
+            .collect(),
+        notes: &doc.notes,
+    };
+    serde_json::to_string_pretty(&json).expect("inspect JSON serializes") + "\n"
+}
+
+pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "source:    {}\nkind:      {}, {} bytes, SHA-256 {}\n",
+        doc.source, doc.kind, doc.bytes, doc.sha256
+    ));
+    let signature = match &doc.signature {
+        None => "none".to_string(),
+        Some(s) => format!(
+            "present, not verified (reference {}, signer {})",
+            s.reference_uri.as_deref().unwrap_or("(none)"),
+            s.signer_sha1
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "not embedded".into())
+        ),
+    };
+    out.push_str(&format!("signature: {signature}\n"));
+    out.push_str(&format!("as of:     {}\n", rfc3339(now)));
+
+    let mut entity: Option<Option<&str>> = None;
+    for key in &doc.keys {
+        if entity != Some(key.entity_id.as_deref()) {
+            entity = Some(key.entity_id.as_deref());
+            out.push_str(&format!(
+                "\nentity {}\n  {:<14} {:<22} {:<40}  {:<20}  {:<20}  SUBJECT\n",
+                key.entity_id.as_deref().unwrap_or("(none named)"),
+                "STATUS",
+                "USE",
+                "SHA-1",
+                "NOT BEFORE",
+                "NOT AFTER"
+            ));
+        }
+        let cert = &key.certificate;
+        let uses: Vec<&str> = key.uses.iter().map(|u| u.as_str()).collect();
+        out.push_str(&format!(
+            "  {:<14} {:<22} {:<40}  {:<20}  {:<20}  {}\n",
+            cert.validity_at(now, warn_days).as_str(),
+            uses.join(","),
+            cert.sha1.to_string(),
+            rfc3339(cert.not_before),
+            rfc3339(cert.not_after),
+            cert.subject
+        ));
+        let mut detail = format!(
+            "  {:<14} SHA-256 {}  issuer {}",
+            "",
+            cert.sha256_hex(),
+            cert.issuer
+        );
+        if !key.roles.is_empty() {
+            detail.push_str(&format!("  roles {}", key.roles.join(",")));
+        }
+        if let Some(kid) = &key.kid {
+            detail.push_str(&format!("  kid {kid}"));
+        }
+        out.push_str(&detail);
+        out.push('\n');
+    }
+    for note in &doc.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out
+}
+
+// ---- scan ----
+
+use crate::scan::{FileProblem, ScanResult, Severity, TrustedEntry};
+
+pub const SCAN_SCHEMA: &str = "keyroll.scan/v1";
+
+/// Every finding with its place, entries' and files' alike.
+struct Located<'a> {
+    file: String,
+    line: u32,
+    column: u32,
+    finding: &'a crate::scan::Finding,
+}
+
+fn located(result: &ScanResult) -> Vec<Located<'_>> {
+    let mut all: Vec<Located<'_>> = Vec::new();
+    for entry in result.entries() {
+        for finding in &entry.findings {
+            all.push(Located {
+                file: slash_path(&entry.file),
+                line: entry.line,
+                column: entry.column,
+                finding,
+            });
+        }
+    }
+    for problem in result.problems() {
+        all.push(Located {
+            file: slash_path(&problem.file),
+            line: problem.line,
+            column: problem.column,
+            finding: &problem.finding,
+        });
+    }
+    all.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    all
+}
+
+/// Paths in reports use `/` on every OS (SARIF URIs, annotations, stable golden files).
+pub fn slash_path(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn counts(result: &ScanResult) -> (usize, usize, usize) {
+    let all = located(result);
+    let n = |s: Severity| all.iter().filter(|l| l.finding.severity == s).count();
+    (n(Severity::Error), n(Severity::Warning), n(Severity::Note))
+}
+
+pub fn scan_text(result: &ScanResult) -> String {
+    let mut out = String::new();
+    for file in &result.files {
+        for entry in &file.entries {
+            out.push_str(&entry_line(entry));
+            for finding in &entry.findings {
+                out.push_str(&format!(
+                    "    {}[{}]: {}\n",
+                    finding.severity.as_str(),
+                    finding.code,
+                    finding.message
+                ));
+            }
+        }
+        for problem in &file.problems {
+            out.push_str(&problem_line(problem));
+        }
+    }
+    let (errors, warnings, notes) = counts(result);
+    out.push_str(&format!(
+        "{} trusted thumbprints in {} files: {errors} errors, {warnings} warnings, {notes} notes\n",
+        result.entries().count(),
+        result
+            .files
+            .iter()
+            .filter(|f| !f.entries.is_empty())
+            .count(),
+    ));
+    out
+}
+
+fn entry_line(entry: &TrustedEntry) -> String {
+    let mut who = Vec::new();
+    if let Some(scope) = &entry.scope {
+        who.push(format!("scope={scope}"));
+    }
+    if let Some(name) = &entry.issuer_name {
+        who.push(format!("issuer={name}"));
+    }
+    if let Some(key) = &entry.key {
+        who.push(format!("key={key}"));
+    }
+    let kind = match entry.kind {
+        crate::scan::EntryKind::Add => "",
+        crate::scan::EntryKind::Remove => " (remove)",
+    };
+    format!(
+        "{}:{}:{}: {}{} {} raw=\"{}\" normalized={}\n",
+        slash_path(&entry.file),
+        entry.line,
+        entry.column,
+        entry.dialect,
+        kind,
+        who.join(" "),
+        entry.raw.escape_debug(),
+        entry
+            .normalized
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".into()),
+    )
+}
+
+fn problem_line(problem: &FileProblem) -> String {
+    format!(
+        "{}:{}:{}: {}[{}]: {}\n",
+        slash_path(&problem.file),
+        problem.line,
+        problem.column,
+        problem.finding.severity.as_str(),
+        problem.finding.code,
+        problem.finding.message
+    )
+}
+
+pub fn scan_json(result: &ScanResult) -> String {
+    let (errors, warnings, notes) = counts(result);
+    let entries: Vec<serde_json::Value> = result
+        .entries()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).expect("entry serializes");
+            v["file"] = serde_json::Value::String(slash_path(&e.file));
+            v
+        })
+        .collect();
+    let problems: Vec<serde_json::Value> = result
+        .problems()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).expect("problem serializes");
+            v["file"] = serde_json::Value::String(slash_path(&p.file));
+            v
+        })
+        .collect();
+    let json = serde_json::json!({
+        "schema": SCAN_SCHEMA,
+        "entries": entries,
+        "problems": problems,
+        "summary": {
+            "files": result.files.len(),
+            "entries": result.entries().count(),
+            "errors": errors,
+            "warnings": warnings,
+            "notes": notes,
+        },
+    });
+    serde_json::to_string_pretty(&json).expect("scan JSON serializes") + "\n"
+}
+
+pub fn scan_sarif(result: &ScanResult) -> String {
+    let rules: Vec<serde_json::Value> = crate::scan::Code::ALL
+        .iter()
+        .map(|code| {
+            serde_json::json!({"id": code.as_str(), "shortDescription": {"text": code.description()}})
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = located(result)
+        .iter()
+        .map(|l| {
+            let rule_index = crate::scan::Code::ALL
+                .iter()
+                .position(|code| *code == l.finding.code)
+                .unwrap_or(0);
+            serde_json::json!({
+                "ruleId": l.finding.code,
+                "ruleIndex": rule_index,
+                "level": l.finding.severity.as_str(),
+                "message": {"text": l.finding.message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": l.file},
+                        "region": {"startLine": l.line, "startColumn": l.column},
+                    }
+                }],
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "keyroll",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&json).expect("SARIF serializes") + "\n"
+}
+
+/// GitHub Actions workflow commands: `::error file=…,line=…,col=…::message`.
+pub fn scan_github(result: &ScanResult) -> String {
+    let mut out = String::new();
+    for l in located(result) {
+        let command = match l.finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "notice",
+        };
+        out.push_str(&format!(
+            "::{command} file={},line={},col={},title={}::{}\n",
+            escape_property(&l.file),
+            l.line,
+            l.column,
+            escape_property(&format!("keyroll {}", l.finding.code)),
+            escape_data(&l.finding.message)
+        ));
+    }
+    out
+}
+
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+mod plan;
+mod pr;
+
+pub use plan::{PLAN_SCHEMA, plan_json, plan_text, unified_diff};
+pub use pr::*;
