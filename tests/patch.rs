@@ -134,10 +134,17 @@ fn add_to_every_registry(path: &Path) -> (ConfigFile, Vec<u8>) {
     (file, out)
 }
 
-/// The change is one insertion right after the last entry of the file: everything before
-/// and after it is the original bytes. Returns what was inserted.
+/// The change is one insertion right after the last child element of the last registry
+/// (where WIF applies it after any `<clear/>`/`<remove>`): everything before and after it
+/// is the original bytes. Returns what was inserted.
 fn single_insertion(file: &ConfigFile, after: &[u8]) -> String {
-    let at = file.entries.last().expect("file has entries").element.end;
+    let at = file
+        .registries
+        .iter()
+        .filter_map(|r| r.last_child.as_ref())
+        .map(|c| c.end)
+        .max()
+        .expect("file has entries");
     let before = &file.bytes;
     let inserted_len = after.len() - before.len();
     assert_eq!(&after[..at], &before[..at], "bytes before the insertion");
@@ -150,8 +157,8 @@ fn single_insertion(file: &ConfigFile, after: &[u8]) -> String {
 }
 
 #[test]
-fn addition_copies_the_nearest_sibling_form() {
-    // WIF 3.5, tabs, lowercase, `name=` before `thumbprint=` is not used here: `thumbprint` first.
+fn addition_is_the_template_in_the_registrys_own_style() {
+    // WIF 3.5, tabs, lowercase: the template (thumbprint, then name), the file's case.
     let (file, out) = add_to_every_registry(Path::new(
         "tests/data/configs/cbib-a-order-claimsaware.config",
     ));
@@ -162,22 +169,23 @@ fn addition_copies_the_nearest_sibling_form() {
     );
     assert!(out.starts_with(b"\xEF\xBB\xBF"), "BOM kept");
 
-    // Attribute order name-then-thumbprint is kept.
+    // A sibling written name-then-thumbprint is not copied: only the template's two
+    // attributes, so an extra attribute on a sibling can never become a third one here.
     let (file, out) =
         add_to_every_registry(Path::new("tests/data/configs/nordvall-mvc5-http.config"));
     let inserted = single_insertion(&file, &out);
     assert!(
-        inserted.contains("<add name=\"https://sts.example.com/\" thumbprint=\"0123456789abcdef0123456789abcdef01234567\""),
+        inserted.contains("<add thumbprint=\"0123456789abcdef0123456789abcdef01234567\" name=\"https://sts.example.com/\" />"),
         "{inserted:?}"
     );
 
-    // Uppercase file, element spread over two lines: the same two-line form, uppercase.
+    // Uppercase file: uppercase, one line, indented like the last child.
     let (file, out) = add_to_every_registry(Path::new(
         "tests/data/configs/idsrv2-mvc-wcf-rp/identity.config",
     ));
     let inserted = single_insertion(&file, &out);
     assert!(inserted.contains(NEW_KEY), "{inserted:?}");
-    assert_eq!(inserted.matches('\n').count(), 2, "{inserted:?}");
+    assert_eq!(inserted.matches('\n').count(), 1, "{inserted:?}");
 
     // Mixed-case file (two lowercase, one uppercase): undecided, so uppercase.
     let (file, out) = add_to_every_registry(Path::new(
@@ -246,7 +254,11 @@ fn pasted_left_to_right_mark_is_flagged_and_normalized_in_place() {
     assert_ne!(pasted, original);
     let file = load_bytes(path, pasted.clone().into_bytes());
     let entry = &file.entries[0];
-    let dirty = entry.findings.iter().find(|f| f.code == "dirty").unwrap();
+    let dirty = entry
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "dirty")
+        .unwrap();
     assert!(
         dirty
             .message
@@ -254,7 +266,7 @@ fn pasted_left_to_right_mark_is_flagged_and_normalized_in_place() {
         "{}",
         dirty.message
     );
-    assert!(entry.findings.iter().any(|f| f.code == "spaced"));
+    assert!(entry.findings.iter().any(|f| f.code.as_str() == "spaced"));
 
     let out = patch::apply(
         &file,
@@ -282,12 +294,12 @@ fn duplicate_entries_are_flagged_and_can_be_dropped() {
     let dup_index = file
         .entries
         .iter()
-        .position(|e| e.findings.iter().any(|f| f.code == "duplicate"))
+        .position(|e| e.findings.iter().any(|f| f.code.as_str() == "duplicate"))
         .expect("duplicate flagged");
     let finding = file.entries[dup_index]
         .findings
         .iter()
-        .find(|f| f.code == "duplicate")
+        .find(|f| f.code.as_str() == "duplicate")
         .unwrap();
     assert_eq!(
         finding.message.split(':').next().unwrap(),
@@ -343,7 +355,7 @@ fn placeholders_are_reported_and_never_edited() {
     let entry = &file.entries[0];
     assert!(entry.placeholder);
     assert_eq!(entry.findings.len(), 1);
-    assert_eq!(entry.findings[0].code, "placeholder");
+    assert_eq!(entry.findings[0].code.as_str(), "placeholder");
     let err = patch::apply(
         &file,
         &[Change::Normalize { entry: 0 }],
@@ -416,12 +428,18 @@ fn utf16_and_ansi_files_are_refused_not_corrupted() {
         )
         .collect();
     let file = load_bytes(Path::new("utf16.config"), utf16.clone());
-    assert_eq!(file.problems[0].finding.code, "unsupported-encoding");
+    assert_eq!(
+        file.problems[0].finding.code.as_str(),
+        "unsupported-encoding"
+    );
     assert!(file.entries.is_empty());
 
     let ansi = b"<configuration>\n<!-- caf\xE9 -->\n</configuration>".to_vec();
     let file = load_bytes(Path::new("ansi.config"), ansi);
-    assert_eq!(file.problems[0].finding.code, "unsupported-encoding");
+    assert_eq!(
+        file.problems[0].finding.code.as_str(),
+        "unsupported-encoding"
+    );
     assert_eq!(file.problems[0].line, 2);
 }
 

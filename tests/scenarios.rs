@@ -443,8 +443,10 @@ fn assert_refused(repo: &Repo, now: &str, expect: &str) {
     assert_eq!(repo.lock(), lock, "lock untouched");
 }
 
+/// An issuer that now publishes only an expired certificate is refused as a whole (before
+/// the lockout guard is even needed): nothing removed, nothing written.
 #[test]
-fn lockout_guard_refuses_to_leave_no_currently_valid_key() {
+fn issuer_publishing_only_expired_keys_is_refused_and_nothing_changes() {
     let old = Cert::new(
         "adfs",
         datetime!(2025-01-01 0:00 UTC),
@@ -461,8 +463,11 @@ fn lockout_guard_refuses_to_leave_no_currently_valid_key() {
     repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
     repo.apply("2026-01-01T00:00:00Z");
     repo.write("metadata.xml", &metadata(ADFS, &[&stale], &[]));
-    repo.apply("2026-01-02T00:00:00Z"); // inside the grace period: nothing removed yet
-    assert_refused(&repo, "2026-01-10T00:00:00Z", "lockout guard");
+    assert_refused(
+        &repo,
+        "2026-01-10T00:00:00Z",
+        "every key the issuer publishes has expired",
+    );
 }
 
 #[test]
