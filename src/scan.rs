@@ -582,6 +582,9 @@ fn add_registry(
     };
     let first_entry = file.entries.len();
     let spec = &rule.spec.entry;
+    // Keys added so far and not withdrawn since, as WIF tracks them while it reads: a
+    // second equal `<add>` fails the load right there, before any later `<remove>`.
+    let mut live: BTreeMap<String, u32> = BTreeMap::new();
     for child in container.children().filter(|c| c.is_element()) {
         let tag = child.tag_name().name();
         if tag == spec.element {
@@ -595,6 +598,23 @@ fn add_registry(
                 let mut entry = entry;
                 if entry.issuer_name.is_none() {
                     entry.issuer_name = issuer_name.clone();
+                }
+                if !entry.placeholder && spec.key.is_none() {
+                    match live.get(&entry.wif_key()) {
+                        Some(line) => {
+                            entry.duplicate_of = Some(*line);
+                            entry.findings.push(Finding::new(
+                                Code::Duplicate,
+                                Severity::Error,
+                                format!(
+                                    "duplicate of line {line}: WIF refuses to load a registry with duplicate keys"
+                                ),
+                            ));
+                        }
+                        None => {
+                            live.insert(entry.wif_key(), entry.line);
+                        }
+                    }
                 }
                 if let Some(t) = &transform {
                     entry.findings.push(Finding::new(
@@ -610,6 +630,7 @@ fn add_registry(
         } else if Some(tag) == spec.remove.as_deref() {
             if let Some(entry) = read_entry(ctx, rule, child, index, EntryKind::Remove, &scope) {
                 let removed = entry.wif_key();
+                live.remove(&removed);
                 let (line, _) = ctx.pos(child.range().start);
                 for earlier in &mut file.entries[first_entry..] {
                     if earlier.kind == EntryKind::Add
@@ -627,6 +648,7 @@ fn add_registry(
                 file.entries.push(entry);
             }
         } else if Some(tag) == spec.clear.as_deref() {
+            live.clear();
             let (line, _) = ctx.pos(child.range().start);
             for earlier in &mut file.entries[first_entry..] {
                 if earlier.kind == EntryKind::Add && earlier.effective {
@@ -640,7 +662,6 @@ fn add_registry(
             }
         }
     }
-    flag_duplicates(&mut file.entries[first_entry..]);
 }
 
 fn is_path_below(
@@ -812,31 +833,6 @@ fn assess_value(entry: &mut TrustedEntry, known: &KnownCertificates) {
             Severity::Error,
             format!("not a thumbprint: {e}"),
         )),
-    }
-}
-
-/// Two entries equal after WIF's own normalization make the configuration fail to load.
-fn flag_duplicates(entries: &mut [TrustedEntry]) {
-    let mut first_line: BTreeMap<String, u32> = BTreeMap::new();
-    for entry in entries.iter_mut() {
-        if entry.kind != EntryKind::Add || !entry.effective || entry.placeholder {
-            continue;
-        }
-        match first_line.get(&entry.wif_key()) {
-            Some(line) => {
-                entry.duplicate_of = Some(*line);
-                entry.findings.push(Finding::new(
-                Code::Duplicate,
-                Severity::Error,
-                format!(
-                    "duplicate of line {line}: WIF refuses to load a registry with duplicate keys"
-                ),
-            ))
-            }
-            None => {
-                first_line.insert(entry.wif_key(), entry.line);
-            }
-        }
     }
 }
 

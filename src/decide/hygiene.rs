@@ -62,6 +62,26 @@ pub fn hygiene(
             ));
             continue;
         }
+        if let (Some(of_line), false) = (entry.duplicate_of, single) {
+            // Dropped whether or not a later `<remove>` withdraws it: WIF fails at the
+            // second equal `<add>` before it reads the `<remove>`.
+            let t = entry.normalized;
+            changes.push(PlannedChange {
+                kind: ChangeKind::Dedupe,
+                owner: Owner::Hygiene,
+                published_with: t
+                    .and_then(|t| ctx.owner_of(&t))
+                    .or_else(|| ctx.trackers.first().map(|i| i.to_string())),
+                line: entry.line,
+                thumbprint: t,
+                reason: Reason::Duplicate { of_line },
+                lockout_window: false,
+                change: Change::Remove {
+                    entry: entry_index(file, entry),
+                },
+            });
+            continue;
+        }
         if !attributable(entry) {
             continue;
         }
@@ -89,10 +109,6 @@ pub fn hygiene(
                 Change::Remove { entry: index }
             },
         };
-        if let Some(of_line) = entry.duplicate_of.filter(|_| !single) {
-            changes.push(change(ChangeKind::Dedupe, Reason::Duplicate { of_line }));
-            continue;
-        }
         let spaced = entry.findings.iter().any(|f| f.code == Code::Spaced);
         let lower = entry.findings.iter().any(|f| f.code == Code::Lowercase)
             && !crate::patch::file_uses_lowercase(file);

@@ -312,13 +312,15 @@ impl FileContext<'_, '_> {
                 sets.get(r)
                     .is_some_and(|s| s.iter().any(|t| view.is_current(t, self.now)))
             };
-            let removes_here = changes.iter().any(|c| match c.change {
-                Change::Remove { entry } | Change::Replace { entry, .. } => {
-                    file.entries[entry].registry == *r
-                }
-                _ => false,
-            });
-            if !current(&after) && (current(&before) || removes_here) {
+            // Keys of this issuer the registry trusted before and no longer does. A dedupe
+            // or another issuer's change takes none away.
+            let empty = BTreeSet::new();
+            let (was, now_set) = (
+                before.get(r).unwrap_or(&empty),
+                after.get(r).unwrap_or(&empty),
+            );
+            let lost = was.iter().any(|t| view.knows(t) && !now_set.contains(t));
+            if !current(&after) && (current(&before) || lost) {
                 errors.push(PlanError::Lockout {
                     file: target.display.clone(),
                     line: file.registries[*r].line,

@@ -126,14 +126,15 @@ pub fn rollover(
     display: &str,
 ) -> Vec<PlannedChange> {
     let mut changes = Vec::new();
-    // The first occurrence stands for the key; later ones are duplicates (hygiene drops them).
-    let mut present: BTreeMap<Thumbprint, &TrustedEntry> = BTreeMap::new();
+    // Every entry holding a key (a clean one and a pasted copy can both be there): a key
+    // that goes, goes with all of them.
+    let mut present: BTreeMap<Thumbprint, Vec<&TrustedEntry>> = BTreeMap::new();
     for entry in file.entries_of(registry.index).filter(|e| attributable(e)) {
         if let Some(t) = entry.normalized.filter(|t| view.knows(t)) {
-            present.entry(t).or_insert(entry);
+            present.entry(t).or_default().push(entry);
         }
     }
-    for (t, entry) in &present {
+    for (t, entries) in &present {
         match view.verdict(t, settings, now) {
             Verdict::Want(reason) => ledger.record(issuer, *t, KeyAction::Keep, reason.to_string()),
             Verdict::KeepOnly(reason) | Verdict::Ignore(reason) => {
@@ -141,18 +142,20 @@ pub fn rollover(
             }
             Verdict::Drop(reason) => {
                 ledger.record(issuer, *t, KeyAction::Remove, reason.to_string());
-                changes.push(PlannedChange {
-                    kind: ChangeKind::Remove,
-                    owner: Owner::Issuer(issuer.to_string()),
-                    published_with: Some(issuer.to_string()),
-                    line: entry.line,
-                    thumbprint: Some(*t),
-                    reason,
-                    lockout_window: false,
-                    change: Change::Remove {
-                        entry: entry_index(file, entry),
-                    },
-                });
+                for entry in entries {
+                    changes.push(PlannedChange {
+                        kind: ChangeKind::Remove,
+                        owner: Owner::Issuer(issuer.to_string()),
+                        published_with: Some(issuer.to_string()),
+                        line: entry.line,
+                        thumbprint: Some(*t),
+                        reason: reason.clone(),
+                        lockout_window: false,
+                        change: Change::Remove {
+                            entry: entry_index(file, entry),
+                        },
+                    });
+                }
             }
         }
     }
