@@ -80,6 +80,16 @@ pub struct Proposal {
     pub body: String,
     pub files: Vec<String>,
     pub keyset: String,
+    /// Every change the commit makes, as the plan has it (file as keyroll.toml names it).
+    pub changes: Vec<ProposedChange>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProposedChange {
+    pub file: String,
+    pub action: crate::plan::ChangeKind,
+    pub line: u32,
+    pub thumbprint: Option<crate::thumbprint::Thumbprint>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -458,7 +468,7 @@ impl Run<'_> {
         }
         let (files, lock) = self.shown_files(slice)?;
         let keyset = keyset(slice);
-        let proposal = self.proposal(&report, &files, lock.as_ref(), &keyset);
+        let proposal = self.proposal(&report, slice, &files, lock.as_ref(), &keyset);
         outcome.proposal = Some(proposal.clone());
 
         if let Some(closed) = found
@@ -541,10 +551,23 @@ impl Run<'_> {
     fn proposal(
         &self,
         report: &crate::plan::IssuerReport,
+        slice: &IssuerSlice<'_>,
         files: &[ShownFile<'_>],
         lock: Option<&(String, Vec<u8>)>,
         keyset: &str,
     ) -> Proposal {
+        let changes = slice
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.changes.iter().map(|c| ProposedChange {
+                    file: f.plan.display.clone(),
+                    action: c.kind,
+                    line: c.line,
+                    thumbprint: c.thumbprint,
+                })
+            })
+            .collect();
         let title = crate::report::title(report);
         let marker = Marker {
             issuer: report.name.clone(),
@@ -575,6 +598,7 @@ impl Run<'_> {
             body,
             files: names,
             keyset: keyset.to_string(),
+            changes,
         }
     }
 
