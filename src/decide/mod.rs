@@ -213,38 +213,31 @@ impl FileContext<'_, '_> {
         let settings = &self.inputs.settings;
         let file = &target.file;
         let mut changes = Vec::new();
+        let cx = registry::Cx {
+            settings,
+            file,
+            display: &target.display,
+            now: self.now,
+        };
+        let mut sink = registry::Sink {
+            ledger: self.ledger,
+            notes: self.notes,
+            errors,
+        };
         for (r, issuer) in &assignment.tracked {
             let registry = &file.registries[*r];
             if single_value(registry) {
                 continue;
             }
             let view = &self.views[issuer.as_str()];
-            changes.extend(registry::rollover(
-                settings,
-                file,
-                registry,
-                issuer,
-                view,
-                self.now,
-                self.ledger,
-                self.notes,
-                &target.display,
-            ));
+            changes.extend(registry::rollover(&cx, registry, issuer, view, &mut sink));
         }
         let named: Vec<&str> = issuers_named(&self.inputs.settings, target);
         for &r in &assignment.touched {
             let registry = &file.registries[r];
             if single_value(registry) {
                 changes.extend(registry::single_value_roll(
-                    file,
-                    registry,
-                    &named,
-                    self.views,
-                    self.now,
-                    self.ledger,
-                    self.notes,
-                    errors,
-                    &target.display,
+                    &cx, registry, &named, self.views, &mut sink,
                 ));
             }
             let mut trackers: Vec<&str> = assignment
@@ -268,7 +261,7 @@ impl FileContext<'_, '_> {
                 an_issuer_failed: named.iter().any(|i| !self.views.contains_key(i)),
                 display: &target.display,
             };
-            changes.extend(hygiene::hygiene(&ctx, file, r, self.notes));
+            changes.extend(hygiene::hygiene(&ctx, file, r, sink.notes));
         }
         one_change_per_entry(&mut changes);
         changes

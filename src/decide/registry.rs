@@ -113,18 +113,31 @@ fn withdrawn_by(file: &ConfigFile, registry: usize, t: &Thumbprint) -> Option<u3
         .map(|e| e.line)
 }
 
+/// The file being decided, and when.
+pub struct Cx<'a> {
+    pub settings: &'a Settings,
+    pub file: &'a ConfigFile,
+    pub display: &'a str,
+    pub now: OffsetDateTime,
+}
+
+/// Where decisions about one file report what they learn besides changes.
+pub struct Sink<'a> {
+    pub ledger: &'a mut Ledger,
+    pub notes: &'a mut Vec<String>,
+    pub errors: &'a mut Vec<PlanError>,
+}
+
 /// Rollover changes for one issuer in one multi-value registry.
 pub fn rollover(
-    settings: &Settings,
-    file: &ConfigFile,
+    cx: &Cx<'_>,
     registry: &Registry,
     issuer: &str,
     view: &IssuerView<'_>,
-    now: OffsetDateTime,
-    ledger: &mut Ledger,
-    notes: &mut Vec<String>,
-    display: &str,
+    sink: &mut Sink<'_>,
 ) -> Vec<PlannedChange> {
+    let (settings, file, now, display) = (cx.settings, cx.file, cx.now, cx.display);
+    let (ledger, notes) = (&mut *sink.ledger, &mut *sink.notes);
     let mut changes = Vec::new();
     // Every entry holding a key (a clean one and a pasted copy can both be there): a key
     // that goes, goes with all of them.
@@ -235,18 +248,15 @@ pub fn new_entry_name(
 /// A setting that holds one thumbprint cannot trust the old and the new key at once: it is
 /// left alone while its key is published, and switched to the issuer's current key only
 /// when its key leaves the metadata — a lockout window the plan says out loud.
-#[allow(clippy::too_many_arguments)]
 pub fn single_value_roll(
-    file: &ConfigFile,
+    cx: &Cx<'_>,
     registry: &Registry,
     issuers: &[&str],
     views: &BTreeMap<&str, IssuerView<'_>>,
-    now: OffsetDateTime,
-    ledger: &mut Ledger,
-    notes: &mut Vec<String>,
-    errors: &mut Vec<PlanError>,
-    display: &str,
+    sink: &mut Sink<'_>,
 ) -> Vec<PlannedChange> {
+    let (file, now, display) = (cx.file, cx.now, cx.display);
+    let (ledger, notes, errors) = (&mut *sink.ledger, &mut *sink.notes, &mut *sink.errors);
     let mut changes = Vec::new();
     for entry in file.entries_of(registry.index).filter(|e| attributable(e)) {
         let Some(t) = entry.normalized else { continue };

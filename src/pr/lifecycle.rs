@@ -1,380 +1,37 @@
-//! `keyroll pr`: one branch, one commit and one pull request per issuer whose plan has
-//! changes; the same PR updated run after run; closed when nothing is left to do.
-//!
-//! State lives where reviewers can see it, not in a side file: the branch's commit carries
-//! `Keyroll-Keyset:` (which changes it holds) and the PR body ends with a hidden marker
-//! `<!-- keyroll: {...} -->` (which key set it proposed, and whether keyroll already told a
-//! person who pushed to the branch what it would change).
+//! One issuer's pull request lifecycle, as small steps: find keyroll's PR for the branch;
+//! close it when the slice holds nothing; leave it when a person closed the same key set or
+//! pushed to the branch; else build the commit, push, and create or update the PR.
 
-use std::collections::BTreeSet;
+use git2::Oid;
 
-use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
-use time::OffsetDateTime;
-
-use crate::git::{GitError, GitRepo, Identity};
-use crate::github::{
-    ApiCall, GitHub, GitHubError, NewPull, PullRequest, RepoName, RetryPolicy, Secret,
+use super::{
+    Base, IssuerOutcome, MARKER_START, Marker, Operation, PrError, PrOptions, Proposal,
+    ProposedChange, branch_name, keyset,
 };
-use crate::plan::{IssuerSlice, Plan};
+use crate::git::{GitError, GitRepo, Identity};
+use crate::github::{GitHub, GitHubError, NewPull, PullRequest, RepoName};
+use crate::plan::IssuerSlice;
 use crate::report::ShownFile;
 use crate::settings::Settings;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PrError {
-    #[error(transparent)]
-    Git(#[from] GitError),
-    #[error(transparent)]
-    GitHub(#[from] GitHubError),
-    #[error("{0}")]
-    Setup(String),
-}
-
-/// How `keyroll pr` reaches GitHub and the git remote (resolved by the CLI from flags,
-/// keyroll.toml and the Actions environment).
-pub struct PrOptions {
-    pub dry_run: bool,
-    pub repository: RepoName,
-    pub api_url: String,
-    /// Where to fetch and push; None in a dry run outside a repository.
-    pub remote_url: Option<String>,
-    pub token: Option<Secret>,
-    pub retry: RetryPolicy,
-    pub body_limit: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Operation {
-    Created,
-    Updated,
-    Closed,
-    None,
-    /// A person closed keyroll's PR for this very key set without merging: not reopened.
-    SkippedClosed,
-    /// A person pushed to keyroll's branch: left alone, with a comment.
-    SkippedHuman,
-    /// The issuer's metadata or plan failed: nothing touched, the open PR left as it is.
-    Failed,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Created => "created",
-            Operation::Updated => "updated",
-            Operation::Closed => "closed",
-            Operation::None => "none",
-            Operation::SkippedClosed => "skipped-closed",
-            Operation::SkippedHuman => "skipped-human",
-            Operation::Failed => "failed",
-        }
-    }
-}
-
-/// What the PR for one issuer would hold.
-#[derive(Debug, Clone, Serialize)]
-pub struct Proposal {
-    pub title: String,
-    pub commit_message: String,
-    pub body: String,
-    pub files: Vec<String>,
-    pub keyset: String,
-    /// Every change the commit makes, as the plan has it (file as keyroll.toml names it).
-    pub changes: Vec<ProposedChange>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ProposedChange {
-    pub file: String,
-    pub action: crate::plan::ChangeKind,
-    pub line: u32,
-    pub thumbprint: Option<crate::thumbprint::Thumbprint>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IssuerOutcome {
-    pub issuer: String,
-    pub operation: Operation,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub branch: String,
-    pub head_sha: Option<String>,
-    pub detail: Option<String>,
-    /// The issuer's keys and what the plan does with each (empty when it failed to load).
-    pub keys: Vec<crate::plan::KeyReport>,
-    /// Files of this issuer keyroll could not change (named in the plan's errors); the
-    /// others are still proposed.
-    pub errors: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proposal: Option<Proposal>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PrReport {
-    pub dry_run: bool,
-    pub repository: String,
-    pub base: String,
-    /// The commit the plan was read from ("origin/main <sha>"), when in a repository.
-    pub planned_from: Option<String>,
-    pub outcomes: Vec<IssuerOutcome>,
-    pub api_calls: Vec<ApiCall>,
-}
-
-impl PrReport {
-    /// A pull request was created, updated or closed (never in a dry run, which sends no
-    /// write).
-    pub fn changed(&self) -> bool {
-        !self.dry_run
-            && self.outcomes.iter().any(|o| {
-                matches!(
-                    o.operation,
-                    Operation::Created | Operation::Updated | Operation::Closed
-                )
-            })
-    }
-
-    pub fn failed(&self) -> bool {
-        self.outcomes
-            .iter()
-            .any(|o| o.operation == Operation::Failed || o.errors > 0)
-    }
-}
-
-/// The hidden marker at the end of keyroll's PR bodies.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Marker {
-    pub issuer: String,
-    pub keyset: String,
-    /// The key set keyroll last described in a comment on a branch a person pushed to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notified: Option<String>,
-}
-
-const MARKER_START: &str = "<!-- keyroll: ";
-
-impl Marker {
-    pub fn render(&self) -> String {
-        format!(
-            "{MARKER_START}{} -->",
-            serde_json::to_string(self).expect("marker serializes")
-        )
-    }
-
-    pub fn find(body: &str) -> Option<Marker> {
-        let start = body.rfind(MARKER_START)? + MARKER_START.len();
-        let end = start + body[start..].find("-->")?;
-        serde_json::from_str(body[start..end].trim()).ok()
-    }
-}
-
-pub fn branch_name(settings: &Settings, issuer: &str) -> String {
-    let slug: String = issuer
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("{}{}", settings.pr.branch_prefix, slug.trim_matches('-'))
-}
-
-/// The commit the pull requests target, and where the plan's files were read from.
-pub struct Base {
-    pub name: String,
-    /// The fetched base (a real run); None in a dry run, which pushes nothing.
-    pub head: Option<git2::Oid>,
-    /// The commit the plan was read from, and how to name it ("origin/main", "HEAD").
-    pub planned_from: Option<(git2::Oid, String)>,
-}
-
-/// Finds the repository and the base: fetched from the remote in a real run; in a dry run
-/// the local `origin/<base>` or `HEAD`, never the network. `pr` plans against this commit,
-/// not the work tree (see [`crate::load::Tree::Git`]).
-pub fn prepare(
-    settings: &Settings,
-    options: &PrOptions,
-) -> Result<(Option<GitRepo>, Base), PrError> {
-    if !options.dry_run && options.token.is_none() {
-        return Err(PrError::Setup(
-            "keyroll pr needs a token (--token or GITHUB_TOKEN) or a GitHub App (--app-id and --app-private-key); --dry-run previews without one".into(),
-        ));
-    }
-    let repo = match GitRepo::discover(&settings.root) {
-        Ok(repo) => Some(repo),
-        // A dry run works outside a repository too (paths then relative to keyroll.toml).
-        Err(_) if options.dry_run => None,
-        Err(e) => return Err(e.into()),
-    };
-    let Some(repo) = repo else {
-        return Ok((
-            None,
-            Base {
-                name: settings.pr.base.clone().unwrap_or_else(|| "main".into()),
-                head: None,
-                planned_from: None,
-            },
-        ));
-    };
-    if options.dry_run {
-        let planned_from = repo.local_base(settings.pr.base.as_deref()).ok();
-        let name = settings.pr.base.clone().unwrap_or_else(|| "main".into());
-        return Ok((
-            Some(repo),
-            Base {
-                name,
-                head: None,
-                planned_from,
-            },
-        ));
-    }
-    let url = options.remote_url.as_deref().ok_or_else(|| {
-        PrError::Setup("no git remote to push to: set --remote or add an origin".into())
-    })?;
-    let name = match &settings.pr.base {
-        Some(b) => b.clone(),
-        None => repo.default_branch(url, options.token.as_ref())?,
-    };
-    repo.fetch(
-        url,
-        &name,
-        &settings.pr.branch_prefix,
-        options.token.as_ref(),
-    )?;
-    let head = repo.base_head()?;
-    Ok((
-        Some(repo),
-        Base {
-            planned_from: Some((head, format!("{name} (fetched)"))),
-            name,
-            head: Some(head),
-        },
-    ))
-}
-
-/// Everything one issuer's lifecycle needs.
-struct Run<'a> {
-    settings: &'a Settings,
-    options: &'a PrOptions,
-    github: &'a GitHub,
-    repo: Option<&'a GitRepo>,
-    base: &'a Base,
-    now: OffsetDateTime,
-}
-
-/// Publishes the plan: for every issuer, in keyroll.toml's order, its slice of the one
-/// plan as one branch, commit and pull request (created, updated, closed or left).
-pub async fn publish(
-    settings: &Settings,
-    plan: &Plan,
-    options: &PrOptions,
-    repo: Option<&GitRepo>,
-    base: &Base,
-    now: OffsetDateTime,
-) -> Result<PrReport, PrError> {
-    let github = GitHub::new(
-        &options.api_url,
-        options.token.clone(),
-        options.dry_run,
-        options.retry.clone(),
-    );
-    let run = Run {
-        settings,
-        options,
-        github: &github,
-        repo,
-        base,
-        now,
-    };
-    let mut outcomes = Vec::new();
-    for issuer in &settings.issuers {
-        let slice = plan.for_issuer(&issuer.name);
-        let errors = plan
-            .errors
-            .iter()
-            .filter(|e| {
-                e.file()
-                    .is_some_and(|f| file_names_issuer(settings, plan, f, &issuer.name))
-            })
-            .count();
-        let mut outcome =
-            run.issuer(&issuer.name, &slice)
-                .await
-                .unwrap_or_else(|e| IssuerOutcome {
-                    issuer: issuer.name.clone(),
-                    operation: Operation::Failed,
-                    number: None,
-                    url: None,
-                    branch: branch_name(settings, &issuer.name),
-                    head_sha: None,
-                    detail: Some(e.to_string()),
-                    keys: Vec::new(),
-                    errors: 0,
-                    proposal: None,
-                });
-        outcome.errors = errors;
-        outcomes.push(outcome);
-    }
-    Ok(PrReport {
-        dry_run: options.dry_run,
-        repository: options.repository.to_string(),
-        base: base.name.clone(),
-        planned_from: base
-            .planned_from
-            .as_ref()
-            .map(|(id, label)| format!("{label} {id}")),
-        outcomes,
-        api_calls: github.calls(),
-    })
-}
-
-/// Whether a file named in a plan error is one whose targets name `issuer`.
-fn file_names_issuer(settings: &Settings, _plan: &Plan, file: &str, issuer: &str) -> bool {
-    settings.targets.iter().any(|t| {
-        t.issuers.iter().any(|i| i == issuer)
-            && t.files.iter().any(|g| {
-                globset::GlobBuilder::new(g)
-                    .literal_separator(true)
-                    .case_insensitive(true)
-                    .build()
-                    .is_ok_and(|g| g.compile_matcher().is_match(file))
-            })
-    })
-}
-
-/// A short fingerprint of what a slice proposes: which key goes where, and which keys the
-/// issuer publishes. Timestamps stay out, so the same proposal has the same key set.
-fn keyset(slice: &IssuerSlice<'_>) -> String {
-    let mut lines = BTreeSet::new();
-    for file in &slice.files {
-        for change in &file.changes {
-            lines.insert(format!(
-                "{}\t{}\t{}",
-                file.plan.display,
-                change.kind.as_str(),
-                change.thumbprint.map(|t| t.to_string()).unwrap_or_default()
-            ));
-        }
-    }
-    if let Some(report) = slice.report {
-        for key in report.keys.iter().filter(|k| k.published) {
-            lines.insert(format!("published\t{}", key.sha1));
-        }
-        for key in report.keys.iter().filter(|k| k.missing_since.is_some()) {
-            lines.insert(format!("missing\t{}", key.sha1));
-        }
-    }
-    let digest = sha2::Sha256::digest(lines.into_iter().collect::<Vec<_>>().join("\n"));
-    hex::encode(&digest[..8])
-}
+use time::OffsetDateTime;
 
 /// The open and earlier pull requests of keyroll's branch for an issuer.
 struct Found {
     open: Option<PullRequest>,
     pulls: Vec<PullRequest>,
+}
+
+/// A file as git names it, with its bytes.
+type NamedBytes = (String, Vec<u8>);
+
+/// Everything one issuer's lifecycle needs.
+pub(super) struct Run<'a> {
+    pub settings: &'a Settings,
+    pub options: &'a PrOptions,
+    pub github: &'a GitHub,
+    pub repo: Option<&'a GitRepo>,
+    pub base: &'a Base,
+    pub now: OffsetDateTime,
 }
 
 impl Run<'_> {
@@ -406,7 +63,7 @@ impl Run<'_> {
     fn shown_files<'s>(
         &self,
         slice: &'s IssuerSlice<'_>,
-    ) -> Result<(Vec<ShownFile<'s>>, Option<(String, Vec<u8>)>), PrError> {
+    ) -> Result<(Vec<ShownFile<'s>>, Option<NamedBytes>), PrError> {
         let name_of = |display: &str| -> Result<String, PrError> {
             match self.repo {
                 Some(r) => r
@@ -437,7 +94,7 @@ impl Run<'_> {
         Ok((files, lock))
     }
 
-    async fn issuer(
+    pub(super) async fn issuer(
         &self,
         issuer: &str,
         slice: &IssuerSlice<'_>,
@@ -644,7 +301,7 @@ impl Run<'_> {
         report: &crate::plan::IssuerReport,
         files: &[ShownFile<'_>],
         branch: &str,
-        head: git2::Oid,
+        head: Oid,
         found: Found,
         keyset: &str,
         mut outcome: IssuerOutcome,
@@ -814,7 +471,7 @@ fn branch_is_keyrolls(
     repo: &GitRepo,
     settings: &Settings,
     branch: &str,
-    base_head: git2::Oid,
+    base_head: Oid,
 ) -> Result<bool, GitError> {
     let Some(head) = repo.remote_branch(branch, &settings.pr.branch_prefix) else {
         return Ok(true);
