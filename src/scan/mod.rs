@@ -57,10 +57,14 @@ pub enum Code {
     ConfigSourceMissing,
     ConfigSourceOutside,
     ConfigSourceAmbiguous,
+    /// A configuration error WIF stops the app with (its id, e.g. ID7010, in the message).
+    LoadError,
+    /// `system.identityModel*` used but not declared in `<configSections>`.
+    UndeclaredSection,
 }
 
 impl Code {
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 17] = [
         Code::Dirty,
         Code::BadLength,
         Code::Duplicate,
@@ -76,6 +80,8 @@ impl Code {
         Code::ConfigSourceMissing,
         Code::ConfigSourceOutside,
         Code::ConfigSourceAmbiguous,
+        Code::LoadError,
+        Code::UndeclaredSection,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +101,8 @@ impl Code {
             Code::ConfigSourceMissing => "config-source-missing",
             Code::ConfigSourceOutside => "config-source-outside",
             Code::ConfigSourceAmbiguous => "config-source-ambiguous",
+            Code::LoadError => "load-error",
+            Code::UndeclaredSection => "undeclared-section",
         }
     }
 
@@ -123,6 +131,10 @@ impl Code {
             Code::ConfigSourceOutside => "A configSource reference leaves the repository",
             Code::ConfigSourceAmbiguous => {
                 "A configSource reference matches several files that differ only in case"
+            }
+            Code::LoadError => "WIF refuses to load this configuration (its error id is named)",
+            Code::UndeclaredSection => {
+                "A WIF section is used but not declared in <configSections>: the app does not start"
             }
         }
     }
@@ -342,6 +354,8 @@ impl ScanResult {
 
 mod parse;
 mod walk;
+mod wif;
 
 pub use parse::{is_placeholder, line_indent, parse_config};
 pub use walk::{repository_root, scan_paths, utf16_text};
+pub use wif::decode_attribute;

@@ -86,6 +86,10 @@ pub fn parse_config(
         }
     }
     record_config_sources(&ctx, rules, &mut file);
+    let position = |offset: usize| ctx.pos(offset);
+    let mut checker = super::wif::Checker::new(doc.input_text(), &position, path);
+    checker.check(&doc);
+    file.problems.extend(checker.problems);
     drop(doc);
     file.bytes = bytes;
     file
@@ -392,7 +396,8 @@ fn read_entry(
     let raw = text[value_range.clone()].to_string();
     let quote = text[..value_range.start].chars().last().unwrap_or('"');
     let (line, column) = ctx.pos(attr.range().start);
-    let decoded = attr.value().to_string();
+    // As WIF reads it: no attribute-value normalization (a literal TAB stays a TAB).
+    let decoded = super::wif::decode_attribute(&raw);
     let name_node = spec.name.as_deref().and_then(|n| {
         node.attributes()
             .find(|a| a.name() == n && a.namespace().is_none())
