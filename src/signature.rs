@@ -319,6 +319,13 @@ pub struct SignedElement {
     pub id: Option<String>,
 }
 
+impl SignedElement {
+    /// Whether a byte range of the verified text lies inside the signed element.
+    pub fn covers(&self, range: &Range<usize>) -> bool {
+        self.range.start <= range.start && range.end <= self.range.end
+    }
+}
+
 /// The root's `validUntil` and `cacheDuration`, as published.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Freshness {
