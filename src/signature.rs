@@ -406,6 +406,17 @@ pub fn verify_document(doc: &Document<'_>, policy: Policy) -> SignatureReport {
         nested_signatures: Vec::new(),
         freshness: freshness(root),
     };
+    // A document parsed with a DTD allowed could hold entities that expand into what is
+    // verified; refuse it here too rather than trust the caller's options.
+    if let Some(offset) = doc.input_text()[..root.range().start].find("<!DOCTYPE") {
+        let (line, column) = lines.position(offset);
+        report.verdict = Verdict::Refused(Refusal::Malformed {
+            line,
+            column,
+            detail: xml_error_detail(&roxmltree::Error::DtdDetected),
+        });
+        return report;
+    }
     if !is_md(root, "EntityDescriptor") && !is_md(root, "EntitiesDescriptor") {
         report.verdict = Verdict::Refused(Refusal::NotMetadata {
             root: root.tag_name().name().to_string(),
@@ -1551,6 +1562,16 @@ mod tests {
         assert_eq!(
             report.verdict.to_string(),
             "refused: line 1, column 1: the document has a DTD (<!DOCTYPE>); keyroll refuses DTDs and entity declarations"
+        );
+        let with_dtd = "<!DOCTYPE EntityDescriptor>\n<EntityDescriptor/>";
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        let doc = Document::parse_with_options(with_dtd, options).unwrap();
+        assert_eq!(
+            verify_document(&doc, Policy::STRICT).verdict,
+            verify(with_dtd, Policy::STRICT).verdict
         );
         let report = verify("<html/>", Policy::STRICT);
         assert!(matches!(
