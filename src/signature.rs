@@ -95,8 +95,14 @@ impl SignatureReport {
         self.verdict == Verdict::Valid
     }
 
+    /// A `ds:Signature` was found (valid or not). False for an unsigned document, and for
+    /// one refused before its signature was looked at (malformed, not metadata).
     pub fn is_signed(&self) -> bool {
-        self.verdict != Verdict::Unsigned
+        self.signature.is_some()
+            || matches!(
+                self.verdict,
+                Verdict::Refused(Refusal::MultipleSignatures { .. })
+            )
     }
 
     /// The certificate whose key verified the signature; `None` unless valid.
@@ -1539,6 +1545,7 @@ mod tests {
         let xml = r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x" validUntil="2014-02-22T00:39:43Z" cacheDuration="PT1H"/>"#;
         let report = verify(xml, Policy::STRICT);
         assert_eq!(report.verdict, Verdict::Unsigned);
+        assert!(!report.is_signed());
         assert_eq!(report.freshness.cache_duration.as_deref(), Some("PT1H"));
         assert_eq!(
             report.freshness.valid_until.map(rfc3339).as_deref(),
@@ -1573,6 +1580,7 @@ mod tests {
             verify_document(&doc, Policy::STRICT).verdict,
             verify(with_dtd, Policy::STRICT).verdict
         );
+        assert!(!report.is_signed());
         let report = verify("<html/>", Policy::STRICT);
         assert!(matches!(
             report.verdict,

@@ -671,6 +671,7 @@ fn one_changed_byte_inside_a_key_descriptor_certificate_is_refused() {
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(bytes).unwrap();
     let report = both_refuse(&tampered);
+    assert!(report.is_signed());
     assert_eq!(refusal(&report).kind(), "digest-mismatch");
     assert!(
         refusal(&report)
@@ -742,6 +743,7 @@ fn a_duplicated_signature_is_refused() {
     let (start, end) = signature_element(xml);
     let doubled = format!("{}{}{}", &xml[..end], &xml[start..end], &xml[end..]);
     let report = both_refuse(&doubled);
+    assert!(report.is_signed());
     assert_eq!(
         refusal(&report).to_string(),
         format!(
