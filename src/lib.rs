@@ -26,4 +26,5 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod settings;
+pub mod signature;
 pub mod thumbprint;
