@@ -207,6 +207,11 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub warn_days: i64,
 
+    /// Also show, for each Web.config/App.config with transforms beside it, what every
+    /// build configuration trusts once published (text format).
+    #[arg(long)]
+    pub transforms: bool,
+
     #[command(flatten)]
     pub fetch: FetchArgs,
 }

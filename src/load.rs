@@ -413,6 +413,16 @@ pub fn load_targets(
             queue.push_back((l.relative.clone(), targets));
         }
     }
+    // A base config's transforms (`Web.Release.config` beside `Web.config`) decide what the
+    // app trusts once published: they go with the base, whatever the globs say.
+    let bases: Vec<(String, Vec<usize>)> = queue.iter().cloned().collect();
+    for (base, targets) in bases {
+        for sibling in transforms_of(&base, &listed) {
+            if !queue.iter().any(|(q, _)| *q == sibling) {
+                queue.push_back((sibling, targets.clone()));
+            }
+        }
+    }
     let mut warnings = Vec::new();
     for (i, matched) in matched_any.iter().enumerate() {
         if !matched {
@@ -503,6 +513,35 @@ pub fn load_targets(
         );
     }
     Ok((files.into_values().collect(), warnings))
+}
+
+/// `Web.<Configuration>.config` / `App.<Configuration>.config` beside a `Web.config` /
+/// `App.config` (names compared ignoring case, as Visual Studio and msbuild do).
+fn transforms_of(base: &str, listed: &[Listed]) -> Vec<String> {
+    let (dir, name) = base.rsplit_once('/').map_or(("", base), |(d, n)| (d, n));
+    let lower = name.to_ascii_lowercase();
+    let Some(stem) = lower.strip_suffix(".config") else {
+        return Vec::new();
+    };
+    if stem != "web" && stem != "app" {
+        return Vec::new();
+    }
+    listed
+        .iter()
+        .filter(|l| !l.link)
+        .filter_map(|l| {
+            let (d, n) = l
+                .relative
+                .rsplit_once('/')
+                .map_or(("", l.relative.as_str()), |(d, n)| (d, n));
+            let n = n.to_ascii_lowercase();
+            let middle = n
+                .strip_prefix(stem)?
+                .strip_prefix('.')?
+                .strip_suffix(".config")?;
+            (d == dir && !middle.is_empty() && !middle.contains('.')).then(|| l.relative.clone())
+        })
+        .collect()
 }
 
 /// Loads everything for one run.

@@ -204,6 +204,9 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         Err(e) => return could_not_run(e.into()),
     };
     let out = match args.format {
+        ScanFormat::Text if args.transforms => {
+            report::scan_text(&result) + &report::scan_transforms(&result)
+        }
         ScanFormat::Text => report::scan_text(&result),
         ScanFormat::Json => report::scan_json(&result),
         ScanFormat::Sarif => report::scan_sarif(&result),

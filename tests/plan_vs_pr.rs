@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use base64::Engine as _;
 use kit::Key;
 use time::macros::datetime;
 
@@ -95,21 +94,6 @@ fn plan_and_pr_dry_run_propose_the_same_changes_on_the_embedded_example() {
     assert_eq!(plan, pr);
 }
 
-fn metadata(entity_id: &str, keys: &[&Key]) -> String {
-    let descriptors: String = keys
-        .iter()
-        .map(|k| {
-            format!(
-                "<KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
-                base64::engine::general_purpose::STANDARD.encode(&k.cert.der)
-            )
-        })
-        .collect();
-    format!(
-        "<EntityDescriptor ID=\"_1\" entityID=\"{entity_id}\" xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"><IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{descriptors}</IDPSSODescriptor></EntityDescriptor>"
-    )
-}
-
 #[test]
 fn plan_and_pr_dry_run_agree_on_two_issuers_sharing_one_registry() {
     let valid = |cn| {
@@ -122,8 +106,8 @@ fn plan_and_pr_dry_run_agree_on_two_issuers_sharing_one_registry() {
     let (a, a2, b) = (valid("a"), valid("a2"), valid("b"));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::write(root.join("a.xml"), metadata("urn:a", &[&a, &a2])).unwrap();
-    std::fs::write(root.join("b.xml"), metadata("urn:b", &[&b])).unwrap();
+    std::fs::write(root.join("a.xml"), kit::metadata("urn:a", &[&a, &a2])).unwrap();
+    std::fs::write(root.join("b.xml"), kit::metadata("urn:b", &[&b])).unwrap();
     std::fs::create_dir_all(root.join("app")).unwrap();
     // b's key was pasted with a U+200E: a hygiene fix, which must appear in one PR only.
     let config = kit::wif45(&[

@@ -60,6 +60,8 @@ pub fn assign(
                     .is_none_or(|a| r.scope.as_deref() == Some(a))
             })
             .filter(|r| !single_value(r) || r.container.is_some())
+            // In a config transform only a Replace'd registry holds a trusted set.
+            .filter(|r| !file.is_transform || r.replaced)
             .collect();
         for r in &candidates {
             if !touched.contains(&r.index) {

@@ -407,5 +407,83 @@ fn escape_property(text: &str) -> String {
 mod plan;
 mod pr;
 
+/// What each build configuration trusts once published, per base config with transforms.
+pub fn scan_transforms(result: &ScanResult) -> String {
+    use crate::scan::{Code, ConfigFile, EntryKind};
+    let trusted = |file: &ConfigFile, only_replaced: bool| -> Vec<String> {
+        let mut keys: Vec<String> = file
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Add && e.effective && !e.placeholder)
+            .filter(|e| !only_replaced || file.registries[e.registry].replaced)
+            .filter(|e| !e.findings.iter().any(|f| f.code == Code::Dirty))
+            .filter_map(|e| e.normalized.map(|t| t.to_string()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let mut out = String::new();
+    for base in &result.files {
+        let path = slash_path(&base.path);
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        let lower = name.to_ascii_lowercase();
+        let Some(stem) = lower
+            .strip_suffix(".config")
+            .filter(|s| *s == "web" || *s == "app")
+        else {
+            continue;
+        };
+        let transforms: Vec<(&ConfigFile, String)> = result
+            .files
+            .iter()
+            .filter_map(|f| {
+                let p = slash_path(&f.path);
+                let (d, n) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+                let n = n.to_ascii_lowercase();
+                let config = n
+                    .strip_prefix(stem)?
+                    .strip_prefix('.')?
+                    .strip_suffix(".config")?;
+                (d == dir && !config.is_empty()).then(|| (f, config.to_string()))
+            })
+            .collect();
+        if transforms.is_empty() {
+            continue;
+        }
+        let base_keys = trusted(base, false);
+        out.push_str(&format!(
+            "\n{path}: what each build configuration trusts once published\n  {:<12} {}\n",
+            "(base)",
+            base_keys.join(", ")
+        ));
+        for (file, config) in transforms {
+            let blocked = file
+                .problems
+                .iter()
+                .find(|p| p.finding.code == Code::UninterpretedTransform);
+            let line = match blocked {
+                Some(p) => format!(
+                    "cannot tell: {}:{}: {}",
+                    slash_path(&file.path),
+                    p.line,
+                    p.finding.message
+                ),
+                None if file.registries.iter().any(|r| r.replaced) => format!(
+                    "{} (Replace in {})",
+                    trusted(file, true).join(", "),
+                    slash_path(&file.path)
+                ),
+                None => format!(
+                    "as the base ({} leaves the trusted keys alone)",
+                    slash_path(&file.path)
+                ),
+            };
+            out.push_str(&format!("  {config:<12} {line}\n"));
+        }
+    }
+    out
+}
+
 pub use plan::{PLAN_SCHEMA, plan_json, plan_text, unified_diff};
 pub use pr::*;

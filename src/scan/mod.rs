@@ -61,10 +61,12 @@ pub enum Code {
     LoadError,
     /// `system.identityModel*` used but not declared in `<configSections>`.
     UndeclaredSection,
+    /// A config transform that changes what WIF trusts in a way keyroll does not interpret.
+    UninterpretedTransform,
 }
 
 impl Code {
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Code::Dirty,
         Code::BadLength,
         Code::Duplicate,
@@ -82,6 +84,7 @@ impl Code {
         Code::ConfigSourceAmbiguous,
         Code::LoadError,
         Code::UndeclaredSection,
+        Code::UninterpretedTransform,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +106,7 @@ impl Code {
             Code::ConfigSourceAmbiguous => "config-source-ambiguous",
             Code::LoadError => "load-error",
             Code::UndeclaredSection => "undeclared-section",
+            Code::UninterpretedTransform => "uninterpreted-transform",
         }
     }
 
@@ -135,6 +139,9 @@ impl Code {
             Code::LoadError => "WIF refuses to load this configuration (its error id is named)",
             Code::UndeclaredSection => {
                 "A WIF section is used but not declared in <configSections>: the app does not start"
+            }
+            Code::UninterpretedTransform => {
+                "A config transform changes the trusted keys in a way keyroll does not interpret"
             }
         }
     }
@@ -193,6 +200,11 @@ pub struct Registry {
     /// Where to create the container when it is missing.
     pub create_under: Option<ElementSpan>,
     pub transform: Option<String>,
+    /// In a config transform, the registry (or an ancestor) is `xdt:Transform="Replace"`d:
+    /// it holds what the build configuration trusts after publishing, and keyroll edits it
+    /// like any registry. A registry of a transform without it only locates, and is never
+    /// edited.
+    pub replaced: bool,
     pub line: u32,
     /// The container's last child element (any kind: `<add>`, `<remove>`, `<clear/>`): new
     /// entries go after it, so WIF applies them after every earlier `<clear/>`/`<remove>`.

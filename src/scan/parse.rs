@@ -259,6 +259,10 @@ fn add_registry(
         a.attribute((XDT_NS, "Transform"))
             .map(|t| format!("xdt:Transform=\"{t}\" on <{}>", a.tag_name().name()))
     });
+    let replaced = anchor.ancestors().any(|a| {
+        a.attribute((XDT_NS, "Transform"))
+            .is_some_and(|t| t.trim() == "Replace")
+    });
     let index = file.registries.len();
     let (line, _) = ctx.pos(anchor.range().start);
     file.registries.push(Registry {
@@ -270,6 +274,7 @@ fn add_registry(
         container: container.map(|c| ctx.span(c)),
         create_under: create_under.map(|c| ctx.span(c)),
         transform: transform.clone(),
+        replaced,
         line,
         last_child: container
             .and_then(|c| c.children().rev().find(|n| n.is_element()))

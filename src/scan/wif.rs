@@ -66,6 +66,7 @@ impl<'a, 'input> Checker<'a, 'input> {
         let root = doc.root_element();
         if root.namespaces().any(|ns| ns.uri() == XDT_NS) {
             // A transform is not loaded by WIF; it is applied at publish time.
+            self.transforms(doc);
             return;
         }
         if root.tag_name().name() == "configuration" {
@@ -81,6 +82,54 @@ impl<'a, 'input> Checker<'a, 'input> {
             }
         }
         self.authorities_unique(doc);
+    }
+
+    /// In a config transform, what keyroll interprets: `Replace` of a registry's container
+    /// or one of its ancestors (the replacement holds the build configuration's trusted
+    /// set). Any other transform on or inside a WIF section (Insert, Remove, RemoveAll,
+    /// SetAttributes, a Locator on an entry, …) could change what that configuration trusts
+    /// in ways keyroll does not compute: it is reported and the file is never edited.
+    fn transforms(&mut self, doc: &roxmltree::Document<'_>) {
+        const REGISTRY_PARTS: &[&str] = &[
+            WIF45,
+            WIF35,
+            "identityConfiguration",
+            "service",
+            "securityTokenHandlers",
+            "securityTokenHandlerConfiguration",
+            "issuerNameRegistry",
+            "trustedIssuers",
+            "authority",
+            "keys",
+        ];
+        for node in doc.descendants().filter(|n| n.is_element()) {
+            if !(in_section(node, WIF45) || in_section(node, WIF35))
+                && ![WIF45, WIF35].contains(&node.tag_name().name())
+            {
+                continue;
+            }
+            let transform = node.attribute((XDT_NS, "Transform")).map(str::trim);
+            let locator = node.attribute((XDT_NS, "Locator")).map(str::trim);
+            let interpreted = match transform {
+                None => true,
+                Some("Replace") => REGISTRY_PARTS.contains(&node.tag_name().name()),
+                Some(_) => false,
+            };
+            if !interpreted {
+                let mut what = format!("xdt:Transform=\"{}\"", transform.unwrap_or_default());
+                if let Some(locator) = locator {
+                    what.push_str(&format!(" with xdt:Locator=\"{locator}\""));
+                }
+                self.refuse(
+                    node,
+                    Code::UninterpretedTransform,
+                    format!(
+                        "{what} on <{}>: keyroll cannot tell what this build configuration trusts after publishing; it never edits this file (check it by hand)",
+                        node.tag_name().name()
+                    ),
+                );
+            }
+        }
     }
 
     /// A section used but not declared in `<configSections>`: "Unrecognized configuration

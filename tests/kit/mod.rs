@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use keyroll::cert::Certificate;
 use keyroll::load::{Inputs, IssuerKeys, LoadedIssuer, TargetFile};
 use keyroll::lock::Lock;
@@ -207,4 +208,20 @@ pub fn wif_trusts(text: &str) -> Result<Vec<BTreeSet<String>>, String> {
         registries.push(set);
     }
     Ok(registries)
+}
+
+/// SAML metadata publishing `keys` as signing keys of `entity_id`.
+pub fn metadata(entity_id: &str, keys: &[&Key]) -> String {
+    let descriptors: String = keys
+        .iter()
+        .map(|k| {
+            format!(
+                "<KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
+                base64::engine::general_purpose::STANDARD.encode(&k.cert.der)
+            )
+        })
+        .collect();
+    format!(
+        "<EntityDescriptor ID=\"_1\" entityID=\"{entity_id}\" xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"><IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{descriptors}</IDPSSODescriptor></EntityDescriptor>"
+    )
 }
