@@ -103,9 +103,10 @@ impl<'a, 'input> Checker<'a, 'input> {
             "keys",
         ];
         for node in doc.descendants().filter(|n| n.is_element()) {
-            if !(in_section(node, WIF45) || in_section(node, WIF35))
-                && ![WIF45, WIF35].contains(&node.tag_name().name())
-            {
+            let in_wif = in_section(node, WIF45)
+                || in_section(node, WIF35)
+                || [WIF45, WIF35].contains(&node.tag_name().name());
+            if !in_wif {
                 continue;
             }
             let transform = node.attribute((XDT_NS, "Transform")).map(str::trim);
