@@ -242,3 +242,122 @@ proptest! {
         );
     }
 }
+
+/// A registry in one of WIF 4.5's two places, under a named or unnamed
+/// identityConfiguration, its entries in random sibling forms (attribute order, quotes, an
+/// extra attribute where WIF allows it), with a Release transform beside it whose
+/// `Replace`d registry holds its own random entries.
+fn wif_file(ops: &[Op], form: u8, handler_level: bool, named: bool) -> String {
+    let pool = pool();
+    let entries: Vec<String> = ops
+        .iter()
+        .map(|op| match op {
+            Op::Add { key, style } => {
+                let hex = pool[*key].hex();
+                let value = if *style == 2 { hex.to_ascii_lowercase() } else { hex };
+                match form % 4 {
+                    0 => format!("<add thumbprint=\"{value}\" name=\"n\" />"),
+                    1 => format!("<add name=\"n\" thumbprint=\"{value}\"/>"),
+                    // Two attributes WIF accepts: the thumbprint and any other one.
+                    2 => format!("<add thumbprint='{value}' comment='rotated' />"),
+                    _ => format!("<add\n  thumbprint=\"{value}\"\n  name=\"n\" />"),
+                }
+            }
+            Op::Remove { key } => format!("<remove thumbprint=\"{}\" />", pool[*key].hex()),
+            Op::Clear => "<clear/>".to_string(),
+        })
+        .collect();
+    let registry = format!(
+        "<issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel\">\n<trustedIssuers>\n{}\n</trustedIssuers>\n</issuerNameRegistry>",
+        entries.join("\n")
+    );
+    let inner = if handler_level {
+        format!("<securityTokenHandlers><securityTokenHandlerConfiguration>{registry}</securityTokenHandlerConfiguration></securityTokenHandlers>")
+    } else {
+        registry
+    };
+    format!(
+        "<configuration>\n<configSections><section name=\"system.identityModel\" type=\"x\" /></configSections>\n<system.identityModel>\n<identityConfiguration{}>\n{inner}\n</identityConfiguration>\n</system.identityModel>\n</configuration>\n",
+        if named { " name=\"app\"" } else { "" }
+    )
+}
+
+fn release_of(base: &str) -> String {
+    base.replace(
+        "<configuration>",
+        "<configuration xmlns:xdt=\"http://schemas.microsoft.com/XML-Document-Transform\">",
+    )
+    .replace(
+        "<trustedIssuers>",
+        "<trustedIssuers xdt:Transform=\"Replace\">",
+    )
+    .replace(
+        "<configSections><section name=\"system.identityModel\" type=\"x\" /></configSections>\n",
+        "",
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn every_write_loads_in_every_build_configuration(
+        base_ops in proptest::collection::vec(op(), 0..6),
+        release_ops in proptest::collection::vec(op(), 0..6),
+        form in any::<u8>(),
+        handler_level in any::<bool>(),
+        named in any::<bool>(),
+        first in any::<u8>(),
+        second in any::<u8>(),
+    ) {
+        let settings = kit::settings(
+            "[[issuer]]\nname = \"a\"\nmetadata = [\"a.xml\"]\n\n[[issuer]]\nname = \"b\"\nmetadata = [\"b.xml\"]\n\n[[target]]\nfiles = [\"**/Web.config\", \"**/Web.Release.config\"]\nissuers = [\"a\", \"b\"]\n\n[policy]\nremove_after = \"3d\"\n",
+        );
+        let base = wif_file(&base_ops, form, handler_level, named);
+        let release = release_of(&wif_file(&release_ops, form.wrapping_add(1), handler_level, named));
+        let targets = vec![
+            target("App/Web.config", &base, vec![0]),
+            target("App/Web.Release.config", &release, vec![0]),
+        ];
+        let input = inputs(
+            settings,
+            vec![issuer("a", &published(first, 0..3)), issuer("b", &published(first, 3..6))],
+            targets,
+            keyroll::lock::Lock::default(),
+        );
+        let t1 = datetime!(2026-05-01 0:00 UTC);
+        let t2 = datetime!(2026-06-01 0:00 UTC);
+        let plan = decide(&input, t1);
+        let mut next = next_run(&input, &plan);
+        next.issuers = vec![issuer("a", &published(second, 0..3)), issuer("b", &published(second, 3..6))];
+        let plan2 = decide(&next, t2);
+        for (inputs_now, plan) in [(&input, &plan), (&next, &plan2)] {
+            for file in &plan.files {
+                let text = String::from_utf8(file.after.clone()).unwrap();
+                let got = wif_keys(&text).map_err(|e| TestCaseError::fail(format!("{}: {e}\n{text}", file.display)))?;
+                // keyroll's own re-scan of what it wrote: no load error, no duplicate.
+                let rescanned = keyroll::scan::parse_config(
+                    std::path::Path::new(&file.display),
+                    file.after.clone(),
+                    &RuleSet::builtin(),
+                    &keyroll::scan::KnownCertificates::default(),
+                );
+                prop_assert!(rescanned.problems.iter().all(|p| p.finding.severity != keyroll::scan::Severity::Error), "{:?}\n{text}", rescanned.problems);
+                prop_assert!(rescanned.entries.iter().all(|e| e.duplicate_of.is_none()), "{text}");
+                let base_file = &inputs_now.targets.iter().find(|t| t.display == file.display).unwrap().file;
+                let changes: Vec<&keyroll::plan::PlannedChange> = file.changes.iter().collect();
+                let intended: BTreeSet<String> = keyroll::decide::trusted_sets(base_file, &changes)
+                    .values()
+                    .flat_map(|s| s.iter().map(|t| t.to_upper_hex()))
+                    .collect();
+                prop_assert_eq!(&got, &intended, "{}", text);
+            }
+        }
+        let again = decide(&next_run(&next, &plan2), t2);
+        prop_assert!(again.files.is_empty(), "not converged: {:?}", again.files.iter().map(|f| (&f.display, &f.changes)).collect::<Vec<_>>());
+    }
+}
