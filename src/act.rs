@@ -36,16 +36,22 @@ pub fn apply(plan: &Plan, settings: &Settings) -> Result<Applied, ActError> {
             file: file.path.display().to_string(),
             detail: e.to_string(),
         })?;
-        if current != file.before {
+        if current != file.encoding.encode(&file.before) {
             return Err(ActError::ChangedOnDisk {
                 path: file.path.display().to_string(),
             });
         }
     }
+    let stored: Vec<Vec<u8>> = plan
+        .files
+        .iter()
+        .map(|f| f.encoding.encode(&f.after))
+        .collect();
     let writes: Vec<(&Path, &[u8])> = plan
         .files
         .iter()
-        .map(|f| (f.path.as_path(), f.after.as_slice()))
+        .zip(&stored)
+        .map(|(f, bytes)| (f.path.as_path(), bytes.as_slice()))
         .collect();
     patch::write_many_atomic(&writes)?;
     let mut applied = Applied {

@@ -376,7 +376,7 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         let differ: Vec<&str> = inputs
             .targets
             .iter()
-            .filter(|t| std::fs::read(&t.path).ok().as_deref() != Some(t.file.bytes.as_slice()))
+            .filter(|t| std::fs::read(&t.path).ok() != Some(t.file.encoding.encode(&t.file.bytes)))
             .map(|t| t.display.as_str())
             .collect();
         if !differ.is_empty() {

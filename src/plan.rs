@@ -217,6 +217,9 @@ pub struct FilePlan {
     pub after: Vec<u8>,
     /// Per issuer: the file with only the changes that issuer's pull request carries.
     pub slices: BTreeMap<String, Vec<u8>>,
+    /// How the file is stored: `before`, `after` and `slices` are its UTF-8 text, encoded
+    /// back with [`crate::scan::TextEncoding::encode`] when written.
+    pub encoding: crate::scan::TextEncoding,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

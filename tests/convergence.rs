@@ -254,7 +254,11 @@ fn wif_file(ops: &[Op], form: u8, handler_level: bool, named: bool) -> String {
         .map(|op| match op {
             Op::Add { key, style } => {
                 let hex = pool[*key].hex();
-                let value = if *style == 2 { hex.to_ascii_lowercase() } else { hex };
+                let value = if *style == 2 {
+                    hex.to_ascii_lowercase()
+                } else {
+                    hex
+                };
                 match form % 4 {
                     0 => format!("<add thumbprint=\"{value}\" name=\"n\" />"),
                     1 => format!("<add name=\"n\" thumbprint=\"{value}\"/>"),
@@ -272,7 +276,9 @@ fn wif_file(ops: &[Op], form: u8, handler_level: bool, named: bool) -> String {
         entries.join("\n")
     );
     let inner = if handler_level {
-        format!("<securityTokenHandlers><securityTokenHandlerConfiguration>{registry}</securityTokenHandlerConfiguration></securityTokenHandlers>")
+        format!(
+            "<securityTokenHandlers><securityTokenHandlerConfiguration>{registry}</securityTokenHandlerConfiguration></securityTokenHandlers>"
+        )
     } else {
         registry
     };

@@ -181,10 +181,12 @@ fn regression_single_value_setting_never_fails_and_switches_when_the_old_key_lea
 fn regression_an_unreadable_target_is_named_and_never_blocks_the_others() {
     let (a, a2) = (valid("a"), valid("a2"));
     let good = wif45(&[add(&a, "A")]);
-    let mut utf16 = vec![0xFF, 0xFE];
-    for unit in good.encode_utf16() {
-        utf16.extend_from_slice(&unit.to_le_bytes());
-    }
+    // Saved as ANSI: the pasted U+200E became a byte that is not UTF-8.
+    let latin1 = good
+        .replace(&a.hex(), &format!("\u{e9}{}", a.hex()))
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect::<Vec<u8>>();
     let mut link = target("link/web.config", &good, vec![0]);
     link.refused = Some("is a symbolic link; keyroll does not write through links".into());
     let input = inputs(
@@ -192,7 +194,7 @@ fn regression_an_unreadable_target_is_named_and_never_blocks_the_others() {
         vec![issuer("a", &[&a, &a2])],
         vec![
             target("good/web.config", &good, vec![0]),
-            kit::target_bytes("utf16/web.config", utf16, vec![0]),
+            kit::target_bytes("ansi/web.config", latin1, vec![0]),
             target(
                 "broken/web.config",
                 "<configuration><oops></configuration>",
@@ -208,7 +210,7 @@ fn regression_an_unreadable_target_is_named_and_never_blocks_the_others() {
     let named: Vec<&str> = plan.errors.iter().filter_map(|e| e.file()).collect();
     assert_eq!(
         named,
-        ["utf16/web.config", "broken/web.config", "link/web.config"]
+        ["ansi/web.config", "broken/web.config", "link/web.config"]
     );
     for e in &plan.errors {
         assert!(matches!(e, PlanError::Unreadable { .. }), "{e}");

@@ -418,7 +418,7 @@ fn missing_trusted_issuers_is_created_where_the_rule_allows() {
 }
 
 #[test]
-fn utf16_and_ansi_files_are_refused_not_corrupted() {
+fn utf16_is_read_as_text_and_ansi_is_refused_not_corrupted() {
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(
@@ -428,11 +428,16 @@ fn utf16_and_ansi_files_are_refused_not_corrupted() {
         )
         .collect();
     let file = load_bytes(Path::new("utf16.config"), utf16.clone());
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(file.encoding, scan::TextEncoding::Utf16Le);
+    assert_eq!(file.bytes, b"<configuration/>");
+    assert_eq!(file.encoding.encode(&file.bytes), utf16, "round trip");
+    // A byte-order mark over bytes that are not UTF-16 is refused.
+    let file = load_bytes(Path::new("odd.config"), vec![0xFF, 0xFE, 0x3C]);
     assert_eq!(
         file.problems[0].finding.code.as_str(),
         "unsupported-encoding"
     );
-    assert!(file.entries.is_empty());
 
     let ansi = b"<configuration>\n<!-- caf\xE9 -->\n</configuration>".to_vec();
     let file = load_bytes(Path::new("ansi.config"), ansi);

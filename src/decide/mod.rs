@@ -201,6 +201,7 @@ impl FileContext<'_, '_> {
             before: file.bytes.clone(),
             after,
             slices,
+            encoding: file.encoding,
         }))
     }
 

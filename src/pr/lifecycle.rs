@@ -150,9 +150,12 @@ impl Run<'_> {
             return Ok(outcome);
         }
 
-        let mut commit_files: Vec<(String, Vec<u8>)> = files
+        // Committed as stored: a UTF-16 file goes back to UTF-16 with its byte-order mark.
+        let mut commit_files: Vec<(String, Vec<u8>)> = slice
+            .files
             .iter()
-            .map(|f| (f.name.clone(), f.after.to_vec()))
+            .zip(&files)
+            .map(|(f, shown)| (shown.name.clone(), f.plan.encoding.encode(&f.after)))
             .collect();
         commit_files.extend(lock);
         let mut pushed = false;

@@ -283,6 +283,67 @@ pub struct FileProblem {
     pub finding: Finding,
 }
 
+/// How a config file is stored. keyroll reads and edits UTF-8 text; a UTF-16 file (with its
+/// byte-order mark, as Visual Studio writes some) is decoded on read and encoded back, BOM
+/// included, on write, so only the intended characters change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextEncoding {
+    #[default]
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+}
+
+impl TextEncoding {
+    /// The UTF-8 text of a UTF-16 file with a byte-order mark, or None (not UTF-16, or not
+    /// valid UTF-16: then the bytes are read as they are and reported).
+    pub fn decode_utf16(bytes: &[u8]) -> Option<(TextEncoding, Vec<u8>)> {
+        let encoding = if bytes.starts_with(b"\xFF\xFE") {
+            TextEncoding::Utf16Le
+        } else if bytes.starts_with(b"\xFE\xFF") {
+            TextEncoding::Utf16Be
+        } else {
+            return None;
+        };
+        if bytes.len() % 2 != 0 {
+            return None;
+        }
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|p| match encoding {
+                TextEncoding::Utf16Le => u16::from_le_bytes([p[0], p[1]]),
+                _ => u16::from_be_bytes([p[0], p[1]]),
+            })
+            .collect();
+        String::from_utf16(&units)
+            .ok()
+            .map(|text| (encoding, text.into_bytes()))
+    }
+
+    /// The bytes to store for UTF-8 `text` in this encoding.
+    pub fn encode(self, text: &[u8]) -> Vec<u8> {
+        let units = || {
+            String::from_utf8_lossy(text)
+                .encode_utf16()
+                .collect::<Vec<u16>>()
+        };
+        match self {
+            TextEncoding::Utf8 => text.to_vec(),
+            TextEncoding::Utf16Le => {
+                let mut out = vec![0xFF, 0xFE];
+                out.extend(units().iter().flat_map(|u| u.to_le_bytes()));
+                out
+            }
+            TextEncoding::Utf16Be => {
+                let mut out = vec![0xFE, 0xFF];
+                out.extend(units().iter().flat_map(|u| u.to_be_bytes()));
+                out
+            }
+        }
+    }
+}
+
 /// `configSource="…"` as written, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigSourceRef {
@@ -304,6 +365,8 @@ pub struct ConfigFile {
     pub config_sources: Vec<PathBuf>,
     pub problems: Vec<FileProblem>,
     pub is_transform: bool,
+    /// How the file is stored; `bytes` are always its UTF-8 text.
+    pub encoding: TextEncoding,
 }
 
 impl ConfigFile {
@@ -369,5 +432,5 @@ mod walk;
 mod wif;
 
 pub use parse::{is_placeholder, line_indent, parse_config};
-pub use walk::{repository_root, scan_paths, utf16_text};
+pub use walk::{repository_root, scan_paths};
 pub use wif::decode_attribute;

@@ -28,7 +28,12 @@ pub fn parse_config(
         config_sources: Vec::new(),
         problems: Vec::new(),
         is_transform: false,
+        encoding: TextEncoding::Utf8,
     };
+    if let Some((encoding, text)) = TextEncoding::decode_utf16(&file.bytes) {
+        file.encoding = encoding;
+        file.bytes = text;
+    }
     let problem = |line, column, code, message: String| FileProblem {
         file: path.to_path_buf(),
         line,
@@ -40,7 +45,7 @@ pub fn parse_config(
             1,
             1,
             Code::UnsupportedEncoding,
-            "UTF-16 file: keyroll reads and writes UTF-8 only; nothing here is checked or changed"
+            "not valid UTF-16 despite its byte-order mark: nothing here is checked or changed"
                 .into(),
         ));
         return file;

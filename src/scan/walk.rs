@@ -122,8 +122,8 @@ pub fn scan_paths(
             detail: e.to_string(),
         })?;
         // UTF-16 holds zero bytes but is text: it reaches the parser, which reports it.
-        let relevant = match utf16_text(&bytes) {
-            Some(text) => needles.is_match(text.as_bytes()),
+        let relevant = match TextEncoding::decode_utf16(&bytes) {
+            Some((_, text)) => needles.is_match(&text),
             None => !is_binary(&bytes) && needles.is_match(&bytes),
         };
         if !relevant {
@@ -137,25 +137,6 @@ pub fn scan_paths(
     }
     result.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(result)
-}
-
-/// The text of a file with a UTF-16 byte-order mark (Visual Studio still writes some).
-pub fn utf16_text(bytes: &[u8]) -> Option<String> {
-    let little = bytes.starts_with(b"\xFF\xFE");
-    if !little && !bytes.starts_with(b"\xFE\xFF") {
-        return None;
-    }
-    let units: Vec<u16> = bytes[2..]
-        .chunks_exact(2)
-        .map(|p| {
-            if little {
-                u16::from_le_bytes([p[0], p[1]])
-            } else {
-                u16::from_be_bytes([p[0], p[1]])
-            }
-        })
-        .collect();
-    Some(String::from_utf16_lossy(&units))
 }
 
 fn is_binary(bytes: &[u8]) -> bool {
