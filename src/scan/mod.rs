@@ -306,7 +306,7 @@ impl TextEncoding {
         } else {
             return None;
         };
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         let units: Vec<u16> = bytes[2..]
