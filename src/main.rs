@@ -104,6 +104,9 @@ fn check_command(args: &ThumbprintArgs) -> Result<ExitCode> {
         });
         print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
     } else {
+        // stdout stays the bare thumbprint for scripts; which notation was read goes beside
+        // the notes, so an x5t reading is never silent.
+        eprintln!("read as {}", report.notation.describe());
         for note in &report.removed {
             eprintln!("removed {note}");
         }
