@@ -11,6 +11,8 @@ OUT_DIR/edit/       1,000 WIF configs (mixed BOM/CRLF/LF/tabs) trusting the curr
                     the copy each run starts from
 OUT_DIR/aggregate.xml  a ~60 MB SAML aggregate: 20,000 EntityDescriptors, 40,000
                     certificates, line-wrapped base64, some KeyDescriptors without `use`
+OUT_DIR/aggregate-one-line.xml  the same document on one line, as AD FS writes its
+                    metadata: no indentation, no line breaks, base64 unwrapped
 
 Certificates are the repository's real fixture certificates with their serial numbers
 rewritten (same length), so each is distinct and still parses.
@@ -192,7 +194,11 @@ def gen_aggregate(out, rng, entities, target_bytes):
         org += f"      <md:OrganizationURL xml:lang=\"en\">https://sp{e}.example.org/</md:OrganizationURL>\n    </md:Organization>\n"
         parts.append(entity + org + "  </md:EntityDescriptor>\n")
     parts.append("</md:EntitiesDescriptor>\n")
-    write(path, "".join(parts) + padding)
+    text = "".join(parts) + padding
+    write(path, text)
+    # Indentation and line breaks are only whitespace between elements and inside the base64,
+    # so dropping them leaves the same entities and certificates.
+    write(os.path.join(out, "aggregate-one-line.xml"), "".join(line.strip() for line in text.splitlines()))
 
 
 def main():
