@@ -355,25 +355,7 @@ fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {
         clock.now(),
         args.force,
     ))?;
-    let mut out = format!(
-        "wrote {} and {}: {} issuer{}, {} trusted thumbprint{} matched\n",
-        summary.settings_path.display(),
-        summary.lock_path.display(),
-        summary.issuers.len(),
-        if summary.issuers.len() == 1 { "" } else { "s" },
-        summary.matched.len(),
-        if summary.matched.len() == 1 { "" } else { "s" },
-    );
-    for line in &summary.matched {
-        out.push_str(&format!("  matched   {line}\n"));
-    }
-    for line in &summary.unmatched {
-        out.push_str(&format!(
-            "  unmatched {line} (no given metadata publishes it: stale, or another issuer)\n"
-        ));
-    }
-    out.push_str("review keyroll.toml, then run `keyroll plan`\n");
-    print_stdout(&out)?;
+    print_stdout(&summary.to_text())?;
     Ok(ExitCode::SUCCESS)
 }
 
