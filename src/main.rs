@@ -135,6 +135,9 @@ fn check_command(args: &ThumbprintArgs) -> Result<ExitCode> {
         });
         print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
     } else {
+        // stdout stays the bare thumbprint for scripts; which notation was read goes beside
+        // the notes, so an x5t reading is never silent.
+        eprintln!("read as {}", report.notation.describe());
         for note in &report.removed {
             eprintln!("removed {note}");
         }
@@ -442,25 +445,7 @@ fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {
         clock.now(),
         args.force,
     ))?;
-    let mut out = format!(
-        "wrote {} and {}: {} issuer{}, {} trusted thumbprint{} matched\n",
-        summary.settings_path.display(),
-        summary.lock_path.display(),
-        summary.issuers.len(),
-        if summary.issuers.len() == 1 { "" } else { "s" },
-        summary.matched.len(),
-        if summary.matched.len() == 1 { "" } else { "s" },
-    );
-    for line in &summary.matched {
-        out.push_str(&format!("  matched   {line}\n"));
-    }
-    for line in &summary.unmatched {
-        out.push_str(&format!(
-            "  unmatched {line} (no given metadata publishes it: stale, or another issuer)\n"
-        ));
-    }
-    out.push_str("review keyroll.toml, then run `keyroll plan`\n");
-    print_stdout(&out)?;
+    print_stdout(&summary.to_text())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -142,6 +142,9 @@ pub enum CheckError {
     Dirty(Vec<CharNote>),
     #[error("empty thumbprint")]
     Empty,
+    /// Read as an `x5t` (explicit `--x5t`) but not 27 base64url characters of 20 bytes.
+    #[error("expected a 27-character base64url x5t (20 bytes), found {0} characters")]
+    NotX5t(usize),
 }
 
 fn describe_stray(notes: &[CharNote]) -> String {
@@ -170,6 +173,26 @@ fn describe_removed(notes: &[CharNote]) -> String {
 pub enum Notation {
     Hex,
     X5t,
+}
+
+impl Notation {
+    /// How the CLI names the notation it read, so that a person sees when a value was taken
+    /// as an `x5t` rather than hex.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Notation::Hex => "hex (40 hex digits of SHA-1)",
+            Notation::X5t => "x5t (base64url of SHA-1, as in a JWKS)",
+        }
+    }
+}
+
+impl fmt::Display for Notation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Notation::Hex => "hex",
+            Notation::X5t => "x5t",
+        })
+    }
 }
 
 /// What [`check`] found in a pasted thumbprint.
@@ -207,68 +230,126 @@ pub fn is_invisible(ch: char) -> bool {
 }
 
 /// Normalizes what a person pasted and says what it removed or could not accept.
+///
+/// An input whose visible characters are all hex digits (with `:`/`-` separators) is read as
+/// hex, whatever its length: a truncated hex thumbprint is `bad-length`. 27 hex digits are
+/// also valid base64url, so reading them as an `x5t` would turn a short paste into an
+/// unrelated thumbprint. The `x5t` reading is tried only when a character rules hex out.
 pub fn check(text: &str) -> CheckReport {
-    let mut removed = Vec::new();
-    let mut stray = Vec::new();
-    let mut hex_digits = String::with_capacity(40);
-    // What is left after dropping only whitespace and invisibles, for the x5t reading.
-    let mut visible = String::new();
-    let mut lowercase = false;
-
-    for (index, ch) in text.chars().enumerate() {
-        let position = index + 1;
-        if ch.is_whitespace() || is_invisible(ch) {
-            removed.push(CharNote::new(ch, position));
-            continue;
-        }
-        visible.push(ch);
-        if ch.is_ascii_hexdigit() {
-            lowercase |= ch.is_ascii_lowercase();
-            hex_digits.push(ch.to_ascii_uppercase());
-        } else if ch == ':' || ch == '-' {
-            removed.push(CharNote::new(ch, position));
-        } else {
-            stray.push(CharNote::new(ch, position));
-        }
-    }
-
-    if stray.is_empty() && hex_digits.len() == Thumbprint::HEX_LEN {
-        let mut bytes = [0u8; 20];
-        // Cannot fail: 40 ASCII hex digits.
-        hex::decode_to_slice(&hex_digits, &mut bytes).expect("validated hex");
-        return CheckReport {
-            removed,
-            lowercase,
-            notation: Notation::Hex,
-            result: Ok(Thumbprint(bytes)),
-        };
-    }
-
-    // 27 base64url characters (28 with padding) can only be an x5t, never 40 hex digits.
-    if (27..=28).contains(&visible.len())
-        && let Some(thumbprint) = Thumbprint::from_x5t(&visible)
+    let scanned = Scanned::new(text);
+    if !scanned.could_be_hex()
+        && let Some(report) = scanned.x5t_report()
     {
-        removed.retain(|n| n.ch != '-');
-        return CheckReport {
-            removed,
+        return report;
+    }
+    scanned.into_hex_report()
+}
+
+/// Reads the input as a JWKS `x5t` only (the CLI's explicit `--x5t`): base64url, 27
+/// characters, or 28 with its `=` padding, that decode to 20 bytes.
+pub fn check_x5t(text: &str) -> CheckReport {
+    let scanned = Scanned::new(text);
+    let length = scanned.visible.chars().count();
+    match scanned.x5t_report() {
+        Some(report) => report,
+        None => CheckReport {
+            removed: scanned.invisible(),
+            lowercase: false,
+            notation: Notation::X5t,
+            result: Err(if length == 0 {
+                CheckError::Empty
+            } else {
+                CheckError::NotX5t(length)
+            }),
+        },
+    }
+}
+
+/// One pass over the input: what was dropped, what is left.
+struct Scanned {
+    removed: Vec<CharNote>,
+    stray: Vec<CharNote>,
+    hex_digits: String,
+    /// What is left after dropping only whitespace and invisibles, for the x5t reading.
+    visible: String,
+    lowercase: bool,
+}
+
+impl Scanned {
+    fn new(text: &str) -> Self {
+        let mut scanned = Scanned {
+            removed: Vec::new(),
+            stray: Vec::new(),
+            hex_digits: String::with_capacity(40),
+            visible: String::new(),
+            lowercase: false,
+        };
+        for (index, ch) in text.chars().enumerate() {
+            let position = index + 1;
+            if ch.is_whitespace() || is_invisible(ch) {
+                scanned.removed.push(CharNote::new(ch, position));
+                continue;
+            }
+            scanned.visible.push(ch);
+            if ch.is_ascii_hexdigit() {
+                scanned.lowercase |= ch.is_ascii_lowercase();
+                scanned.hex_digits.push(ch.to_ascii_uppercase());
+            } else if ch == ':' || ch == '-' {
+                scanned.removed.push(CharNote::new(ch, position));
+            } else {
+                scanned.stray.push(CharNote::new(ch, position));
+            }
+        }
+        scanned
+    }
+
+    /// Nothing but hex digits and separators: hex, of whatever length.
+    fn could_be_hex(&self) -> bool {
+        self.stray.is_empty()
+    }
+
+    /// Whitespace and invisibles only (the separators belong to an x5t's alphabet).
+    fn invisible(&self) -> Vec<CharNote> {
+        self.removed
+            .iter()
+            .filter(|n| n.ch != '-' && n.ch != ':')
+            .cloned()
+            .collect()
+    }
+
+    fn into_hex_report(self) -> CheckReport {
+        let result = if !self.stray.is_empty() {
+            Err(CheckError::Stray(self.stray))
+        } else if self.hex_digits.is_empty() {
+            Err(CheckError::Empty)
+        } else if self.hex_digits.len() != Thumbprint::HEX_LEN {
+            Err(CheckError::BadLength(self.hex_digits.len()))
+        } else {
+            let mut bytes = [0u8; 20];
+            // Cannot fail: 40 ASCII hex digits.
+            hex::decode_to_slice(&self.hex_digits, &mut bytes).expect("validated hex");
+            Ok(Thumbprint(bytes))
+        };
+        CheckReport {
+            removed: self.removed,
+            lowercase: self.lowercase,
+            notation: Notation::Hex,
+            result,
+        }
+    }
+
+    /// 27 base64url characters (28 with padding) that decode to 20 bytes.
+    fn x5t_report(&self) -> Option<CheckReport> {
+        if !(27..=28).contains(&self.visible.len()) {
+            return None;
+        }
+        let thumbprint = Thumbprint::from_x5t(&self.visible)?;
+        Some(CheckReport {
+            removed: self.invisible(),
             lowercase: false,
             notation: Notation::X5t,
             result: Ok(thumbprint),
-        };
-    }
-
-    let result = if !stray.is_empty() {
-        Err(CheckError::Stray(stray))
-    } else if hex_digits.is_empty() {
-        Err(CheckError::Empty)
-    } else {
-        Err(CheckError::BadLength(hex_digits.len()))
-    };
-    CheckReport {
-        removed,
-        lowercase,
-        notation: Notation::Hex,
-        result,
+        })
     }
 }
 
@@ -342,6 +423,63 @@ mod tests {
             report.thumbprint().unwrap().to_x5t(),
             "a3QN0BZS7s4nN-BdrjbF0Y_LdMM"
         );
+    }
+
+    #[test]
+    fn truncated_hex_is_bad_length_never_an_x5t() {
+        // The first 27 hex digits of a thumbprint are also 27 valid base64url characters.
+        let report = check("57C2EF60E1C50F6E039E8ACAACE");
+        assert_eq!(report.notation, Notation::Hex);
+        assert_eq!(report.result.unwrap_err(), CheckError::BadLength(27));
+        // Every truncation of a real thumbprint, and its lowercase form, is refused as hex.
+        for len in 1..Thumbprint::HEX_LEN {
+            for text in [ADFS[..len].to_string(), ADFS[..len].to_lowercase()] {
+                let report = check(&text);
+                assert_eq!(report.notation, Notation::Hex, "{text}");
+                assert_eq!(report.result, Err(CheckError::BadLength(len)), "{text}");
+            }
+        }
+        // Dash separators keep it hex too: 26 digits and 12 dashes are 38 characters.
+        let dashed: Vec<&str> = ADFS.as_bytes()[..26]
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let report = check(&dashed.join("-"));
+        assert_eq!(report.result.unwrap_err(), CheckError::BadLength(26));
+    }
+
+    #[test]
+    fn x5t_only_when_a_character_rules_hex_out() {
+        // `-` and `_` and letters past F: base64url, never hex.
+        let report = check("  a3QN0BZS7s4nN-BdrjbF0Y_LdMM\n");
+        assert_eq!(report.notation, Notation::X5t);
+        assert_eq!(report.thumbprint().unwrap().to_string(), ADFS);
+        assert_eq!(report.removed.len(), 3, "{:?}", report.removed);
+        // With its padding.
+        let report = check("a3QN0BZS7s4nN-BdrjbF0Y_LdMM=");
+        assert_eq!(report.thumbprint().unwrap().to_string(), ADFS);
+        // Not 27 characters: the hex reading names the stray characters.
+        let report = check("a3QN0BZS7s4nN-BdrjbF0Y_LdM");
+        assert_eq!(report.notation, Notation::Hex);
+        assert!(matches!(report.result, Err(CheckError::Stray(_))));
+    }
+
+    #[test]
+    fn explicit_x5t_reads_even_an_all_hex_value() {
+        let thumbprint = Thumbprint::from_x5t("57C2EF60E1C50F6E039E8ACAACE").unwrap();
+        let report = check_x5t("57C2EF60E1C50F6E039E8ACAACE");
+        assert_eq!(report.notation, Notation::X5t);
+        assert_eq!(report.thumbprint(), Some(thumbprint));
+        let report = check_x5t(ADFS);
+        assert_eq!(report.result.unwrap_err(), CheckError::NotX5t(40));
+        assert_eq!(check_x5t(" ").result.unwrap_err(), CheckError::Empty);
+    }
+
+    #[test]
+    fn notation_is_named() {
+        assert_eq!(Notation::Hex.to_string(), "hex");
+        assert_eq!(Notation::X5t.to_string(), "x5t");
+        assert!(Notation::X5t.describe().contains("base64url"));
     }
 
     #[test]
