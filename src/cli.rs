@@ -151,6 +151,12 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
+    /// Accept, for this run only, that ISSUER no longer publishes any key keyroll has seen
+    /// and no trusted signer vouches for the new ones (an identity change, not a rollover).
+    /// Review the new keys first: this is how a hijacked or wrong metadata URL would look.
+    #[arg(long, value_name = "ISSUER")]
+    pub accept_identity_change: Vec<String>,
+
     #[command(flatten)]
     pub rules: RulesArgs,
 

@@ -178,8 +178,52 @@ fn add_document(
         sha256: doc.sha256.clone(),
         read_at: rfc3339(doc.fetched_at),
         bytes: doc.bytes,
+        signature: signature_of(doc),
+        valid_until: doc
+            .signature_report
+            .as_ref()
+            .and_then(|r| r.freshness.valid_until),
+        cache_duration: doc
+            .signature_report
+            .as_ref()
+            .and_then(|r| r.freshness.cache_duration.clone()),
+        signer_trust: None,
     });
     Ok(())
+}
+
+/// The document's signature as verified when it was parsed.
+fn signature_of(doc: &MetadataDocument) -> crate::plan::DocumentSignature {
+    use crate::plan::DocumentSignature as S;
+    use crate::signature::Verdict;
+    if doc.kind != metadata::DocumentKind::SamlMetadata {
+        return S::TlsOnly;
+    }
+    let Some(report) = &doc.signature_report else {
+        return S::Unsigned;
+    };
+    let details = report.signature.as_ref();
+    match &report.verdict {
+        Verdict::Unsigned => S::Unsigned,
+        Verdict::Valid => {
+            let details = details.expect("a valid signature has details");
+            S::Valid {
+                signer: details
+                    .signer_sha1
+                    .unwrap_or(Thumbprint::from_bytes([0; 20])),
+                method: details
+                    .signature_method
+                    .as_deref()
+                    .map_or("unknown", crate::signature::short_name)
+                    .to_string(),
+                weak: doc.weak_signature,
+            }
+        }
+        Verdict::Refused(refusal) => S::Refused {
+            reason: refusal.to_string(),
+            claimed_signer: details.and_then(|d| d.signer_sha1),
+        },
+    }
 }
 
 /// Where target files are read from.
@@ -242,6 +286,8 @@ pub struct Inputs {
     pub issuers: Vec<LoadedIssuer>,
     pub targets: Vec<TargetFile>,
     pub warnings: Vec<String>,
+    /// Issuers whose identity change this run accepts (`--accept-identity-change`).
+    pub accept_identity_change: BTreeSet<String>,
 }
 
 /// Checks keyroll.toml against the rules: targets name known dialects, and there is
@@ -562,5 +608,6 @@ pub async fn load(
         issuers,
         targets,
         warnings,
+        accept_identity_change: BTreeSet::new(),
     })
 }

@@ -227,13 +227,14 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
     let rules = args.rules.load()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
     let now = clock.now();
-    let inputs = runtime()?.block_on(keyroll::load::load(
+    let mut inputs = runtime()?.block_on(keyroll::load::load(
         &settings,
         &rules,
         &fetcher,
         &keyroll::load::Tree::Work,
         now,
     ))?;
+    inputs.accept_identity_change = args.accept_identity_change.iter().cloned().collect();
     let plan = keyroll::decide::decide(&inputs, &rules, now);
     let out = match args.format {
         Format::Json => report::plan_json(&plan),
@@ -373,7 +374,9 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         }
         _ => keyroll::load::Tree::Work,
     };
-    let inputs = runtime.block_on(keyroll::load::load(&settings, &rules, &fetcher, &tree, now))?;
+    let mut inputs =
+        runtime.block_on(keyroll::load::load(&settings, &rules, &fetcher, &tree, now))?;
+    inputs.accept_identity_change = args.plan.accept_identity_change.iter().cloned().collect();
     let plan = keyroll::decide::decide(&inputs, &rules, now);
     if matches!(tree, keyroll::load::Tree::Git { .. }) {
         let differ: Vec<&str> = inputs

@@ -142,6 +142,10 @@ pub struct MetadataDocument {
     pub fetched_at: OffsetDateTime,
     pub keys: Vec<PublishedKey>,
     pub signature: Option<SignatureInfo>,
+    /// The signature as verified (SAML documents that carry one).
+    pub signature_report: Option<crate::signature::SignatureReport>,
+    /// Valid only under the legacy policy (SHA-1, or a key under 2048 bits).
+    pub weak_signature: bool,
     /// Things skipped that a reader may want to know (a JWK with no `x5c`, say).
     pub notes: Vec<String>,
 }
@@ -170,6 +174,28 @@ pub async fn load(
             serde_json::from_str(&text).map_err(|e| json_error(source, &e))?;
         let jwks_uri = config["jwks_uri"].as_str().unwrap_or_default().to_string();
         let issuer = config["issuer"].as_str().map(str::to_string);
+        // A second hop named by a remote document is always fetched, never read from disk:
+        // https, or plain http only to a loopback host under --allow-http (tests).
+        let lower = jwks_uri.to_ascii_lowercase();
+        let loopback = reqwest::Url::parse(&jwks_uri).ok().is_some_and(|u| {
+            let host = u.host_str().unwrap_or_default();
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        let allowed = lower.starts_with("https://")
+            || (lower.starts_with("http://") && loopback && fetcher.options().allow_http);
+        if !allowed {
+            return Err(MetadataError::Read {
+                source_name: source.to_string(),
+                detail: format!(
+                    "jwks_uri \"{jwks_uri}\" is not an https:// URL; keyroll follows only https (plain http to a loopback host under --allow-http, for tests), never a path"
+                ),
+            });
+        }
         let jwks_bytes = read_source(&jwks_uri, fetcher).await?;
         let jwks = parse_jwks(&jwks_uri, &jwks_bytes, issuer)?;
         doc.keys = jwks.0;
@@ -218,6 +244,8 @@ pub fn parse(
         fetched_at,
         keys: Vec::new(),
         signature: None,
+        signature_report: None,
+        weak_signature: false,
         notes: Vec::new(),
     };
     match first {
@@ -225,6 +253,8 @@ pub fn parse(
             let xml = parse_xml(source, text)?;
             doc.keys = xml.keys;
             doc.signature = xml.signature;
+            doc.signature_report = xml.signature_report;
+            doc.weak_signature = xml.weak_signature;
             doc.notes = xml.notes;
         }
         Some('{') => {
@@ -560,6 +590,8 @@ fn is_ds(node: &roxmltree::Node<'_, '_>, local: &str) -> bool {
 struct XmlKeys {
     keys: Vec<PublishedKey>,
     signature: Option<SignatureInfo>,
+    signature_report: Option<crate::signature::SignatureReport>,
+    weak_signature: bool,
     notes: Vec<String>,
 }
 
@@ -605,6 +637,32 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
             })
         }
     };
+    // Verified on the very tree the keys are read from (the signed element is the root).
+    // Strict first; a signature refused only for SHA-1 or a short key is verified again
+    // under the legacy policy and marked weak, so the issuer's `allow_sha1` decides.
+    let (signature_report, weak_signature) = if signature.is_some() {
+        use crate::signature::{Policy, Refusal, Verdict, verify_document};
+        let strict = verify_document(&doc, Policy::STRICT);
+        match &strict.verdict {
+            Verdict::Refused(Refusal::Sha1NotAllowed { .. } | Refusal::WeakKey { .. }) => {
+                let legacy = verify_document(&doc, Policy::LEGACY);
+                let weak = legacy.is_valid();
+                (Some(if weak { legacy } else { strict }), weak)
+            }
+            _ => (Some(strict), false),
+        }
+    } else {
+        (None, false)
+    };
+    let signature = signature.map(|mut s| {
+        if let Some(report) = &signature_report {
+            s.verified = report.is_valid();
+            if let Some(signer) = report.signer() {
+                s.signer_sha1 = Some(signer.sha1);
+            }
+        }
+        s
+    });
 
     let mut keys = KeyCollector::default();
     let mut notes = Vec::new();
@@ -670,6 +728,8 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
     Ok(XmlKeys {
         keys: keys.keys,
         signature,
+        signature_report,
+        weak_signature,
         notes,
     })
 }

@@ -282,18 +282,69 @@ pub struct KeyReport {
     pub reason: String,
 }
 
-/// One metadata document as read for an issuer: where, what, when.
+/// One metadata document as read for an issuer: where, what, when, and who signed it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceInfo {
     pub source: String,
     pub sha256: String,
     pub read_at: String,
     pub bytes: usize,
+    pub signature: DocumentSignature,
+    /// `validUntil` of the document's root, when it has one.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub valid_until: Option<OffsetDateTime>,
+    /// `cacheDuration` as written (an ISO 8601 duration), reported.
+    pub cache_duration: Option<String>,
+    /// Why keyroll trusts the signer (decided with the issuer's history), or why not.
+    pub signer_trust: Option<String>,
+}
+
+fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A document's signature as verified when it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum DocumentSignature {
+    /// JWKS and OpenID documents cannot be signed: only TLS vouches for them.
+    TlsOnly,
+    Unsigned,
+    /// Verified with the certificate it names; whether that signer is trusted is decided
+    /// with the issuer's history ([`SourceInfo::signer_trust`]).
+    Valid {
+        signer: Thumbprint,
+        method: String,
+        /// SHA-1 in the signature or digest method, or a key under 2048 bits.
+        weak: bool,
+    },
+    Refused {
+        reason: String,
+        claimed_signer: Option<Thumbprint>,
+    },
+}
+
+impl std::fmt::Display for DocumentSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DocumentSignature::TlsOnly => f.write_str("unsigned (TLS only)"),
+            DocumentSignature::Unsigned => f.write_str("unsigned"),
+            DocumentSignature::Valid { signer, method, .. } => {
+                write!(f, "signed by {signer} ({method}), signature valid")
+            }
+            DocumentSignature::Refused { reason, .. } => write!(f, "signature refused: {reason}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuerReport {
     pub name: String,
+    /// The run accepted that none of the keys seen before is published any more.
+    pub identity_change: bool,
     pub sources: Vec<SourceInfo>,
     pub entity_ids: Vec<String>,
     pub error: Option<String>,

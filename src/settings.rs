@@ -58,6 +58,30 @@ pub struct IssuerSettings {
     pub issuer_name: Option<String>,
     #[serde(default = "default_uses")]
     pub uses: Vec<UseSetting>,
+    /// Whether a SAML / WS-Federation document must carry a valid signature by a key this
+    /// issuer is already trusted with before keyroll acts on it.
+    #[serde(default)]
+    pub signature: SignatureMode,
+    /// SHA-1 thumbprints of certificates whose signature is trusted regardless of history.
+    #[serde(default)]
+    pub signers: Vec<String>,
+    /// Accept RSA-SHA1 signatures and SHA-1 digests (AD FS may still sign with them) and
+    /// 1024-bit signing keys.
+    #[serde(default)]
+    pub allow_sha1: bool,
+}
+
+/// `[[issuer]] signature = "required" | "if-present" | "off"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureMode {
+    /// An unsigned document is refused.
+    Required,
+    /// A signed document must verify, by a trusted signer; an unsigned one is accepted.
+    #[default]
+    IfPresent,
+    /// Signatures are reported, never enforced.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -277,6 +301,19 @@ impl Settings {
                     offset_of(&format!("\"{}\"", issuer.name)),
                     format!("issuer \"{}\" lists no metadata source", issuer.name),
                 ));
+            }
+            for signer in &issuer.signers {
+                if signer.parse::<crate::thumbprint::Thumbprint>().is_err()
+                    || signer.trim().len() != 40
+                {
+                    return Err(at(
+                        offset_of(signer),
+                        format!(
+                            "issuer \"{}\": signer \"{signer}\" is not a 40-hex-digit SHA-1 thumbprint",
+                            issuer.name
+                        ),
+                    ));
+                }
             }
             if issuer.uses.is_empty() {
                 return Err(at(

@@ -198,6 +198,7 @@ pub fn reports(
         .map(|state| {
             let mut report = IssuerReport {
                 name: state.name.clone(),
+                identity_change: false,
                 sources: Vec::new(),
                 entity_ids: Vec::new(),
                 error: errors.get(&state.name).cloned(),

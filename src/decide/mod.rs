@@ -6,6 +6,7 @@
 pub mod hygiene;
 pub mod keys;
 pub mod registry;
+pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +42,7 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         return plan;
     }
     let mut views: BTreeMap<&str, IssuerView<'_>> = BTreeMap::new();
+    let mut trust_verdicts: BTreeMap<String, trust::Verdict> = BTreeMap::new();
     for state in &inputs.issuers {
         let Some(issuer_settings) = settings.issuer(&state.name) else {
             continue;
@@ -56,6 +58,24 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
                 );
             }
             Ok(keys) => {
+                let lock = inputs.lock.issuers.get(&state.name);
+                let in_configs = trusted_in_configs(inputs, &state.name);
+                match trust::check(
+                    issuer_settings,
+                    keys,
+                    lock,
+                    &in_configs,
+                    inputs.accept_identity_change.contains(&state.name),
+                    now,
+                ) {
+                    Ok(verdict) => {
+                        trust_verdicts.insert(state.name.clone(), verdict);
+                    }
+                    Err(why) => {
+                        issuer_errors.insert(state.name.clone(), why);
+                        continue;
+                    }
+                }
                 views.insert(
                     state.name.as_str(),
                     IssuerView {
@@ -99,7 +119,44 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         now,
         settings.policy.warn_expiring.0,
     );
+    for report in &mut plan.issuers {
+        if let Some(verdict) = trust_verdicts.get(&report.name) {
+            report.identity_change = verdict.identity_change;
+            for (source, trust) in report.sources.iter_mut().zip(&verdict.signer_trust) {
+                source.signer_trust = trust.clone();
+            }
+        }
+    }
     plan
+}
+
+/// Where the target files trust each key, for an issuer their targets name: `file:line`
+/// of entries that load and match (a signer trusted there vouches for a document).
+fn trusted_in_configs(inputs: &Inputs, issuer: &str) -> trust::TrustedAt {
+    let mut at = trust::TrustedAt::new();
+    for target in &inputs.targets {
+        let names_issuer = target.targets.iter().any(|&t| {
+            inputs.settings.targets[t]
+                .issuers
+                .iter()
+                .any(|i| i == issuer)
+        });
+        if !names_issuer {
+            continue;
+        }
+        for entry in target
+            .file
+            .entries
+            .iter()
+            .filter(|e| attributable(e) && !is_dirty(e))
+        {
+            if let Some(t) = entry.normalized {
+                at.entry(t)
+                    .or_insert_with(|| format!("{}:{}", target.display, entry.line));
+            }
+        }
+    }
+    at
 }
 
 /// Dates the decision computes must stay within the calendar: `--now` near year 9999 plus

@@ -74,8 +74,16 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
         for source in &issuer.sources {
             out.push_str(&format!(
-                "  source {} (SHA-256 {}, read {})\n",
-                source.source, source.sha256, source.read_at
+                "  source {} (SHA-256 {}, read {})\n    {}{}\n",
+                source.source,
+                source.sha256,
+                source.read_at,
+                source.signature,
+                source
+                    .signer_trust
+                    .as_deref()
+                    .map(|t| format!("; trusted: {t}"))
+                    .unwrap_or_default()
             ));
         }
         for key in &issuer.keys {

@@ -74,8 +74,17 @@ pub fn pr_body(
     head.push_str("\n**Metadata**\n\n");
     for source in &issuer.sources {
         head.push_str(&format!(
-            "- `{}`: SHA-256 `{}`, {} bytes, read {}\n",
-            source.source, source.sha256, source.bytes, source.read_at
+            "- `{}`: SHA-256 `{}`, {} bytes, read {}; {}{}\n",
+            source.source,
+            source.sha256,
+            source.bytes,
+            source.read_at,
+            source.signature,
+            source
+                .signer_trust
+                .as_deref()
+                .map(|t| format!(" — trusted: {t}"))
+                .unwrap_or_default()
         ));
     }
     if !issuer.entity_ids.is_empty() {
@@ -180,6 +189,12 @@ fn markdown_cell(text: &str) -> String {
 
 /// The pull request's title, from what the issuer's keys go through.
 pub fn title(issuer: &IssuerReport) -> String {
+    if issuer.identity_change {
+        return format!(
+            "keyroll: IDENTITY CHANGE of {}: every key it published before is gone (accepted for this run; verify the new keys out of band)",
+            issuer.name
+        );
+    }
     let adds: Vec<String> = issuer
         .keys
         .iter()

@@ -112,6 +112,7 @@ pub fn inputs(
         issuers,
         targets,
         warnings: Vec::new(),
+        accept_identity_change: BTreeSet::new(),
     }
 }
 
