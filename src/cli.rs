@@ -68,6 +68,34 @@ pub enum Command {
     Man,
 }
 
+/// Removes the environment variables clap reads (`GITHUB_TOKEN`, `KEYROLL_APP_ID`, …) that
+/// are set but empty: a workflow writing `KEYROLL_APP_ID: ${{ secrets.MISSING }}` means "not
+/// set", while clap would take the empty value as given.
+///
+/// # Safety
+/// Changes the process environment: call before any other thread starts.
+pub unsafe fn unset_empty_env() {
+    use clap::CommandFactory as _;
+    fn walk(command: &clap::Command, names: &mut Vec<std::ffi::OsString>) {
+        names.extend(
+            command
+                .get_arguments()
+                .filter_map(|a| a.get_env().map(|e| e.to_os_string())),
+        );
+        for sub in command.get_subcommands() {
+            walk(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    walk(&Cli::command(), &mut names);
+    for name in names {
+        if std::env::var_os(&name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: the caller guarantees no other thread reads the environment now.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PrArgs {
     #[command(flatten)]
@@ -82,9 +110,10 @@ pub struct PrArgs {
         long,
         env = "GITHUB_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = keyroll::secret::Secret::parse_arg
     )]
-    pub token: Option<String>,
+    pub token: Option<keyroll::secret::Secret>,
 
     /// GitHub App id: keyroll mints an installation token, so that the PR triggers CI.
     #[arg(
@@ -100,9 +129,10 @@ pub struct PrArgs {
         long,
         env = "KEYROLL_APP_PRIVATE_KEY",
         hide_env_values = true,
-        value_name = "PEM"
+        value_name = "PEM",
+        value_parser = keyroll::secret::Secret::parse_arg
     )]
-    pub app_private_key: Option<String>,
+    pub app_private_key: Option<keyroll::secret::Secret>,
 
     /// owner/name of the repository (default: [pr] repository, GITHUB_REPOSITORY, the origin remote).
     #[arg(long, value_name = "OWNER/NAME")]
@@ -189,6 +219,11 @@ pub struct ScanArgs {
     /// Metadata whose certificates are known, for `expired`/`expiring` findings (repeatable).
     #[arg(long, value_name = "SOURCE")]
     pub metadata: Vec<String>,
+
+    /// keyroll.toml: its issuers' metadata is known too (a source that fails to load is a
+    /// warning, since `plan` and `pr` report it); without PATH, its folder is scanned.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 
     /// Certificates expiring within this many days are flagged `expiring`.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]

@@ -17,6 +17,8 @@ pub mod plan;
 pub mod pr;
 pub mod report;
 pub mod rules;
+pub mod sanitize;
 pub mod scan;
+pub mod secret;
 pub mod settings;
 pub mod thumbprint;

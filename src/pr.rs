@@ -809,21 +809,35 @@ pub fn actions_outputs(report: &PrReport) -> String {
             })
         })
         .collect();
-    format!(
-        "changed={}\npull-request-numbers={}\npull-request-urls={}\noperations={}\n",
-        report.changed(),
-        with_pr
-            .iter()
-            .filter_map(|o| o.number.map(|n| n.to_string()))
-            .collect::<Vec<_>>()
-            .join(","),
-        with_pr
-            .iter()
-            .filter_map(|o| o.url.clone())
-            .collect::<Vec<_>>()
-            .join(","),
-        serde_json::Value::from(operations)
-    )
+    use crate::sanitize::output_entry;
+    [
+        // A dry run changes nothing, whatever it would do.
+        output_entry(
+            "changed",
+            &(!report.dry_run && report.changed()).to_string(),
+        ),
+        output_entry(
+            "pull-request-numbers",
+            &with_pr
+                .iter()
+                .filter_map(|o| o.number.map(|n| n.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        output_entry(
+            "pull-request-urls",
+            &with_pr
+                .iter()
+                .filter_map(|o| o.url.as_deref().map(crate::sanitize::one_line))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        output_entry(
+            "operations",
+            &serde_json::Value::from(operations).to_string(),
+        ),
+    ]
+    .concat()
 }
 
 /// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
@@ -835,22 +849,24 @@ pub fn actions_summary(report: &PrReport) -> String {
         report.repository,
         report.base
     );
+    use crate::sanitize::{md_cell, md_code, md_url};
     for o in &report.outcomes {
-        let pr = match (&o.url, o.number) {
+        let pr = match (o.url.as_deref().and_then(md_url), o.number) {
             (Some(url), Some(n)) => format!("[#{n}]({url})"),
+            (None, Some(n)) => format!("#{n}"),
             _ => "—".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {pr} | `{}` |\n",
-            o.issuer,
+            "| {} | {} | {pr} | {} |\n",
+            md_cell(&o.issuer),
             o.operation.as_str(),
-            o.branch
+            md_cell(&o.branch)
         ));
     }
     for o in &report.outcomes {
-        out.push_str(&format!("\n### {}\n\n", o.issuer));
+        out.push_str(&format!("\n### {}\n\n", md_code(&o.issuer)));
         if let Some(detail) = &o.detail {
-            out.push_str(&format!("> {}\n\n", detail.replace('\n', " ")));
+            out.push_str(&format!("> {}\n\n", md_code(detail)));
         }
         if o.keys.is_empty() {
             continue;
@@ -865,7 +881,7 @@ pub fn actions_summary(report: &PrReport) -> String {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {status} | {} |\n",
                 key.sha1,
-                key.subject.replace('|', "\\|"),
+                md_cell(&key.subject),
                 key.not_after,
                 key.action
             ));

@@ -636,7 +636,7 @@ pub fn pr_body(
         head.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | **{}** | {} |\n",
             key.sha1,
-            markdown_cell(&key.subject),
+            crate::sanitize::md_cell(&key.subject),
             key.not_before,
             key.not_after,
             key.status,
@@ -647,15 +647,20 @@ pub fn pr_body(
     head.push_str("\n**Metadata**\n\n");
     for source in &issuer.sources {
         head.push_str(&format!(
-            "- `{}`: SHA-256 `{}`, {} bytes, read {}\n",
-            source.source, source.sha256, source.bytes, source.read_at
+            "- {}: SHA-256 `{}`, {} bytes, read {}\n",
+            crate::sanitize::md_code(&source.source),
+            source.sha256,
+            source.bytes,
+            source.read_at
         ));
     }
     if !issuer.entity_ids.is_empty() {
-        head.push_str(&format!(
-            "- entityID: `{}`\n",
-            issuer.entity_ids.join("`, `")
-        ));
+        let ids: Vec<String> = issuer
+            .entity_ids
+            .iter()
+            .map(|id| crate::sanitize::md_code(id))
+            .collect();
+        head.push_str(&format!("- entityID: {}\n", ids.join(", ")));
     }
     head.push_str("\n**Files**\n\n");
     for file in files {
