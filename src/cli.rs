@@ -5,7 +5,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "keyroll",
-    version,
+    // The commit too (build.rs): a bug report names the exact build.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KEYROLL_COMMIT"), ")"),
     about = "Keep WIF/.NET trusted-issuer thumbprints in step with the identity provider's signing keys",
     after_help = "Exit codes: 0 done; 1 error (nothing written). `scan`: 0 clean, 1 error-level findings, 2 could not run."
 )]
@@ -63,9 +64,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  keyroll man > /usr/local/share/man/man1/keyroll.1")]
-    Man,
+    /// Print the man page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  keyroll man > /usr/local/share/man/man1/keyroll.1\n  keyroll man --dir /usr/local/share/man/man1   # keyroll.1, keyroll-pr.1, keyroll-scan.1, ..."
+    )]
+    Man {
+        /// Write keyroll.1 and a page for each subcommand (keyroll-pr.1, …) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Removes the environment variables clap reads (`GITHUB_TOKEN`, `KEYROLL_APP_ID`, …) that
