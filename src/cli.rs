@@ -307,7 +307,7 @@ pub struct FetchArgs {
     #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
     pub max_bytes: u64,
 
-    /// Total time allowed for one request, in seconds.
+    /// Deadline for each metadata source, in seconds: every attempt and wait between retries included.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub timeout: u64,
 

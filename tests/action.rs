@@ -217,8 +217,8 @@ impl Fixture {
 
     /// Fails when any of `secrets` appears in anything the run left readable: every step's
     /// stdout and stderr, every command file, the summary, the outputs, every file under the
-    /// temp folder (workspace, runner temp, release staging; binaries skipped) and the
-    /// origin's history. `masked` may appear on `::add-mask::` lines only (that is how a
+    /// temp folder (workspace, runner temp; binaries skipped) and keyroll's commits on the
+    /// origin. `masked` may appear on `::add-mask::` lines only (that is how a
     /// step registers a secret the runner did not know).
     fn assert_not_leaked(&self, run: &ActionRun, secrets: &[&str], masked: &[&str]) {
         let mut texts = vec![(
@@ -236,13 +236,14 @@ impl Fixture {
                 String::from_utf8_lossy(&bytes).into_owned(),
             ));
         }
+        // keyroll's commits: on its branches, not on main (which the test wrote).
         let history = Command::new("git")
-            .args(["log", "--all", "-p", "--format=%H %B"])
+            .args(["log", "--all", "-p", "--format=%H %B", "--not", "refs/heads/main"])
             .current_dir(&self.bare)
             .output()
             .unwrap();
         texts.push((
-            "the origin's history".into(),
+            "keyroll's commits on the origin".into(),
             String::from_utf8_lossy(&history.stdout).into_owned(),
         ));
         for (place, text) in &texts {
@@ -740,4 +741,274 @@ async fn args_is_still_read_as_pr_args() {
     let report: Value = serde_json::from_str(&run.step("run").stdout)
         .unwrap_or_else(|e| panic!("--format json reached pr ({e}): {}", run.log()));
     assert_eq!(report["dry_run"], true);
+}
+
+// ---- secrets, transport and what is copied from outside ----
+
+fn pem() -> String {
+    std::fs::read_to_string(manifest_dir().join("tests/data/github-app-test-key.pem")).unwrap()
+}
+
+/// The base64 lines of the test App key: none may appear anywhere.
+fn key_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 16)
+        .map(str::to_string)
+        .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_github_app_key_mints_a_masked_token_and_is_never_printed() {
+    let fx = Fixture::new().await;
+    const MINTED: &str = "ghs_minted_installation_token_77f1";
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/installation")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 42})))
+        .mount(&fx.github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"token": MINTED})))
+        .mount(&fx.github)
+        .await;
+    mock_pulls(&fx.github, json!([])).await;
+    mock_create(&fx.github, PR_URL).await;
+    let pem = pem();
+    let run = run_action(
+        fx.runner(),
+        &inputs(&[("app-id", "12345"), ("app-private-key", &pem)]),
+    )
+    .await;
+    assert_success(&run);
+    assert_eq!(operations(&run)[0]["operation"], "created");
+    let listing = fx
+        .requests()
+        .await
+        .into_iter()
+        .find(|r| r.url.path() == format!("{REPO}/pulls"))
+        .unwrap();
+    assert_eq!(
+        listing.headers.get("authorization").unwrap(),
+        &format!("Bearer {MINTED}")
+    );
+    // The runner is told to mask the minted token; it is printed nowhere else.
+    assert_eq!(run.masks, vec![MINTED.to_string()]);
+    let mut secrets = key_lines(&pem);
+    secrets.push(TOKEN.into());
+    fx.assert_not_leaked(&run, &strs(&secrets), &[MINTED]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_key_without_its_begin_line_is_refused_without_being_quoted() {
+    let fx = Fixture::new().await;
+    let pem = pem();
+    let body_only: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let run = run_action(
+        fx.runner(),
+        &inputs(&[("app-id", "12345"), ("app-private-key", &body_only)]),
+    )
+    .await;
+    let step = run.step("run");
+    assert!(step.ran && !step.success, "{}", run.log());
+    assert!(
+        step.stderr.contains("not a PEM private key"),
+        "{}",
+        step.stderr
+    );
+    assert!(fx.requests().await.is_empty(), "nothing sent");
+    fx.assert_not_leaked(&run, &strs(&key_lines(&pem)), &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_error_echoing_the_authorization_header_is_redacted() {
+    let fx = Fixture::new().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "message": format!("Bad credentials; you sent Authorization: Bearer {TOKEN}"),
+            "errors": [{"message": format!("token {TOKEN} is revoked")}]
+        })))
+        .mount(&fx.github)
+        .await;
+    let run = run_action(fx.runner(), &inputs(&[])).await;
+    assert!(!run.success());
+    assert_eq!(operations(&run)[0]["operation"], "failed");
+    assert!(
+        run.summary
+            .contains("Bad credentials; you sent Authorization: Bearer ***; token *** is revoked"),
+        "{}",
+        run.summary
+    );
+    fx.assert_not_leaked(&run, &[TOKEN], &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_not_sent_to_a_plain_http_api() {
+    let fx = Fixture::new().await;
+    let mut runner = fx.runner();
+    runner
+        .github
+        .insert("api_url".into(), "http://api.github.example".into());
+    let run = run_action(runner, &inputs(&[])).await;
+    assert!(!run.success());
+    assert_eq!(operations(&run)[0]["operation"], "failed");
+    assert!(
+        run.summary.contains(
+            "refusing to send the token to the GitHub API http://api.github.example over plain http://"
+        ),
+        "{}",
+        run.summary
+    );
+    fx.assert_not_leaked(&run, &[TOKEN], &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_not_sent_to_a_plain_http_git_remote() {
+    let fx = Fixture::new().await;
+    git(
+        &fx.work,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "http://git.example.invalid/contoso/identity-configs.git",
+        ],
+    );
+    mock_pulls(&fx.github, json!([])).await;
+    let run = run_action(fx.runner(), &inputs(&[])).await;
+    let step = run.step("run");
+    assert!(step.ran && !step.success, "{}", run.log());
+    assert!(
+        step.stderr.contains("refusing to send the token to the git remote http://git.example.invalid/contoso/identity-configs.git over plain http://"),
+        "{}",
+        step.stderr
+    );
+    assert_eq!(fx.write_calls().await, Vec::<String>::new());
+    fx.assert_not_leaked(&run, &[TOKEN], &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_in_a_metadata_url_is_never_printed() {
+    let fx = Fixture::new().await;
+    const PASSWORD: &str = "s3cret-metadata-pw";
+    let config = fx.work.join("keyroll.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    // Port 9 (discard) on loopback: the connection is refused at once.
+    std::fs::write(
+        &config,
+        text.replace(
+            "metadata/FederationMetadata.xml",
+            &format!("https://keyroll:{PASSWORD}@127.0.0.1:9/FederationMetadata.xml"),
+        ),
+    )
+    .unwrap();
+    fx.commit_and_push("metadata behind basic auth");
+    mock_pulls(&fx.github, json!([])).await;
+    let run = run_action(
+        fx.runner(),
+        &inputs(&[
+            ("scan-args", "--now 2026-11-23T12:00:00Z --retries 0"),
+            ("pr-args", "--now 2026-11-23T12:00:00Z --retries 0"),
+        ]),
+    )
+    .await;
+    assert!(!run.success());
+    assert_eq!(operations(&run)[0]["operation"], "failed");
+    let shown = "https://***@127.0.0.1:9/FederationMetadata.xml";
+    assert!(run.step("scan").stderr.contains(shown), "{}", run.log());
+    assert!(run.summary.contains(shown), "{}", run.summary);
+    // The repository's own keyroll.toml holds it, as the user wrote it; nothing keyroll
+    // wrote does.
+    std::fs::remove_file(&config).unwrap();
+    fx.assert_not_leaked(&run, &[PASSWORD, TOKEN], &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_url_with_a_line_break_cannot_inject_an_output() {
+    let fx = Fixture::new().await;
+    mock_pulls(&fx.github, json!([])).await;
+    mock_create(
+        &fx.github,
+        &format!("{PR_URL}\nchanged=injected\r\ninjected=1"),
+    )
+    .await;
+    let run = run_action(fx.runner(), &inputs(&[])).await;
+    assert_success(&run);
+    let written: Vec<&String> = run.step("run").outputs.keys().collect();
+    assert_eq!(
+        written,
+        vec![
+            "changed",
+            "operations",
+            "pull-request-numbers",
+            "pull-request-urls"
+        ]
+    );
+    assert_eq!(run.outputs["changed"], "true");
+    assert!(
+        !run.outputs["pull-request-urls"].contains(['\n', '\r']),
+        "{:?}",
+        run.outputs["pull-request-urls"]
+    );
+    assert!(!run.summary.contains("\nchanged=injected"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markdown_in_a_certificate_subject_stays_text() {
+    use base64::Engine as _;
+    let fx = Fixture::new().await;
+    // A signing certificate whose subject would render as a link, a mention, a remote image
+    // and HTML, with a `|` and a CR that would break a table row.
+    let subject = "Evil [link](https://evil.example/x) @contoso/admins ![](https://evil.example/p.png) <img src=x> a|b\rc";
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, subject);
+    params.not_before = time::macros::datetime!(2026-11-01 00:00 UTC);
+    params.not_after = time::macros::datetime!(2027-11-01 00:00 UTC);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let metadata = fx.work.join("metadata/FederationMetadata.xml");
+    let xml = std::fs::read_to_string(&metadata).unwrap();
+    let descriptor = format!(
+        "<KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor></RoleDescriptor>",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
+    std::fs::write(&metadata, xml.replacen("</RoleDescriptor>", &descriptor, 1)).unwrap();
+    fx.commit_and_push("metadata with a hostile subject");
+    mock_pulls(&fx.github, json!([])).await;
+    mock_create(&fx.github, PR_URL).await;
+    let run = run_action(fx.runner(), &inputs(&[])).await;
+    assert_success(&run);
+    let created = fx
+        .requests()
+        .await
+        .into_iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("{REPO}/pulls"))
+        .unwrap();
+    let body: Value = serde_json::from_slice(&created.body).unwrap();
+    let body = body["body"].as_str().unwrap();
+    // (`<` and `>` come escaped from the subject's RFC 4514 form already.)
+    let inert = "`CN=Evil [link](https://evil.example/x) @contoso/admins ![](https://evil.example/p.png) \\<img src=x\\> a\\|b c`";
+    for (what, text) in [("PR body", body), ("job summary", run.summary.as_str())] {
+        assert!(text.contains(inert), "{what}:\n{text}");
+        for line in text.lines().filter(|l| l.contains("evil.example")) {
+            // The only copy of the subject on the line is the code span.
+            assert_eq!(line.matches("evil.example/x").count(), 1, "{what}: {line}");
+            assert!(line.contains(inert), "{what}: {line}");
+        }
+        // (A CRLF config's diff keeps its CRs, inside its code fence: not a table.)
+        let broken: Vec<&str> = text
+            .split('\n')
+            .filter(|l| l.starts_with('|') && l.contains('\r'))
+            .collect();
+        assert!(broken.is_empty(), "{what}: table rows with a CR: {broken:?}");
+    }
 }
