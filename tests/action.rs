@@ -3,6 +3,10 @@
 //! (wiremock), over a workspace holding the embedded example with a local bare repository as
 //! its origin. Every test of the Action goes through action.yml: a file GitHub could not
 //! load, or a step wired to the wrong input or output, fails here.
+//!
+//! Unix only: the runner starts bash with a cleared environment, as a Linux runner does. On
+//! Windows the CI workflow's `action` job runs the action itself (`uses: ./`).
+#![cfg(unix)]
 
 mod common;
 #[path = "action/runner.rs"]
@@ -238,7 +242,14 @@ impl Fixture {
         }
         // keyroll's commits: on its branches, not on main (which the test wrote).
         let history = Command::new("git")
-            .args(["log", "--all", "-p", "--format=%H %B", "--not", "refs/heads/main"])
+            .args([
+                "log",
+                "--all",
+                "-p",
+                "--format=%H %B",
+                "--not",
+                "refs/heads/main",
+            ])
             .current_dir(&self.bare)
             .output()
             .unwrap();
@@ -1009,6 +1020,9 @@ async fn markdown_in_a_certificate_subject_stays_text() {
             .split('\n')
             .filter(|l| l.starts_with('|') && l.contains('\r'))
             .collect();
-        assert!(broken.is_empty(), "{what}: table rows with a CR: {broken:?}");
+        assert!(
+            broken.is_empty(),
+            "{what}: table rows with a CR: {broken:?}"
+        );
     }
 }
