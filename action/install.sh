@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The action's install step: downloads the keyroll release binary for this runner, checks it
-# against the release's SHA256SUMS, and puts it on GITHUB_PATH. When the release has no
-# binary for this runner, builds the action's own checkout with `cargo install --locked`.
-# A checksum mismatch is an error, never a fallback.
+# against the release's SHA256SUMS, puts its folder on GITHUB_PATH (for the job's later
+# steps) and writes the executable's path as the step output `bin` (for the action's own
+# steps). When the release has no binary for this runner, builds the action's own checkout
+# with `cargo install --locked`. A checksum mismatch is an error, never a fallback.
 #   KEYROLL_VERSION            release to install (default: this checkout's Cargo.toml version)
 #   KEYROLL_ACTION_REPOSITORY  owner/name the action comes from (github.action_repository)
 #   KEYROLL_RELEASES_URL       base of the download URLs (default: GitHub releases of that repo)
@@ -14,9 +15,16 @@ if [ -z "$version" ]; then
   version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$action_dir/Cargo.toml" | head -n 1)
 fi
 version=${version#v}
+# It becomes part of URLs and paths.
+if ! [[ "$version" =~ ^[0-9A-Za-z][0-9A-Za-z.+-]*$ ]]; then
+  echo "::error::keyroll: the version input is not a version such as 0.1.0 (letters, digits, . + -)"
+  exit 1
+fi
 
 os=${RUNNER_OS:-$(uname -s)}
 arch=${RUNNER_ARCH:-$(uname -m)}
+exe=""
+case "$os" in Windows*) exe=.exe ;; esac
 case "$os/$arch" in
   Linux/X64 | Linux/x86_64) target=x86_64-unknown-linux-gnu ext=tar.gz ;;
   Linux/ARM64 | Linux/aarch64) target=aarch64-unknown-linux-gnu ext=tar.gz ;;
@@ -73,7 +81,8 @@ if [ -z "$bin_dir" ]; then
   cargo install --locked --path "$action_dir" --root "$dest"
   bin_dir="$dest/bin"
 fi
-"$bin_dir/keyroll" --version
+"$bin_dir/keyroll$exe" --version
+echo "bin=$bin_dir/keyroll$exe" >> "${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set}"
 # The runner reads GITHUB_PATH as a native path (C:\... on Windows).
 if command -v cygpath >/dev/null; then
   bin_dir=$(cygpath -w "$bin_dir")

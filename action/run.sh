@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# The action's run step: annotations for the configs' findings, then `keyroll pr`, which
-# writes the step outputs and the job summary itself. Inputs arrive as environment
-# variables (never interpolated into this script).
+# The action's pr step: `keyroll pr`, which writes the step outputs and the job summary
+# itself. The credentials go to keyroll through the environment only (never argv, which
+# other processes can read).
 set -euo pipefail
-config=${KEYROLL_CONFIG:-keyroll.toml}
-
-# Findings as ::error/::warning annotations on the files. Exit 1 (error-level findings)
-# must not stop the job: keyroll pr repairs what it can and says what it cannot.
-status=0
-keyroll scan --format github "$(dirname "$config")" || status=$?
-if [ "$status" -gt 1 ]; then
-  exit "$status"
-fi
+# shellcheck source=action/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 args=(pr --config "$config" --write-outputs "${GITHUB_OUTPUT:?}" --write-summary "${GITHUB_STEP_SUMMARY:?}")
+args+=(${rules_args[@]+"${rules_args[@]}"})
 if [ "${KEYROLL_DRY_RUN:-false}" = true ]; then
   args+=(--dry-run)
 fi
-if [ -n "${KEYROLL_APP_ID_INPUT:-}" ]; then
+# Only what the inputs say: credentials the job's environment happens to hold are dropped.
+unset GITHUB_TOKEN KEYROLL_APP_ID KEYROLL_APP_PRIVATE_KEY
+if [ -n "${KEYROLL_APP_ID_INPUT:-}" ] || [ -n "${KEYROLL_APP_PRIVATE_KEY_INPUT:-}" ]; then
+  if [ -z "${KEYROLL_APP_ID_INPUT:-}" ] || [ -z "${KEYROLL_APP_PRIVATE_KEY_INPUT:-}" ]; then
+    echo "::error::keyroll: app-id and app-private-key go together; one of them is empty"
+    exit 1
+  fi
   export KEYROLL_APP_ID="$KEYROLL_APP_ID_INPUT"
-  export KEYROLL_APP_PRIVATE_KEY="${KEYROLL_APP_PRIVATE_KEY_INPUT:?app-private-key is required with app-id}"
-  unset GITHUB_TOKEN
+  export KEYROLL_APP_PRIVATE_KEY="$KEYROLL_APP_PRIVATE_KEY_INPUT"
 elif [ -n "${KEYROLL_TOKEN:-}" ]; then
   export GITHUB_TOKEN="$KEYROLL_TOKEN"
 fi
-read -r -a extra <<< "${KEYROLL_ARGS:-}"
-keyroll "${args[@]}" ${extra[@]+"${extra[@]}"}
+unset KEYROLL_TOKEN KEYROLL_APP_ID_INPUT KEYROLL_APP_PRIVATE_KEY_INPUT
+split_words "${KEYROLL_PR_ARGS:-} ${KEYROLL_ARGS:-}"
+"$keyroll" "${args[@]}" ${words[@]+"${words[@]}"}

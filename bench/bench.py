@@ -207,6 +207,10 @@ def main():
             analysis = os.path.join(ROOT, "bench", "ANALYSIS.md")
             if os.path.exists(analysis):
                 out.write("\n" + open(analysis).read())
+            # The Action's install step and the cold build (bench/action writes that file).
+            action = os.path.join(ROOT, "bench", "ACTION.md")
+            if os.path.exists(action):
+                out.write("\n<!-- bench/action -->\n" + open(action).read().rstrip("\n") + "\n<!-- /bench/action -->\n")
         print("wrote bench/RESULTS.md")
 
 

@@ -5,7 +5,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "keyroll",
-    version,
+    // The commit too (build.rs): a bug report names the exact build.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KEYROLL_COMMIT"), ")"),
     about = "Keep WIF/.NET trusted-issuer thumbprints in step with the identity provider's signing keys",
     after_help = "Exit codes: 0 done; 1 error (usage errors included; `apply` writes every file without an error and names the others). `plan --detailed-exitcode`: 0 nothing to do, 1 error, 2 changes pending. `scan`: 0 clean, 1 error-level findings, 2 could not run."
 )]
@@ -76,9 +77,43 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  keyroll man > /usr/local/share/man/man1/keyroll.1")]
-    Man,
+    /// Print the man page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  keyroll man > /usr/local/share/man/man1/keyroll.1\n  keyroll man --dir /usr/local/share/man/man1   # keyroll.1, keyroll-pr.1, keyroll-scan.1, ..."
+    )]
+    Man {
+        /// Write keyroll.1 and a page for each subcommand (keyroll-pr.1, …) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// Removes the environment variables clap reads (`GITHUB_TOKEN`, `KEYROLL_APP_ID`, …) that
+/// are set but empty: a workflow writing `KEYROLL_APP_ID: ${{ secrets.MISSING }}` means "not
+/// set", while clap would take the empty value as given.
+///
+/// # Safety
+/// Changes the process environment: call before any other thread starts.
+pub unsafe fn unset_empty_env() {
+    use clap::CommandFactory as _;
+    fn walk(command: &clap::Command, names: &mut Vec<std::ffi::OsString>) {
+        names.extend(
+            command
+                .get_arguments()
+                .filter_map(|a| a.get_env().map(|e| e.to_os_string())),
+        );
+        for sub in command.get_subcommands() {
+            walk(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    walk(&Cli::command(), &mut names);
+    for name in names {
+        if std::env::var_os(&name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: the caller guarantees no other thread reads the environment now.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +130,10 @@ pub struct PrArgs {
         long,
         env = "GITHUB_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = keyroll::secret::Secret::parse_arg
     )]
-    pub token: Option<String>,
+    pub token: Option<keyroll::secret::Secret>,
 
     /// GitHub App id: keyroll mints an installation token, so that the PR triggers CI.
     #[arg(
@@ -113,9 +149,10 @@ pub struct PrArgs {
         long,
         env = "KEYROLL_APP_PRIVATE_KEY",
         hide_env_values = true,
-        value_name = "PEM"
+        value_name = "PEM",
+        value_parser = keyroll::secret::Secret::parse_arg
     )]
-    pub app_private_key: Option<String>,
+    pub app_private_key: Option<keyroll::secret::Secret>,
 
     /// owner/name of the repository (default: [pr] repository, GITHUB_REPOSITORY, the origin remote).
     #[arg(long, value_name = "OWNER/NAME")]
@@ -209,6 +246,11 @@ pub struct ScanArgs {
     #[arg(long, value_name = "SOURCE")]
     pub metadata: Vec<String>,
 
+    /// keyroll.toml: its issuers' metadata is known too (a source that fails to load is a
+    /// warning, since `plan` and `pr` report it); without PATH, its folder is scanned.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Certificates expiring within this many days are flagged `expiring`.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub warn_days: i64,
@@ -289,7 +331,7 @@ pub struct FetchArgs {
     #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
     pub max_bytes: u64,
 
-    /// Total time allowed for one request, in seconds.
+    /// Deadline for each metadata source, in seconds: every attempt and wait between retries included.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub timeout: u64,
 

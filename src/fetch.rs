@@ -1,5 +1,6 @@
 //! The one place keyroll reaches the network for metadata: https only, bounded in time, size
-//! and retries, with errors that say what failed and for which URL.
+//! and retries, with errors that say what failed and for which URL (its user information,
+//! a password perhaps, shown as `***`).
 
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ pub struct FetchOptions {
     /// Allows plain `http://` for the URL the user named (never for a host a redirect names).
     pub allow_http: bool,
     pub connect_timeout: Duration,
+    /// The deadline for one source, every attempt and wait between attempts included
+    /// (`--timeout`): a stalled server costs this long, not this long per attempt.
     pub total_timeout: Duration,
     pub max_bytes: u64,
     /// Attempts after the first, on timeouts, connection failures and 5xx answers.
@@ -121,37 +124,44 @@ impl Fetcher {
     }
 
     pub async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        // What errors show: never the password of `https://user:pw@host/…`.
+        let shown = crate::secret::redact_urls(url);
         let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::BadUrl {
-            url: url.into(),
+            url: shown.clone(),
             detail: e.to_string(),
         })?;
         match parsed.scheme() {
             "https" => {}
             "http" if self.options.allow_http => {}
-            "http" => return Err(FetchError::InsecureScheme { url: url.into() }),
+            "http" => return Err(FetchError::InsecureScheme { url: shown }),
             other => {
                 return Err(FetchError::BadUrl {
-                    url: url.into(),
+                    url: shown,
                     detail: format!("unsupported scheme {other}:"),
                 });
             }
         }
         let started = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + self.options.total_timeout;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(parsed.clone()).await;
+            let outcome = tokio::time::timeout_at(deadline, self.attempt(parsed.clone()))
+                .await
+                .unwrap_or(Err(Attempt::Timeout));
             let retryable = match &outcome {
                 Err(Attempt::Timeout) | Err(Attempt::Connect(_)) => true,
                 Err(Attempt::Status(status)) => status.is_server_error(),
                 _ => false,
             };
-            if !retryable || attempt > self.options.retries {
+            let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+            // No attempt starts that the deadline would cut off before it could begin.
+            let time_left = tokio::time::Instant::now() + wait < deadline;
+            if !retryable || attempt > self.options.retries || !time_left {
                 return outcome.map_err(|failure| {
-                    failure.into_error(url, attempt, started.elapsed(), &self.options)
+                    failure.into_error(&shown, attempt, started.elapsed(), &self.options)
                 });
             }
-            let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
             tokio::time::sleep(wait).await;
         }
     }
@@ -230,16 +240,30 @@ impl Attempt {
         options: &FetchOptions,
     ) -> FetchError {
         let url = url.to_string();
+        // reqwest's messages name the URL too.
+        let clean = |detail: String| crate::secret::redact(&detail);
         match self {
             Attempt::Timeout => FetchError::Timeout {
                 url,
                 seconds: elapsed.as_secs_f64(),
                 attempts,
             },
-            Attempt::Connect(detail) => FetchError::Connect { url, detail },
-            Attempt::Dns(detail) => FetchError::Dns { url, detail },
-            Attempt::Tls(detail) => FetchError::Tls { url, detail },
-            Attempt::Redirect(detail) => FetchError::Redirect { url, detail },
+            Attempt::Connect(detail) => FetchError::Connect {
+                url,
+                detail: clean(detail),
+            },
+            Attempt::Dns(detail) => FetchError::Dns {
+                url,
+                detail: clean(detail),
+            },
+            Attempt::Tls(detail) => FetchError::Tls {
+                url,
+                detail: clean(detail),
+            },
+            Attempt::Redirect(detail) => FetchError::Redirect {
+                url,
+                detail: clean(detail),
+            },
             Attempt::Status(status) => FetchError::Status {
                 url,
                 status: status.as_u16(),
@@ -249,7 +273,10 @@ impl Attempt {
                 url,
                 limit: options.max_bytes,
             },
-            Attempt::Other(detail) => FetchError::Other { url, detail },
+            Attempt::Other(detail) => FetchError::Other {
+                url,
+                detail: clean(detail),
+            },
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::github::Secret;
 pub enum GitError {
     #[error("git: {what}: {detail}")]
     Git { what: String, detail: String },
+    #[error("git: {0}")]
+    Insecure(String),
     #[error("git: {0} is not inside a git repository")]
     NotARepository(String),
 }
@@ -23,7 +25,7 @@ fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
     let what = what.into();
     move |e| GitError::Git {
         what,
-        detail: e.message().to_string(),
+        detail: crate::secret::redact(e.message()),
     }
 }
 
@@ -89,12 +91,21 @@ impl GitRepo {
             .map(str::to_string)
     }
 
+    /// An anonymous remote for `url`; with a token, only over https (or plain http to a
+    /// loopback host): the token goes out as HTTP Basic auth, readable on the wire otherwise.
+    fn open_remote(&self, url: &str, token: Option<&Secret>) -> Result<git2::Remote<'_>, GitError> {
+        if token.is_some() && plain_http(url) {
+            crate::secret::check_credential_transport(url, "the git remote")
+                .map_err(GitError::Insecure)?;
+        }
+        self.repo
+            .remote_anonymous(url)
+            .map_err(git_error("opening the remote"))
+    }
+
     /// The remote's default branch (what its HEAD points to).
     pub fn default_branch(&self, url: &str, token: Option<&Secret>) -> Result<String, GitError> {
-        let mut remote = self
-            .repo
-            .remote_anonymous(url)
-            .map_err(git_error("opening the remote"))?;
+        let mut remote = self.open_remote(url, token)?;
         let tries = Cell::new(0);
         let callbacks = callbacks(token, &tries);
         let connection = remote
@@ -126,10 +137,7 @@ impl GitRepo {
             let mut reference = reference;
             let _ = reference.delete();
         }
-        let mut remote = self
-            .repo
-            .remote_anonymous(url)
-            .map_err(git_error("opening the remote"))?;
+        let mut remote = self.open_remote(url, token)?;
         let tries = Cell::new(0);
         let mut options = git2::FetchOptions::new();
         options.remote_callbacks(callbacks(token, &tries));
@@ -280,10 +288,7 @@ impl GitRepo {
         self.repo
             .reference(&local, commit, true, "keyroll: branch to push")
             .map_err(git_error(format!("preparing {branch}")))?;
-        let mut remote = self
-            .repo
-            .remote_anonymous(url)
-            .map_err(git_error("opening the remote"))?;
+        let mut remote = self.open_remote(url, token)?;
         let tries = Cell::new(0);
         let rejected = std::cell::RefCell::new(None);
         let mut cbs = callbacks(token, &tries);
@@ -317,8 +322,15 @@ impl GitRepo {
 /// after a refusal, and would loop).
 fn callbacks<'a>(token: Option<&'a Secret>, tries: &'a Cell<u32>) -> git2::RemoteCallbacks<'a> {
     let mut callbacks = git2::RemoteCallbacks::new();
-    callbacks.credentials(move |_url, _user, allowed| {
+    callbacks.credentials(move |url, _user, allowed| {
         tries.set(tries.get() + 1);
+        // Where libgit2 is asking from now (a redirect may have moved it).
+        if token.is_some()
+            && plain_http(url)
+            && let Err(why) = crate::secret::check_credential_transport(url, "the git remote")
+        {
+            return Err(git2::Error::from_str(&why));
+        }
         match token {
             Some(token)
                 if tries.get() == 1
@@ -337,17 +349,16 @@ fn callbacks<'a>(token: Option<&'a Secret>, tries: &'a Cell<u32>) -> git2::Remot
     callbacks
 }
 
+/// `http://…`: the one transport on which a token would travel readable (ssh, git:// and
+/// local paths never get it; https encrypts it).
+fn plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 /// A URL fit to print: any user information (which could hold a token) removed.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
-                format!("{scheme}://***@{host}")
-            }
-            _ => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    crate::secret::redact_urls(url)
 }
 
 /// `..` and `.` resolved without touching the file system.

@@ -6,30 +6,14 @@
 
 use std::fmt;
 use std::sync::Mutex;
+
+use crate::secret::redact;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// A token that never prints: `Debug` and `Display` show a placeholder.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into().trim().to_string())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -63,6 +47,8 @@ pub enum GitHubError {
     },
     #[error("GitHub App: {0}")]
     App(String),
+    #[error("GitHub API: {0}")]
+    Insecure(String),
 }
 
 impl GitHubError {
@@ -107,6 +93,8 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PullRequest {
     pub number: u64,
+    /// Normalised on the way in: it reaches Markdown links and `$GITHUB_OUTPUT`.
+    #[serde(deserialize_with = "clean_url")]
     pub html_url: String,
     pub state: String,
     #[serde(default)]
@@ -123,6 +111,16 @@ pub struct PullHead {
     #[serde(rename = "ref")]
     pub branch: String,
     pub sha: String,
+}
+
+/// A URL from an API answer as the WHATWG parser reads it (tabs and line breaks dropped,
+/// spaces and quotes percent-encoded); a value that is no URL is kept on one line.
+fn clean_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    Ok(match reqwest::Url::parse(&raw) {
+        Ok(url) => url.to_string(),
+        Err(_) => crate::sanitize::one_line(&raw),
+    })
 }
 
 impl PullRequest {
@@ -192,6 +190,12 @@ impl GitHub {
             return Ok(None);
         }
         let url = format!("{}{}", self.api, path);
+        if self.token.is_some() {
+            crate::secret::check_credential_transport(&self.api, "the GitHub API")
+                .map_err(GitHubError::Insecure)?;
+        }
+        // A pull request body quotes metadata sources: no URL password or token goes out.
+        let body = body.map(|b| redact(&b.to_string()));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -205,10 +209,10 @@ impl GitHub {
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token.expose());
             }
-            if let Some(body) = body {
+            if let Some(body) = &body {
                 request = request
                     .header("Content-Type", "application/json")
-                    .body(body.to_string());
+                    .body(body.clone());
             }
             let last = attempt >= self.retry.attempts;
             let response = match request.send().await {
@@ -222,7 +226,7 @@ impl GitHub {
                     return Err(GitHubError::Transport {
                         method: method.to_string(),
                         path: path.to_string(),
-                        detail: crate::fetch::error_chain(&e),
+                        detail: redact(&crate::fetch::error_chain(&e)),
                     });
                 }
             };
@@ -239,7 +243,7 @@ impl GitHub {
                     .map_err(|e| GitHubError::Decode {
                         method: method.to_string(),
                         path: path.to_string(),
-                        detail: e.to_string(),
+                        detail: redact(&e.to_string()),
                     });
             }
             if !last {
@@ -264,7 +268,8 @@ impl GitHub {
                 method: method.to_string(),
                 path: path.to_string(),
                 status,
-                message: error_message(&text),
+                // Servers and proxies echo requests, Authorization header included.
+                message: redact(&error_message(&text)),
             });
         }
     }
@@ -281,7 +286,7 @@ impl GitHub {
         serde_json::from_value(value).map_err(|e| GitHubError::Decode {
             method: method.to_string(),
             path: path.to_string(),
-            detail: e.to_string(),
+            detail: redact(&e.to_string()),
         })
     }
 
@@ -446,7 +451,7 @@ impl GitHub {
         &self,
         repo: &RepoName,
         app_id: &str,
-        private_key_pem: &str,
+        private_key_pem: &Secret,
     ) -> Result<Secret, GitHubError> {
         let jwt = app_jwt(app_id, private_key_pem, std::time::SystemTime::now())?;
         let app_client = GitHub::new(&self.api, Some(jwt), false, self.retry.clone());
@@ -583,16 +588,12 @@ fn url_escape(text: &str) -> String {
 /// nine minutes (GitHub allows ten).
 pub fn app_jwt(
     app_id: &str,
-    private_key_pem: &str,
+    private_key_pem: &Secret,
     now: std::time::SystemTime,
 ) -> Result<Secret, GitHubError> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let der = pem_body(private_key_pem)
-        .ok_or_else(|| GitHubError::App("the private key is not a PEM RSA key".into()))?;
-    let key = ring::rsa::KeyPair::from_der(&der)
-        .or_else(|_| ring::rsa::KeyPair::from_pkcs8(&der))
-        .map_err(|e| GitHubError::App(format!("the private key is not a usable RSA key: {e}")))?;
+    let key = rsa_key(private_key_pem)?;
     let iat = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -614,13 +615,60 @@ pub fn app_jwt(
     )))
 }
 
-fn pem_body(pem: &str) -> Option<Vec<u8>> {
-    let body: String = pem
+const NOT_PEM: &str = "the private key is not a PEM private key (its value is not shown)";
+
+/// The RSA key pair in a PEM private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
+/// No error quotes the key.
+fn rsa_key(pem: &Secret) -> Result<ring::rsa::KeyPair, GitHubError> {
+    let text = pem.expose();
+    let begin = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.starts_with("-----") && !l.is_empty())
+        .find(|l| l.starts_with("-----BEGIN "))
+        .ok_or_else(|| GitHubError::App(NOT_PEM.into()))?;
+    if !begin.ends_with("PRIVATE KEY-----") {
+        return Err(GitHubError::App(format!(
+            "{NOT_PEM}: its armour line is {begin:?}, not a private key's"
+        )));
+    }
+    let body: String = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("-----BEGIN "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END "))
+        .filter(|l| !l.is_empty())
         .collect();
-    crate::cert::decode_base64(&body).ok()
+    let der = crate::cert::decode_base64(&body)
+        .map_err(|_| GitHubError::App(format!("{NOT_PEM}: its body is not base64")))?;
+    ring::rsa::KeyPair::from_der(&der)
+        .or_else(|_| ring::rsa::KeyPair::from_pkcs8(&der))
+        .map_err(|e| {
+            GitHubError::App(format!(
+                "the private key is PEM but not a usable RSA key ({e}); GitHub App keys are RSA"
+            ))
+        })
+}
+
+/// The App's private key as given to `--app-private-key` / `KEYROLL_APP_PRIVATE_KEY`: PEM
+/// text, or the path of a PEM file. Checked here, before any call, and never echoed: a key
+/// pasted without its `-----BEGIN` line is neither PEM nor a path, and the error says so
+/// without quoting it.
+pub fn load_app_private_key(value: &Secret) -> Result<Secret, GitHubError> {
+    let text = value.expose();
+    let pem = if text.contains("-----BEGIN") {
+        value.clone()
+    } else if !text.contains('\n') && std::path::Path::new(text).is_file() {
+        let content = std::fs::read_to_string(text)
+            .map_err(|e| GitHubError::App(format!("reading the private key file {text}: {e}")))?;
+        Secret::new(content)
+    } else {
+        return Err(GitHubError::App(format!(
+            "{NOT_PEM}, and no file has that name; give the PEM text, -----BEGIN line included, or a path"
+        )));
+    };
+    rsa_key(&pem)?;
+    Ok(pem)
 }
 
 #[cfg(test)]
@@ -646,9 +694,52 @@ mod tests {
     }
 
     #[test]
-    fn secrets_do_not_print() {
-        let s = Secret::new("ghs_abcdef");
-        assert_eq!(format!("{s:?}"), "Secret(***)");
+    fn app_keys_that_are_not_pem_are_refused_without_being_quoted() {
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/github-app-test-key.pem"
+        ))
+        .unwrap();
+        assert!(load_app_private_key(&Secret::new(pem.clone())).is_ok());
+        let body_only: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let first_line = pem.lines().nth(1).unwrap();
+        for (value, why) in [
+            (
+                body_only.clone(),
+                "not a PEM private key (its value is not shown), and no file has that name",
+            ),
+            (
+                pem.replace("RSA PRIVATE KEY", "CERTIFICATE"),
+                "not a PEM private key (its value is not shown): its armour line is \"-----BEGIN CERTIFICATE-----\"",
+            ),
+            (
+                pem.replace(first_line, "!!not base64!!"),
+                "its body is not base64",
+            ),
+        ] {
+            let error = load_app_private_key(&Secret::new(value))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(why), "{error}");
+            assert!(!error.contains(&first_line[..20]), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_token_is_never_sent_over_plain_http_to_another_host() {
+        let github = GitHub::new(
+            "http://ghe.example.com/api/v3",
+            Some(Secret::new("ghs_plain_http_token")),
+            false,
+            RetryPolicy::default(),
+        );
+        let repo = RepoName::parse("o/r").unwrap();
+        let error = github.pulls_for_branch(&repo, "b").await.unwrap_err();
+        assert!(
+            error.to_string().contains("refusing to send the token to the GitHub API http://ghe.example.com/api/v3 over plain http://"),
+            "{error}"
+        );
+        assert!(github.calls().is_empty(), "nothing was sent");
     }
 
     #[test]

@@ -16,9 +16,12 @@ use keyroll::cert::Certificate;
 use keyroll::clock::{Clock, parse_rfc3339};
 use keyroll::fetch::Fetcher;
 use keyroll::report;
+use keyroll::secret::redact;
 use keyroll::thumbprint;
 
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { cli::unset_empty_env() };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -26,7 +29,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", redact(&format!("{error:#}")));
             ExitCode::from(1)
         }
     }
@@ -80,7 +83,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_stdout(&String::from_utf8_lossy(&out))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Man => {
+        Command::Man { dir: Some(dir) } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(command, &dir)
+                .with_context(|| format!("writing the man pages into {}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: None } => {
             let command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_mangen::Man::new(command)
@@ -169,7 +179,7 @@ fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
 /// Linters' convention: 0 clean, 1 error-level findings, 2 could not run.
 fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
     let could_not_run = |e: anyhow::Error| {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", redact(&format!("{e:#}")));
         Ok(ExitCode::from(2))
     };
     let rules = match args.rules.load() {
@@ -182,12 +192,36 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         warn_days: args.warn_days,
         ..Default::default()
     };
-    if !args.metadata.is_empty() {
+    // (source, whether its failure stops the scan): sources named on the command line must
+    // load; keyroll.toml's issuers are best effort, as `pr` reports a failed issuer itself.
+    let mut sources: Vec<(String, bool)> =
+        args.metadata.iter().map(|s| (s.clone(), true)).collect();
+    let mut config_root = None;
+    if let Some(config) = &args.config {
+        let settings = match keyroll::settings::Settings::load(config) {
+            Ok(settings) => settings,
+            Err(e) => return could_not_run(e.into()),
+        };
+        for issuer in &settings.issuers {
+            for source in &issuer.metadata {
+                sources.push((settings.resolve_source(source), false));
+            }
+        }
+        config_root = Some(settings.root.clone());
+    }
+    if !sources.is_empty() {
         let runtime = runtime()?;
         let fetcher = Fetcher::new(args.fetch.options())?;
-        for source in &args.metadata {
+        for (source, required) in &sources {
             let doc = match runtime.block_on(keyroll::metadata::load(source, &fetcher, now)) {
                 Ok(doc) => doc,
+                Err(e) if !required => {
+                    eprintln!(
+                        "warning: {} (skipped: no expiry findings for its keys)",
+                        redact(&e.to_string())
+                    );
+                    continue;
+                }
                 Err(e) => return could_not_run(e.into()),
             };
             for key in doc.keys {
@@ -198,7 +232,7 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         }
     }
     let paths = if args.paths.is_empty() {
-        vec![std::path::PathBuf::from(".")]
+        vec![config_root.unwrap_or_else(|| std::path::PathBuf::from("."))]
     } else {
         args.paths
     };
@@ -284,7 +318,7 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
 }
 
 fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
-    use keyroll::github::{GitHub, RepoName, RetryPolicy, Secret};
+    use keyroll::github::{GitHub, RepoName, RetryPolicy};
     let settings = keyroll::settings::Settings::load(&args.plan.config)?;
     let rules = args.plan.rules.load()?;
     let fetcher = Fetcher::new(args.plan.fetch.options())?;
@@ -323,18 +357,9 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     });
 
     let runtime = runtime()?;
-    let mut token = args
-        .token
-        .as_deref()
-        .map(Secret::new)
-        .filter(|t| !t.expose().is_empty());
+    let mut token = args.token.clone().filter(|t| !t.is_empty());
     if let (Some(app_id), Some(key)) = (&args.app_id, &args.app_private_key) {
-        let pem = if key.contains("-----BEGIN") {
-            key.clone()
-        } else {
-            std::fs::read_to_string(key)
-                .with_context(|| format!("reading the App private key {key}"))?
-        };
+        let pem = keyroll::github::load_app_private_key(key)?;
         let client = GitHub::new(&api_url, None, false, RetryPolicy::default());
         let minted = runtime
             .block_on(client.installation_token(&repository, app_id, &pem))
@@ -433,7 +458,7 @@ fn append(file: &std::path::Path, text: &str) -> Result<()> {
         .append(true)
         .open(file)
         .with_context(|| format!("opening {}", file.display()))?;
-    f.write_all(text.as_bytes())
+    f.write_all(redact(text).as_bytes())
         .with_context(|| format!("writing {}", file.display()))
 }
 
@@ -462,7 +487,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn print_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
-        .write_all(text.as_bytes())
+        .write_all(redact(text).as_bytes())
         .and_then(|_| stdout.flush())
     {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -63,7 +63,7 @@ pub fn pr_body(
         head.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | **{}** | {} |\n",
             key.sha1,
-            markdown_cell(&key.subject),
+            crate::sanitize::md_cell(&key.subject),
             key.not_before,
             key.not_after,
             key.status.as_str(),
@@ -74,8 +74,8 @@ pub fn pr_body(
     head.push_str("\n**Metadata**\n\n");
     for source in &issuer.sources {
         head.push_str(&format!(
-            "- `{}`: SHA-256 `{}`, {} bytes, read {}; {}{}\n",
-            source.source,
+            "- {}: SHA-256 `{}`, {} bytes, read {}; {}{}\n",
+            crate::sanitize::md_code(&source.source),
             source.sha256,
             source.bytes,
             source.read_at,
@@ -88,10 +88,12 @@ pub fn pr_body(
         ));
     }
     if !issuer.entity_ids.is_empty() {
-        head.push_str(&format!(
-            "- entityID: `{}`\n",
-            issuer.entity_ids.join("`, `")
-        ));
+        let ids: Vec<String> = issuer
+            .entity_ids
+            .iter()
+            .map(|id| crate::sanitize::md_code(id))
+            .collect();
+        head.push_str(&format!("- entityID: {}\n", ids.join(", ")));
     }
     head.push_str("\n**Files**\n\n");
     for file in files {
@@ -344,21 +346,32 @@ pub fn actions_outputs(report: &PrReport) -> String {
             })
         })
         .collect();
-    format!(
-        "changed={}\npull-request-numbers={}\npull-request-urls={}\noperations={}\n",
-        report.changed(),
-        with_pr
-            .iter()
-            .filter_map(|o| o.number.map(|n| n.to_string()))
-            .collect::<Vec<_>>()
-            .join(","),
-        with_pr
-            .iter()
-            .filter_map(|o| o.url.clone())
-            .collect::<Vec<_>>()
-            .join(","),
-        serde_json::Value::from(operations)
-    )
+    use crate::sanitize::output_entry;
+    [
+        // A dry run changes nothing, whatever it would do.
+        output_entry("changed", &report.changed().to_string()),
+        output_entry(
+            "pull-request-numbers",
+            &with_pr
+                .iter()
+                .filter_map(|o| o.number.map(|n| n.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        output_entry(
+            "pull-request-urls",
+            &with_pr
+                .iter()
+                .filter_map(|o| o.url.as_deref().map(crate::sanitize::one_line))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        output_entry(
+            "operations",
+            &serde_json::Value::from(operations).to_string(),
+        ),
+    ]
+    .concat()
 }
 
 /// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
@@ -371,21 +384,25 @@ pub fn actions_summary(report: &PrReport) -> String {
         report.base
     );
     for o in &report.outcomes {
-        let pr = match (&o.url, o.number) {
+        let pr = match (o.url.as_deref().and_then(crate::sanitize::md_url), o.number) {
             (Some(url), Some(n)) => format!("[#{n}]({url})"),
+            (None, Some(n)) => format!("#{n}"),
             _ => "—".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {pr} | `{}` |\n",
-            o.issuer,
+            "| {} | {} | {pr} | {} |\n",
+            crate::sanitize::md_cell(&o.issuer),
             o.operation.as_str(),
-            o.branch
+            crate::sanitize::md_cell(&o.branch)
         ));
     }
     for o in &report.outcomes {
-        out.push_str(&format!("\n### {}\n\n", o.issuer));
+        out.push_str(&format!(
+            "\n### {}\n\n",
+            crate::sanitize::md_code(&o.issuer)
+        ));
         if let Some(detail) = &o.detail {
-            out.push_str(&format!("> {}\n\n", detail.replace('\n', " ")));
+            out.push_str(&format!("> {}\n\n", crate::sanitize::md_code(detail)));
         }
         if o.keys.is_empty() {
             continue;
@@ -400,7 +417,7 @@ pub fn actions_summary(report: &PrReport) -> String {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {status} | {} |\n",
                 key.sha1,
-                key.subject.replace('|', "\\|"),
+                crate::sanitize::md_cell(&key.subject),
                 key.not_after,
                 key.action.as_str()
             ));
@@ -417,6 +434,7 @@ mod pr_body_tests {
     fn a_huge_diff_is_cut_at_a_line_with_a_note_and_the_body_stays_under_the_limit() {
         let issuer = IssuerReport {
             name: "adfs".into(),
+            identity_change: false,
             sources: Vec::new(),
             entity_ids: Vec::new(),
             error: None,

@@ -1,0 +1,239 @@
+//! Secrets: the GitHub token, a GitHub App's private key, the JWT and installation token made
+//! from it. One type holds them all, and no formatting trait shows the value.
+//!
+//! Every secret made in this process is also registered, like the Actions runner's
+//! `::add-mask::`: [`redact`] replaces each registered value (and the user information of any
+//! URL) with `***`. keyroll runs everything it prints or sends as prose (error messages,
+//! reports, summaries, outputs, pull request bodies) through it, so that a server echoing the
+//! `Authorization` header back, or a metadata URL written as `https://user:pw@host/…`, shows
+//! nothing.
+
+use std::fmt;
+use std::sync::Mutex;
+
+/// Values shorter than this are not registered: masking a two-letter "secret" everywhere would
+/// garble the output and protect nothing.
+const MIN_REGISTERED: usize = 8;
+
+static REGISTERED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A secret value. `Debug` prints `Secret(***)`; there is no `Display`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Trims surrounding white space (a pasted token often ends with a line break) and
+    /// registers the value for [`redact`].
+    pub fn new(value: impl Into<String>) -> Self {
+        let value = value.into().trim().to_string();
+        register(&value);
+        Secret(value)
+    }
+
+    /// For clap's `value_parser`: an argument or environment variable holding a secret.
+    pub fn parse_arg(value: &str) -> Result<Secret, std::convert::Infallible> {
+        Ok(Secret::new(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Registers `value` for [`redact`]: the whole of it and, for a multi-line value such as a
+/// PEM key, each of its lines (a server or a tool may echo one line of it).
+fn register(value: &str) {
+    let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut add = |v: &str| {
+        if v.len() >= MIN_REGISTERED && !registered.iter().any(|r| r == v) {
+            registered.push(v.to_string());
+        }
+    };
+    add(value);
+    for line in value.lines() {
+        let line = line.trim();
+        if !line.starts_with("-----") {
+            add(line);
+        }
+    }
+}
+
+/// `text` with every registered secret and every URL's user information replaced by `***`.
+pub fn redact(text: &str) -> String {
+    let mut secrets = REGISTERED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Longest first: a key's whole text before its lines.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in &secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    redact_urls(&out)
+}
+
+/// Replaces the user information of every `scheme://user[:password]@host` in `text` with
+/// `***`: `https://user:pw@host/path` → `https://***@host/path`.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // The authority ends at the first of these; user information ends at its last `@`.
+        let end = after
+            .find(|c: char| "/?#".contains(c) || c.is_whitespace() || "\"'<>()`".contains(c))
+            .unwrap_or(after.len());
+        match after[..end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str("***");
+                rest = &after[userinfo_end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// True for hosts whose traffic never leaves the machine: `localhost`, 127.0.0.0/8, `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    // An IPv6 host comes in brackets.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a credential may be sent to `url`: over https, or over plain http to a loopback
+/// host (tests, a local proxy). Err says why not, naming the URL without user information.
+pub fn check_credential_transport(url: &str, what: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("{what} {}: not a valid URL: {e}", redact_urls(url)))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        "http" => Err(format!(
+            "refusing to send the token to {what} {} over plain http://: use https:// (plain http is allowed for localhost only)",
+            redact_urls(url)
+        )),
+        other => Err(format!(
+            "{what} {}: unsupported scheme {other}: (https:// expected)",
+            redact_urls(url)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_format() {
+        let s = Secret::new("ghs_abcdef0123456789");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(***))");
+    }
+
+    #[test]
+    fn registered_secrets_are_redacted_wherever_they_appear() {
+        let token = Secret::new("  ghs_redact_me_4711\n");
+        assert_eq!(token.expose(), "ghs_redact_me_4711");
+        assert_eq!(
+            redact(
+                r#"{"message":"Bad credentials","echo":"Authorization: Bearer ghs_redact_me_4711"}"#
+            ),
+            r#"{"message":"Bad credentials","echo":"Authorization: Bearer ***"}"#
+        );
+        let key = Secret::new(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEArj4QjRF1QiRU\nc2Vjb25kIGxpbmUgb2Yga2V5\n-----END RSA PRIVATE KEY-----\n",
+        );
+        // One line of the key, echoed alone, is masked too; the armour lines are no secret.
+        assert_eq!(
+            redact("bad key line: MIIEowIBAAKCAQEArj4QjRF1QiRU"),
+            "bad key line: ***"
+        );
+        assert_eq!(redact(key.expose()), "***");
+        assert_eq!(
+            redact("-----BEGIN RSA PRIVATE KEY-----"),
+            "-----BEGIN RSA PRIVATE KEY-----"
+        );
+        // Too short to register: not masked everywhere.
+        Secret::new("abc");
+        assert_eq!(redact("abcdef"), "abcdef");
+    }
+
+    #[test]
+    fn url_user_information_is_redacted() {
+        assert_eq!(
+            redact_urls("https://user:pw@idp.example.com/FederationMetadata.xml: timed out"),
+            "https://***@idp.example.com/FederationMetadata.xml: timed out"
+        );
+        assert_eq!(
+            redact_urls("error sending request for url (https://u:p@h:8443/x?y=1)"),
+            "error sending request for url (https://***@h:8443/x?y=1)"
+        );
+        assert_eq!(
+            redact_urls(
+                "fetching from https://x-access-token:ghs_1@github.com/o/r.git and http://a@b"
+            ),
+            "fetching from https://***@github.com/o/r.git and http://***@b"
+        );
+        // An `@` after the host is not user information.
+        assert_eq!(
+            redact_urls("https://github.com/o/r/blob/main/a@b.txt, mail dev@example.com"),
+            "https://github.com/o/r/blob/main/a@b.txt, mail dev@example.com"
+        );
+        assert_eq!(
+            redact_urls("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
+    }
+
+    #[test]
+    fn credentials_go_over_https_or_to_loopback_only() {
+        for ok in [
+            "https://api.github.com",
+            "https://ghe.example.com/api/v3",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3/x",
+            "http://localhost:3000",
+            "http://[::1]:9000/api",
+        ] {
+            assert_eq!(
+                check_credential_transport(ok, "the GitHub API"),
+                Ok(()),
+                "{ok}"
+            );
+        }
+        for refused in [
+            "http://api.github.com",
+            "http://10.0.0.1/api/v3",
+            "http://localhost.evil.example/",
+            "http://[::2]/",
+        ] {
+            let error = check_credential_transport(refused, "the GitHub API").unwrap_err();
+            assert!(error.contains("plain http://"), "{refused}: {error}");
+        }
+        let error =
+            check_credential_transport("http://u:pw@ghe.example.com/o/r.git", "the git remote")
+                .unwrap_err();
+        assert!(
+            error.contains("http://***@ghe.example.com/o/r.git"),
+            "{error}"
+        );
+        assert!(!error.contains("pw"));
+    }
+}
