@@ -441,11 +441,14 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
             append(file, &text)?;
         }
     }
-    if result.failed() || !plan.errors.is_empty() {
+    if result.failed() {
+        anyhow::bail!("an issuer failed; its pull request was left as it was");
+    }
+    if !plan.errors.is_empty() {
         anyhow::bail!(
-            "{} error{}: an issuer that failed keeps its pull request as it was; files with errors are left out of the others",
-            plan.errors.len().max(1),
-            if plan.errors.len() > 1 { "s" } else { "" }
+            "{} error{}: the files named are left out of the pull requests (every other change is proposed)",
+            plan.errors.len(),
+            if plan.errors.len() == 1 { "" } else { "s" }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -494,7 +494,7 @@ async fn dry_run_reports_no_change_and_makes_no_write_call() {
         "{scan}"
     );
     assert!(
-        scan.contains("::warning file=src/Contoso.Web/Web.config,line=13,")
+        scan.contains("::warning file=src/Contoso.Web/Web.config,line=14,")
             && scan.contains("title=keyroll expiring::"),
         "{scan}"
     );

@@ -137,7 +137,7 @@ impl PrReport {
     pub fn failed(&self) -> bool {
         self.outcomes
             .iter()
-            .any(|o| o.operation == Operation::Failed || o.errors > 0)
+            .any(|o| o.operation == Operation::Failed)
     }
 }
 
