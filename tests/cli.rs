@@ -170,7 +170,8 @@ fn inspect_json_schema_on_a_corpus_file() {
     assert_eq!(json["schema"], "keyroll.inspect/v1");
     assert_eq!(json["kind"], "saml-metadata");
     assert_eq!(json["signature"]["present"], true);
-    assert_eq!(json["signature"]["verified"], false);
+    assert_eq!(json["signature"]["verified"], true);
+    assert_eq!(json["signature"]["verdict"]["status"], "valid");
     assert_eq!(json["signature"]["signer_sha1"], ADFS_SIGNING_SHA1);
     let certs = json["certificates"].as_array().unwrap();
     assert_eq!(certs.len(), 2);

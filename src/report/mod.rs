@@ -55,6 +55,29 @@ pub struct SignatureJson {
     pub verified: bool,
     pub reference_uri: Option<String>,
     pub signer_sha1: Option<Thumbprint>,
+    /// `{"status": "valid" | "unsigned" | "refused", "reason": ...}`; JWKS and OpenID
+    /// documents: `"tls-only"` (they cannot be signed).
+    pub verdict: serde_json::Value,
+    /// Whether the signer is trusted is decided per issuer by `plan` (its history), not here.
+    pub valid_until: Option<String>,
+    pub cache_duration: Option<String>,
+}
+
+/// The document's signature verdict as JSON.
+fn signature_verdict(doc: &MetadataDocument) -> serde_json::Value {
+    match &doc.signature_report {
+        _ if doc.kind != crate::metadata::DocumentKind::SamlMetadata => {
+            serde_json::json!({"status": "tls-only"})
+        }
+        None => serde_json::json!({"status": "unsigned"}),
+        Some(report) => {
+            let mut v = serde_json::to_value(&report.verdict).unwrap_or_default();
+            if doc.weak_signature {
+                v["weak"] = serde_json::Value::Bool(true);
+            }
+            v
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +121,16 @@ pub fn inspect_json(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
             verified: doc.signature.as_ref().is_some_and(|s| s.verified),
             reference_uri: doc.signature.as_ref().and_then(|s| s.reference_uri.clone()),
             signer_sha1: doc.signature.as_ref().and_then(|s| s.signer_sha1),
+            verdict: signature_verdict(doc),
+            valid_until: doc
+                .signature_report
+                .as_ref()
+                .and_then(|r| r.freshness.valid_until)
+                .map(rfc3339),
+            cache_duration: doc
+                .signature_report
+                .as_ref()
+                .and_then(|r| r.freshness.cache_duration.clone()),
         },
         certificates: doc
             .keys
@@ -115,16 +148,40 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
         "source:    {}\nkind:      {}, {} bytes, SHA-256 {}\n",
         doc.source, doc.kind, doc.bytes, doc.sha256
     ));
-    let signature = match &doc.signature {
-        None => "none".to_string(),
-        Some(s) => format!(
-            "present, not verified (reference {}, signer {})",
+    let signature = match (&doc.signature, &doc.signature_report) {
+        _ if doc.kind != crate::metadata::DocumentKind::SamlMetadata => {
+            "unsigned (TLS only)".to_string()
+        }
+        (None, _) | (_, None) => "none".to_string(),
+        (Some(s), Some(report)) => format!(
+            "{} (reference {}, signer {}{}); whether the signer is trusted, `plan` decides from the issuer's history",
+            report.verdict,
             s.reference_uri.as_deref().unwrap_or("(none)"),
             s.signer_sha1
                 .map(|t| t.to_string())
-                .unwrap_or_else(|| "not embedded".into())
+                .unwrap_or_else(|| "not embedded".into()),
+            if doc.weak_signature {
+                "; SHA-1 or a short key: accepted only with allow_sha1"
+            } else {
+                ""
+            }
         ),
     };
+    let freshness = doc.signature_report.as_ref().map(|r| &r.freshness);
+    if let Some(until) = freshness.and_then(|f| f.valid_until) {
+        out.push_str(&format!(
+            "validUntil: {}{}\n",
+            rfc3339(until),
+            if now > until {
+                " (PAST: plan refuses this document)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(duration) = freshness.and_then(|f| f.cache_duration.as_deref()) {
+        out.push_str(&format!("cacheDuration: {duration}\n"));
+    }
     out.push_str(&format!("signature: {signature}\n"));
     out.push_str(&format!("as of:     {}\n", rfc3339(now)));
 
