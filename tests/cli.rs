@@ -234,7 +234,7 @@ fn inspect_text_table_lists_entity_and_roles() {
     );
     assert!(text.contains("791BC6AD9893AA570DF03452B4F8069C8A743C29"));
     assert!(text.contains("DCED98D330C1D33A26AA3F7FD15B961573E5DA6A"));
-    assert!(text.contains("signature: present, not verified"));
+    assert!(text.contains("signature: valid (reference #_"), "{text}");
 }
 
 fn inspect_error(name: &str, content: &str) -> String {
