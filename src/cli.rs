@@ -296,6 +296,10 @@ pub struct ThumbprintArgs {
     #[arg(long)]
     pub check: bool,
 
+    /// With --check: read INPUT as a JWKS `x5t` (base64url SHA-1), even when it is all hex.
+    #[arg(long, requires = "check")]
+    pub x5t: bool,
+
     /// Print the SHA-256 thumbprint instead of SHA-1.
     #[arg(long, conflicts_with = "check")]
     pub sha256: bool,

@@ -133,7 +133,11 @@ fn thumbprint_command(args: ThumbprintArgs) -> Result<ExitCode> {
 }
 
 fn check_command(args: &ThumbprintArgs) -> Result<ExitCode> {
-    let report = thumbprint::check(&args.input);
+    let report = if args.x5t {
+        thumbprint::check_x5t(&args.input)
+    } else {
+        thumbprint::check(&args.input)
+    };
     if args.format == Format::Json {
         let json = serde_json::json!({
             "valid": report.result.is_ok(),

@@ -171,6 +171,8 @@ pub struct PlannedChange {
     pub reason: Reason,
     /// The app cannot trust old and new key at once while this change deploys.
     pub lockout_window: bool,
+    /// What else a reviewer should know (for an addition: which `name` and why).
+    pub note: Option<String>,
     pub change: Change,
 }
 
@@ -186,7 +188,7 @@ impl PlannedChange {
 impl Serialize for PlannedChange {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut st = s.serialize_struct("PlannedChange", 8)?;
+        let mut st = s.serialize_struct("PlannedChange", 10)?;
         st.serialize_field("action", &self.kind)?;
         st.serialize_field("line", &self.line)?;
         st.serialize_field("thumbprint", &self.thumbprint)?;
@@ -202,6 +204,7 @@ impl Serialize for PlannedChange {
         st.serialize_field("reason", &self.reason.to_string())?;
         st.serialize_field("reason_code", self.reason.code())?;
         st.serialize_field("lockout_window", &self.lockout_window)?;
+        st.serialize_field("note", &self.note)?;
         st.end()
     }
 }

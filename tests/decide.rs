@@ -330,3 +330,88 @@ fn lockout_guard_refuses_a_plan_that_leaves_no_current_key() {
     );
     assert!(plan.files.is_empty());
 }
+
+/// Style fixes are opt-in: a spaced, lowercase entry loads and matches, so it is left alone
+/// unless `tidy = true`; and nothing that isn't a change trips the lockout guard.
+#[test]
+fn untidy_entries_are_left_alone_unless_tidy() {
+    let a = valid("a");
+    let spaced = format!(
+        "<add thumbprint=\"{}\" name=\"A\" />",
+        a.hex()
+            .to_lowercase()
+            .as_bytes()
+            .chunks(2)
+            .map(|p| std::str::from_utf8(p).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let config = wif45(&[spaced]);
+    let plan = |policy: &str| {
+        decide(
+            &inputs(
+                settings_for(&["a"], policy),
+                vec![issuer("a", &[&a])],
+                vec![target("web.config", &config, vec![0])],
+                Lock::default(),
+            ),
+            now(),
+        )
+    };
+    assert!(plan("").files.is_empty());
+    let tidy = plan("tidy = true");
+    let change = &tidy.files[0].changes[0];
+    assert_eq!(change.kind, ChangeKind::Normalize);
+    assert!(
+        change.reason.to_string().contains("tidy"),
+        "{}",
+        change.reason
+    );
+
+    // The issuer publishes only a key that is not valid yet: with nothing to change, no
+    // lockout error either.
+    let future = Key::new(
+        "future",
+        datetime!(2026-07-01 0:00 UTC),
+        datetime!(2027-07-01 0:00 UTC),
+    );
+    let config = wif45(&[add(&future, "A")]);
+    let plan = decide(
+        &inputs(
+            settings_for(&["a"], ""),
+            vec![issuer("a", &[&future])],
+            vec![target("web.config", &config, vec![0])],
+            Lock::default(),
+        ),
+        now(),
+    );
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+}
+
+/// A new entry takes the name the registry already gives the issuer's keys, and the plan
+/// says which and why.
+#[test]
+fn a_new_entry_keeps_the_registrys_name_for_the_issuer_and_says_why() {
+    let (a, a2) = (valid("a"), valid("a2"));
+    let config = wif45(&[add(&a, "DummySTS")]);
+    let plan = decide(
+        &inputs(
+            settings_for(&["a"], ""),
+            vec![issuer("a", &[&a, &a2])],
+            vec![target("web.config", &config, vec![0])],
+            Lock::default(),
+        ),
+        now(),
+    );
+    let change = &plan.files[0].changes[0];
+    assert_eq!(change.kind, ChangeKind::Add);
+    assert_eq!(
+        change.note.as_deref(),
+        Some("name \"DummySTS\": the name this registry already gives the issuer's other keys")
+    );
+    let after = String::from_utf8(plan.files[0].after.clone()).unwrap();
+    assert!(after.contains(&format!(
+        "<add thumbprint=\"{}\" name=\"DummySTS\" />",
+        a2.hex()
+    )));
+}

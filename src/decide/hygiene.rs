@@ -76,6 +76,7 @@ pub fn hygiene(
                 thumbprint: t,
                 reason: Reason::Duplicate { of_line },
                 lockout_window: false,
+                note: None,
                 change: Change::Remove {
                     entry: entry_index(file, entry),
                 },
@@ -103,6 +104,7 @@ pub fn hygiene(
             thumbprint: Some(t),
             reason,
             lockout_window: false,
+            note: None,
             change: if kind == ChangeKind::Normalize {
                 Change::Normalize { entry: index }
             } else {

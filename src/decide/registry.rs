@@ -166,6 +166,7 @@ pub fn rollover(
                         thumbprint: Some(*t),
                         reason: reason.clone(),
                         lockout_window: false,
+                        note: None,
                         change: Change::Remove {
                             entry: entry_index(file, entry),
                         },
@@ -190,6 +191,11 @@ pub fn rollover(
                     continue;
                 }
                 ledger.record(issuer, *t, KeyAction::Add, reason.to_string());
+                let (name, why) = new_entry_name(file, registry, view);
+                let note = registry.rule.spec.entry.name.as_ref().map(|_| match &name {
+                    Some(n) => format!("name \"{n}\": {why}"),
+                    None => format!("no name: {why}"),
+                });
                 changes.push(PlannedChange {
                     kind: ChangeKind::Add,
                     owner: Owner::Issuer(issuer.to_string()),
@@ -198,10 +204,11 @@ pub fn rollover(
                     thumbprint: Some(*t),
                     reason,
                     lockout_window: false,
+                    note,
                     change: Change::Add {
                         registry: registry.index,
                         thumbprint: *t,
-                        name: new_entry_name(file, registry, view),
+                        name: name.clone(),
                     },
                 });
             }
@@ -220,17 +227,27 @@ pub fn new_entry_name(
     file: &ConfigFile,
     registry: &Registry,
     view: &IssuerView<'_>,
-) -> Option<String> {
+) -> (Option<String>, String) {
     let entries: Vec<&TrustedEntry> = file
         .entries_of(registry.index)
         .filter(|e| attributable(e))
         .collect();
-    if let Some(name) = entries
+    let own: std::collections::BTreeSet<&str> = entries
         .iter()
         .filter(|e| e.normalized.is_some_and(|t| view.knows(&t)))
-        .find_map(|e| e.issuer_name.clone().filter(|n| !n.is_empty()))
-    {
-        return Some(name);
+        .filter_map(|e| e.issuer_name.as_deref())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if let Some(name) = own.iter().next() {
+        let why = if own.len() > 1 {
+            format!(
+                "the first of the names this registry gives the issuer's keys, which disagree ({}): check which one the app expects",
+                own.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        } else {
+            "the name this registry already gives the issuer's other keys".to_string()
+        };
+        return (Some(name.to_string()), why);
     }
     let names: std::collections::BTreeSet<&str> = entries
         .iter()
@@ -238,13 +255,21 @@ pub fn new_entry_name(
         .filter(|n| !n.is_empty())
         .collect();
     if names.len() == 1 {
-        return names.into_iter().next().map(str::to_string);
+        return (
+            names.into_iter().next().map(str::to_string),
+            "the one name every entry of this registry uses".into(),
+        );
     }
-    view.settings
-        .issuer_name
-        .clone()
-        .or_else(|| registry.issuer_name.clone())
-        .or_else(|| view.keys.entity_ids.iter().next().cloned())
+    if let Some(name) = &view.settings.issuer_name {
+        return (Some(name.clone()), "issuer_name in keyroll.toml".into());
+    }
+    if let Some(name) = &registry.issuer_name {
+        return (Some(name.clone()), "the authority's name".into());
+    }
+    (
+        view.keys.entity_ids.iter().next().cloned(),
+        "the issuer's entityID (the registry names no key of it yet)".into(),
+    )
 }
 
 /// A setting that holds one thumbprint cannot trust the old and the new key at once: it is
@@ -312,6 +337,7 @@ pub fn single_value_roll(
             thumbprint: Some(new),
             reason,
             lockout_window: true,
+            note: None,
             change: Change::Replace {
                 entry: entry_index(file, entry),
                 thumbprint: new,

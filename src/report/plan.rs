@@ -128,6 +128,9 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
                     ""
                 }
             ));
+            if let Some(note) = &change.note {
+                out.push_str(&format!("      {note}\n"));
+            }
         }
         out.push_str(&colour_diff(
             &unified_diff(&file.display, &file.before, &file.after),

@@ -119,6 +119,9 @@ pub fn pr_body(
                     ""
                 }
             ));
+            if let Some(note) = &change.note {
+                head.push_str(&format!("    - {}\n", markdown_cell(note)));
+            }
         }
     }
     if let Some(lock) = lock_display {
