@@ -645,9 +645,11 @@ fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
         let strict = verify_document(&doc, Policy::STRICT);
         match &strict.verdict {
             Verdict::Refused(Refusal::Sha1NotAllowed { .. } | Refusal::WeakKey { .. }) => {
+                // Valid only under the legacy policy: weak. Refused there too: the legacy
+                // verdict names the real fault (allow_sha1 would not help).
                 let legacy = verify_document(&doc, Policy::LEGACY);
                 let weak = legacy.is_valid();
-                (Some(if weak { legacy } else { strict }), weak)
+                (Some(legacy), weak)
             }
             _ => (Some(strict), false),
         }

@@ -64,7 +64,7 @@ fn wif45_config(thumbprints: &[&str]) -> String {
         .map(|t| format!("          <add thumbprint=\"{t}\" name=\"{ADFS}\" />\r\n"))
         .collect();
     format!(
-        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
+        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <configSections>\r\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=B77A5C561934E089\" />\r\n  </configSections>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
     )
 }
 
@@ -254,11 +254,24 @@ fn emergency_roll_adds_new_key_at_once_and_removes_old_after_grace() {
     repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
     repo.apply("2026-03-01T00:00:00Z");
 
-    // The old key vanishes from metadata at once.
+    // The old key vanishes from metadata at once. Unsigned, nothing vouches for the new
+    // key: keyroll calls it an identity change and changes nothing until a person accepts it.
     repo.write("metadata.xml", &metadata(ADFS, &[&new], &[]));
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-03-02T08:00:00Z");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("identity change, not a rollover"));
+    let accept = ["--accept-identity-change", "contoso-adfs"];
+    let out = repo.run(
+        &["plan", "--detailed-exitcode", accept[0], accept[1]],
+        "2026-03-02T08:00:00Z",
+    );
     assert_eq!(out.status.code(), Some(2));
-    repo.apply("2026-03-02T08:00:00Z");
+    let out = repo.run(&["apply", accept[0], accept[1]], "2026-03-02T08:00:00Z");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Added in the file's own (lowercase) style, the old one still there.
     assert_eq!(
         repo.read("site/web.config"),
@@ -284,7 +297,7 @@ fn vinr_config(t1: &[&str], t2: &[&str]) -> String {
         )
     };
     format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <configSections>\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel\" />\n  </configSections>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
         authority("https://sts.windows.net/tenant-one/", t1),
         authority("https://sts.windows.net/tenant-two/", t2)
     )
@@ -423,7 +436,7 @@ fn duplicate_entry_is_dropped_with_reason() {
     let c = changes(&repo.plan_json("2026-01-01T00:00:00Z"));
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].0, "dedupe");
-    assert!(c[0].2.starts_with("duplicate of line 10"), "{}", c[0].2);
+    assert!(c[0].2.starts_with("duplicate of line 13"), "{}", c[0].2);
     repo.apply("2026-01-01T00:00:00Z");
     assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.sha1]));
 }
@@ -590,9 +603,11 @@ fn unknown_entries_are_kept_or_removed_by_policy() {
 #[test]
 fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
     let repo = Repo::new(
-        "[[issuer]]\nname = \"adatum\"\nmetadata = [\"metadata/adatum.xml\"]\nentity_id = \"https://localhost/Adatum.SimulatedIssuer/\"\n\n\
-         [[issuer]]\nname = \"litware\"\nmetadata = [\"metadata/litware.xml\"]\n\n\
-         [[issuer]]\nname = \"dummysts\"\nmetadata = [\"metadata/dummysts.xml\"]\nissuer_name = \"DummySTS\"\n\n\
+        // These sample STSes' documents carry signatures that do not verify (SIGNATURES.tsv:
+        // InvalidSignature): signature = "off" reports that and plans anyway.
+        "[[issuer]]\nname = \"adatum\"\nmetadata = [\"metadata/adatum.xml\"]\nentity_id = \"https://localhost/Adatum.SimulatedIssuer/\"\nsignature = \"off\"\n\n\
+         [[issuer]]\nname = \"litware\"\nmetadata = [\"metadata/litware.xml\"]\nsignature = \"off\"\n\n\
+         [[issuer]]\nname = \"dummysts\"\nmetadata = [\"metadata/dummysts.xml\"]\nissuer_name = \"DummySTS\"\nsignature = \"off\"\n\n\
          [[target]]\nfiles = [\"apps/fabrikam/Web.config\"]\nissuers = [\"adatum\", \"litware\"]\n\n\
          [[target]]\nfiles = [\"apps/order/Web.config\"]\nissuers = [\"adatum\"]\n\n\
          [[target]]\nfiles = [\"apps/nordvall/Web.config\"]\nissuers = [\"dummysts\"]\n",
@@ -716,7 +731,7 @@ fn init_writes_a_config_that_plans_cleanly() {
         "{summary}"
     );
     assert!(
-        summary.contains("unmatched site/web.config:11 0123456789ABCDEF0123456789ABCDEF01234567"),
+        summary.contains("unmatched site/web.config:14 0123456789ABCDEF0123456789ABCDEF01234567"),
         "{summary}"
     );
     let settings = repo.read("keyroll.toml");
