@@ -418,24 +418,7 @@ pub fn load_targets(
     rules: &RuleSet,
     tree: &Tree<'_>,
 ) -> Result<(Vec<TargetFile>, Vec<String>), LoadError> {
-    let matchers: Vec<globset::GlobSet> = settings
-        .targets
-        .iter()
-        .map(|t| {
-            let mut set = globset::GlobSetBuilder::new();
-            for g in &t.files {
-                // Checked when keyroll.toml was read.
-                if let Ok(glob) = globset::GlobBuilder::new(g)
-                    .literal_separator(true)
-                    .case_insensitive(true)
-                    .build()
-                {
-                    set.add(glob);
-                }
-            }
-            set.build().unwrap_or_else(|_| globset::GlobSet::empty())
-        })
-        .collect();
+    let matchers = target_matchers(settings);
     let listed = tree.list(settings)?;
     let all: BTreeSet<String> = listed.iter().map(|l| l.relative.clone()).collect();
     let links: BTreeSet<&str> = listed
@@ -469,25 +452,7 @@ pub fn load_targets(
             }
         }
     }
-    let mut warnings = Vec::new();
-    for (i, matched) in matched_any.iter().enumerate() {
-        if !matched {
-            warnings.push(format!(
-                "{}:{}: target files = {:?} match no file under {}",
-                settings.path.display(),
-                settings.line_of(&format!(
-                    "\"{}\"",
-                    settings.targets[i]
-                        .files
-                        .first()
-                        .cloned()
-                        .unwrap_or_default()
-                )),
-                settings.targets[i].files,
-                settings.root.display()
-            ));
-        }
-    }
+    let warnings = unmatched_globs(settings, &matched_any);
 
     let mut files: BTreeMap<String, TargetFile> = BTreeMap::new();
     while let Some((relative, targets)) = queue.pop_front() {
@@ -519,26 +484,7 @@ pub fn load_targets(
         );
         let dir = relative.rsplit_once('/').map_or("", |(d, _)| d);
         for at in file.config_source_refs.clone() {
-            let resolved = paths::join_relative(dir, &at.reference).and_then(|rel| {
-                match paths::resolve_in_list(&all, &rel, &at.reference) {
-                    Err(PathError::Missing { .. }) if matches!(tree, Tree::Work) => {
-                        // Ignored by .gitignore but present: the app still reads it.
-                        let found = paths::resolve_on_disk(&settings.root, &rel, &at.reference)?;
-                        let root =
-                            std::fs::canonicalize(&settings.root).unwrap_or(settings.root.clone());
-                        match std::fs::canonicalize(&found) {
-                            Ok(real) if real.starts_with(&root) => Ok(found
-                                .strip_prefix(&settings.root)
-                                .map(|p| p.to_string_lossy().replace('\\', "/"))
-                                .unwrap_or(rel)),
-                            _ => Err(PathError::Outside {
-                                reference: at.reference.clone(),
-                            }),
-                        }
-                    }
-                    other => other,
-                }
-            });
+            let resolved = resolve_fragment(settings, tree, &all, dir, &at.reference);
             match resolved {
                 Ok(fragment) => {
                     file.config_sources.push(settings.root.join(&fragment));
@@ -559,6 +505,79 @@ pub fn load_targets(
         );
     }
     Ok((files.into_values().collect(), warnings))
+}
+
+/// One glob set per target, matched ignoring case as Windows does.
+fn target_matchers(settings: &Settings) -> Vec<globset::GlobSet> {
+    settings
+        .targets
+        .iter()
+        .map(|t| {
+            let mut set = globset::GlobSetBuilder::new();
+            for g in &t.files {
+                // Checked when keyroll.toml was read.
+                if let Ok(glob) = globset::GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .case_insensitive(true)
+                    .build()
+                {
+                    set.add(glob);
+                }
+            }
+            set.build().unwrap_or_else(|_| globset::GlobSet::empty())
+        })
+        .collect()
+}
+
+/// A target whose globs match no file is likely a typo: a warning naming its line.
+fn unmatched_globs(settings: &Settings, matched_any: &[bool]) -> Vec<String> {
+    matched_any
+        .iter()
+        .enumerate()
+        .filter(|(_, matched)| !**matched)
+        .map(|(i, _)| {
+            let files = &settings.targets[i].files;
+            format!(
+                "{}:{}: target files = {:?} match no file under {}",
+                settings.path.display(),
+                settings.line_of(&format!(
+                    "\"{}\"",
+                    files.first().cloned().unwrap_or_default()
+                )),
+                files,
+                settings.root.display()
+            )
+        })
+        .collect()
+}
+
+/// A `configSource` reference of the file in folder `dir`, as the app's host resolves it:
+/// among the tree's files (ignoring case when the exact name is missing), else — in the
+/// work tree — on disk (a `.gitignore`d fragment the app still reads), never outside the root.
+fn resolve_fragment(
+    settings: &Settings,
+    tree: &Tree<'_>,
+    all: &BTreeSet<String>,
+    dir: &str,
+    reference: &str,
+) -> Result<String, PathError> {
+    let rel = paths::join_relative(dir, reference)?;
+    match paths::resolve_in_list(all, &rel, reference) {
+        Err(PathError::Missing { .. }) if matches!(tree, Tree::Work) => {
+            let found = paths::resolve_on_disk(&settings.root, &rel, reference)?;
+            let root = std::fs::canonicalize(&settings.root).unwrap_or(settings.root.clone());
+            match std::fs::canonicalize(&found) {
+                Ok(real) if real.starts_with(&root) => Ok(found
+                    .strip_prefix(&settings.root)
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or(rel)),
+                _ => Err(PathError::Outside {
+                    reference: reference.to_string(),
+                }),
+            }
+        }
+        other => other,
+    }
 }
 
 /// `Web.<Configuration>.config` / `App.<Configuration>.config` beside a `Web.config` /
