@@ -128,7 +128,7 @@ fn render(style: &Style, list: &[GenEntry]) -> String {
         out.push('\u{FEFF}');
     }
     out.push_str(&format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>{nl}<configuration>{nl}"
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>{nl}<configuration>{nl}{u}<configSections>{nl}{u}{u}<section name={q}system.identityModel{q} type={q}System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel{q} />{nl}{u}</configSections>{nl}"
     ));
     out.push_str(&format!(
         "{u}<!-- identity -->{nl}{u}<system.identityModel>{nl}{u}{u}<identityConfiguration>{nl}"

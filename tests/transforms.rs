@@ -161,19 +161,23 @@ fn the_lockout_guard_holds_for_the_release_configuration() {
         Lock::default(),
     );
     let lock = kit::decide(&seed, datetime!(2026-05-01 0:00 UTC)).lock_after;
-    let gone = kit::inputs(
+    // Unsigned and with no key seen before still published, this is also an identity
+    // change: accepted in both runs, so that the lockout guard is what stops it.
+    let mut gone = kit::inputs(
         settings.clone(),
         vec![kit::issuer("a", &[&future])],
         targets(),
         lock,
     );
+    gone.accept_identity_change.insert("a".to_string());
     let lock = kit::decide(&gone, datetime!(2026-05-10 0:00 UTC)).lock_after;
-    let input = kit::inputs(
+    let mut input = kit::inputs(
         settings,
         vec![kit::issuer("a", &[&future])],
         targets(),
         lock,
     );
+    input.accept_identity_change.insert("a".to_string());
     let plan = kit::decide(&input, datetime!(2026-06-01 0:00 UTC));
     assert!(
         plan.errors.iter().any(
