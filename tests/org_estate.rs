@@ -32,11 +32,11 @@ fn disabled(i: usize) -> bool {
     i % 100 == 55
 }
 fn has_config(i: usize) -> bool {
-    i % 3 == 0
+    i.is_multiple_of(3)
 }
 /// Its contents look-up fails with 500 every time (after the client's retries).
 fn lookup_fails(i: usize) -> bool {
-    i % 97 == 0
+    i.is_multiple_of(97)
 }
 fn name(i: usize) -> String {
     format!("app-{i:04}")
