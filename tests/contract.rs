@@ -182,7 +182,12 @@ fn org_endpoints_run(description: &str, api_path: &str) {
             .await
             .unwrap();
         github
-            .create_issue(&repo, "keyroll dashboard", "body", &["keyroll-dashboard".into()])
+            .create_issue(
+                &repo,
+                "keyroll dashboard",
+                "body",
+                &["keyroll-dashboard".into()],
+            )
             .await
             .unwrap();
         github
