@@ -28,6 +28,9 @@ pub const SUBCOMMANDS: &[&str] = &[
     "apply",
     "init",
     "pr",
+    "snapshot",
+    "discover",
+    "dashboard",
     "completions",
     "man",
 ];
@@ -69,6 +72,12 @@ pub enum Command {
         after_help = "Examples:\n  keyroll pr --dry-run --config examples/demo/keyroll.toml\n  GITHUB_TOKEN=... keyroll pr\n  keyroll pr --app-id 12345 --app-private-key key.pem --format json\n\nThe token goes to GitHub and to git's credential callback only; it is never printed.\nExit codes: 0 done, 1 an issuer failed or keyroll could not run."
     )]
     Pr(PrArgs),
+    /// Read every issuer's metadata once into a folder that `--snapshot DIR` reads back.
+    Snapshot(crate::org_cmd::SnapshotArgs),
+    /// List the repositories an App installation or organisation reaches that hold keyroll.toml.
+    Discover(crate::org_cmd::DiscoverArgs),
+    /// One issue in the central repository with the state of every repository of a run.
+    Dashboard(crate::org_cmd::DashboardArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  keyroll completions bash > /etc/bash_completion.d/keyroll\n  keyroll completions powershell >> $PROFILE\n  keyroll completions zsh > \"${fpath[1]}/_keyroll\""
@@ -342,6 +351,11 @@ pub struct FetchArgs {
     /// Retries after timeouts, connection failures and 5xx answers.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
+
+    /// Read metadata URLs from a folder written by `keyroll snapshot`, never the network (a URL
+    /// missing from it is an error naming it; local paths are still read from disk).
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<std::path::PathBuf>,
 }
 
 impl FetchArgs {
@@ -351,6 +365,7 @@ impl FetchArgs {
             max_bytes: self.max_bytes,
             total_timeout: std::time::Duration::from_secs(self.timeout),
             retries: self.retries,
+            snapshot: self.snapshot.clone(),
             ..Default::default()
         }
     }

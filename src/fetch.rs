@@ -22,6 +22,9 @@ pub struct FetchOptions {
     pub retries: u32,
     /// First wait between attempts; doubles each time.
     pub backoff: Duration,
+    /// `--snapshot DIR`: every URL is answered from a snapshot written by `keyroll snapshot`
+    /// (the same bytes for every repository of a run), never from the network.
+    pub snapshot: Option<std::path::PathBuf>,
 }
 
 impl Default for FetchOptions {
@@ -33,6 +36,7 @@ impl Default for FetchOptions {
             max_bytes: 10 * 1024 * 1024,
             retries: 3,
             backoff: Duration::from_millis(500),
+            snapshot: None,
         }
     }
 }
@@ -65,6 +69,10 @@ pub enum FetchError {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: redirect refused: {detail}")]
     Redirect { url: String, detail: String },
+    #[error(
+        "{url}: not in the snapshot {dir}: take a new snapshot with this source in its keyroll.toml, or run without --snapshot"
+    )]
+    NotInSnapshot { url: String, dir: String },
     #[error("{url}: {detail}")]
     Other { url: String, detail: String },
 }
@@ -80,6 +88,10 @@ pub struct Fetched {
 pub struct Fetcher {
     client: reqwest::Client,
     options: FetchOptions,
+    /// Loaded from `options.snapshot`: URLs are answered from it only.
+    snapshot: Option<crate::snapshot::Snapshot>,
+    /// `keyroll snapshot`: every document fetched, in order, second hops (`jwks_uri`) included.
+    recorded: Option<std::sync::Mutex<Vec<(String, Fetched)>>>,
 }
 
 impl Fetcher {
@@ -116,7 +128,37 @@ impl Fetcher {
                 url: String::new(),
                 detail: format!("cannot build the HTTP client: {e}"),
             })?;
-        Ok(Fetcher { client, options })
+        let snapshot = match &options.snapshot {
+            Some(dir) => {
+                Some(
+                    crate::snapshot::Snapshot::open(dir).map_err(|e| FetchError::Other {
+                        url: dir.display().to_string(),
+                        detail: e.to_string(),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Ok(Fetcher {
+            client,
+            options,
+            snapshot,
+            recorded: None,
+        })
+    }
+
+    /// Keeps a copy of every document fetched, for [`Fetcher::take_recorded`].
+    pub fn recording(mut self) -> Self {
+        self.recorded = Some(std::sync::Mutex::new(Vec::new()));
+        self
+    }
+
+    /// The documents fetched since the last call, as `(URL asked for, what came back)`.
+    pub fn take_recorded(&self) -> Vec<(String, Fetched)> {
+        self.recorded
+            .as_ref()
+            .map(|r| std::mem::take(&mut *r.lock().expect("not poisoned")))
+            .unwrap_or_default()
     }
 
     pub fn options(&self) -> &FetchOptions {
@@ -126,6 +168,38 @@ impl Fetcher {
     pub async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
         // What errors show: never the password of `https://user:pw@host/…`.
         let shown = crate::secret::redact_urls(url);
+        if let Some(snapshot) = &self.snapshot {
+            // The snapshot's transport policy applied when it was taken; no network here.
+            return snapshot.get(url).map_err(|e| match e {
+                crate::snapshot::SnapshotError::Missing { .. } => FetchError::NotInSnapshot {
+                    url: shown.clone(),
+                    dir: snapshot.dir().display().to_string(),
+                },
+                other => FetchError::Other {
+                    url: shown.clone(),
+                    detail: other.to_string(),
+                },
+            });
+        }
+        // A URL two issuers share is read once per snapshot: both see the same bytes.
+        if let Some(recorded) = &self.recorded {
+            let recorded = recorded.lock().expect("not poisoned");
+            if let Some((_, fetched)) = recorded.iter().find(|(u, _)| u == url) {
+                return Ok(fetched.clone());
+            }
+        }
+        let fetched = self.get_network(url, &shown).await?;
+        if let Some(recorded) = &self.recorded {
+            recorded
+                .lock()
+                .expect("not poisoned")
+                .push((url.to_string(), fetched.clone()));
+        }
+        Ok(fetched)
+    }
+
+    async fn get_network(&self, url: &str, shown: &str) -> Result<Fetched, FetchError> {
+        let shown = shown.to_string();
         let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::BadUrl {
             url: shown.clone(),
             detail: e.to_string(),

@@ -9,7 +9,9 @@
 pub mod act;
 pub mod cert;
 pub mod clock;
+pub mod dashboard;
 pub mod decide;
+pub mod discover;
 pub mod fetch;
 pub mod git;
 pub mod github;
@@ -29,4 +31,5 @@ pub mod scan;
 pub mod secret;
 pub mod settings;
 pub mod signature;
+pub mod snapshot;
 pub mod thumbprint;

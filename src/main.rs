@@ -1,6 +1,7 @@
 //! Thin front: parse arguments, call the library, render, choose the exit code.
 
 mod cli;
+mod org_cmd;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
@@ -76,6 +77,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => plan_command(args, clock, true),
         Command::Init(args) => init_command(args, clock),
         Command::Pr(args) => pr_command(args, clock),
+        Command::Snapshot(args) => org_cmd::snapshot(args, clock),
+        Command::Discover(args) => org_cmd::discover(args),
+        Command::Dashboard(args) => org_cmd::dashboard(args, clock),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

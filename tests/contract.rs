@@ -152,3 +152,84 @@ fn pr_flow_matches_the_api_github_com_description() {
 fn pr_flow_matches_the_github_enterprise_server_description_under_api_v3() {
     contract_run("ghes-3.19.json", "/api/v3");
 }
+
+/// The organisation endpoints (discover, dashboard, a token scoped to one repository),
+/// called through keyroll's client against Prism: no request GitHub's description rejects,
+/// and every call answered 2xx (Prism answers 404 for a path the description lacks).
+fn org_endpoints_run(description: &str, api_path: &str) {
+    use keyroll::github::{GitHub, RepoName, RetryPolicy, Secret};
+    let dir = tempfile::tempdir().unwrap();
+    let prism = start_prism(description, api_path, dir.path());
+    let api = format!("http://127.0.0.1:{}{api_path}", prism.port);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let github = GitHub::new(
+        &api,
+        Some(Secret::new("ghs_contract_test")),
+        false,
+        RetryPolicy::default(),
+    );
+    let repo = RepoName::parse("contoso/central").unwrap();
+    runtime.block_on(async {
+        github.installation_repositories(1).await.unwrap();
+        github.org_repositories("contoso", 1).await.unwrap();
+        github.file_exists(&repo, "keyroll.toml").await.unwrap();
+        github
+            .issues_with_label(&repo, "keyroll-dashboard")
+            .await
+            .unwrap();
+        github
+            .search_issues_by_marker(&repo, keyroll::dashboard::MARKER)
+            .await
+            .unwrap();
+        github
+            .create_issue(
+                &repo,
+                "keyroll dashboard",
+                "body",
+                &["keyroll-dashboard".into()],
+            )
+            .await
+            .unwrap();
+        github
+            .update_issue(&repo, 1, "keyroll dashboard", "body")
+            .await
+            .unwrap();
+        github
+            .scoped_installation_token(42, &["central"])
+            .await
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut log = String::new();
+    std::fs::File::open(&prism.log)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let violations: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Violation: request") || l.contains("Request did not pass"))
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{description}: requests GitHub's description rejects:\n{}",
+        violations.join("\n")
+    );
+    let calls = github.calls();
+    assert_eq!(calls.len(), 8, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.status.is_some_and(|s| (200..300).contains(&s))),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn org_endpoints_match_the_api_github_com_description() {
+    org_endpoints_run("api.github.com.json", "");
+}
+
+#[test]
+fn org_endpoints_match_the_github_enterprise_server_description_under_api_v3() {
+    org_endpoints_run("ghes-3.19.json", "/api/v3");
+}
