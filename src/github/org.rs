@@ -1,0 +1,224 @@
+//! What an organisation run reads and writes: installation and organisation repositories,
+//! repository contents, and the dashboard issue.
+#![allow(unused_imports)]
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::pulls::clean_url;
+use super::*;
+
+/// A repository as the list endpoints describe it (only what discovery reads).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Repository {
+    pub full_name: String,
+    pub name: String,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub fork: bool,
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+/// An issue, as the dashboard reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Issue {
+    pub number: u64,
+    #[serde(deserialize_with = "clean_url")]
+    pub html_url: String,
+    pub state: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Set when the "issue" is a pull request (the issues endpoints list both).
+    #[serde(default)]
+    pub pull_request: Option<Value>,
+}
+
+/// One page of a list endpoint: the items and whether another page may follow.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+/// Items per page on list endpoints: GitHub's maximum, so an organisation costs fewest calls.
+pub const PER_PAGE: usize = 100;
+
+impl GitHub {
+    /// `GET /installation/repositories`: the repositories an App installation token reaches.
+    /// Pages end when `total_count` is reached or a page comes back short.
+    pub async fn installation_repositories(
+        &self,
+        page: u32,
+    ) -> Result<Page<Repository>, GitHubError> {
+        let path = format!("/installation/repositories?per_page={PER_PAGE}&page={page}");
+        let Some(v) = self.call(reqwest::Method::GET, &path, None).await? else {
+            return Ok(Page {
+                items: Vec::new(),
+                more: false,
+            });
+        };
+        let total = v["total_count"].as_u64().unwrap_or(0) as usize;
+        let items: Vec<Repository> = Self::decode("GET", &path, v["repositories"].clone())?;
+        let more = items.len() == PER_PAGE && (page as usize) * PER_PAGE < total;
+        Ok(Page { items, more })
+    }
+
+    /// `GET /orgs/{org}/repos`: every repository of an organisation the token can see.
+    pub async fn org_repositories(
+        &self,
+        org: &str,
+        page: u32,
+    ) -> Result<Page<Repository>, GitHubError> {
+        let path = format!(
+            "/orgs/{}/repos?type=all&per_page={PER_PAGE}&page={page}",
+            url_escape(org)
+        );
+        let Some(v) = self.call(reqwest::Method::GET, &path, None).await? else {
+            return Ok(Page {
+                items: Vec::new(),
+                more: false,
+            });
+        };
+        let items: Vec<Repository> = Self::decode("GET", &path, v)?;
+        let more = items.len() == PER_PAGE;
+        Ok(Page { items, more })
+    }
+
+    /// `GET /repos/{owner}/{repo}/contents/{path}` on the default branch: whether a file is
+    /// there (404: not there; a folder there is not a file either).
+    pub async fn file_exists(&self, repo: &RepoName, file: &str) -> Result<bool, GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/contents/{}",
+            repo.owner,
+            repo.name,
+            url_escape(file.trim_start_matches('/'))
+        );
+        match self.call(reqwest::Method::GET, &path, None).await {
+            Ok(Some(v)) => Ok(v.is_object() && v["type"].as_str().is_none_or(|t| t == "file")),
+            Ok(None) => Ok(false),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /repos/{owner}/{repo}/issues?labels=…&state=all`: issues (not pull requests)
+    /// carrying `label`, newest first.
+    pub async fn issues_with_label(
+        &self,
+        repo: &RepoName,
+        label: &str,
+    ) -> Result<Vec<Issue>, GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/issues?labels={}&state=all&per_page={PER_PAGE}",
+            repo.owner,
+            repo.name,
+            url_escape(label)
+        );
+        match self.call(reqwest::Method::GET, &path, None).await? {
+            None => Ok(Vec::new()),
+            Some(v) => {
+                let issues: Vec<Issue> = Self::decode("GET", &path, v)?;
+                Ok(issues
+                    .into_iter()
+                    .filter(|i| i.pull_request.is_none())
+                    .collect())
+            }
+        }
+    }
+
+    /// `GET /search/issues?q=…`: issues of `repo` whose body holds `marker` (the fallback
+    /// when someone removed the label).
+    pub async fn search_issues_by_marker(
+        &self,
+        repo: &RepoName,
+        marker: &str,
+    ) -> Result<Vec<Issue>, GitHubError> {
+        let query = format!(
+            "\"{marker}\" repo:{}/{} is:issue in:body",
+            repo.owner, repo.name
+        );
+        let escaped: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let path = format!("/search/issues?q={escaped}&per_page={PER_PAGE}");
+        match self.call(reqwest::Method::GET, &path, None).await? {
+            None => Ok(Vec::new()),
+            Some(v) => {
+                let issues: Vec<Issue> = Self::decode("GET", &path, v["items"].clone())?;
+                Ok(issues
+                    .into_iter()
+                    .filter(|i| i.pull_request.is_none())
+                    .collect())
+            }
+        }
+    }
+
+    /// `POST /repos/{owner}/{repo}/issues`. `None` in a dry run.
+    pub async fn create_issue(
+        &self,
+        repo: &RepoName,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<Option<Issue>, GitHubError> {
+        let path = format!("/repos/{}/{}/issues", repo.owner, repo.name);
+        let payload = json!({ "title": title, "body": body, "labels": labels });
+        match self
+            .call(reqwest::Method::POST, &path, Some(&payload))
+            .await?
+        {
+            None => Ok(None),
+            Some(v) => Self::decode("POST", &path, v).map(Some),
+        }
+    }
+
+    /// `PATCH /repos/{owner}/{repo}/issues/{number}`: title and body replaced, reopened.
+    pub async fn update_issue(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{}/{}/issues/{number}", repo.owner, repo.name);
+        let payload = json!({ "title": title, "body": body, "state": "open" });
+        self.call(reqwest::Method::PATCH, &path, Some(&payload))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /app/installations/{id}/access_tokens` with `repositories`: a token that reaches
+    /// only the repositories named (by name, without the owner). The client's token must be
+    /// the App's JWT ([`app_jwt`]).
+    pub async fn scoped_installation_token(
+        &self,
+        installation_id: u64,
+        repositories: &[&str],
+    ) -> Result<Option<Secret>, GitHubError> {
+        let path = format!("/app/installations/{installation_id}/access_tokens");
+        let payload = json!({ "repositories": repositories });
+        match self
+            .call(reqwest::Method::POST, &path, Some(&payload))
+            .await?
+        {
+            None => Ok(None),
+            Some(v) => v["token"]
+                .as_str()
+                .map(|t| Some(Secret::new(t)))
+                .ok_or_else(|| GitHubError::Decode {
+                    method: "POST".into(),
+                    path,
+                    detail: "no token in the response".into(),
+                }),
+        }
+    }
+}
