@@ -164,6 +164,7 @@ fn dir_of(path: &Path) -> &Path {
 fn stage_one(path: &Path, bytes: &[u8]) -> Result<tempfile::TempPath, WriteError> {
     let io = io_error(path);
     let original = std::fs::metadata(path).ok();
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = staged_builder();
     // A new file gets the usual mode (0666 less the umask), not a temporary file's 0600; a
     // replacement starts private and takes the original's mode below.

@@ -2,6 +2,8 @@
 //! `kill -9` at random points, saved plans applied or refused, links inside and outside the
 //! repository.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -657,5 +659,64 @@ fn a_link_inside_the_repository_is_edited_through_and_one_outside_is_refused() {
             .unwrap()
             .file_type()
             .is_symlink()
+    );
+}
+
+/// `pr` reads the base commit: there too a link inside is followed (the commit edits its
+/// target) and one leaving keyroll.toml's folder is refused.
+#[cfg(unix)]
+#[test]
+fn in_a_commit_a_link_inside_is_followed_and_one_outside_is_refused() {
+    let dir = scratch();
+    tree(dir.path(), 0);
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src/Linked")).unwrap();
+    std::os::unix::fs::symlink("../Contoso.Web/Web.config", d.join("src/Linked/Web.config"))
+        .unwrap();
+    std::fs::create_dir_all(d.join("src/Away")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../elsewhere/Web.config",
+        d.join("src/Away/Web.config"),
+    )
+    .unwrap();
+    common::git(d, &["init", "-q"]);
+    common::git(d, &["add", "-A"]);
+    common::git(d, &["commit", "-q", "-m", "links"]);
+    let head = git2::Oid::from_str(&common::git(d, &["rev-parse", "HEAD"])).unwrap();
+    let repo = keyroll::git::GitRepo::discover(d).unwrap();
+    let settings = keyroll::settings::Settings::load(&d.join("keyroll.toml")).unwrap();
+    let (targets, _) = keyroll::load::load_targets(
+        &settings,
+        &keyroll::rules::RuleSet::builtin(),
+        &keyroll::load::Tree::Git {
+            repo: &repo,
+            commit: head,
+            prefix: String::new(),
+        },
+    )
+    .unwrap();
+    let seen: Vec<(&str, Option<&str>)> = targets
+        .iter()
+        .map(|t| (t.display.as_str(), t.refused.as_deref()))
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.contains(&("src/Contoso.Web/Web.config", None)),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|(d, _)| *d == "src/Linked/Web.config"),
+        "{seen:?}"
+    );
+    let away = seen
+        .iter()
+        .find(|(d, _)| *d == "src/Away/Web.config")
+        .and_then(|(_, r)| *r)
+        .unwrap();
+    assert!(
+        away.contains(
+            "is a symbolic link to ../../../elsewhere/Web.config, outside keyroll.toml's folder"
+        ),
+        "{away}"
     );
 }
