@@ -496,11 +496,6 @@ impl SavedPlan {
         })
     }
 
-    /// The time the plan was decided at.
-    pub fn as_of(&self) -> OffsetDateTime {
-        self.as_of_time("").expect("checked when read")
-    }
-
     /// Fails, naming every input that changed, unless `inputs` (read now) are what the plan
     /// was made from.
     pub fn check(
@@ -592,7 +587,8 @@ impl SavedPlan {
     ) -> Result<Plan, SavedError> {
         let lock = lock_bytes(&inputs.settings, tree, &inputs.lock)?;
         self.check(file, inputs, lock.as_deref())?;
-        let plan = crate::decide::decide(inputs, rules, self.as_of());
+        let as_of = self.as_of_time(&file.display().to_string())?;
+        let plan = crate::decide::decide(inputs, rules, as_of);
         let again = SavedPlan::new(inputs, &plan, lock.as_deref());
         let differ = |detail: String| SavedError::Decision {
             file: file.display().to_string(),
@@ -625,5 +621,74 @@ impl SavedPlan {
             return Err(differ("keyroll.lock's new text differs".into()));
         }
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(sources: &[&str], error: Option<&str>, targets: &[(&str, &str)]) -> SavedInputs {
+        SavedInputs {
+            config: "keyroll.toml".into(),
+            config_sha256: "C".into(),
+            lock_sha256: Some("L".into()),
+            issuers: vec![SavedIssuer {
+                name: "adfs".into(),
+                sources: sources
+                    .iter()
+                    .map(|s| SavedSource {
+                        source: "md.xml".into(),
+                        sha256: s.to_string(),
+                    })
+                    .collect(),
+                error: error.map(str::to_string),
+            }],
+            targets: targets
+                .iter()
+                .map(|(p, h)| SavedTarget {
+                    path: p.to_string(),
+                    sha256: h.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn drift_names_each_input_that_differs() {
+        let planned = inputs(&["M1"], None, &[("a", "1"), ("b", "2")]);
+        assert_eq!(planned.drift(&planned), []);
+        let now = inputs(&["M2"], None, &[("a", "1"), ("b", "3"), ("c", "4")]);
+        let drift: Vec<String> = planned
+            .drift(&now)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            drift,
+            [
+                "issuer adfs: metadata md.xml changed (SHA-256 M1… when planned, M2… now)",
+                "b changed",
+                "c is a new target file (the plan did not read it)"
+            ]
+        );
+        // An issuer that failed then and fails now changes nothing either way.
+        let failed = inputs(&[], Some("timeout"), &[("a", "1"), ("b", "2")]);
+        let failed_again = inputs(&[], Some("HTTP 500"), &[("a", "1"), ("b", "2")]);
+        assert_eq!(failed.drift(&failed_again), []);
+        assert_eq!(
+            planned.drift(&failed)[0].to_string(),
+            "issuer adfs: its metadata loaded when planned and fails now (timeout)"
+        );
+        let mut no_lock = planned.clone();
+        no_lock.lock_sha256 = None;
+        assert_eq!(
+            planned.drift(&no_lock)[0].to_string(),
+            "keyroll.lock was deleted"
+        );
+        assert_eq!(
+            no_lock.drift(&planned)[0].to_string(),
+            "keyroll.lock appeared"
+        );
     }
 }

@@ -272,16 +272,23 @@ fn put_in_place(file: StagedFile<'_>) -> Result<Done, WriteError> {
             }
         }
         Expect::Bytes(expected) => {
-            if exchange(&temp, &path).map_err(&io)? {
+            let changed = || WriteError::Changed {
+                file: path.display().to_string(),
+            };
+            let swapped = match exchange(&temp, &path) {
+                Ok(swapped) => swapped,
+                // Deleted since it was read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(changed()),
+                Err(e) => return Err(io(e)),
+            };
+            if swapped {
                 // `temp` now names the file that was at `path` an instant ago.
                 let was = std::fs::read(&temp);
                 if !was.as_ref().is_ok_and(|was| was == expected) {
                     exchange(&temp, &path).map_err(&io)?;
                     return Err(match was {
                         Err(e) => io(e),
-                        Ok(_) => WriteError::Changed {
-                            file: path.display().to_string(),
-                        },
+                        Ok(_) => changed(),
                     });
                 }
                 return Ok(Done::Swapped {
@@ -295,9 +302,7 @@ fn put_in_place(file: StagedFile<'_>) -> Result<Done, WriteError> {
             let kept = keep_aside(&path)?;
             let was = std::fs::read(&kept).map_err(&io)?;
             if was != expected {
-                return Err(WriteError::Changed {
-                    file: path.display().to_string(),
-                });
+                return Err(changed());
             }
             temp.persist(&path).map_err(|e| io(e.error))?;
             Ok(Done::Swapped {

@@ -450,3 +450,29 @@ fn a_second_run_waits_for_the_lock_then_says_who_holds_it() {
     drop(first);
     waiter.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_file_deleted_before_its_rename_rolls_every_file_back() {
+    for swap in [true, false] {
+        let run = || {
+            let t = tree(10);
+            let staged = write::stage(&t.writes()).unwrap();
+            std::fs::remove_file(&t.paths[6]).unwrap();
+            let error = staged.commit().expect_err("the deletion is seen");
+            assert!(
+                matches!(&error, WriteError::Changed { file } if file.ends_with("6.config")),
+                "{error}"
+            );
+            for i in (0..10).filter(|i| *i != 6) {
+                assert_eq!(std::fs::read(&t.paths[i]).unwrap(), t.old[i]);
+            }
+            assert!(!t.paths[6].exists());
+            assert_eq!(t.strays(), Vec::<String>::new());
+        };
+        if swap {
+            run();
+        } else {
+            write::without_exchange(run);
+        }
+    }
+}
