@@ -56,12 +56,12 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  keyroll plan\n  keyroll plan --format json --config deploy/keyroll.toml\n  keyroll plan --now 2026-12-01T00:00:00Z   # what-if\n\nExit codes: 0 done (with --detailed-exitcode: 0 nothing to do, 2 changes pending), 1 error."
     )]
-    Plan(PlanArgs),
-    /// Make the planned changes and update keyroll.lock (nothing is written if the plan has errors).
+    Plan(PlanCommandArgs),
+    /// Make the planned changes and update keyroll.lock, as one transaction (files with errors are left out and named).
     #[command(
-        after_help = "Examples:\n  keyroll apply\n  keyroll apply --config deploy/keyroll.toml\n\nExit codes: 0 done, 1 error (nothing written)."
+        after_help = "Examples:\n  keyroll apply\n  keyroll apply --config deploy/keyroll.toml\n  keyroll plan --out plan.json && keyroll apply plan.json   # exactly the reviewed plan\n\nOne apply runs at a time per folder: it holds a lock on .keyroll.lck (ignore it in git) and a second run waits --lock-timeout seconds.\nExit codes: 0 done, 1 error (a file changed by another program, or a saved plan whose inputs changed: nothing written)."
     )]
-    Apply(PlanArgs),
+    Apply(ApplyArgs),
     /// Write a starter keyroll.toml and keyroll.lock by matching the repository's thumbprints to metadata.
     #[command(
         after_help = "Examples:\n  keyroll init --metadata https://adfs.contoso.com/FederationMetadata/2007-06/FederationMetadata.xml\n  keyroll init --metadata idp-metadata.xml --dir src/"
@@ -182,6 +182,34 @@ pub struct PrArgs {
     /// Append a Markdown job summary to FILE ($GITHUB_STEP_SUMMARY).
     #[arg(long, value_name = "FILE")]
     pub write_summary: Option<std::path::PathBuf>,
+
+    /// Publish this saved plan (`keyroll plan --out`) instead of planning now; refused if an input it read has changed.
+    #[arg(long = "plan", value_name = "FILE")]
+    pub saved_plan: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanCommandArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Also save the plan, with the hash of every input it read, for `keyroll apply FILE` or `keyroll pr --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// A plan saved by `keyroll plan --out`: write exactly it, or refuse naming every input that changed since.
+    #[arg(value_name = "PLAN")]
+    pub saved_plan: Option<std::path::PathBuf>,
+
+    /// Seconds to wait for another `keyroll apply` in the same folder to finish.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -27,7 +27,7 @@ pub enum InitError {
     #[error(transparent)]
     Scan(#[from] scan::ScanError),
     #[error(transparent)]
-    Write(#[from] crate::patch::PatchError),
+    Write(#[from] crate::write::WriteError),
 }
 
 /// What init found and wrote, for the summary it prints ([`InitSummary::to_text`]).
@@ -421,8 +421,8 @@ pub async fn run(
             );
         }
     }
-    crate::patch::write_atomic(&settings_path, text.as_bytes())?;
-    crate::patch::write_atomic(&lock_path, lock.to_toml().as_bytes())?;
+    crate::write::write_atomic(&settings_path, text.as_bytes())?;
+    crate::write::write_atomic(&lock_path, lock.to_toml().as_bytes())?;
     summary.issuers = issuers
         .iter()
         .map(|i| IssuerSummary {

@@ -397,6 +397,51 @@ impl Tree<'_> {
         }
     }
 
+    /// Where the symbolic link `relative` leads, relative to the root, when that stays
+    /// inside it; otherwise why keyroll refuses the link.
+    fn follow_link(
+        &self,
+        settings: &Settings,
+        relative: &str,
+        all: &BTreeSet<String>,
+        links: &BTreeSet<&str>,
+    ) -> Result<String, String> {
+        let outside = |target: &str| {
+            format!(
+                "is a symbolic link to {target}, outside keyroll.toml's folder; keyroll does not write outside it"
+            )
+        };
+        match self {
+            Tree::Work => {
+                let root = std::fs::canonicalize(&settings.root).map_err(|e| e.to_string())?;
+                let real = std::fs::canonicalize(settings.root.join(relative))
+                    .map_err(|_| "is a symbolic link to a file that does not exist".to_string())?;
+                match real.strip_prefix(&root) {
+                    Ok(inside) => Ok(inside.to_string_lossy().replace('\\', "/")),
+                    Err(_) => Err(outside(&real.display().to_string())),
+                }
+            }
+            Tree::Git { .. } => {
+                let mut at = relative.to_string();
+                for _ in 0..40 {
+                    let target = String::from_utf8_lossy(&self.read(settings, &at)?).into_owned();
+                    let dir = at.rsplit_once('/').map_or("", |(d, _)| d);
+                    at = paths::join_relative(dir, &target).map_err(|_| outside(&target))?;
+                    if !links.contains(at.as_str()) {
+                        return if all.contains(&at) {
+                            Ok(at)
+                        } else {
+                            Err(format!(
+                                "is a symbolic link to {target}, which the commit does not hold"
+                            ))
+                        };
+                    }
+                }
+                Err("is a chain of symbolic links too long to follow".into())
+            }
+        }
+    }
+
     /// keyroll.lock as the tree holds it.
     pub fn lock(&self, settings: &Settings) -> Result<Lock, LoadError> {
         let path = settings.root.join(crate::lock::FILE_NAME);
@@ -456,6 +501,22 @@ pub fn load_targets(
 
     let mut files: BTreeMap<String, TargetFile> = BTreeMap::new();
     while let Some((relative, targets)) = queue.pop_front() {
+        // A link whose target stays inside the root is edited through: the file loaded (and
+        // written) is its target, so the link stays a link (and a target reached both ways
+        // is one file). Its configSource references resolve from the target's folder. A link
+        // leaving the root is refused.
+        let mut refused = None;
+        let relative = if links.contains(relative.as_str()) {
+            match tree.follow_link(settings, &relative, &all, &links) {
+                Ok(real) => real,
+                Err(why) => {
+                    refused = Some(why);
+                    relative
+                }
+            }
+        } else {
+            relative
+        };
         if let Some(seen) = files.get_mut(&relative) {
             for t in targets {
                 if !seen.targets.contains(&t) {
@@ -465,10 +526,6 @@ pub fn load_targets(
             continue;
         }
         let path = settings.root.join(&relative);
-        let mut refused = None;
-        if links.contains(relative.as_str()) {
-            refused = Some("is a symbolic link; keyroll does not write through links".to_string());
-        }
         let bytes = match tree.read(settings, &relative) {
             Ok(bytes) => bytes,
             Err(e) => {

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 
 use cli::{
-    Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, PrArgs, ScanArgs, ScanFormat,
+    ApplyArgs, Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, PrArgs, ScanArgs, ScanFormat,
     ThumbprintArgs,
 };
 use keyroll::cert::Certificate;
@@ -73,8 +73,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Thumbprint(args) => thumbprint_command(args),
         Command::Inspect(args) => inspect_command(args, clock),
         Command::Scan(args) => scan_command(args, clock),
-        Command::Plan(args) => plan_command(args, clock, false),
-        Command::Apply(args) => plan_command(args, clock, true),
+        Command::Plan(args) => plan_command(args.plan, clock, false, args.out.as_deref()),
+        Command::Apply(args) => apply_command(args, clock),
         Command::Init(args) => init_command(args, clock),
         Command::Pr(args) => pr_command(args, clock),
         Command::Snapshot(args) => org_cmd::snapshot(args, clock),
@@ -264,7 +264,82 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
     })
 }
 
-fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
+/// One writer per folder: the lock is held from before the inputs are read until the writes
+/// are done, so a second run plans from the first one's result.
+fn apply_command(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
+    let settings = keyroll::settings::Settings::load(&args.plan.config)?;
+    let _lock = keyroll::write::RunLock::acquire(
+        &settings.root,
+        std::time::Duration::from_secs(args.lock_timeout),
+    )?;
+    let Some(file) = &args.saved_plan else {
+        return plan_command(args.plan, clock, true, None);
+    };
+    let saved = keyroll::saved::SavedPlan::read(file)?;
+    let rules = args.plan.rules.load()?;
+    let fetcher = Fetcher::new(args.plan.fetch.options())?;
+    let inputs = runtime()?.block_on(keyroll::load::load(
+        &settings,
+        &rules,
+        &fetcher,
+        &keyroll::load::Tree::Work,
+        clock.now(),
+    ))?;
+    let applied = saved.apply(file, &inputs)?;
+    eprintln!("plan {} (as of {})", file.display(), saved.as_of);
+    report_applied(&applied);
+    for warning in &saved.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for error in &saved.errors {
+        eprintln!("error: {error}");
+    }
+    if !saved.errors.is_empty() {
+        anyhow::bail!(
+            "the saved plan has {} error{}: the files named were not written (every other change was)",
+            saved.errors.len(),
+            if saved.errors.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_applied(applied: &keyroll::act::Applied) {
+    if !applied.swept.removed.is_empty() {
+        eprintln!(
+            "removed {} stale staged file{} left by an interrupted run",
+            applied.swept.removed.len(),
+            if applied.swept.removed.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
+    for (path, why) in &applied.swept.failed {
+        eprintln!(
+            "warning: could not remove the stale staged file {}: {why}",
+            path.display()
+        );
+    }
+    eprintln!(
+        "applied: {} file{} written{}",
+        applied.files.len(),
+        if applied.files.len() == 1 { "" } else { "s" },
+        if applied.lock {
+            ", keyroll.lock updated"
+        } else {
+            ""
+        }
+    );
+}
+
+fn plan_command(
+    args: PlanArgs,
+    clock: Clock,
+    apply: bool,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     let settings = keyroll::settings::Settings::load(&args.config)?;
     let rules = args.rules.load()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
@@ -278,6 +353,14 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
     ))?;
     inputs.accept_identity_change = args.accept_identity_change.iter().cloned().collect();
     let plan = keyroll::decide::decide(&inputs, &rules, now);
+    if let Some(file) = out {
+        let lock = keyroll::saved::lock_bytes(&settings, &keyroll::load::Tree::Work, &inputs.lock)?;
+        keyroll::saved::SavedPlan::new(&inputs, &plan, lock.as_deref()).write(file)?;
+        eprintln!(
+            "saved the plan to {0}: `keyroll apply {0}` writes exactly it",
+            file.display()
+        );
+    }
     let out = match args.format {
         Format::Json => report::plan_json(&plan),
         Format::Text => {
@@ -291,17 +374,8 @@ fn plan_command(args: PlanArgs, clock: Clock, apply: bool) -> Result<ExitCode> {
     }
     if apply {
         // One file's error never blocks the others: what could be planned is written.
-        let applied = keyroll::act::apply(&plan, &settings)?;
-        eprintln!(
-            "applied: {} file{} written{}",
-            applied.files.len(),
-            if applied.files.len() == 1 { "" } else { "s" },
-            if applied.lock {
-                ", keyroll.lock updated"
-            } else {
-                ""
-            }
-        );
+        let applied = keyroll::act::apply(&plan, &inputs)?;
+        report_applied(&applied);
     }
     if !plan.errors.is_empty() {
         anyhow::bail!(
@@ -331,6 +405,10 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     let rules = args.plan.rules.load()?;
     let fetcher = Fetcher::new(args.plan.fetch.options())?;
     let now = clock.now();
+    let saved = match &args.saved_plan {
+        Some(file) => Some((file, keyroll::saved::SavedPlan::read(file)?)),
+        None => None,
+    };
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
     let origin = keyroll::git::GitRepo::discover(&settings.root)
@@ -410,7 +488,11 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     let mut inputs =
         runtime.block_on(keyroll::load::load(&settings, &rules, &fetcher, &tree, now))?;
     inputs.accept_identity_change = args.plan.accept_identity_change.iter().cloned().collect();
-    let plan = keyroll::decide::decide(&inputs, &rules, now);
+    let plan = match &saved {
+        // Exactly the saved plan, if what it read is what the base holds now.
+        Some((file, saved)) => saved.replan(file, &inputs, &tree, &rules)?,
+        None => keyroll::decide::decide(&inputs, &rules, now),
+    };
     if matches!(tree, keyroll::load::Tree::Git { .. }) {
         let differ: Vec<&str> = inputs
             .targets

@@ -1,11 +1,9 @@
 //! Byte-preserving edits: locate spans with roxmltree (via [`crate::scan`]), splice the
-//! original bytes, re-parse and re-scan, and write atomically. Nothing outside the changed
-//! spans moves: BOM, line endings, indentation, quoting, comments, attribute order.
+//! original bytes, re-parse and re-scan. Nothing outside the changed spans moves: BOM, line
+//! endings, indentation, quoting, comments, attribute order. [`crate::write`] writes.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::ops::Range;
-use std::path::Path;
 
 use crate::rules::RuleSet;
 use crate::scan::{self, ConfigFile, ElementSpan, EntryKind, KnownCertificates, Registry};
@@ -54,8 +52,6 @@ pub enum PatchError {
         "{file}: the edited text does not hold the intended entries ({detail}); nothing written"
     )]
     Verify { file: String, detail: String },
-    #[error("{file}: {detail}")]
-    Io { file: String, detail: String },
 }
 
 /// Case style for new and normalized thumbprints: the file's own, uppercase when undecided.
@@ -538,98 +534,4 @@ pub fn apply(
         });
     }
     Ok(new_bytes)
-}
-
-/// Writes through a temporary file in the same folder and a rename, keeping permissions:
-/// a crash leaves the old file or the new one, never half of either.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PatchError> {
-    commit(stage(path, bytes)?, path)
-}
-
-/// Writes many files, each atomically. On a 1,000-file apply nearly all the time went to
-/// the file system (creating each temporary file, fsync, rename), not to keyroll, so the
-/// files are staged on a few threads whose waits overlap. Only when every file is staged is
-/// any renamed into place: if one cannot be staged, the staged copies are deleted and no
-/// config changes. (One `syncfs` instead of a fsync per file was tried and was slower: it
-/// also flushes whatever else is dirty on the file system.)
-pub fn write_many_atomic(files: &[(&Path, &[u8])]) -> Result<(), PatchError> {
-    // Dropping the staged temporary paths on the error return deletes them.
-    let staged = parallel_map(files, |&(path, bytes)| stage(path, bytes))
-        .into_iter()
-        .collect::<Result<Vec<tempfile::TempPath>, PatchError>>()?;
-    let renames: Vec<(tempfile::TempPath, &Path)> =
-        staged.into_iter().zip(files.iter().map(|f| f.0)).collect();
-    let renames: Vec<std::sync::Mutex<Option<(tempfile::TempPath, &Path)>>> = renames
-        .into_iter()
-        .map(|r| std::sync::Mutex::new(Some(r)))
-        .collect();
-    parallel_map(&renames, |slot| {
-        let (temp, path) = slot
-            .lock()
-            .expect("no writer panics")
-            .take()
-            .expect("renamed once");
-        commit(temp, path)
-    })
-    .into_iter()
-    .collect()
-}
-
-/// `f` over `items` on up to 8 threads (the work waits on I/O, not on the CPU).
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    const WORKERS: usize = 8;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<Option<R>>> =
-        std::sync::Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..WORKERS.min(items.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let result = f(item);
-                    results.lock().expect("no worker panics")[i] = Some(result);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("no worker panics")
-        .into_iter()
-        .map(|r| r.expect("every item was processed"))
-        .collect()
-}
-
-/// The new contents in a temporary file beside `path`, with `path`'s permissions; closed,
-/// so that staging thousands of files holds no descriptors.
-fn stage(path: &Path, bytes: &[u8]) -> Result<tempfile::TempPath, PatchError> {
-    let io = |e: std::io::Error| PatchError::Io {
-        file: path.display().to_string(),
-        detail: e.to_string(),
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
-    let mut temp = tempfile::Builder::new()
-        .prefix(".keyroll-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    temp.write_all(bytes).map_err(io)?;
-    temp.as_file().sync_all().map_err(io)?;
-    if let Some(permissions) = permissions {
-        std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
-    }
-    Ok(temp.into_temp_path())
-}
-
-fn commit(temp: tempfile::TempPath, path: &Path) -> Result<(), PatchError> {
-    temp.persist(path).map_err(|e| PatchError::Io {
-        file: path.display().to_string(),
-        detail: e.error.to_string(),
-    })?;
-    Ok(())
 }

@@ -287,9 +287,26 @@ impl Settings {
             _ => PathBuf::from("."),
         };
         let offset_of = |needle: &str| text.find(needle).unwrap_or(0);
+        // Where the index-th [[issuer]] table writes its name.
+        let issuer_at = |index: usize, name: &str| {
+            let table = text
+                .match_indices("[[issuer]]")
+                .nth(index)
+                .map_or(0, |(at, _)| at);
+            text[table..]
+                .find(&toml_string(name))
+                .or_else(|| text[table..].find(name))
+                .map_or(table, |p| table + p)
+        };
 
         let mut names = std::collections::BTreeSet::new();
-        for issuer in &settings.issuers {
+        for (index, issuer) in settings.issuers.iter().enumerate() {
+            if let Some(why) = issuer_name_problem(&issuer.name) {
+                return Err(at(
+                    issuer_at(index, &issuer.name),
+                    format!("issuer name {:?} {why}", issuer.name),
+                ));
+            }
             if !names.insert(issuer.name.as_str()) {
                 return Err(at(
                     offset_of(&format!("\"{}\"", issuer.name)),
@@ -343,7 +360,57 @@ impl Settings {
                 "branch_prefix must be non-empty and contain no spaces".into(),
             ));
         }
+        // Every issuer's branch is a name git accepts, and no two issuers share one: the
+        // second would force-push over the first's open pull request.
+        let prefix = &settings.pr.branch_prefix;
+        if !valid_branch(&format!("{prefix}x")) {
+            return Err(at(
+                offset_of("branch_prefix"),
+                format!(
+                    "branch_prefix {prefix:?} does not make valid git branch names (git's ref-name rules: no \"..\", no space, no \"~^:?*[\\\" or control characters, no leading \"/\", no component starting with \".\" or ending in \".lock\")"
+                ),
+            ));
+        }
+        let mut branches: std::collections::BTreeMap<String, &str> = Default::default();
+        for (index, issuer) in settings.issuers.iter().enumerate() {
+            let branch = settings.branch_name(&issuer.name);
+            let issuer_at = issuer_at(index, &issuer.name);
+            if !valid_branch(&branch) {
+                return Err(at(
+                    issuer_at,
+                    format!(
+                        "issuer {:?} gives the branch {branch:?}, which git refuses as a branch name; rename the issuer",
+                        issuer.name
+                    ),
+                ));
+            }
+            if let Some(first) = branches.insert(branch.clone(), &issuer.name) {
+                return Err(at(
+                    issuer_at,
+                    format!(
+                        "issuers {first:?} and {:?} both get the branch {branch:?} (names are lowercased and every character but letters, digits, '.' and '_' becomes '-'); rename one of them",
+                        issuer.name
+                    ),
+                ));
+            }
+        }
         Ok(settings)
+    }
+
+    /// The branch of an issuer's pull request: `branch_prefix` + the name lowercased, every
+    /// character but ASCII letters, digits, `.` and `_` turned into `-`.
+    pub fn branch_name(&self, issuer: &str) -> String {
+        let slug: String = issuer
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("{}{}", self.pr.branch_prefix, slug.trim_matches('-'))
     }
 
     /// The line of keyroll.toml where `needle` first appears (1 when it does not).
@@ -368,6 +435,39 @@ impl Settings {
             self.root.join(source).display().to_string()
         }
     }
+}
+
+/// Why an issuer name is refused: it names branches, lock tables and PR titles, so it must
+/// be something a person can read and that cannot climb out of a folder or ref namespace.
+fn issuer_name_problem(name: &str) -> Option<&'static str> {
+    if name.trim().is_empty() {
+        Some("is empty")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator ('/' or '\\')")
+    } else if name.contains("..") {
+        Some("contains \"..\"")
+    } else if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        Some("contains a control or invisible character")
+    } else if name.trim() != name {
+        Some("starts or ends with white space")
+    } else {
+        None
+    }
+}
+
+/// Characters that print as nothing (format characters such as U+200E, U+FEFF).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// Whether git accepts `refs/heads/<branch>` (its own rules, through libgit2).
+pub fn valid_branch(branch: &str) -> bool {
+    git2::Reference::is_valid_name(&format!("refs/heads/{branch}"))
+}
+
+/// How a string is written in TOML (basic string), to find it in the file's text.
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_string()).to_string()
 }
 
 #[cfg(test)]

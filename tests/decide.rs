@@ -415,3 +415,46 @@ fn a_new_entry_keeps_the_registrys_name_for_the_issuer_and_says_why() {
         a2.hex()
     )));
 }
+
+/// keyroll.lock is not trusted blindly: a `not_after` edited into the past for a key the
+/// metadata still publishes is an error for that issuer, never a removal.
+#[test]
+fn regression_a_hand_edited_lock_row_is_an_error_not_a_removal() {
+    let (a, b) = (valid("a"), valid("b"));
+    let config = wif45(&[add(&a, "A"), add(&b, "B")]);
+    let seed = inputs(
+        settings_for(&["a", "b"], ""),
+        vec![issuer("a", &[&a]), issuer("b", &[&b])],
+        vec![target("web.config", &config, vec![0])],
+        Lock::default(),
+    );
+    let mut lock = decide(&seed, now()).lock_after;
+    lock.issuers
+        .get_mut("a")
+        .unwrap()
+        .get_mut(&a.hex())
+        .unwrap()
+        .not_after = datetime!(2020-01-01 0:00 UTC);
+    let input = inputs(
+        settings_for(&["a", "b"], ""),
+        vec![issuer("a", &[&a]), issuer("b", &[&b])],
+        vec![target("web.config", &config, vec![0])],
+        lock,
+    );
+    let plan = decide(&input, now());
+    assert!(
+        plan.errors
+            .iter()
+            .any(|e| matches!(e, PlanError::Issuer { issuer, .. } if issuer == "a")),
+        "{:?}",
+        plan.errors
+    );
+    assert!(plan.files.is_empty());
+    // The other issuer is unaffected.
+    assert!(
+        !plan
+            .errors
+            .iter()
+            .any(|e| matches!(e, PlanError::Issuer { issuer, .. } if issuer == "b"))
+    );
+}

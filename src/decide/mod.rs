@@ -41,12 +41,29 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         plan.errors.push(e);
         return plan;
     }
+    // keyroll.lock against what the metadata holds: a row that disagrees with the
+    // certificate (a hand-edited not_after, say) leaves that issuer alone with an error
+    // naming the line, never a silent removal; rows of undefined issuers are a warning.
+    for problem in inputs.lock.check_loaded(settings, &inputs.issuers) {
+        if problem.is_error() {
+            let entry = issuer_errors.entry(problem.issuer.clone()).or_default();
+            if !entry.is_empty() {
+                entry.push_str("; ");
+            }
+            entry.push_str(&problem.to_string());
+        } else {
+            plan.warnings.push(problem.to_string());
+        }
+    }
     let mut views: BTreeMap<&str, IssuerView<'_>> = BTreeMap::new();
     let mut trust_verdicts: BTreeMap<String, trust::Verdict> = BTreeMap::new();
     for state in &inputs.issuers {
         let Some(issuer_settings) = settings.issuer(&state.name) else {
             continue;
         };
+        if issuer_errors.contains_key(&state.name) {
+            continue;
+        }
         match &state.keys {
             Err(e) => {
                 issuer_errors.insert(state.name.clone(), e.to_string());

@@ -168,18 +168,10 @@ impl Marker {
     }
 }
 
+/// The issuer's branch ([`Settings::branch_name`]: validated, and unique across issuers,
+/// when keyroll.toml is read).
 pub fn branch_name(settings: &Settings, issuer: &str) -> String {
-    let slug: String = issuer
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("{}{}", settings.pr.branch_prefix, slug.trim_matches('-'))
+    settings.branch_name(issuer)
 }
 
 /// The commit the pull requests target, and where the plan's files were read from.
