@@ -28,6 +28,7 @@ use crate::thumbprint::Thumbprint;
 
 pub use decode::{Decoded, decode};
 pub use position::{LineIndex, line_column};
+pub(crate) use xml::{is_ds, is_md};
 pub use xml::{xml_error_detail, xml_error_position, xml_options};
 
 pub const NS_MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
