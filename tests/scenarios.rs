@@ -523,7 +523,6 @@ fn embedded_demo_plan_adds_the_next_adfs_key_and_cleans_the_pasted_one() {
 fn init_writes_a_config_that_plans_cleanly() {
     let key = Key::current("adfs");
     let repo = Repo::empty();
-    std::fs::remove_file(repo.path("keyroll.toml")).unwrap();
     repo.write(
         "site/web.config",
         &wif45_config(&[&key.hex(), "0123456789ABCDEF0123456789ABCDEF01234567"]),
