@@ -32,7 +32,7 @@ fn wif45_config(thumbprints: &[&str]) -> String {
         .map(|t| format!("          <add thumbprint=\"{t}\" name=\"{ADFS}\" />\r\n"))
         .collect();
     format!(
-        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
+        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <configSections>\r\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\" />\r\n  </configSections>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
     )
 }
 
@@ -162,11 +162,19 @@ fn emergency_roll_adds_new_key_at_once_and_removes_old_after_grace() {
     let repo = adfs_repo(&[&old.lower()], &[&old]);
     repo.apply("2026-03-01T00:00:00Z");
 
-    // The old key vanishes from metadata at once.
+    // The old key vanishes from metadata at once. In unsigned metadata that is an identity
+    // change (no key seen before is still published): nothing changes until it is accepted.
     repo.write("metadata.xml", &metadata(ADFS, &[&new], &[]));
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-03-02T08:00:00Z");
+    assert_eq!(out.status.code(), Some(1));
+    assert_contains(&String::from_utf8_lossy(&out.stdout), "identity change");
+    let accept = ["--accept-identity-change", "contoso-adfs"];
+    let out = repo.run(
+        &[&["plan", "--detailed-exitcode"], &accept[..]].concat(),
+        "2026-03-02T08:00:00Z",
+    );
     assert_eq!(out.status.code(), Some(2));
-    repo.apply("2026-03-02T08:00:00Z");
+    assert_ok(&repo.run(&[&["apply"], &accept[..]].concat(), "2026-03-02T08:00:00Z"));
     // Added in the file's own (lowercase) style, the old one still there.
     assert_eq!(
         repo.read("site/web.config"),
@@ -192,7 +200,7 @@ fn vinr_config(t1: &[&str], t2: &[&str]) -> String {
         )
     };
     format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <configSections>\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\" />\n  </configSections>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
         authority("https://sts.windows.net/tenant-one/", t1),
         authority("https://sts.windows.net/tenant-two/", t2)
     )
@@ -302,7 +310,7 @@ fn duplicate_entry_is_dropped_with_reason() {
     let c = changes(&repo.plan_json("2026-01-01T00:00:00Z"));
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].0, "dedupe");
-    assert!(c[0].2.starts_with("duplicate of line 10"), "{}", c[0].2);
+    assert!(c[0].2.starts_with("duplicate of line 13"), "{}", c[0].2);
     repo.apply("2026-01-01T00:00:00Z");
     assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.hex()]));
 }
@@ -429,10 +437,12 @@ fn unknown_entries_are_kept_or_removed_by_policy() {
 
 #[test]
 fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
+    // The three samples were pretty-printed after signing (tests/data/signature/SOURCES.md):
+    // their signatures no longer verify, so they are read with `signature = "off"`.
     let repo = Repo::with_settings(
-        "[[issuer]]\nname = \"adatum\"\nmetadata = [\"metadata/adatum.xml\"]\nentity_id = \"https://localhost/Adatum.SimulatedIssuer/\"\n\n\
-         [[issuer]]\nname = \"litware\"\nmetadata = [\"metadata/litware.xml\"]\n\n\
-         [[issuer]]\nname = \"dummysts\"\nmetadata = [\"metadata/dummysts.xml\"]\nissuer_name = \"DummySTS\"\n\n\
+        "[[issuer]]\nname = \"adatum\"\nmetadata = [\"metadata/adatum.xml\"]\nentity_id = \"https://localhost/Adatum.SimulatedIssuer/\"\nsignature = \"off\"\n\n\
+         [[issuer]]\nname = \"litware\"\nmetadata = [\"metadata/litware.xml\"]\nsignature = \"off\"\n\n\
+         [[issuer]]\nname = \"dummysts\"\nmetadata = [\"metadata/dummysts.xml\"]\nissuer_name = \"DummySTS\"\nsignature = \"off\"\n\n\
          [[target]]\nfiles = [\"apps/fabrikam/Web.config\"]\nissuers = [\"adatum\", \"litware\"]\n\n\
          [[target]]\nfiles = [\"apps/order/Web.config\"]\nissuers = [\"adatum\"]\n\n\
          [[target]]\nfiles = [\"apps/nordvall/Web.config\"]\nissuers = [\"dummysts\"]\n",
@@ -541,7 +551,7 @@ fn init_writes_a_config_that_plans_cleanly() {
     assert_contains(&summary, "1 issuer, 1 trusted thumbprint matched");
     assert_contains(
         &summary,
-        "unmatched site/web.config:11 0123456789ABCDEF0123456789ABCDEF01234567",
+        "unmatched site/web.config:14 0123456789ABCDEF0123456789ABCDEF01234567",
     );
     let settings = repo.read("keyroll.toml");
     assert_contains(&settings, "name = \"adfs-contoso-com\"");
