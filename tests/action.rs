@@ -9,6 +9,7 @@
 #![cfg(unix)]
 
 mod common;
+mod kit;
 #[path = "action/runner.rs"]
 mod runner;
 
@@ -151,15 +152,10 @@ impl Fixture {
     async fn with(tamper: bool, subdir: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let releases_url = serve_files(releases().join(if tamper { "tampered" } else { "good" }));
-        let bare = dir.path().join("origin.git");
         let work = dir.path().join("workspace");
-        git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
-        common::copy_dir(&manifest_dir().join("examples/demo"), &work.join(subdir));
-        git(&work, &["init", "-q"]);
-        git(&work, &["add", "-A"]);
-        git(&work, &["commit", "-q", "-m", "demo"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
-        git(&work, &["push", "-q", "origin", "HEAD:main"]);
+        let bare = common::init_with_origin(dir.path(), &work);
+        common::copy_dir(&common::demo_dir(), &work.join(subdir));
+        common::commit_and_push(&work, "demo");
         Fixture {
             dir,
             bare,
@@ -185,29 +181,26 @@ impl Fixture {
     }
 
     fn commit_and_push(&self, message: &str) {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
+        common::commit_and_push(&self.work, message);
     }
 
     fn remote_head(&self, branch: &str) -> Option<String> {
-        let out = Command::new("git")
-            .args([
-                "rev-parse",
-                "--verify",
-                "-q",
-                &format!("refs/heads/{branch}"),
-            ])
-            .current_dir(&self.bare)
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        common::remote_head(&self.bare, branch)
     }
 
     async fn requests(&self) -> Vec<Request> {
         self.github.received_requests().await.unwrap()
+    }
+
+    /// The JSON body of the request that created the pull request.
+    async fn created_pull(&self) -> Value {
+        let created = self
+            .requests()
+            .await
+            .into_iter()
+            .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("{REPO}/pulls"))
+            .unwrap();
+        serde_json::from_slice(&created.body).unwrap()
     }
 
     async fn write_calls(&self) -> Vec<String> {
@@ -555,13 +548,7 @@ async fn updates_its_pull_request_when_the_base_moved() {
     let first = run_action(fx.runner(), &inputs(&[])).await;
     assert_success(&first);
     let first_head = fx.remote_head(BRANCH).unwrap();
-    let created = fx
-        .requests()
-        .await
-        .into_iter()
-        .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("{REPO}/pulls"))
-        .unwrap();
-    let body: Value = serde_json::from_slice(&created.body).unwrap();
+    let body = fx.created_pull().await;
 
     // Someone merges an unrelated change to main.
     std::fs::write(fx.work.join("NOTES.md"), "unrelated\n").unwrap();
@@ -973,38 +960,25 @@ async fn a_pull_request_url_with_a_line_break_cannot_inject_an_output() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn markdown_in_a_certificate_subject_stays_text() {
-    use base64::Engine as _;
     let fx = Fixture::new().await;
     // A signing certificate whose subject would render as a link, a mention, a remote image
     // and HTML, with a `|` and a CR that would break a table row.
     let subject = "Evil [link](https://evil.example/x) @contoso/admins ![](https://evil.example/p.png) <img src=x> a|b\rc";
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, subject);
-    params.not_before = time::macros::datetime!(2026-11-01 00:00 UTC);
-    params.not_after = time::macros::datetime!(2027-11-01 00:00 UTC);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let hostile = kit::Key::new(
+        subject,
+        time::macros::datetime!(2026-11-01 00:00 UTC),
+        time::macros::datetime!(2027-11-01 00:00 UTC),
+    );
     let metadata = fx.work.join("metadata/FederationMetadata.xml");
     let xml = std::fs::read_to_string(&metadata).unwrap();
-    let descriptor = format!(
-        "<KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor></RoleDescriptor>",
-        base64::engine::general_purpose::STANDARD.encode(&der)
-    );
+    let descriptor = format!("{}</RoleDescriptor>", hostile.key_descriptor("signing"));
     std::fs::write(&metadata, xml.replacen("</RoleDescriptor>", &descriptor, 1)).unwrap();
     fx.commit_and_push("metadata with a hostile subject");
     mock_pulls(&fx.github, json!([])).await;
     mock_create(&fx.github, PR_URL).await;
     let run = run_action(fx.runner(), &inputs(&[])).await;
     assert_success(&run);
-    let created = fx
-        .requests()
-        .await
-        .into_iter()
-        .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("{REPO}/pulls"))
-        .unwrap();
-    let body: Value = serde_json::from_slice(&created.body).unwrap();
+    let body = fx.created_pull().await;
     let body = body["body"].as_str().unwrap();
     // (`<` and `>` come escaped from the subject's RFC 4514 form already.)
     let inert = "`CN=Evil [link](https://evil.example/x) @contoso/admins ![](https://evil.example/p.png) \\<img src=x\\> a\\|b c`";

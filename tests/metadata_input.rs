@@ -4,11 +4,14 @@
 //! The encoded fixtures in tests/data/encodings were made from template.xml by GNU iconv
 //! (make.sh there); their certificate is the one of tests/data/metadata/idp-metadata.xml.
 
+mod common;
+mod kit;
+
 use std::path::Path;
 
-use base64::Engine as _;
-use keyroll::cert::Certificate;
+use common::assert_ok;
 use keyroll::metadata::{self, MetadataDocument, MetadataError};
+use kit::Key;
 use time::OffsetDateTime;
 
 const FIXTURES: &str = "tests/data/encodings";
@@ -261,24 +264,8 @@ fn a_truncated_document_is_reported_where_it_ends() {
     );
 }
 
-struct Made {
-    der: Vec<u8>,
-    sha1: String,
-}
-
-impl Made {
-    fn base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(&self.der)
-    }
-}
-
-fn made(der: Vec<u8>) -> Made {
-    let sha1 = Certificate::from_der(der.clone()).unwrap().sha1.to_string();
-    Made { der, sha1 }
-}
-
 /// A root CA, an intermediate it issued, and a signing certificate the intermediate issued.
-fn chain() -> (Made, Made, Made) {
+fn chain() -> (Key, Key, Key) {
     let params = |cn: &str, ca: bool| {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -300,13 +287,13 @@ fn chain() -> (Made, Made, Made) {
         .signed_by(&leaf_key, &mid_issuer)
         .unwrap();
     (
-        made(root.der().to_vec()),
-        made(mid.der().to_vec()),
-        made(leaf.der().to_vec()),
+        Key::from_der(root.der().to_vec()),
+        Key::from_der(mid.der().to_vec()),
+        Key::from_der(leaf.der().to_vec()),
     )
 }
 
-fn x509data(certs: &[&Made]) -> String {
+fn x509data(certs: &[&Key]) -> String {
     let inner: String = certs
         .iter()
         .map(|c| format!("<ds:X509Certificate>{}</ds:X509Certificate>", c.base64()))
@@ -338,22 +325,22 @@ fn x509data_with_its_ca_keeps_only_the_leaf_as_the_key() {
             .iter()
             .map(|k| k.thumbprint().to_string())
             .collect();
-        assert_eq!(keys, [leaf.sha1.as_str()], "order {:?}", order.len());
+        assert_eq!(keys, [leaf.hex().as_str()], "order {:?}", order.len());
         assert_eq!(doc.notes.len(), 1, "{:?}", doc.notes);
         let note = &doc.notes[0];
         assert!(
             note.contains(&format!(
                 "the key is the leaf {} (CN=ADFS Signing - fs.contoso.com)",
-                leaf.sha1
+                leaf.hex()
             )),
             "{note}"
         );
         assert!(
-            note.contains(&format!("{} (CN=Contoso Issuing CA)", mid.sha1)),
+            note.contains(&format!("{} (CN=Contoso Issuing CA)", mid.hex())),
             "{note}"
         );
         assert!(note.contains("not counted as a key"), "{note}");
-        assert_eq!(note.contains(&root.sha1), order.len() == 3, "{note}");
+        assert_eq!(note.contains(&root.hex()), order.len() == 3, "{note}");
     }
 }
 
@@ -373,7 +360,7 @@ fn the_same_chain_under_several_roles_is_noted_once() {
 #[test]
 fn unrelated_certificates_in_one_x509data_are_each_a_key() {
     let (root, _, _) = chain();
-    let other = made(
+    let other = Key::from_der(
         rcgen::CertificateParams::new(vec!["other.example".to_string()])
             .unwrap()
             .self_signed(&rcgen::KeyPair::generate().unwrap())
@@ -392,7 +379,7 @@ fn unrelated_certificates_in_one_x509data_are_each_a_key() {
         .map(|k| k.thumbprint().to_string())
         .collect();
     keys.sort();
-    let mut expected = vec![root.sha1.clone(), other.sha1.clone()];
+    let mut expected = vec![root.hex(), other.hex()];
     expected.sort();
     assert_eq!(keys, expected);
     assert!(doc.notes.is_empty(), "{:?}", doc.notes);
@@ -411,7 +398,7 @@ fn the_signers_certificate_is_the_leaf_of_its_key_info() {
     )
     .unwrap();
     let signer = doc.signature.unwrap().signer_sha1.unwrap();
-    assert_eq!(signer.to_string(), leaf.sha1);
+    assert_eq!(signer.to_string(), leaf.hex());
 }
 
 #[test]
@@ -426,7 +413,7 @@ fn a_jwks_x5c_chain_yields_only_its_first_certificate() {
         .iter()
         .map(|k| k.thumbprint().to_string())
         .collect();
-    assert_eq!(keys, [leaf.sha1.as_str()]);
+    assert_eq!(keys, [leaf.hex().as_str()]);
 }
 
 #[test]
@@ -440,11 +427,7 @@ fn inspect_shows_the_chain_note() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let certs: Vec<&str> = json["certificates"]
         .as_array()
@@ -452,9 +435,9 @@ fn inspect_shows_the_chain_note() {
         .iter()
         .map(|c| c["sha1"].as_str().unwrap())
         .collect();
-    assert_eq!(certs, [leaf.sha1.as_str()]);
+    assert_eq!(certs, [leaf.hex().as_str()]);
     let notes = json["notes"].as_array().unwrap();
-    assert!(notes[0].as_str().unwrap().contains(&mid.sha1), "{notes:?}");
+    assert!(notes[0].as_str().unwrap().contains(&mid.hex()), "{notes:?}");
 }
 
 /// AD FS writes one line; 2,000 KeyDescriptors on it still get the right columns.

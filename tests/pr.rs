@@ -3,7 +3,7 @@
 //! made and what landed in the remote repository.
 
 mod common;
-use common::{copy_dir, git};
+use common::{assert_ok, copy_dir, demo_dir, git};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,22 +28,15 @@ struct Fixture {
 impl Fixture {
     fn demo() -> Fixture {
         let fx = Fixture::empty();
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo"),
-            &fx.work,
-        );
+        copy_dir(&demo_dir(), &fx.work);
         fx.commit_and_push("the demo");
         fx
     }
 
     fn empty() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("origin.git");
         let work = dir.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
-        git(&work, &["init", "-q"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        let bare = common::init_with_origin(dir.path(), &work);
         Fixture {
             _dir: dir,
             work,
@@ -58,33 +51,15 @@ impl Fixture {
             .current_dir(&self.work)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
     }
 
     fn commit_and_push(&self, message: &str) {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
+        common::commit_and_push(&self.work, message);
     }
 
     fn remote_head(&self, branch: &str) -> Option<String> {
-        let out = Command::new("git")
-            .args([
-                "rev-parse",
-                "--verify",
-                "-q",
-                &format!("refs/heads/{branch}"),
-            ])
-            .current_dir(&self.bare)
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        common::remote_head(&self.bare, branch)
     }
 
     fn remote_file(&self, rev: &str, file: &str) -> Vec<u8> {
@@ -596,7 +571,7 @@ async fn server_errors_are_retried_then_the_call_succeeds() {
 /// A repository with 20 issuers, each with its own app; all up to date except, optionally, app 00.
 fn twenty_issuers(stale_first: bool) -> Fixture {
     let fx = Fixture::empty();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let demo = demo_dir();
     copy_dir(&demo.join("metadata"), &fx.work.join("metadata"));
     let mut toml = String::from("[pr]\nrepository = \"contoso/identity-configs\"\n");
     let original = std::fs::read(demo.join("src/Contoso.Web/Web.config")).unwrap();
@@ -677,11 +652,7 @@ fn dry_run_needs_no_token_and_sends_nothing() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         text.contains("would create on branch keyroll/contoso-adfs"),
         "{text}"

@@ -2,8 +2,12 @@
 //! real output; this test keeps them real. `KEYROLL_BLESS=1 cargo test --test readme`
 //! rewrites them after a deliberate change (review the diff).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+
+use common::assert_ok;
 
 fn section(readme: &str, name: &str) -> (usize, usize) {
     let start_marker = format!("<!-- readme-example:{name} -->\n");
@@ -35,11 +39,7 @@ fn readme_shows_the_real_pr_body_and_job_summary_of_the_embedded_example() {
         .current_dir(root)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let body = report["issuers"][0]["proposal"]["body"]
         .as_str()

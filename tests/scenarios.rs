@@ -1,54 +1,22 @@
 //! Rollover scenarios end to end: certificates generated here (rcgen), metadata rewritten
 //! between runs, `--now` stepping through the days, and the real binary doing the work.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+mod kit;
 
-use base64::Engine as _;
-use keyroll::cert::Certificate;
-use time::OffsetDateTime;
+use std::path::Path;
+use std::process::Command;
+
+use common::{Repo, assert_contains, assert_ok};
+use kit::Key;
 use time::macros::datetime;
 
-struct Cert {
-    der: Vec<u8>,
-    sha1: String,
-}
-
-impl Cert {
-    fn new(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Cert {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        params.not_before = not_before;
-        params.not_after = not_after;
-        let key = rcgen::KeyPair::generate().unwrap();
-        let der = params.self_signed(&key).unwrap().der().to_vec();
-        let sha1 = Certificate::from_der(der.clone()).unwrap().sha1.to_string();
-        Cert { der, sha1 }
-    }
-
-    fn lower(&self) -> String {
-        self.sha1.to_ascii_lowercase()
-    }
-
-    fn base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(&self.der)
-    }
-}
-
 /// WS-Federation metadata in the shape AD FS publishes.
-fn metadata(entity_id: &str, signing: &[&Cert], encryption: &[&Cert]) -> String {
-    let key = |use_: &str, c: &Cert| {
-        format!(
-            "<KeyDescriptor use=\"{use_}\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
-            c.base64()
-        )
-    };
+fn metadata(entity_id: &str, signing: &[&Key], encryption: &[&Key]) -> String {
     let keys: String = signing
         .iter()
-        .map(|c| key("signing", c))
-        .chain(encryption.iter().map(|c| key("encryption", c)))
+        .map(|k| k.key_descriptor("signing"))
+        .chain(encryption.iter().map(|k| k.key_descriptor("encryption")))
         .collect();
     format!(
         "<EntityDescriptor ID=\"_1\" entityID=\"{entity_id}\" xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"><RoleDescriptor xsi:type=\"fed:SecurityTokenServiceType\" protocolSupportEnumeration=\"http://docs.oasis-open.org/wsfed/federation/200706\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:fed=\"http://docs.oasis-open.org/wsfed/federation/200706\">{keys}</RoleDescriptor></EntityDescriptor>"
@@ -64,72 +32,23 @@ fn wif45_config(thumbprints: &[&str]) -> String {
         .map(|t| format!("          <add thumbprint=\"{t}\" name=\"{ADFS}\" />\r\n"))
         .collect();
     format!(
-        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <configSections>\r\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=B77A5C561934E089\" />\r\n  </configSections>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
+        "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <configSections>\r\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\" />\r\n  </configSections>\r\n  <system.identityModel>\r\n    <identityConfiguration>\r\n      <audienceUris>\r\n        <add value=\"https://app.contoso.com/\" />\r\n      </audienceUris>\r\n      <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\">\r\n        <trustedIssuers>\r\n{adds}        </trustedIssuers>\r\n      </issuerNameRegistry>\r\n    </identityConfiguration>\r\n  </system.identityModel>\r\n</configuration>"
     )
-}
-
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
-impl Repo {
-    fn new(settings: &str) -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("keyroll.toml"), settings).unwrap();
-        Repo { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        let path = self.path(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap()
-    }
-
-    fn lock(&self) -> Option<String> {
-        std::fs::read_to_string(self.path("keyroll.lock")).ok()
-    }
-
-    fn run(&self, args: &[&str], now: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keyroll"))
-            .args(args)
-            .arg("--now")
-            .arg(now)
-            .arg("--config")
-            .arg(self.path("keyroll.toml"))
-            .output()
-            .unwrap()
-    }
-
-    fn apply(&self, now: &str) -> String {
-        let out = self.run(&["apply"], now);
-        assert!(
-            out.status.success(),
-            "apply at {now} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn plan_json(&self, now: &str) -> serde_json::Value {
-        let out = self.run(&["plan", "--format", "json"], now);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
-    }
 }
 
 fn adfs_settings() -> String {
     format!(
         "[[issuer]]\nname = \"contoso-adfs\"\nmetadata = [\"metadata.xml\"]\nentity_id = \"{ADFS}\"\n\n[[target]]\nfiles = [\"**/web.config\"]\nissuers = [\"contoso-adfs\"]\n"
     )
+}
+
+/// A repository tracking the AD FS issuer: site/web.config trusts `trusted`, metadata.xml
+/// publishes `signing`.
+fn adfs_repo(trusted: &[&str], signing: &[&Key]) -> Repo {
+    let repo = Repo::with_settings(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(trusted));
+    repo.write("metadata.xml", &metadata(ADFS, signing, &[]));
+    repo
 }
 
 fn changes(plan: &serde_json::Value) -> Vec<(String, String, String)> {
@@ -150,26 +69,26 @@ fn changes(plan: &serde_json::Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
-    let old = Cert::new(
+    let old = Key::new(
         "ADFS Signing - adfs.contoso.com",
         datetime!(2025-02-01 0:00 UTC),
         datetime!(2026-02-01 0:00 UTC),
     );
     // Generated 20 days before the old one expires; valid from its generation time.
-    let new = Cert::new(
+    let new = Key::new(
         "ADFS Signing - adfs.contoso.com",
         datetime!(2026-01-12 01:00 UTC),
         datetime!(2027-01-12 01:00 UTC),
     );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&old.sha1]));
+    let repo = Repo::with_settings(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&old.hex()]));
     let original = repo.read("site/web.config");
 
     // Day 0: only the current key. Nothing to change in the config; the lock starts.
     repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
     repo.apply("2026-01-01T00:00:00Z");
     assert_eq!(repo.read("site/web.config"), original);
-    assert!(repo.lock().unwrap().contains(&old.sha1));
+    assert!(repo.lock().unwrap().contains(&old.hex()));
 
     // The next key is published (not valid for another half hour): added at once, beside the old.
     repo.write("metadata.xml", &metadata(ADFS, &[&old, &new], &[]));
@@ -177,16 +96,11 @@ fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
     let c = changes(&plan);
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0].0, "add");
-    assert_eq!(c[0].1, new.sha1);
-    assert!(
-        c[0].2
-            .contains("published in metadata since 2026-01-12T00:30:00Z"),
-        "{}",
-        c[0].2
-    );
-    assert!(c[0].2.contains("not yet valid"), "{}", c[0].2);
+    assert_eq!(c[0].1, new.hex());
+    assert_contains(&c[0].2, "published in metadata since 2026-01-12T00:30:00Z");
+    assert_contains(&c[0].2, "not yet valid");
     repo.apply("2026-01-12T00:30:00Z");
-    let both = wif45_config(&[&old.sha1, &new.sha1]);
+    let both = wif45_config(&[&old.hex(), &new.hex()]);
     assert_eq!(repo.read("site/web.config"), both);
 
     // Promotion five days later: both stay; a second apply in a row changes nothing at all.
@@ -218,7 +132,7 @@ fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
     assert_eq!(c.len(), 1);
     assert_eq!(
         (c[0].0.as_str(), c[0].1.as_str()),
-        ("remove", old.sha1.as_str())
+        ("remove", old.hex().as_str())
     );
     assert_eq!(
         c[0].2,
@@ -227,10 +141,10 @@ fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
     repo.apply("2026-01-27T00:00:00Z");
     assert_eq!(
         repo.read("site/web.config"),
-        original.replace(&old.sha1, &new.sha1)
+        original.replace(&old.hex(), &new.hex())
     );
     assert!(
-        !repo.lock().unwrap().contains(&old.sha1),
+        !repo.lock().unwrap().contains(&old.hex()),
         "forgotten once nothing trusts it"
     );
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-28T00:00:00Z");
@@ -239,39 +153,28 @@ fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
 
 #[test]
 fn emergency_roll_adds_new_key_at_once_and_removes_old_after_grace() {
-    let old = Cert::new(
-        "login.contoso.test",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let new = Cert::new(
+    let old = Key::current("login.contoso.test");
+    let new = Key::new(
         "login.contoso.test",
         datetime!(2026-03-01 0:00 UTC),
         datetime!(2028-03-01 0:00 UTC),
     );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&old.lower()]));
-    repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
+    let repo = adfs_repo(&[&old.lower()], &[&old]);
     repo.apply("2026-03-01T00:00:00Z");
 
-    // The old key vanishes from metadata at once. Unsigned, nothing vouches for the new
-    // key: keyroll calls it an identity change and changes nothing until a person accepts it.
+    // The old key vanishes from metadata at once. In unsigned metadata that is an identity
+    // change (no key seen before is still published): nothing changes until it is accepted.
     repo.write("metadata.xml", &metadata(ADFS, &[&new], &[]));
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-03-02T08:00:00Z");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("identity change, not a rollover"));
+    assert_contains(&String::from_utf8_lossy(&out.stdout), "identity change");
     let accept = ["--accept-identity-change", "contoso-adfs"];
     let out = repo.run(
-        &["plan", "--detailed-exitcode", accept[0], accept[1]],
+        &[&["plan", "--detailed-exitcode"], &accept[..]].concat(),
         "2026-03-02T08:00:00Z",
     );
     assert_eq!(out.status.code(), Some(2));
-    let out = repo.run(&["apply", accept[0], accept[1]], "2026-03-02T08:00:00Z");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&repo.run(&[&["apply"], &accept[..]].concat(), "2026-03-02T08:00:00Z"));
     // Added in the file's own (lowercase) style, the old one still there.
     assert_eq!(
         repo.read("site/web.config"),
@@ -297,7 +200,7 @@ fn vinr_config(t1: &[&str], t2: &[&str]) -> String {
         )
     };
     format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <configSections>\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel\" />\n  </configSections>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <configSections>\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089\" />\n  </configSections>\n  <system.identityModel>\n    <identityConfiguration>\n    <issuerNameRegistry type=\"System.IdentityModel.Tokens.ValidatingIssuerNameRegistry, System.IdentityModel.Tokens.ValidatingIssuerNameRegistry\">\n{}{}    </issuerNameRegistry>\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n",
         authority("https://sts.windows.net/tenant-one/", t1),
         authority("https://sts.windows.net/tenant-two/", t2)
     )
@@ -305,23 +208,15 @@ fn vinr_config(t1: &[&str], t2: &[&str]) -> String {
 
 #[test]
 fn several_tenants_in_one_vinr_file_track_their_own_metadata() {
-    let one_old = Cert::new(
-        "tenant one",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let one_new = Cert::new(
+    let one_old = Key::current("tenant one");
+    let one_new = Key::new(
         "tenant one next",
         datetime!(2025-06-01 0:00 UTC),
         datetime!(2027-06-01 0:00 UTC),
     );
-    let two = Cert::new(
-        "tenant two",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
+    let two = Key::current("tenant two");
     let settings = "[[issuer]]\nname = \"one\"\nmetadata = [\"one.xml\"]\nentity_id = \"https://sts.windows.net/tenant-one/\"\n\n[[issuer]]\nname = \"two\"\nmetadata = [\"two.xml\"]\nentity_id = \"https://sts.windows.net/tenant-two/\"\n\n[[target]]\nfiles = [\"web.config\"]\nissuers = [\"one\"]\nauthority = \"https://sts.windows.net/tenant-one/\"\n\n[[target]]\nfiles = [\"web.config\"]\nissuers = [\"two\"]\nauthority = \"https://sts.windows.net/tenant-two/\"\n";
-    let repo = Repo::new(settings);
+    let repo = Repo::with_settings(settings);
     repo.write(
         "web.config",
         &vinr_config(&[&one_old.lower()], &[&two.lower()]),
@@ -363,20 +258,18 @@ fn several_tenants_in_one_vinr_file_track_their_own_metadata() {
 
 #[test]
 fn key_added_by_hand_is_recognised_and_nothing_extra_proposed() {
-    let old = Cert::new(
+    let old = Key::new(
         "adfs",
         datetime!(2025-01-01 0:00 UTC),
         datetime!(2026-06-01 0:00 UTC),
     );
-    let new = Cert::new(
+    let new = Key::new(
         "adfs next",
         datetime!(2026-05-12 0:00 UTC),
         datetime!(2027-05-12 0:00 UTC),
     );
-    let repo = Repo::new(&adfs_settings());
     // A person already did the phased rollover's first step, in their own style.
-    repo.write("site/web.config", &wif45_config(&[&old.sha1, &new.lower()]));
-    repo.write("metadata.xml", &metadata(ADFS, &[&old, &new], &[]));
+    let repo = adfs_repo(&[&old.hex(), &new.lower()], &[&old, &new]);
     let plan = repo.plan_json("2026-05-13T00:00:00Z");
     assert!(changes(&plan).is_empty(), "{plan:#}");
     repo.apply("2026-05-13T00:00:00Z");
@@ -391,54 +284,35 @@ fn key_added_by_hand_is_recognised_and_nothing_extra_proposed() {
 
 #[test]
 fn pasted_thumbprint_with_invisible_mark_and_spaces_is_normalized_with_reason() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
+    let key = Key::current("adfs");
     let spaced: String = key
-        .sha1
+        .hex()
         .as_bytes()
         .chunks(2)
         .map(|c| std::str::from_utf8(c).unwrap().to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(" ");
-    let repo = Repo::new(&adfs_settings());
-    repo.write(
-        "site/web.config",
-        &wif45_config(&[&format!("\u{200E}{spaced}")]),
-    );
-    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let repo = adfs_repo(&[&format!("\u{200E}{spaced}")], &[&key]);
     let plan = repo.plan_json("2026-01-01T00:00:00Z");
     let c = changes(&plan);
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0].0, "normalize");
-    assert!(
-        c[0].2.contains("U+200E LEFT-TO-RIGHT MARK at position 1"),
-        "{}",
-        c[0].2
-    );
-    assert!(c[0].2.contains("spaces"), "{}", c[0].2);
+    assert_contains(&c[0].2, "U+200E LEFT-TO-RIGHT MARK at position 1");
+    assert_contains(&c[0].2, "spaces");
     repo.apply("2026-01-01T00:00:00Z");
     assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.lower()]));
 }
 
 #[test]
 fn duplicate_entry_is_dropped_with_reason() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&key.sha1, &key.lower()]));
-    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let key = Key::current("adfs");
+    let repo = adfs_repo(&[&key.hex(), &key.lower()], &[&key]);
     let c = changes(&repo.plan_json("2026-01-01T00:00:00Z"));
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].0, "dedupe");
     assert!(c[0].2.starts_with("duplicate of line 13"), "{}", c[0].2);
     repo.apply("2026-01-01T00:00:00Z");
-    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.sha1]));
+    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.hex()]));
 }
 
 fn assert_refused(repo: &Repo, now: &str, expect: &str) {
@@ -460,20 +334,14 @@ fn assert_refused(repo: &Repo, now: &str, expect: &str) {
 /// the lockout guard is even needed): nothing removed, nothing written.
 #[test]
 fn issuer_publishing_only_expired_keys_is_refused_and_nothing_changes() {
-    let old = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
+    let old = Key::current("adfs");
     // The issuer now publishes only a certificate that already expired (misconfigured STS).
-    let stale = Cert::new(
+    let stale = Key::new(
         "adfs stale",
         datetime!(2024-01-01 0:00 UTC),
         datetime!(2025-01-01 0:00 UTC),
     );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&old.sha1]));
-    repo.write("metadata.xml", &metadata(ADFS, &[&old], &[]));
+    let repo = adfs_repo(&[&old.hex()], &[&old]);
     repo.apply("2026-01-01T00:00:00Z");
     repo.write("metadata.xml", &metadata(ADFS, &[&stale], &[]));
     assert_refused(
@@ -485,14 +353,8 @@ fn issuer_publishing_only_expired_keys_is_refused_and_nothing_changes() {
 
 #[test]
 fn failed_source_is_an_error_never_all_keys_vanished() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&key.sha1]));
-    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let key = Key::current("adfs");
+    let repo = adfs_repo(&[&key.hex()], &[&key]);
     repo.apply("2026-01-01T00:00:00Z");
     std::fs::remove_file(repo.path("metadata.xml")).unwrap();
     assert_refused(
@@ -510,18 +372,10 @@ fn failed_source_is_an_error_never_all_keys_vanished() {
 
 #[test]
 fn entity_id_mismatch_is_refused() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let other = Cert::new(
-        "evil",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&key.sha1]));
+    let key = Key::current("adfs");
+    let other = Key::current("evil");
+    let repo = Repo::with_settings(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&key.hex()]));
     repo.write(
         "metadata.xml",
         &metadata("http://other.example/adfs/services/trust", &[&other], &[]),
@@ -531,41 +385,28 @@ fn entity_id_mismatch_is_refused() {
 
 #[test]
 fn metadata_with_no_signing_key_is_refused() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[&key.sha1]));
+    let key = Key::current("adfs");
+    let repo = Repo::with_settings(&adfs_settings());
+    repo.write("site/web.config", &wif45_config(&[&key.hex()]));
     repo.write("metadata.xml", &metadata(ADFS, &[], &[&key]));
     assert_refused(&repo, "2026-01-01T00:00:00Z", "publishes no signing key");
 }
 
 #[test]
 fn a_published_key_is_never_removed_even_when_expired() {
-    let expired = Cert::new(
+    let expired = Key::new(
         "adfs old",
         datetime!(2024-01-01 0:00 UTC),
         datetime!(2025-06-01 0:00 UTC),
     );
-    let current = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let repo = Repo::new(&adfs_settings());
-    repo.write(
-        "site/web.config",
-        &wif45_config(&[&expired.sha1, &current.sha1]),
-    );
-    repo.write("metadata.xml", &metadata(ADFS, &[&expired, &current], &[]));
+    let current = Key::current("adfs");
+    let repo = adfs_repo(&[&expired.hex(), &current.hex()], &[&expired, &current]);
     let plan = repo.plan_json("2026-01-01T00:00:00Z");
     assert!(changes(&plan).is_empty(), "{plan:#}");
     let keys = plan["issuers"][0]["keys"].as_array().unwrap();
     let old = keys
         .iter()
-        .find(|k| k["sha1"] == expired.sha1.as_str())
+        .find(|k| k["sha1"] == expired.hex().as_str())
         .unwrap();
     assert_eq!(old["action"], "keep");
     assert!(
@@ -578,15 +419,9 @@ fn a_published_key_is_never_removed_even_when_expired() {
 
 #[test]
 fn unknown_entries_are_kept_or_removed_by_policy() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
+    let key = Key::current("adfs");
     let unknown = "0123456789ABCDEF0123456789ABCDEF01234567";
-    let repo = Repo::new(&adfs_settings());
-    repo.write("site/web.config", &wif45_config(&[unknown, &key.sha1]));
-    repo.write("metadata.xml", &metadata(ADFS, &[&key], &[]));
+    let repo = adfs_repo(&[unknown, &key.hex()], &[&key]);
     let plan = repo.plan_json("2026-01-01T00:00:00Z");
     assert!(changes(&plan).is_empty());
     assert!(plan["notes"][0].as_str().unwrap().contains("keep_unknown"));
@@ -597,14 +432,14 @@ fn unknown_entries_are_kept_or_removed_by_policy() {
     )
     .unwrap();
     repo.apply("2026-01-01T00:00:00Z");
-    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.sha1]));
+    assert_eq!(repo.read("site/web.config"), wif45_config(&[&key.hex()]));
 }
 
 #[test]
 fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
-    let repo = Repo::new(
-        // These sample STSes' documents carry signatures that do not verify (SIGNATURES.tsv:
-        // InvalidSignature): signature = "off" reports that and plans anyway.
+    // The three samples were pretty-printed after signing (tests/data/signature/SOURCES.md):
+    // their signatures no longer verify, so they are read with `signature = "off"`.
+    let repo = Repo::with_settings(
         "[[issuer]]\nname = \"adatum\"\nmetadata = [\"metadata/adatum.xml\"]\nentity_id = \"https://localhost/Adatum.SimulatedIssuer/\"\nsignature = \"off\"\n\n\
          [[issuer]]\nname = \"litware\"\nmetadata = [\"metadata/litware.xml\"]\nsignature = \"off\"\n\n\
          [[issuer]]\nname = \"dummysts\"\nmetadata = [\"metadata/dummysts.xml\"]\nissuer_name = \"DummySTS\"\nsignature = \"off\"\n\n\
@@ -643,11 +478,7 @@ fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
     );
     // A day when the DummySTS certificate was valid: its config trusts a different one.
     let out = repo.run(&["plan"], "2013-06-01T00:00:00Z");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let root = format!("{}/", repo.dir.path().display());
     let text = text.replace(&root, "");
@@ -687,29 +518,24 @@ fn embedded_demo_plan_adds_the_next_adfs_key_and_cleans_the_pasted_one() {
         text.starts_with("keyroll plan as of 2026-11-23T12:00:00Z: 2 files to change"),
         "{text}"
     );
-    assert!(text.contains("+          <add thumbprint=\"81CB9F506E54F19731D89F749FBBCE8FE6476295\" name=\"http://adfs.contoso.com/adfs/services/trust\" />"), "{text}");
-    assert!(
-        text.contains("contained U+200E LEFT-TO-RIGHT MARK at position 1, 19 spaces"),
-        "{text}"
+    assert_contains(
+        &text,
+        "+          <add thumbprint=\"81CB9F506E54F19731D89F749FBBCE8FE6476295\" name=\"http://adfs.contoso.com/adfs/services/trust\" />",
     );
-    assert!(
-        text.contains("--- a/src/Contoso.Api/identity.config"),
-        "{text}"
+    assert_contains(
+        &text,
+        "contained U+200E LEFT-TO-RIGHT MARK at position 1, 19 spaces",
     );
+    assert_contains(&text, "--- a/src/Contoso.Api/identity.config");
 }
 
 #[test]
 fn init_writes_a_config_that_plans_cleanly() {
-    let key = Cert::new(
-        "adfs",
-        datetime!(2025-01-01 0:00 UTC),
-        datetime!(2027-01-01 0:00 UTC),
-    );
-    let repo = Repo::new("");
-    std::fs::remove_file(repo.path("keyroll.toml")).unwrap();
+    let key = Key::current("adfs");
+    let repo = Repo::empty();
     repo.write(
         "site/web.config",
-        &wif45_config(&[&key.sha1, "0123456789ABCDEF0123456789ABCDEF01234567"]),
+        &wif45_config(&[&key.hex(), "0123456789ABCDEF0123456789ABCDEF01234567"]),
     );
     repo.write("idp/metadata.xml", &metadata(ADFS, &[&key], &[]));
     let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
@@ -720,40 +546,22 @@ fn init_writes_a_config_that_plans_cleanly() {
         .args(["--now", "2026-01-01T00:00:00Z"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let summary = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        summary.contains("1 issuer, 1 trusted thumbprint matched"),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("unmatched site/web.config:14 0123456789ABCDEF0123456789ABCDEF01234567"),
-        "{summary}"
+    assert_contains(&summary, "1 issuer, 1 trusted thumbprint matched");
+    assert_contains(
+        &summary,
+        "unmatched site/web.config:14 0123456789ABCDEF0123456789ABCDEF01234567",
     );
     let settings = repo.read("keyroll.toml");
-    assert!(
-        settings.contains("name = \"adfs-contoso-com\""),
-        "{settings}"
+    assert_contains(&settings, "name = \"adfs-contoso-com\"");
+    assert_contains(&settings, "metadata = [\"idp/metadata.xml\"]");
+    assert_contains(&settings, &format!("entity_id = \"{ADFS}\""));
+    assert_contains(
+        &settings,
+        "files = [\"site/web.config\"]\ndialect = \"wif45\"\nissuers = [\"adfs-contoso-com\"]",
     );
-    assert!(
-        settings.contains("metadata = [\"idp/metadata.xml\"]"),
-        "{settings}"
-    );
-    assert!(
-        settings.contains(&format!("entity_id = \"{ADFS}\"")),
-        "{settings}"
-    );
-    assert!(
-        settings.contains(
-            "files = [\"site/web.config\"]\ndialect = \"wif45\"\nissuers = [\"adfs-contoso-com\"]"
-        ),
-        "{settings}"
-    );
-    assert!(repo.lock().unwrap().contains(&key.sha1));
+    assert!(repo.lock().unwrap().contains(&key.hex()));
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-01T00:00:00Z");
     assert_eq!(
         out.status.code(),

@@ -151,36 +151,12 @@ fn every_canonicalization_variant_verifies() {
     let variants: Vec<(&str, Shape<'_>)> = vec![
         (
             "exclusive with comments",
-            Shape {
-                c14n: signature::EXC_C14N_WITH_COMMENTS,
-                transforms: vec![
-                    (signature::ENVELOPED_SIGNATURE, None),
-                    (signature::EXC_C14N_WITH_COMMENTS, None),
-                ],
-                ..Shape::default()
-            },
+            Shape::canonicalized(signature::EXC_C14N_WITH_COMMENTS),
         ),
-        (
-            "inclusive",
-            Shape {
-                c14n: signature::C14N,
-                transforms: vec![
-                    (signature::ENVELOPED_SIGNATURE, None),
-                    (signature::C14N, None),
-                ],
-                ..Shape::default()
-            },
-        ),
+        ("inclusive", Shape::canonicalized(signature::C14N)),
         (
             "inclusive with comments",
-            Shape {
-                c14n: signature::C14N_WITH_COMMENTS,
-                transforms: vec![
-                    (signature::ENVELOPED_SIGNATURE, None),
-                    (signature::C14N_WITH_COMMENTS, None),
-                ],
-                ..Shape::default()
-            },
+            Shape::canonicalized(signature::C14N_WITH_COMMENTS),
         ),
         (
             "enveloped only (inclusive by default)",
@@ -202,19 +178,11 @@ fn every_canonicalization_variant_verifies() {
         ),
         (
             "rsa-sha512",
-            Shape {
-                signature_method: signature::RSA_SHA512,
-                digest_method: signature::SHA512,
-                ..Shape::default()
-            },
+            Shape::hashed(signature::RSA_SHA512, signature::SHA512),
         ),
         (
             "rsa-sha384",
-            Shape {
-                signature_method: signature::RSA_SHA384,
-                digest_method: signature::SHA384,
-                ..Shape::default()
-            },
+            Shape::hashed(signature::RSA_SHA384, signature::SHA384),
         ),
     ];
     for (name, shape) in variants {
@@ -276,11 +244,7 @@ fn uri_empty_signs_the_whole_document() {
 #[test]
 fn rsa_sha1_verifies_only_when_the_policy_allows_it() {
     let k = keys();
-    let shape = Shape {
-        signature_method: signature::RSA_SHA1,
-        digest_method: signature::SHA1,
-        ..Shape::default()
-    };
+    let shape = Shape::hashed(signature::RSA_SHA1, signature::SHA1);
     let xml = signed_entity(&shape, &k.current);
     assert!(xmlsec_verifies(&xml));
     let strict = signature::verify(&xml, Policy::STRICT);
@@ -595,14 +559,7 @@ fn a_comment_injected_into_a_certificate_changes_nothing_that_is_read() {
     let k = keys();
     for shape in [
         Shape::default(),
-        Shape {
-            c14n: signature::EXC_C14N_WITH_COMMENTS,
-            transforms: vec![
-                (signature::ENVELOPED_SIGNATURE, None),
-                (signature::EXC_C14N_WITH_COMMENTS, None),
-            ],
-            ..Shape::default()
-        },
+        Shape::canonicalized(signature::EXC_C14N_WITH_COMMENTS),
     ] {
         let xml = signed_entity(&shape, &k.current);
         let cert = k.current.base64();

@@ -1,6 +1,6 @@
-//! A kit for testing the decision core without the binary, the network or the disk:
-//! certificates made here (rcgen), issuers and target files built in memory, `decide`
-//! called directly.
+//! Certificates made here (rcgen) and the SAML metadata that publishes them, for every test
+//! that needs a key; and a kit for testing the decision core without the binary, the
+//! network or the disk: issuers and target files built in memory, `decide` called directly.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,7 @@ pub struct Key {
 }
 
 impl Key {
+    /// A self-signed certificate (rcgen) with common name `cn`, valid between the dates.
     pub fn new(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Key {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params
@@ -33,7 +34,20 @@ impl Key {
         params.not_before = not_before;
         params.not_after = not_after;
         let key = rcgen::KeyPair::generate().unwrap();
-        let der = params.self_signed(&key).unwrap().der().to_vec();
+        Key::from_der(params.self_signed(&key).unwrap().der().to_vec())
+    }
+
+    /// [`Key::new`] valid from 2025-01-01 to 2027-01-01: current on the 2026 dates the
+    /// binary-driving tests run keyroll at.
+    pub fn current(cn: &str) -> Key {
+        Key::new(
+            cn,
+            time::macros::datetime!(2025-01-01 0:00 UTC),
+            time::macros::datetime!(2027-01-01 0:00 UTC),
+        )
+    }
+
+    pub fn from_der(der: Vec<u8>) -> Key {
         let cert = Certificate::from_der(der).unwrap();
         Key {
             t: cert.sha1,
@@ -43,6 +57,22 @@ impl Key {
 
     pub fn hex(&self) -> String {
         self.t.to_upper_hex()
+    }
+
+    pub fn lower(&self) -> String {
+        self.t.to_lower_hex()
+    }
+
+    pub fn base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(&self.cert.der)
+    }
+
+    /// A SAML `KeyDescriptor` (`use` = `key_use`) holding this certificate.
+    pub fn key_descriptor(&self, key_use: &str) -> String {
+        format!(
+            "<KeyDescriptor use=\"{key_use}\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
+            self.base64()
+        )
     }
 }
 
@@ -213,16 +243,18 @@ pub fn wif_trusts(text: &str) -> Result<Vec<BTreeSet<String>>, String> {
 
 /// SAML metadata publishing `keys` as signing keys of `entity_id`.
 pub fn metadata(entity_id: &str, keys: &[&Key]) -> String {
-    let descriptors: String = keys
-        .iter()
-        .map(|k| {
-            format!(
-                "<KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
-                base64::engine::general_purpose::STANDARD.encode(&k.cert.der)
-            )
-        })
-        .collect();
+    idp_entity(" ID=\"_1\"", entity_id, keys)
+}
+
+/// [`metadata`] with no `ID`: an entity of an aggregate (`EntitiesDescriptor`), whose
+/// entities' IDs would otherwise repeat.
+pub fn entity(entity_id: &str, keys: &[&Key]) -> String {
+    idp_entity("", entity_id, keys)
+}
+
+fn idp_entity(id_attribute: &str, entity_id: &str, keys: &[&Key]) -> String {
+    let descriptors: String = keys.iter().map(|k| k.key_descriptor("signing")).collect();
     format!(
-        "<EntityDescriptor ID=\"_1\" entityID=\"{entity_id}\" xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"><IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{descriptors}</IDPSSODescriptor></EntityDescriptor>"
+        "<EntityDescriptor{id_attribute} entityID=\"{entity_id}\" xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"><IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{descriptors}</IDPSSODescriptor></EntityDescriptor>"
     )
 }

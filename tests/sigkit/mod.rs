@@ -170,6 +170,27 @@ impl Default for Shape<'_> {
     }
 }
 
+impl<'a> Shape<'a> {
+    /// The default shape canonicalized with `c14n`, in SignedInfo and after the
+    /// enveloped-signature transform alike.
+    pub fn canonicalized(c14n: &'a str) -> Self {
+        Shape {
+            c14n,
+            transforms: vec![(signature::ENVELOPED_SIGNATURE, None), (c14n, None)],
+            ..Shape::default()
+        }
+    }
+
+    /// The default shape signed with `signature_method` over `digest_method` digests.
+    pub fn hashed(signature_method: &'a str, digest_method: &'a str) -> Self {
+        Shape {
+            signature_method,
+            digest_method,
+            ..Shape::default()
+        }
+    }
+}
+
 pub fn inclusive_namespaces(prefixes: Option<&str>) -> String {
     prefixes.map_or_else(String::new, |p| {
         format!(

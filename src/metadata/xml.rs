@@ -1,0 +1,350 @@
+//! Reading SAML 2.0 / WS-Federation metadata: the parsed tree's root is checked, its
+//! enveloped signature found and verified (crate::signature), and every `KeyDescriptor`'s
+//! certificates read into keys.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use roxmltree::Node;
+
+use super::chain::{Chain, chain_note, split_chain};
+use super::position::{LineIndex, line_column};
+use super::{
+    KeyCollector, KeyUse, MetadataError, NS_DS, NS_MD, NS_XSI, PublishedKey, SignatureInfo,
+};
+use crate::cert::Certificate;
+use crate::signature::{Policy, Refusal, SignatureReport, Verdict, verify_document};
+use crate::thumbprint::Thumbprint;
+
+/// roxmltree refuses DTDs (and so every entity declaration) unless told otherwise.
+pub fn xml_options<'input>() -> roxmltree::ParsingOptions<'input> {
+    roxmltree::ParsingOptions {
+        allow_dtd: false,
+        ..Default::default()
+    }
+}
+
+/// roxmltree reports some errors without a position (1:1): a DTD, found here by its
+/// `<!DOCTYPE`, and a document that stops before its root element closes, reported where
+/// the text ends (a truncated download or copy).
+pub fn xml_error_position(text: &str, e: &roxmltree::Error) -> (u32, u32) {
+    match e {
+        roxmltree::Error::DtdDetected => text
+            .find("<!DOCTYPE")
+            .map_or((1, 1), |offset| line_column(&text.as_bytes()[..offset])),
+        roxmltree::Error::UnexpectedEndOfStream
+        | roxmltree::Error::UnclosedRootNode
+        | roxmltree::Error::NoRootNode => line_column(text.as_bytes()),
+        other => (other.pos().row, other.pos().col),
+    }
+}
+
+pub fn xml_error_detail(e: &roxmltree::Error) -> String {
+    match e {
+        roxmltree::Error::DtdDetected => {
+            "the document has a DTD (<!DOCTYPE>); keyroll refuses DTDs and entity declarations"
+                .to_string()
+        }
+        roxmltree::Error::UnexpectedEndOfStream | roxmltree::Error::UnclosedRootNode => {
+            "malformed XML: the document ends here, before its root element is closed (truncated?)"
+                .to_string()
+        }
+        roxmltree::Error::NoRootNode => {
+            "malformed XML: the document ends here without a root element".to_string()
+        }
+        other => format!("malformed XML: {other}"),
+    }
+}
+
+fn xml_error(source: &str, text: &str, e: &roxmltree::Error) -> MetadataError {
+    let (line, column) = xml_error_position(text, e);
+    MetadataError::Malformed {
+        source_name: source.into(),
+        line,
+        column,
+        detail: xml_error_detail(e),
+    }
+}
+
+/// A SAML metadata element; one with no namespace is read as one too. The signature
+/// verifier applies this same test, so what it checks and what is read here agree.
+pub(crate) fn is_md(node: Node<'_, '_>, local: &str) -> bool {
+    node.is_element()
+        && node.tag_name().name() == local
+        && matches!(node.tag_name().namespace(), Some(NS_MD) | None)
+}
+
+pub(crate) fn is_ds(node: Node<'_, '_>, local: &str) -> bool {
+    node.is_element()
+        && node.tag_name().name() == local
+        && node.tag_name().namespace() == Some(NS_DS)
+}
+
+pub(super) struct XmlKeys {
+    pub(super) keys: Vec<PublishedKey>,
+    pub(super) signature: Option<SignatureInfo>,
+    pub(super) signature_report: Option<SignatureReport>,
+    pub(super) weak_signature: bool,
+    pub(super) notes: Vec<String>,
+}
+
+pub(super) fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
+    let doc = roxmltree::Document::parse_with_options(text, xml_options())
+        .map_err(|e| xml_error(source, text, &e))?;
+    let lines = LineIndex::new(text);
+    let root = doc.root_element();
+    let reader = XmlReader {
+        source,
+        lines: &lines,
+    };
+    reader.check_root(root)?;
+    let signature = reader.signature_info(root)?;
+    // Verified on the very tree the keys are read from (the signed element is the root).
+    let (signature_report, weak_signature) = if signature.is_some() {
+        let (report, weak) = verify_signature(&doc);
+        (Some(report), weak)
+    } else {
+        (None, false)
+    };
+    let signature = signature.map(|mut s| {
+        if let Some(report) = &signature_report {
+            s.verified = report.is_valid();
+            if let Some(signer) = report.signer() {
+                s.signer_sha1 = Some(signer.sha1);
+            }
+        }
+        s
+    });
+
+    let mut found = DescriptorKeys::default();
+    for key_descriptor in root.descendants().filter(|n| is_md(*n, "KeyDescriptor")) {
+        reader.read_key_descriptor(key_descriptor, &mut found)?;
+    }
+    Ok(XmlKeys {
+        keys: found.keys.keys,
+        signature,
+        signature_report,
+        weak_signature,
+        notes: found.notes,
+    })
+}
+
+/// Strict first; a signature refused only for SHA-1 or a short key is verified again
+/// under the legacy policy and marked weak, so the issuer's `allow_sha1` decides.
+fn verify_signature(doc: &roxmltree::Document<'_>) -> (SignatureReport, bool) {
+    let strict = verify_document(doc, Policy::STRICT);
+    match &strict.verdict {
+        Verdict::Refused(Refusal::Sha1NotAllowed { .. } | Refusal::WeakKey { .. }) => {
+            // Valid only under the legacy policy: weak. Refused there too: the legacy
+            // verdict names the real fault (allow_sha1 would not help).
+            let legacy = verify_document(doc, Policy::LEGACY);
+            let weak = legacy.is_valid();
+            (legacy, weak)
+        }
+        _ => (strict, false),
+    }
+}
+
+/// What the KeyDescriptors yield: the keys, and a note for each chain found beside a key
+/// (once per entity and chain, however many roles list it).
+#[derive(Default)]
+struct DescriptorKeys {
+    keys: KeyCollector,
+    notes: Vec<String>,
+    noted_chains: BTreeSet<(Option<String>, Vec<Thumbprint>, Vec<Thumbprint>)>,
+}
+
+/// Reads certificates out of a parsed document, with positions for errors.
+struct XmlReader<'s, 't> {
+    source: &'s str,
+    lines: &'s LineIndex<'t>,
+}
+
+/// The text of an `X509Certificate`: one text node (the usual case) is read where it lies;
+/// only a certificate split by comments or CDATA is joined into a new string.
+fn certificate_text<'a>(node: Node<'a, '_>) -> Cow<'a, str> {
+    let mut texts = node
+        .descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text());
+    let first = texts.next().unwrap_or_default();
+    match texts.next() {
+        None => Cow::Borrowed(first),
+        Some(second) => Cow::Owned([first, second].into_iter().chain(texts).collect()),
+    }
+}
+
+impl XmlReader<'_, '_> {
+    /// A `Malformed` error at `node`'s start.
+    fn malformed(&self, node: Node<'_, '_>, detail: String) -> MetadataError {
+        let (line, column) = self.lines.position(node.range().start);
+        MetadataError::Malformed {
+            source_name: self.source.into(),
+            line,
+            column,
+            detail,
+        }
+    }
+
+    fn check_root(&self, root: Node<'_, '_>) -> Result<(), MetadataError> {
+        if is_md(root, "EntityDescriptor") || is_md(root, "EntitiesDescriptor") {
+            return Ok(());
+        }
+        Err(self.malformed(
+            root,
+            format!(
+                "root element is <{}>, not a SAML EntityDescriptor or EntitiesDescriptor",
+                root.tag_name().name()
+            ),
+        ))
+    }
+
+    /// The document's `ds:Signature` as found (not verified): its Reference and the leaf
+    /// certificate of its KeyInfo.
+    fn signature_info(&self, root: Node<'_, '_>) -> Result<Option<SignatureInfo>, MetadataError> {
+        let Some(sig) = root.descendants().find(|n| is_ds(*n, "Signature")) else {
+            return Ok(None);
+        };
+        let reference_uri = sig
+            .descendants()
+            .find(|n| is_ds(*n, "Reference"))
+            .and_then(|r| r.attribute("URI"))
+            .map(str::to_string);
+        let signer = self
+            .certificate_groups(sig, &|| "in ds:Signature/ds:KeyInfo".to_string())?
+            .into_iter()
+            .next()
+            .and_then(|chain| chain.leaves.into_iter().next());
+        Ok(Some(SignatureInfo {
+            reference_uri,
+            signer_sha1: signer.map(|(_, c)| c.sha1),
+            verified: false,
+        }))
+    }
+
+    fn key_use(&self, key_descriptor: Node<'_, '_>) -> Result<KeyUse, MetadataError> {
+        match key_descriptor.attribute("use") {
+            None => Ok(KeyUse::Unspecified),
+            Some("signing") => Ok(KeyUse::Signing),
+            Some("encryption") => Ok(KeyUse::Encryption),
+            Some(other) => Err(self.malformed(
+                key_descriptor,
+                format!("KeyDescriptor use=\"{other}\" (expected \"signing\" or \"encryption\")"),
+            )),
+        }
+    }
+
+    /// One `KeyDescriptor`: its leaf certificates become keys of its entity and role; a
+    /// chain beside them becomes a note.
+    fn read_key_descriptor(
+        &self,
+        key_descriptor: Node<'_, '_>,
+        found: &mut DescriptorKeys,
+    ) -> Result<(), MetadataError> {
+        let role_node = key_descriptor.parent_element();
+        let role = role_node.map(role_name).unwrap_or_default();
+        let entity_id = key_descriptor
+            .ancestors()
+            .find(|n| is_md(*n, "EntityDescriptor"))
+            .and_then(|e| e.attribute("entityID"))
+            .map(str::to_string);
+        let key_use = self.key_use(key_descriptor)?;
+        // Built only for an error or a note: 40,000 keys need none.
+        let what = || {
+            format!(
+                "of {} in {}",
+                entity_id.as_deref().unwrap_or("(no entityID)"),
+                role
+            )
+        };
+        for chain in self.certificate_groups(key_descriptor, &what)? {
+            if !chain.issuers.is_empty() {
+                let leaves: Vec<&Certificate> = chain.leaves.iter().map(|(_, c)| c).collect();
+                let seen = (
+                    entity_id.clone(),
+                    leaves.iter().map(|c| c.sha1).collect::<Vec<_>>(),
+                    chain.issuers.iter().map(|c| c.sha1).collect::<Vec<_>>(),
+                );
+                if found.noted_chains.insert(seen) {
+                    let (line, column) = self.lines.position(chain.leaves[0].0.range().start);
+                    let note = chain_note(&what(), line, column, &leaves, &chain.issuers);
+                    found.notes.push(note);
+                }
+            }
+            for (cert_node, certificate) in chain.leaves {
+                let (line, column) = self.lines.position(cert_node.range().start);
+                found.keys.add(
+                    entity_id.clone(),
+                    &role,
+                    key_use,
+                    None,
+                    format!("line {line}, column {column}"),
+                    certificate,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn cert_at(
+        &self,
+        node: Node<'_, '_>,
+        what: &dyn Fn() -> String,
+    ) -> Result<Certificate, MetadataError> {
+        Certificate::from_base64(&certificate_text(node)).map_err(|error| {
+            let (line, column) = self.lines.position(node.range().start);
+            MetadataError::Certificate {
+                source_name: self.source.into(),
+                line,
+                column,
+                what: what(),
+                error,
+            }
+        })
+    }
+
+    /// The certificates under `node`, one group per X509Data, each split into keys and chain.
+    fn certificate_groups<'a, 'input>(
+        &self,
+        node: Node<'a, 'input>,
+        what: &dyn Fn() -> String,
+    ) -> Result<Vec<Chain<'a, 'input>>, MetadataError> {
+        let mut groups: Vec<(Node<'a, 'input>, Vec<_>)> = Vec::new();
+        for cert_node in node.descendants().filter(|n| is_ds(*n, "X509Certificate")) {
+            let certificate = self.cert_at(cert_node, what)?;
+            let group = cert_node.parent_element().unwrap_or(cert_node);
+            match groups.last_mut() {
+                Some((g, members)) if *g == group => members.push((cert_node, certificate)),
+                _ => groups.push((group, vec![(cert_node, certificate)])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(group, members)| {
+                split_chain(members).ok_or_else(|| {
+                    self.malformed(
+                        group,
+                        format!(
+                            "the X509Data {} holds certificates that each issued another: no leaf certificate to take as the key",
+                            what()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// `RoleDescriptor xsi:type="fed:SecurityTokenServiceType"` is named by its type.
+fn role_name(node: Node<'_, '_>) -> String {
+    let local = node.tag_name().name();
+    if local == "RoleDescriptor"
+        && let Some(xsi_type) = node.attribute((NS_XSI, "type"))
+    {
+        return xsi_type
+            .rsplit_once(':')
+            .map_or(xsi_type, |(_, l)| l)
+            .to_string();
+    }
+    local.to_string()
+}
