@@ -49,19 +49,6 @@ fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Fails naming the files that differ (not dumping every byte).
 #[track_caller]
 fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, context: &str) {
@@ -139,7 +126,7 @@ fn metadata_without_old_key() -> String {
 /// configuration, keyroll-b.toml, in the same folder: the same issuer after its rollover
 /// (metadata without the old key, no grace), so that its runs remove what the other's keep.
 fn tree(dir: &Path, apps: usize) {
-    copy_dir(&demo(), dir);
+    common::copy_dir(&demo(), dir);
     let web = std::fs::read(dir.join("src/Contoso.Web/Web.config")).unwrap();
     for i in 0..apps {
         let group = dir.join(format!("src/g{}", i % 20));
@@ -172,7 +159,7 @@ fn tree(dir: &Path, apps: usize) {
 /// The tree after running the given configurations' `apply` one after the other.
 fn serially(init: &Path, configs: &[&str]) -> BTreeMap<String, Vec<u8>> {
     let scratch = scratch();
-    copy_dir(init, scratch.path());
+    common::copy_dir(init, scratch.path());
     for config in configs {
         let out = keyroll(scratch.path(), &["apply", "--config", config]);
         assert!(out.status.success(), "{config}: {}", stderr(&out));
@@ -193,7 +180,7 @@ fn two_applies_at_once_end_as_one_after_the_other() {
     let mut orders = BTreeMap::new();
     for round in 0..12 {
         let work = scratch();
-        copy_dir(init.path(), work.path());
+        common::copy_dir(init.path(), work.path());
         let spawn = |config: &str| {
             keyroll_cmd(work.path(), &["apply", "--config", config])
                 .stdout(Stdio::null())
@@ -418,7 +405,7 @@ fn an_unchanged_saved_plan_applies_exactly_as_planned() {
 
     // The same tree applied live is the reference.
     let live = scratch();
-    copy_dir(dir.path(), live.path());
+    common::copy_dir(dir.path(), live.path());
     assert!(keyroll(live.path(), &["apply"]).status.success());
 
     // Applied a day later: the saved plan's time, not now, is what was decided.
