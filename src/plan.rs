@@ -430,6 +430,9 @@ pub struct Plan {
     pub errors: Vec<PlanError>,
     pub lock_before: Lock,
     pub lock_after: Lock,
+    /// Per target file (as displayed), the issuers its targets name: which pull requests an
+    /// error about that file concerns.
+    pub issuers_of_file: BTreeMap<String, Vec<String>>,
 }
 
 impl Plan {

@@ -35,6 +35,17 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         errors: Vec::new(),
         lock_before: inputs.lock.clone(),
         lock_after: inputs.lock.clone(),
+        issuers_of_file: inputs
+            .targets
+            .iter()
+            .map(|t| {
+                let names = issuers_named(&inputs.settings, t);
+                (
+                    t.display.clone(),
+                    names.into_iter().map(str::to_string).collect(),
+                )
+            })
+            .collect(),
     };
     let mut issuer_errors: BTreeMap<String, String> = BTreeMap::new();
     if let Err(e) = check_time(inputs, now) {

@@ -278,8 +278,11 @@ pub async fn publish(
             .errors
             .iter()
             .filter(|e| {
-                e.file()
-                    .is_some_and(|f| file_names_issuer(settings, plan, f, &issuer.name))
+                e.file().is_some_and(|f| {
+                    plan.issuers_of_file
+                        .get(f)
+                        .is_some_and(|names| names.contains(&issuer.name))
+                })
             })
             .count();
         let mut outcome =
@@ -310,20 +313,6 @@ pub async fn publish(
             .map(|(id, label)| format!("{label} {id}")),
         outcomes,
         api_calls: github.calls(),
-    })
-}
-
-/// Whether a file named in a plan error is one whose targets name `issuer`.
-fn file_names_issuer(settings: &Settings, _plan: &Plan, file: &str, issuer: &str) -> bool {
-    settings.targets.iter().any(|t| {
-        t.issuers.iter().any(|i| i == issuer)
-            && t.files.iter().any(|g| {
-                globset::GlobBuilder::new(g)
-                    .literal_separator(true)
-                    .case_insensitive(true)
-                    .build()
-                    .is_ok_and(|g| g.compile_matcher().is_match(file))
-            })
     })
 }
 
