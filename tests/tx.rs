@@ -156,12 +156,23 @@ fn tree(dir: &Path, apps: usize) {
     .unwrap();
 }
 
+/// `apply` with one configuration. keyroll-b.toml's metadata no longer lists the key the
+/// lock knows: run first, that is an identity change (unsigned metadata, no key seen before
+/// still published), which these runs accept.
+fn apply_args(config: &str) -> Vec<&str> {
+    let mut args = vec!["apply", "--config", config];
+    if config == "keyroll-b.toml" {
+        args.extend(["--accept-identity-change", "contoso-adfs"]);
+    }
+    args
+}
+
 /// The tree after running the given configurations' `apply` one after the other.
 fn serially(init: &Path, configs: &[&str]) -> BTreeMap<String, Vec<u8>> {
     let scratch = scratch();
     common::copy_dir(init, scratch.path());
     for config in configs {
-        let out = keyroll(scratch.path(), &["apply", "--config", config]);
+        let out = keyroll(scratch.path(), &apply_args(config));
         assert!(out.status.success(), "{config}: {}", stderr(&out));
     }
     snapshot(scratch.path())
@@ -182,7 +193,7 @@ fn two_applies_at_once_end_as_one_after_the_other() {
         let work = scratch();
         common::copy_dir(init.path(), work.path());
         let spawn = |config: &str| {
-            keyroll_cmd(work.path(), &["apply", "--config", config])
+            keyroll_cmd(work.path(), &apply_args(config))
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
