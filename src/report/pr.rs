@@ -188,8 +188,11 @@ fn cut_at_line(text: &str, max: usize) -> (String, usize) {
     (text[..end].to_string(), left_out)
 }
 
+/// Text in a Markdown table cell or list line: one line (sanitize's rule, which also drops
+/// CR and control characters that would break the row), `|` escaped. Unlike
+/// `sanitize::md_cell` it stays prose, not a code span: reasons and notes are keyroll's words.
 fn markdown_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    crate::sanitize::one_line(text).replace('|', "\\|")
 }
 
 /// The pull request's title, from what the issuer's keys go through.
