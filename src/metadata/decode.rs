@@ -71,7 +71,7 @@ pub fn decode<'a>(source: &str, bytes: &'a [u8]) -> Result<Decoded<'a>, Metadata
 
 /// The `encoding` pseudo-attribute of an XML declaration at the very start, and its byte
 /// offset. The declaration is ASCII in every encoding this reads without a BOM.
-fn declared_encoding(bytes: &[u8]) -> Option<(&[u8], usize)> {
+pub(super) fn declared_encoding(bytes: &[u8]) -> Option<(&[u8], usize)> {
     if !bytes.starts_with(b"<?xml") {
         return None;
     }

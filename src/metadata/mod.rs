@@ -7,11 +7,13 @@
 //! - `chain`: an X509Data that carries a key's issuing chain beside it
 //! - `jwks`: JWKS documents, and the `jwks_uri` an OpenID configuration names
 //! - `position`: byte offsets to line and column, fast on 60 MB one-line documents
+//! - `stream`: aggregates read entity by entity on every core, never as one tree
 
 mod chain;
 mod decode;
 mod jwks;
 mod position;
+mod stream;
 mod xml;
 
 use std::collections::{BTreeSet, HashMap};
@@ -28,6 +30,7 @@ use crate::thumbprint::Thumbprint;
 
 pub use decode::{Decoded, decode};
 pub use position::{LineIndex, line_column};
+pub use stream::Fallback;
 pub(crate) use xml::{is_ds, is_md};
 pub use xml::{xml_error_detail, xml_error_position, xml_options};
 
@@ -174,19 +177,60 @@ impl MetadataDocument {
     }
 }
 
-/// Reads a source: an `https://` (or, when allowed, `http://`) URL, or a local path.
+/// Reads a source: an `https://` (or, when allowed, `http://`) URL, or a local path. A local
+/// aggregate is read as a stream, never held whole.
 pub async fn load(
     source: &str,
     fetcher: &Fetcher,
     now: OffsetDateTime,
 ) -> Result<MetadataDocument, MetadataError> {
+    if !is_url(source)
+        && let Some(doc) = stream_file(source, now)?
+    {
+        return Ok(doc);
+    }
     let bytes = read_source(source, fetcher).await?;
-    let mut doc = parse(source, &bytes, now)?;
+    let mut doc = if is_url(source) {
+        parse(source, &bytes, now)?
+    } else {
+        // The stream has had its try at this file.
+        parse_tree(source, &bytes, now)?
+    };
     if doc.kind == DocumentKind::OpenidConfiguration {
         (doc.keys, doc.notes) = jwks::follow_jwks_uri(source, &bytes, fetcher).await?;
     }
     Ok(doc)
 }
+
+/// A local aggregate read as a stream; `None` when it is not one the stream reads (the
+/// caller reads it whole).
+fn stream_file(
+    source: &str,
+    now: OffsetDateTime,
+) -> Result<Option<MetadataDocument>, MetadataError> {
+    use std::io::Read as _;
+    let read_error = |e: std::io::Error| MetadataError::Read {
+        source_name: source.to_string(),
+        detail: e.to_string(),
+    };
+    let mut file = std::fs::File::open(source).map_err(read_error)?;
+    let mut prefix = Vec::with_capacity(PREFIX);
+    (&mut file)
+        .take(PREFIX as u64)
+        .read_to_end(&mut prefix)
+        .map_err(read_error)?;
+    let Some(skip) = stream::streamable(&prefix) else {
+        return Ok(None);
+    };
+    match stream::read(source, std::io::Cursor::new(prefix).chain(file), skip) {
+        Ok(streamed) => streamed_document(source, streamed, now).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// How much of a document decides whether it can be streamed (the XML declaration's
+/// encoding is looked for in as much).
+const PREFIX: usize = 1024;
 
 pub fn is_url(source: &str) -> bool {
     let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
@@ -205,8 +249,65 @@ async fn read_source(source: &str, fetcher: &Fetcher) -> Result<Vec<u8>, Metadat
 }
 
 /// Parses a document already in memory. An OpenID configuration comes back with no keys:
-/// [`load`] follows its `jwks_uri`.
+/// [`load`] follows its `jwks_uri`. An aggregate is read as a stream, on every core.
 pub fn parse(
+    source: &str,
+    bytes: &[u8],
+    fetched_at: OffsetDateTime,
+) -> Result<MetadataDocument, MetadataError> {
+    if let Some(skip) = stream::streamable(&bytes[..bytes.len().min(PREFIX)])
+        && let Ok(streamed) = stream::read(source, bytes, skip)
+    {
+        return streamed_document(source, streamed, fetched_at);
+    }
+    parse_tree(source, bytes, fetched_at)
+}
+
+/// An aggregate as [`stream::read`] gives it, or `Fallback` when the stream leaves the
+/// document to the tree reader. For tests that compare the two readers.
+#[doc(hidden)]
+pub fn parse_streamed(
+    source: &str,
+    bytes: &[u8],
+    fetched_at: OffsetDateTime,
+) -> Result<Result<MetadataDocument, MetadataError>, Fallback> {
+    let skip = stream::streamable(&bytes[..bytes.len().min(PREFIX)])
+        .ok_or(Fallback::Unusual("not UTF-8 XML"))?;
+    let streamed = stream::read(source, bytes, skip)?;
+    Ok(streamed_document(source, streamed, fetched_at))
+}
+
+fn streamed_document(
+    source: &str,
+    streamed: stream::StreamedXml,
+    fetched_at: OffsetDateTime,
+) -> Result<MetadataDocument, MetadataError> {
+    let xml = streamed.keys;
+    if xml.keys.is_empty() {
+        return Err(MetadataError::NoCertificates {
+            source_name: source.into(),
+        });
+    }
+    Ok(MetadataDocument {
+        source: source.to_string(),
+        kind: DocumentKind::SamlMetadata,
+        bytes: streamed.bytes,
+        encoding: encoding_rs::UTF_8.name(),
+        sha256: hex::encode_upper(streamed.sha256),
+        fetched_at,
+        keys: xml.keys,
+        signature: xml.signature,
+        signature_report: xml.signature_report,
+        weak_signature: xml.weak_signature,
+        notes: xml.notes,
+    })
+}
+
+/// Parses a document already in memory as one tree: every document that is not an
+/// aggregate, and every one the stream leaves to it (see [`stream`]). Public for tests that
+/// compare the two readers.
+#[doc(hidden)]
+pub fn parse_tree(
     source: &str,
     bytes: &[u8],
     fetched_at: OffsetDateTime,

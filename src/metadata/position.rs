@@ -57,6 +57,88 @@ impl<'a> LineIndex<'a> {
     }
 }
 
+/// Positions in a text that is one piece of a larger document: a slice cut out of a stream
+/// and parsed behind a prefix (the namespace declarations its ancestors made). Offsets are
+/// into the parsed text; positions are the document's.
+pub struct Locator<'a> {
+    index: LineIndex<'a>,
+    /// Bytes and characters of the prefix, which is on the parsed text's first line.
+    prefix_bytes: usize,
+    prefix_chars: u32,
+    /// Line and column in the document where the piece starts.
+    origin: (u32, u32),
+}
+
+impl<'a> Locator<'a> {
+    /// The whole document.
+    pub fn whole(text: &'a str) -> Self {
+        Locator {
+            index: LineIndex::new(text),
+            prefix_bytes: 0,
+            prefix_chars: 0,
+            origin: (1, 1),
+        }
+    }
+
+    /// `text` is `prefix` followed by a piece that starts at `origin` in the document.
+    pub fn piece(text: &'a str, prefix: &str, origin: (u32, u32)) -> Self {
+        Locator {
+            index: LineIndex::new(text),
+            prefix_bytes: prefix.len(),
+            prefix_chars: prefix.chars().count() as u32,
+            origin,
+        }
+    }
+
+    /// 1-based line and column in the document of an offset into the parsed text.
+    pub fn position(&self, offset: usize) -> (u32, u32) {
+        let (line, column) = self.index.position(offset.max(self.prefix_bytes));
+        if line == 1 {
+            (
+                self.origin.0,
+                self.origin.1 + column - 1 - self.prefix_chars,
+            )
+        } else {
+            (self.origin.0 + line - 1, column)
+        }
+    }
+}
+
+/// Counts lines and columns over a document read front to back, so a stream can name the
+/// position of any byte it still holds without keeping what came before.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter {
+    /// Offset counted up to, and the line and column there.
+    pub offset: u64,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        Counter {
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+}
+
+impl Counter {
+    /// Moves over `bytes`, the document's bytes from `self.offset` on.
+    pub fn advance(&mut self, bytes: &[u8]) {
+        let newlines = memchr::memchr_iter(b'\n', bytes).count();
+        if newlines > 0 {
+            let last = memchr::memrchr(b'\n', bytes).unwrap_or(0);
+            self.line += newlines as u32;
+            self.column = 1 + count_chars(&bytes[last + 1..]) as u32;
+        } else {
+            self.column += count_chars(bytes) as u32;
+        }
+        self.offset += bytes.len() as u64;
+    }
+}
+
 /// UTF-8 characters in a byte slice: every byte that is not a continuation byte starts one.
 fn count_chars(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use roxmltree::Node;
 
 use super::chain::{Chain, chain_note, split_chain};
-use super::position::{LineIndex, line_column};
+use super::position::{Locator, line_column};
 use super::{
     KeyCollector, KeyUse, MetadataError, NS_DS, NS_MD, NS_XSI, PublishedKey, SignatureInfo,
 };
@@ -91,73 +91,128 @@ pub(super) struct XmlKeys {
 pub(super) fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
     let doc = roxmltree::Document::parse_with_options(text, xml_options())
         .map_err(|e| xml_error(source, text, &e))?;
-    let lines = LineIndex::new(text);
+    let locator = Locator::whole(text);
     let root = doc.root_element();
     let reader = XmlReader {
         source,
-        lines: &lines,
+        locator: &locator,
     };
     reader.check_root(root)?;
     let signature = reader.signature_info(root)?;
     // Verified on the very tree the keys are read from (the signed element is the root).
-    let (signature_report, weak_signature) = if signature.is_some() {
-        let (report, weak) = verify_signature(&doc);
-        (Some(report), weak)
-    } else {
-        (None, false)
+    let report = match signature {
+        Some(_) => verify_signature(|policy| Some(verify_document(&doc, policy))),
+        None => None,
     };
-    let signature = signature.map(|mut s| {
-        if let Some(report) = &signature_report {
-            s.verified = report.is_valid();
-            if let Some(signer) = report.signer() {
-                s.signer_sha1 = Some(signer.sha1);
-            }
-        }
-        s
-    });
-
-    let mut found = DescriptorKeys::default();
-    for key_descriptor in root.descendants().filter(|n| is_md(*n, "KeyDescriptor")) {
-        reader.read_key_descriptor(key_descriptor, &mut found)?;
-    }
-    Ok(XmlKeys {
-        keys: found.keys.keys,
-        signature,
-        signature_report,
-        weak_signature,
-        notes: found.notes,
-    })
+    let mut found = Vec::new();
+    reader.read_keys(root, &mut found)?;
+    let mut keys = DescriptorKeys::default();
+    keys.merge(found);
+    Ok(keys.finish(signature, report))
 }
 
 /// Strict first; a signature refused only for SHA-1 or a short key is verified again
 /// under the legacy policy and marked weak, so the issuer's `allow_sha1` decides.
-fn verify_signature(doc: &roxmltree::Document<'_>) -> (SignatureReport, bool) {
-    let strict = verify_document(doc, Policy::STRICT);
-    match &strict.verdict {
+/// `verify` gives `None` when it cannot check the document (a stream that gathered too
+/// little); so does this.
+pub(super) fn verify_signature(
+    verify: impl Fn(Policy) -> Option<SignatureReport>,
+) -> Option<(SignatureReport, bool)> {
+    let strict = verify(Policy::STRICT)?;
+    Some(match &strict.verdict {
         Verdict::Refused(Refusal::Sha1NotAllowed { .. } | Refusal::WeakKey { .. }) => {
             // Valid only under the legacy policy: weak. Refused there too: the legacy
             // verdict names the real fault (allow_sha1 would not help).
-            let legacy = verify_document(doc, Policy::LEGACY);
+            let legacy = verify(Policy::LEGACY)?;
             let weak = legacy.is_valid();
             (legacy, weak)
         }
         _ => (strict, false),
-    }
+    })
+}
+
+/// What one KeyDescriptor yields, in document order: a note for a chain found beside a key,
+/// then the keys. A stream reads entities on several threads and merges these in order.
+pub(super) enum Found {
+    Key {
+        entity_id: Option<String>,
+        role: String,
+        key_use: KeyUse,
+        location: String,
+        certificate: Certificate,
+    },
+    Chain {
+        seen: (Option<String>, Vec<Thumbprint>, Vec<Thumbprint>),
+        note: String,
+    },
 }
 
 /// What the KeyDescriptors yield: the keys, and a note for each chain found beside a key
 /// (once per entity and chain, however many roles list it).
 #[derive(Default)]
-struct DescriptorKeys {
+pub(super) struct DescriptorKeys {
     keys: KeyCollector,
     notes: Vec<String>,
     noted_chains: BTreeSet<(Option<String>, Vec<Thumbprint>, Vec<Thumbprint>)>,
 }
 
-/// Reads certificates out of a parsed document, with positions for errors.
-struct XmlReader<'s, 't> {
-    source: &'s str,
-    lines: &'s LineIndex<'t>,
+impl DescriptorKeys {
+    pub(super) fn merge(&mut self, found: Vec<Found>) {
+        for item in found {
+            match item {
+                Found::Key {
+                    entity_id,
+                    role,
+                    key_use,
+                    location,
+                    certificate,
+                } => self
+                    .keys
+                    .add(entity_id, &role, key_use, None, location, certificate),
+                Found::Chain { seen, note } => {
+                    if self.noted_chains.insert(seen) {
+                        self.notes.push(note);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys with the document's signature as found and, when it has one, as verified
+    /// (`(report, weak)` from [`verify_signature`]).
+    pub(super) fn finish(
+        self,
+        signature: Option<SignatureInfo>,
+        report: Option<(SignatureReport, bool)>,
+    ) -> XmlKeys {
+        let (signature_report, weak_signature) = match report {
+            Some((report, weak)) => (Some(report), weak),
+            None => (None, false),
+        };
+        let signature = signature.map(|mut s| {
+            if let Some(report) = &signature_report {
+                s.verified = report.is_valid();
+                if let Some(signer) = report.signer() {
+                    s.signer_sha1 = Some(signer.sha1);
+                }
+            }
+            s
+        });
+        XmlKeys {
+            keys: self.keys.keys,
+            signature,
+            signature_report,
+            weak_signature,
+            notes: self.notes,
+        }
+    }
+}
+
+/// Reads certificates out of a parsed document (or one piece of a streamed one), with
+/// positions for errors.
+pub(super) struct XmlReader<'s, 't> {
+    pub(super) source: &'s str,
+    pub(super) locator: &'s Locator<'t>,
 }
 
 /// The text of an `X509Certificate`: one text node (the usual case) is read where it lies;
@@ -177,7 +232,7 @@ fn certificate_text<'a>(node: Node<'a, '_>) -> Cow<'a, str> {
 impl XmlReader<'_, '_> {
     /// A `Malformed` error at `node`'s start.
     fn malformed(&self, node: Node<'_, '_>, detail: String) -> MetadataError {
-        let (line, column) = self.lines.position(node.range().start);
+        let (line, column) = self.locator.position(node.range().start);
         MetadataError::Malformed {
             source_name: self.source.into(),
             line,
@@ -186,7 +241,19 @@ impl XmlReader<'_, '_> {
         }
     }
 
-    fn check_root(&self, root: Node<'_, '_>) -> Result<(), MetadataError> {
+    /// Every KeyDescriptor under `node`, in document order.
+    pub(super) fn read_keys(
+        &self,
+        node: Node<'_, '_>,
+        found: &mut Vec<Found>,
+    ) -> Result<(), MetadataError> {
+        for key_descriptor in node.descendants().filter(|n| is_md(*n, "KeyDescriptor")) {
+            self.read_key_descriptor(key_descriptor, found)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_root(&self, root: Node<'_, '_>) -> Result<(), MetadataError> {
         if is_md(root, "EntityDescriptor") || is_md(root, "EntitiesDescriptor") {
             return Ok(());
         }
@@ -201,7 +268,10 @@ impl XmlReader<'_, '_> {
 
     /// The document's `ds:Signature` as found (not verified): its Reference and the leaf
     /// certificate of its KeyInfo.
-    fn signature_info(&self, root: Node<'_, '_>) -> Result<Option<SignatureInfo>, MetadataError> {
+    pub(super) fn signature_info(
+        &self,
+        root: Node<'_, '_>,
+    ) -> Result<Option<SignatureInfo>, MetadataError> {
         let Some(sig) = root.descendants().find(|n| is_ds(*n, "Signature")) else {
             return Ok(None);
         };
@@ -239,7 +309,7 @@ impl XmlReader<'_, '_> {
     fn read_key_descriptor(
         &self,
         key_descriptor: Node<'_, '_>,
-        found: &mut DescriptorKeys,
+        found: &mut Vec<Found>,
     ) -> Result<(), MetadataError> {
         let role_node = key_descriptor.parent_element();
         let role = role_node.map(role_name).unwrap_or_default();
@@ -265,22 +335,19 @@ impl XmlReader<'_, '_> {
                     leaves.iter().map(|c| c.sha1).collect::<Vec<_>>(),
                     chain.issuers.iter().map(|c| c.sha1).collect::<Vec<_>>(),
                 );
-                if found.noted_chains.insert(seen) {
-                    let (line, column) = self.lines.position(chain.leaves[0].0.range().start);
-                    let note = chain_note(&what(), line, column, &leaves, &chain.issuers);
-                    found.notes.push(note);
-                }
+                let (line, column) = self.locator.position(chain.leaves[0].0.range().start);
+                let note = chain_note(&what(), line, column, &leaves, &chain.issuers);
+                found.push(Found::Chain { seen, note });
             }
             for (cert_node, certificate) in chain.leaves {
-                let (line, column) = self.lines.position(cert_node.range().start);
-                found.keys.add(
-                    entity_id.clone(),
-                    &role,
+                let (line, column) = self.locator.position(cert_node.range().start);
+                found.push(Found::Key {
+                    entity_id: entity_id.clone(),
+                    role: role.clone(),
                     key_use,
-                    None,
-                    format!("line {line}, column {column}"),
+                    location: format!("line {line}, column {column}"),
                     certificate,
-                );
+                });
             }
         }
         Ok(())
@@ -292,7 +359,7 @@ impl XmlReader<'_, '_> {
         what: &dyn Fn() -> String,
     ) -> Result<Certificate, MetadataError> {
         Certificate::from_base64(&certificate_text(node)).map_err(|error| {
-            let (line, column) = self.lines.position(node.range().start);
+            let (line, column) = self.locator.position(node.range().start);
             MetadataError::Certificate {
                 source_name: self.source.into(),
                 line,

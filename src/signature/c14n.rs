@@ -82,6 +82,15 @@ impl DigestSink {
         }
     }
 
+    /// Canonical bytes produced elsewhere (a piece canonicalized on another thread).
+    pub(super) fn update(&mut self, canonical: &[u8]) {
+        self.buffer.extend_from_slice(canonical);
+        if self.buffer.len() >= Self::FLUSH_AT {
+            self.context.update(&self.buffer);
+            self.buffer.clear();
+        }
+    }
+
     pub(super) fn finish(mut self) -> ring::digest::Digest {
         self.context.update(&self.buffer);
         self.context.finish()
@@ -143,10 +152,73 @@ pub(super) fn canonicalize<'a, 'input: 'a>(
     method: &C14nMethod,
     sink: &mut dyn Sink,
 ) {
+    walk(apex, true, exclude, method, Vec::new(), sink);
+}
+
+/// Canonicalizes `element`, one child of a document read as a stream, whose output ancestors
+/// rendered the namespace declarations `rendered` (prefix, URI; innermost last): the same
+/// bytes the element gives inside the whole document. The element must have been parsed
+/// with its ancestors' namespace declarations in scope.
+pub(super) fn canonicalize_piece(
+    element: Node<'_, '_>,
+    method: &C14nMethod,
+    rendered: &[(String, String)],
+    sink: &mut dyn Sink,
+) {
+    let rendered = rendered
+        .iter()
+        .map(|(p, u)| (p.as_str(), u.as_str()))
+        .collect();
+    walk(element, false, None, method, rendered, sink);
+}
+
+/// The canonical start tag of a streamed document's element (the root, or a container of
+/// other elements); the declarations it renders are added to `rendered`.
+pub(super) fn canonical_start_tag(
+    element: Node<'_, '_>,
+    method: &C14nMethod,
+    rendered: &mut Vec<(String, String)>,
+    sink: &mut dyn Sink,
+) {
+    let mut refs: Vec<(&str, &str)> = rendered
+        .iter()
+        .map(|(p, u)| (p.as_str(), u.as_str()))
+        .collect();
+    let before = refs.len();
+    start_tag(element, false, method, &mut refs, sink);
+    let added: Vec<(String, String)> = refs[before..]
+        .iter()
+        .map(|(p, u)| (p.to_string(), u.to_string()))
+        .collect();
+    rendered.extend(added);
+}
+
+pub(super) fn canonical_end_tag(qname: &str, sink: &mut dyn Sink) {
+    sink.put("</");
+    sink.put(qname);
+    sink.put(">");
+}
+
+/// Character data between a streamed document's elements, line ends already normalized.
+pub(super) fn canonical_text(text: &str, sink: &mut dyn Sink) {
+    escape(sink, text, false);
+}
+
+/// Depth-first output of `apex` and what it holds; `apex_inherits`: `apex` is the subtree
+/// being canonicalized (inclusive canonicalization then carries inherited xml:* attributes).
+fn walk<'a, 'input: 'a>(
+    apex: Node<'a, 'input>,
+    apex_inherits: bool,
+    exclude: Option<NodeId>,
+    method: &C14nMethod,
+    rendered: Vec<(&'a str, &'a str)>,
+    sink: &mut dyn Sink,
+) {
     let mut writer = Writer {
         apex,
+        apex_inherits,
         method,
-        rendered: Vec::new(),
+        rendered,
         marks: Vec::new(),
         root_element_done: false,
     };
@@ -188,6 +260,7 @@ pub(super) fn canonicalize<'a, 'input: 'a>(
 
 struct Writer<'a, 'input, 'm> {
     apex: Node<'a, 'input>,
+    apex_inherits: bool,
     method: &'m C14nMethod,
     /// Namespace declarations rendered by output ancestors: (prefix, URI), innermost last.
     rendered: Vec<(&'a str, &'a str)>,
@@ -205,7 +278,7 @@ impl<'a, 'input: 'a> Writer<'a, 'input, '_> {
                 self.marks.push(self.rendered.len());
                 start_tag(
                     node,
-                    node == self.apex,
+                    self.apex_inherits && node == self.apex,
                     self.method,
                     &mut self.rendered,
                     sink,

@@ -20,22 +20,27 @@
 //! - `c14n`: canonical XML, inclusive and exclusive, streamed into the digest
 //! - `algorithms`: the algorithms a [`Policy`] accepts, and the signer's RSA key
 //! - `freshness`: the root's `validUntil` and `cacheDuration`
+//! - `streamed`: the same checks on an aggregate read as a stream, digested piece by piece
 
 mod algorithms;
 mod c14n;
 mod freshness;
 mod report;
+mod streamed;
 mod verify;
 
 use roxmltree::{Document, Node};
 use serde::Serialize;
 
 use crate::metadata::{LineIndex, is_ds, is_md, xml_error_detail, xml_error_position, xml_options};
-use verify::examine;
+use verify::{InTree, examine};
 
 pub use freshness::Freshness;
 use freshness::freshness;
 pub use report::{Position, Refusal, SignatureDetails, SignatureReport, SignedElement, Verdict};
+pub use streamed::{
+    Canonicalizer, Digester, PieceContext, Streamed, StreamedDigest, verify_streamed,
+};
 
 /// Canonical XML 1.0 (inclusive), comments removed.
 pub const C14N: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
@@ -153,7 +158,12 @@ pub fn verify_document(doc: &Document<'_>, policy: Policy) -> SignatureReport {
         .collect();
 
     let mut details = SignatureDetails::empty(at(signature));
-    let outcome = examine(signature, root, &at, &mut details, policy, true);
+    let target = InTree {
+        root,
+        signature,
+        at: &at,
+    };
+    let outcome = examine(signature, root, &target, &at, &mut details, policy, true);
     report.signature = Some(details);
     match outcome {
         Ok(id) => {
@@ -211,7 +221,12 @@ fn root_signature<'a, 'input>(
             let &first = signatures.first()?;
             // Described for the report, never verified: it cannot cover the whole root.
             let mut details = SignatureDetails::empty(at(first));
-            let _ = examine(first, root, at, &mut details, policy, false);
+            let target = InTree {
+                root,
+                signature: first,
+                at,
+            };
+            let _ = examine(first, root, &target, at, &mut details, policy, false);
             report.signature = Some(details);
             report.verdict = Verdict::Refused(Refusal::NotOnRoot {
                 at: at(first),

@@ -11,7 +11,7 @@ use super::{C14N, ENVELOPED_SIGNATURE, Policy, Position, Refusal, SignatureDetai
 use crate::cert::Certificate;
 use crate::metadata::is_ds;
 
-fn is_id_attribute(name: &str) -> bool {
+pub(super) fn is_id_attribute(name: &str) -> bool {
     matches!(name, "ID" | "Id" | "id")
 }
 
@@ -47,9 +47,78 @@ fn decode_base64(
 
 /// Reads the signature into `details` and, when `check` is set, verifies it against `root`.
 /// Returns the root's ID the Reference named (`None` for `URI=""`).
+/// What a Reference to the root covers, for the two checks that need more than the root's
+/// start tag: which elements carry the root's ID, and the digest of the root's canonical form
+/// without the signature. A parsed tree answers from the tree; a document read as a stream
+/// answers from what it gathered on its way through (crate::metadata's aggregate reader).
+pub(super) trait Referent {
+    /// Positions of every element whose `ID`, `Id` or `id` is `id`, in document order.
+    fn id_carriers(&self, id: &str) -> Vec<Position>;
+    /// The canonical form's digest: of the whole document, or of the root element.
+    fn digest(
+        &self,
+        whole_document: bool,
+        method: &C14nMethod,
+        algorithm: &'static ring::digest::Algorithm,
+    ) -> ring::digest::Digest;
+}
+
+/// The root and its signature in one parsed tree.
+pub(super) struct InTree<'a, 'input, 'f> {
+    pub(super) root: Node<'a, 'input>,
+    pub(super) signature: Node<'a, 'input>,
+    pub(super) at: &'f dyn Fn(Node<'_, '_>) -> Position,
+}
+
+impl Referent for InTree<'_, '_, '_> {
+    fn id_carriers(&self, id: &str) -> Vec<Position> {
+        self.root
+            .document()
+            .descendants()
+            .filter(|n| {
+                n.is_element()
+                    && n.attributes()
+                        .any(|a| is_id_attribute(a.name()) && a.value() == id)
+            })
+            .map(self.at)
+            .collect()
+    }
+
+    fn digest(
+        &self,
+        whole_document: bool,
+        method: &C14nMethod,
+        algorithm: &'static ring::digest::Algorithm,
+    ) -> ring::digest::Digest {
+        let apex = if whole_document {
+            self.root.document().root()
+        } else {
+            self.root
+        };
+        let mut sink = DigestSink::new(algorithm);
+        canonicalize(apex, Some(self.signature.id()), method, &mut sink);
+        sink.finish()
+    }
+}
+
+/// The canonicalization and digest algorithm a signature's Reference names, read as
+/// [`examine`] reads them (under the legacy policy, which accepts the most): what a stream
+/// must digest while it reads. `None` when the signature would be refused before its digest
+/// is looked at.
+pub(super) fn reference_digest(
+    signature: Node<'_, '_>,
+    at: &dyn Fn(Node<'_, '_>) -> Position,
+) -> Option<(C14nMethod, &'static ring::digest::Algorithm)> {
+    let mut details = SignatureDetails::empty(at(signature));
+    let parts = read_parts(signature, at, &mut details).ok()?;
+    let algorithms = check_algorithms(&parts, &details, at, super::Policy::LEGACY).ok()?;
+    Some((algorithms.reference_c14n, algorithms.digest))
+}
+
 pub(super) fn examine<'a, 'input>(
     signature: Node<'a, 'input>,
     root: Node<'a, 'input>,
+    target: &dyn Referent,
     at: &dyn Fn(Node<'_, '_>) -> Position,
     details: &mut SignatureDetails,
     policy: Policy,
@@ -64,7 +133,7 @@ pub(super) fn examine<'a, 'input>(
 
     // Algorithms, then the Reference's target, then cryptography.
     let algorithms = check_algorithms(&parts, details, at, policy)?;
-    let id = referenced_id(root, details.reference_uri.as_deref(), at)?;
+    let id = referenced_id(root, details.reference_uri.as_deref(), target)?;
     if certificates.is_empty() {
         return Err(Refusal::NoCertificate);
     }
@@ -80,7 +149,7 @@ pub(super) fn examine<'a, 'input>(
     details.signer_sha1 = Some(signer.sha1);
     details.certificate = Some(signer.clone());
     details.verified_with_embedded_key = true;
-    check_digest(root, id.is_none(), signature, &algorithms, &expected_digest)?;
+    check_digest(target, id.is_none(), &algorithms, &expected_digest)?;
     Ok(id)
 }
 
@@ -298,7 +367,7 @@ fn check_algorithms<'a, 'input>(
 fn referenced_id(
     root: Node<'_, '_>,
     uri: Option<&str>,
-    at: &dyn Fn(Node<'_, '_>) -> Position,
+    target: &dyn Referent,
 ) -> Result<Option<String>, Refusal> {
     let root_id = root
         .attributes()
@@ -319,16 +388,7 @@ fn referenced_id(
             }
             // Any other element carrying the same ID makes "#ID" ambiguous: another
             // implementation (or a later reader) could resolve it elsewhere.
-            let carriers: Vec<Position> = root
-                .document()
-                .descendants()
-                .filter(|n| {
-                    n.is_element()
-                        && n.attributes()
-                            .any(|a| is_id_attribute(a.name()) && a.value() == id)
-                })
-                .map(at)
-                .collect();
+            let carriers = target.id_carriers(id);
             if carriers.len() > 1 {
                 return Err(Refusal::DuplicateId {
                     id: id.to_string(),
@@ -393,27 +453,18 @@ fn verify_signed_info<'c>(
 
 /// Checks the Reference's DigestValue against the canonical form of what it covers.
 fn check_digest(
-    root: Node<'_, '_>,
+    target: &dyn Referent,
     whole_document: bool,
-    signature: Node<'_, '_>,
     algorithms: &Algorithms<'_, '_>,
     expected_digest: &[u8],
 ) -> Result<(), Refusal> {
     // The Reference: the root without its own signature. A same-document URI ("" or a bare
     // "#ID") never carries comments, whichever canonicalization follows (XML-DSig 4.3.3.3).
-    let apex = if whole_document {
-        root.document().root()
-    } else {
-        root
-    };
-    let mut sink = DigestSink::new(algorithms.digest);
-    canonicalize(
-        apex,
-        Some(signature.id()),
+    let computed = target.digest(
+        whole_document,
         &algorithms.reference_c14n,
-        &mut sink,
+        algorithms.digest,
     );
-    let computed = sink.finish();
     if computed.as_ref() != expected_digest {
         let b64 = base64::engine::general_purpose::STANDARD;
         return Err(Refusal::DigestMismatch {

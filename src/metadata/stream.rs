@@ -1,0 +1,891 @@
+//! SAML aggregates (`EntitiesDescriptor` roots) read as a stream: a pull parser (quick-xml)
+//! walks the root and any nested `EntitiesDescriptor`, and every other element under them
+//! (an `EntityDescriptor`, `Extensions`, a signature) is cut out as one piece of text and
+//! parsed on its own by roxmltree, with its ancestors' namespace declarations in scope, on
+//! every core. The keys are read from each piece by the very code that reads a whole tree
+//! ([`XmlReader`]), and merged in document order; memory holds one batch of pieces, never
+//! the document.
+//!
+//! The root's signature is checked as [`crate::signature`] checks a tree: the digest is
+//! hashed piece by piece, in order, while the stream reads.
+//!
+//! Anything this reader does not handle as a tree would (a DTD, a processing instruction or
+//! text between elements, a signature that is not the root's first child, any error) ends the
+//! stream with a [`Fallback`]: the caller reads the document as one tree, which gives the
+//! same result or reports the error at its position exactly as before.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read};
+use std::ops::Range;
+use std::sync::Arc;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+use roxmltree::Node;
+use sha2::Digest as _;
+
+use super::position::{Counter, Locator};
+use super::xml::{DescriptorKeys, Found, XmlKeys, XmlReader, verify_signature, xml_options};
+use super::{NS_DS, NS_MD, is_ds};
+use crate::signature::{
+    Canonicalizer, Digester, PieceContext, Position, Streamed, StreamedDigest, verify_streamed,
+};
+
+/// Why a document was not (or not wholly) read as a stream; the caller reads it as a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// The root is not an `EntitiesDescriptor`: a single entity, read as a tree.
+    NotAggregate,
+    /// Something the stream leaves to the tree reader (named).
+    Unusual(&'static str),
+    /// An error: the tree reader names it and its position.
+    Invalid,
+}
+
+/// An aggregate read as a stream.
+pub struct StreamedXml {
+    pub(super) keys: XmlKeys,
+    /// Bytes read (a byte-order mark included) and their SHA-256.
+    pub(super) bytes: usize,
+    pub(super) sha256: [u8; 32],
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Whether a document that starts with `prefix` is UTF-8 XML the stream can read, and how
+/// many bytes of byte-order mark to skip. Other encodings are decoded whole first.
+pub fn streamable(prefix: &[u8]) -> Option<usize> {
+    let (bom, rest) = match prefix.strip_prefix(UTF8_BOM) {
+        Some(rest) => (UTF8_BOM.len(), rest),
+        None => (0, prefix),
+    };
+    if bom == 0 {
+        if encoding_rs::Encoding::for_bom(prefix).is_some()
+            || prefix.starts_with(b"\x00\x00\xFE\xFF")
+            || prefix.starts_with(b"<\x00")
+            || prefix.starts_with(b"\x00<")
+        {
+            return None;
+        }
+        if let Some((label, _)) = super::decode::declared_encoding(prefix)
+            && encoding_rs::Encoding::for_label_no_replacement(label) != Some(encoding_rs::UTF_8)
+        {
+            return None;
+        }
+    }
+    let first = rest.iter().find(|b| !b.is_ascii_whitespace())?;
+    (*first == b'<').then_some(bom)
+}
+
+/// The bytes of the document still needed, read in chunks: everything from `keep` on (the
+/// piece being cut out), and the SHA-256 and line count of all that went before.
+struct Window<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    /// Document offset of `buf[0]`.
+    base: u64,
+    keep: u64,
+    counter: Counter,
+    hasher: sha2::Sha256,
+    total: u64,
+    /// Byte-order mark bytes still to drop (hashed, but not part of the text).
+    skip: usize,
+    eof: bool,
+}
+
+impl<R: Read> Window<R> {
+    const CHUNK: usize = 256 * 1024;
+
+    fn new(inner: R, skip: usize) -> Self {
+        Window {
+            inner,
+            buf: Vec::with_capacity(Self::CHUNK * 2),
+            pos: 0,
+            base: 0,
+            keep: 0,
+            counter: Counter::default(),
+            hasher: sha2::Sha256::new(),
+            total: 0,
+            skip,
+            eof: false,
+        }
+    }
+
+    /// Line and column of a document offset at or after every offset asked for before.
+    fn position(&mut self, offset: u64) -> (u32, u32) {
+        self.count_to(offset);
+        (self.counter.line, self.counter.column)
+    }
+
+    fn count_to(&mut self, offset: u64) {
+        let from = (self.counter.offset - self.base) as usize;
+        let to = (offset - self.base) as usize;
+        if to > from {
+            self.counter.advance(&self.buf[from..to]);
+        }
+    }
+
+    fn held(&self, range: Range<u64>) -> &[u8] {
+        &self.buf[(range.start - self.base) as usize..(range.end - self.base) as usize]
+    }
+
+    /// Drops what is neither kept nor unread, counting its lines first.
+    fn compact(&mut self) {
+        let drop_to = ((self.keep.max(self.base) - self.base) as usize).min(self.pos);
+        if drop_to < Self::CHUNK / 4 {
+            return;
+        }
+        let offset = self.base + drop_to as u64;
+        if self.counter.offset < offset {
+            self.count_to(offset);
+        }
+        self.buf.drain(..drop_to);
+        self.base = offset;
+        self.pos -= drop_to;
+    }
+}
+
+impl<R: Read> Read for Window<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Window<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.buf.len() && !self.eof {
+            self.compact();
+            let length = self.buf.len();
+            self.buf.resize(length + Self::CHUNK, 0);
+            let n = loop {
+                match self.inner.read(&mut self.buf[length..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(length);
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(length + n);
+            self.hasher.update(&self.buf[length..]);
+            self.total += n as u64;
+            self.eof = n == 0;
+            let skipped = self.skip.min(n);
+            if skipped > 0 {
+                self.buf.drain(length..length + skipped);
+                self.skip -= skipped;
+            }
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos += amount;
+    }
+}
+
+/// An element under the root (or a nested container) cut out of the stream: its text behind
+/// a wrapper that declares its ancestors' namespaces.
+struct Piece {
+    text: String,
+    prefix: usize,
+    origin: (u32, u32),
+    /// Set once the root's signature names a digest: the piece's canonical form is hashed.
+    canonical: Option<Arc<PieceContext>>,
+}
+
+const WRAPPER: &str = "keyroll-piece";
+
+/// What one piece yields.
+#[derive(Default)]
+struct PieceOut {
+    found: Vec<Found>,
+    signatures: Vec<Position>,
+    id_carriers: Vec<(String, Position)>,
+    canonical: Vec<u8>,
+}
+
+/// Reads one piece; any error is left to the tree reader.
+fn read_piece(source: &str, piece: &Piece, root_ids: &[String]) -> Result<PieceOut, Fallback> {
+    let doc = roxmltree::Document::parse_with_options(&piece.text, xml_options())
+        .map_err(|_| Fallback::Invalid)?;
+    let element = doc
+        .root_element()
+        .first_element_child()
+        .ok_or(Fallback::Invalid)?;
+    let locator = Locator::piece(&piece.text, &piece.text[..piece.prefix], piece.origin);
+    let at = |n: Node<'_, '_>| {
+        let (line, column) = locator.position(n.range().start);
+        Position { line, column }
+    };
+    let mut out = PieceOut::default();
+    XmlReader {
+        source,
+        locator: &locator,
+    }
+    .read_keys(element, &mut out.found)
+    .map_err(|_| Fallback::Invalid)?;
+    for node in element.descendants().filter(|n| n.is_element()) {
+        if is_ds(node, "Signature") {
+            out.signatures.push(at(node));
+        }
+        id_carriers(node, root_ids, &at, &mut out.id_carriers);
+    }
+    if let Some(context) = &piece.canonical {
+        out.canonical = context.canonicalize(element);
+    }
+    Ok(out)
+}
+
+/// `(value, position)` for each of the root's IDs that `node` carries.
+fn id_carriers(
+    node: Node<'_, '_>,
+    root_ids: &[String],
+    at: &dyn Fn(Node<'_, '_>) -> Position,
+    out: &mut Vec<(String, Position)>,
+) {
+    for id in root_ids {
+        if node
+            .attributes()
+            .any(|a| matches!(a.name(), "ID" | "Id" | "id") && a.value() == id)
+        {
+            out.push((id.clone(), at(node)));
+        }
+    }
+}
+
+/// Reads pieces on every core; results in the order given.
+fn read_pieces(
+    source: &str,
+    pieces: &[&Piece],
+    root_ids: &[String],
+) -> Vec<Result<PieceOut, Fallback>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(pieces.len().max(1));
+    if threads == 1 {
+        return pieces
+            .iter()
+            .map(|p| read_piece(source, p, root_ids))
+            .collect();
+    }
+    // Contiguous shares of about equal bytes, so the results concatenate in order.
+    let total: usize = pieces.iter().map(|p| p.text.len()).sum();
+    let mut shares: Vec<&[&Piece]> = Vec::with_capacity(threads);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, piece) in pieces.iter().enumerate() {
+        bytes += piece.text.len();
+        if bytes * threads >= total * (shares.len() + 1) && shares.len() + 1 < threads {
+            shares.push(&pieces[start..=i]);
+            start = i + 1;
+        }
+    }
+    shares.push(&pieces[start..]);
+    let read_share = |share: &[&Piece]| -> Vec<Result<PieceOut, Fallback>> {
+        share
+            .iter()
+            .map(|p| read_piece(source, p, root_ids))
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares[1..]
+            .iter()
+            .map(|share| scope.spawn(move || read_share(share)))
+            .collect();
+        let mut results = read_share(shares[0]);
+        for handle in handles {
+            match handle.join() {
+                Ok(more) => results.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
+    })
+}
+
+/// In document order: pieces, and what lies between them (containers' tags, text): its
+/// canonical bytes and the elements there that carry the root's ID.
+enum Item {
+    Piece(Piece),
+    Between {
+        canonical: Vec<u8>,
+        carriers: Vec<(String, Position)>,
+    },
+}
+
+/// An open `EntitiesDescriptor`.
+struct Container {
+    qname: String,
+    /// Namespaces in scope inside it (prefix, "" for the default, to URI).
+    scope: Arc<BTreeMap<String, String>>,
+    /// The start of a piece's text: an element declaring `scope`.
+    wrapper: Arc<str>,
+}
+
+fn wrapper_for(scope: &BTreeMap<String, String>) -> Arc<str> {
+    let mut wrapper = format!("<{WRAPPER}");
+    for (prefix, uri) in scope {
+        let uri = uri
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('"', "&quot;");
+        if prefix.is_empty() {
+            wrapper.push_str(&format!(" xmlns=\"{uri}\""));
+        } else {
+            wrapper.push_str(&format!(" xmlns:{prefix}=\"{uri}\""));
+        }
+    }
+    wrapper.push('>');
+    wrapper.into()
+}
+
+/// The scope inside an element: its parent's plus its own declarations.
+fn scope_of(
+    start: &BytesStart<'_>,
+    parent: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Fallback> {
+    let mut scope = parent.clone();
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|_| Fallback::Invalid)?;
+        let key = std::str::from_utf8(attribute.key.as_ref()).map_err(|_| Fallback::Invalid)?;
+        let prefix = match key.strip_prefix("xmlns") {
+            Some("") => "",
+            Some(rest) => match rest.strip_prefix(':') {
+                Some(prefix) => prefix,
+                None => continue,
+            },
+            None => continue,
+        };
+        let value = attribute.unescape_value().map_err(|_| Fallback::Invalid)?;
+        scope.insert(prefix.to_string(), value.into_owned());
+    }
+    Ok(scope)
+}
+
+/// An element's namespace and local name, in `scope` (its own declarations included).
+fn resolve<'n>(
+    qname: &'n str,
+    scope: &BTreeMap<String, String>,
+) -> Result<(Option<String>, &'n str), Fallback> {
+    let (prefix, local) = qname.split_once(':').unwrap_or(("", qname));
+    match scope.get(prefix) {
+        Some(uri) if !uri.is_empty() => Ok((Some(uri.clone()), local)),
+        Some(_) | None if prefix.is_empty() => Ok((None, local)),
+        _ => Err(Fallback::Invalid),
+    }
+}
+
+fn is_md_name(ns: &Option<String>, local: &str, name: &str) -> bool {
+    local == name && matches!(ns.as_deref(), Some(NS_MD) | None)
+}
+
+/// Line ends as a parser reports them: CRLF and CR become LF.
+fn normalize_line_ends(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Reads an aggregate from `input` (UTF-8, `skip` bytes of byte-order mark first).
+pub fn read(source: &str, input: impl Read, skip: usize) -> Result<StreamedXml, Fallback> {
+    let mut stream = Stream {
+        source,
+        reader: Reader::from_reader(Window::new(input, skip)),
+        containers: Vec::new(),
+        items: Vec::new(),
+        batch_bytes: 0,
+        keys: DescriptorKeys::default(),
+        root: None,
+        root_ids: Vec::new(),
+        root_signature: None,
+        pending: Vec::new(),
+        canonicalizer: None,
+        digester: None,
+        element_children: 0,
+        signatures: Vec::new(),
+        id_carriers: Vec::new(),
+    };
+    stream.reader.config_mut().check_comments = true;
+    stream.run()?;
+    stream.finish()
+}
+
+/// The root: its start tag with the prolog before it, parsed on its own.
+struct Root {
+    text: String,
+    range_start: u64,
+    range_end: u64,
+    at: Position,
+}
+
+/// The root's signature, kept as text to verify at the end.
+struct RootSignature {
+    text: String,
+    prefix: usize,
+    origin: (u32, u32),
+}
+
+struct Stream<'s, R: Read> {
+    source: &'s str,
+    reader: Reader<Window<R>>,
+    containers: Vec<Container>,
+    items: Vec<Item>,
+    batch_bytes: usize,
+    keys: DescriptorKeys,
+    root: Option<Root>,
+    root_ids: Vec<String>,
+    root_signature: Option<RootSignature>,
+    /// Canonical pieces before the root's signature tells how to canonicalize: the root's
+    /// start tag and the text after it.
+    pending: Vec<String>,
+    canonicalizer: Option<Canonicalizer>,
+    digester: Option<Digester>,
+    /// Element children of the root seen so far.
+    element_children: usize,
+    /// Every `ds:Signature` but the root's, and the elements carrying the root's ID.
+    signatures: Vec<Position>,
+    id_carriers: Vec<(String, Position)>,
+}
+
+impl<R: Read> Stream<'_, R> {
+    const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+    fn window(&mut self) -> &mut Window<R> {
+        self.reader.get_mut()
+    }
+
+    fn run(&mut self) -> Result<(), Fallback> {
+        let mut buf = Vec::new();
+        let mut skipped = Vec::new();
+        loop {
+            let start = self.reader.buffer_position();
+            if self.root.is_some() {
+                self.window().keep = start;
+            }
+            buf.clear();
+            let event = self
+                .reader
+                .read_event_into(&mut buf)
+                .map_err(|_| Fallback::Invalid)?;
+            let end = self.reader.buffer_position();
+            let depth = self.containers.len();
+            match event {
+                Event::Eof => {
+                    return if self.root.is_some() && depth == 0 {
+                        Ok(())
+                    } else {
+                        Err(Fallback::Invalid)
+                    };
+                }
+                Event::Decl(_) => {}
+                Event::DocType(_) => return Err(Fallback::Invalid),
+                Event::PI(_) => return Err(Fallback::Unusual("a processing instruction")),
+                Event::Comment(comment) => {
+                    std::str::from_utf8(&comment).map_err(|_| Fallback::Invalid)?;
+                }
+                Event::Text(text) => {
+                    if !text
+                        .iter()
+                        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                    {
+                        return Err(if depth == 0 {
+                            Fallback::Invalid
+                        } else {
+                            Fallback::Unusual("text between elements")
+                        });
+                    }
+                    if depth > 0 {
+                        let text = normalize_line_ends(std::str::from_utf8(&text).unwrap_or(""));
+                        self.between(text);
+                    }
+                }
+                Event::CData(_) | Event::GeneralRef(_) => {
+                    return Err(if depth == 0 {
+                        Fallback::Invalid
+                    } else {
+                        Fallback::Unusual("text between elements")
+                    });
+                }
+                Event::Start(start_tag) if depth == 0 => {
+                    let start_tag = start_tag.into_owned();
+                    self.open_root(&start_tag, start, end)?;
+                }
+                Event::Empty(_) if depth == 0 => return Err(Fallback::NotAggregate),
+                Event::Start(child) => {
+                    let child = child.into_owned();
+                    self.child(&child, start, end, false, &mut skipped)?;
+                }
+                Event::Empty(child) => {
+                    let child = child.into_owned();
+                    self.child(&child, start, end, true, &mut skipped)?;
+                }
+                Event::End(_) => self.close_container(end)?,
+            }
+            if self.batch_bytes >= Self::BATCH_BYTES {
+                self.flush()?;
+            }
+        }
+    }
+
+    /// An element inside the root or a nested container: another container, the root's
+    /// signature, or a piece.
+    fn child(
+        &mut self,
+        child: &BytesStart<'_>,
+        start: u64,
+        end: u64,
+        is_empty: bool,
+        skipped: &mut Vec<u8>,
+    ) -> Result<(), Fallback> {
+        let depth = self.containers.len();
+        let scope = scope_of(child, &self.containers[depth - 1].scope)?;
+        let qname = std::str::from_utf8(child.name().as_ref())
+            .map_err(|_| Fallback::Invalid)?
+            .to_string();
+        let (ns, local) = resolve(&qname, &scope)?;
+        if depth == 1 {
+            self.element_children += 1;
+        }
+        if is_md_name(&ns, local, "EntitiesDescriptor") {
+            return self.open_container(&qname, scope, start, end, is_empty);
+        }
+        let end = if is_empty {
+            end
+        } else {
+            skipped.clear();
+            self.reader
+                .read_to_end_into(child.name(), skipped)
+                .map_err(|_| Fallback::Invalid)?;
+            self.reader.buffer_position()
+        };
+        if depth == 1 && ns.as_deref() == Some(NS_DS) && local == "Signature" {
+            self.root_signature(start, end)
+        } else {
+            self.piece(start, end)
+        }
+    }
+
+    fn open_root(
+        &mut self,
+        start_tag: &BytesStart<'_>,
+        start: u64,
+        end: u64,
+    ) -> Result<(), Fallback> {
+        let scope = scope_of(start_tag, &BTreeMap::new())?;
+        let qname = std::str::from_utf8(start_tag.name().as_ref())
+            .map_err(|_| Fallback::Invalid)?
+            .to_string();
+        let (ns, local) = resolve(&qname, &scope)?;
+        if !is_md_name(&ns, local, "EntitiesDescriptor") {
+            return Err(Fallback::NotAggregate);
+        }
+        // The prolog comes along: the tree reader checks the declaration and finds a DTD.
+        let prolog_and_tag = std::str::from_utf8(self.reader.get_ref().held(0..end))
+            .map_err(|_| Fallback::Invalid)?;
+        let text = format!("{prolog_and_tag}</{qname}>");
+        let (line, column) = self.window().position(start);
+        {
+            let doc = roxmltree::Document::parse_with_options(&text, xml_options())
+                .map_err(|_| Fallback::Invalid)?;
+            let root = doc.root_element();
+            self.root_ids = root
+                .attributes()
+                .filter(|a| matches!(a.name(), "ID" | "Id" | "id"))
+                .map(|a| a.value().to_string())
+                .collect();
+            self.root_ids.dedup();
+            if !self.root_ids.is_empty() {
+                let at = Position { line, column };
+                let ids = self.root_ids.clone();
+                id_carriers(root, &ids, &|_| at, &mut self.id_carriers);
+            }
+        }
+        self.root = Some(Root {
+            text,
+            range_start: start,
+            range_end: start,
+            at: Position { line, column },
+        });
+        let scope = Arc::new(scope);
+        self.containers.push(Container {
+            qname,
+            wrapper: wrapper_for(&scope),
+            scope,
+        });
+        self.window().keep = end;
+        Ok(())
+    }
+
+    fn open_container(
+        &mut self,
+        qname: &str,
+        scope: BTreeMap<String, String>,
+        start: u64,
+        end: u64,
+        is_empty: bool,
+    ) -> Result<(), Fallback> {
+        let parent = self.containers.last().ok_or(Fallback::Invalid)?;
+        let tag = std::str::from_utf8(self.reader.get_ref().held(start..end))
+            .map_err(|_| Fallback::Invalid)?;
+        let close = if is_empty {
+            String::new()
+        } else {
+            format!("</{qname}>")
+        };
+        let text = format!("{}{tag}{close}</{WRAPPER}>", parent.wrapper);
+        let prefix = parent.wrapper.len();
+        let origin = self.window().position(start);
+        let doc = roxmltree::Document::parse_with_options(&text, xml_options())
+            .map_err(|_| Fallback::Invalid)?;
+        let element = doc
+            .root_element()
+            .first_element_child()
+            .ok_or(Fallback::Invalid)?;
+        let locator = Locator::piece(&text, &text[..prefix], origin);
+        let at = |n: Node<'_, '_>| {
+            let (line, column) = locator.position(n.range().start);
+            Position { line, column }
+        };
+        let ids = self.root_ids.clone();
+        let mut carriers = Vec::new();
+        id_carriers(element, &ids, &at, &mut carriers);
+        let mut canonical = Vec::new();
+        if let Some(canonicalizer) = self.canonicalizer.as_mut() {
+            canonical = canonicalizer.open(element);
+            if is_empty {
+                canonical.extend(canonicalizer.close(qname));
+            }
+        }
+        self.items.push(Item::Between {
+            canonical,
+            carriers,
+        });
+        if !is_empty {
+            let scope = Arc::new(scope);
+            self.containers.push(Container {
+                qname: qname.to_string(),
+                wrapper: wrapper_for(&scope),
+                scope,
+            });
+        }
+        Ok(())
+    }
+
+    fn close_container(&mut self, end: u64) -> Result<(), Fallback> {
+        let container = self.containers.pop().ok_or(Fallback::Invalid)?;
+        if let Some(canonicalizer) = self.canonicalizer.as_mut() {
+            let canonical = canonicalizer.close(&container.qname);
+            self.items.push(Item::Between {
+                canonical,
+                carriers: Vec::new(),
+            });
+        }
+        if self.containers.is_empty()
+            && let Some(root) = self.root.as_mut()
+        {
+            root.range_end = end;
+        }
+        Ok(())
+    }
+
+    /// Whitespace between elements.
+    fn between(&mut self, text: String) {
+        if let Some(canonicalizer) = &self.canonicalizer {
+            let canonical = canonicalizer.text(&text);
+            self.items.push(Item::Between {
+                canonical,
+                carriers: Vec::new(),
+            });
+        } else if self.root_signature.is_none() && self.element_children == 0 {
+            self.pending.push(text);
+        }
+    }
+
+    fn piece_text(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<(String, usize, (u32, u32)), Fallback> {
+        let origin = self.window().position(start);
+        let wrapper = Arc::clone(&self.containers.last().ok_or(Fallback::Invalid)?.wrapper);
+        let slice = std::str::from_utf8(self.reader.get_ref().held(start..end))
+            .map_err(|_| Fallback::Invalid)?;
+        let mut text = String::with_capacity(wrapper.len() + slice.len() + WRAPPER.len() + 3);
+        text.push_str(&wrapper);
+        text.push_str(slice);
+        text.push_str("</");
+        text.push_str(WRAPPER);
+        text.push('>');
+        Ok((text, wrapper.len(), origin))
+    }
+
+    fn piece(&mut self, start: u64, end: u64) -> Result<(), Fallback> {
+        let (text, prefix, origin) = self.piece_text(start, end)?;
+        self.batch_bytes += text.len();
+        let canonical = self.canonicalizer.as_ref().map(Canonicalizer::context);
+        self.items.push(Item::Piece(Piece {
+            text,
+            prefix,
+            origin,
+            canonical,
+        }));
+        Ok(())
+    }
+
+    /// The root's own `ds:Signature`: read now, since its Reference says how to digest what
+    /// follows. Only as the root's first child element (where the SAML schema puts it).
+    fn root_signature(&mut self, start: u64, end: u64) -> Result<(), Fallback> {
+        if self.root_signature.is_some() {
+            return Err(Fallback::Unusual("several signatures on the root"));
+        }
+        if self.element_children > 1 {
+            return Err(Fallback::Unusual("a root signature after other elements"));
+        }
+        let (text, prefix, origin) = self.piece_text(start, end)?;
+        let root = self.root.as_ref().ok_or(Fallback::Invalid)?;
+        {
+            let doc = roxmltree::Document::parse_with_options(&text, xml_options())
+                .map_err(|_| Fallback::Invalid)?;
+            let signature = doc
+                .root_element()
+                .first_element_child()
+                .ok_or(Fallback::Invalid)?;
+            let locator = Locator::piece(&text, &text[..prefix], origin);
+            let at = |n: Node<'_, '_>| {
+                let (line, column) = locator.position(n.range().start);
+                Position { line, column }
+            };
+            let ids = self.root_ids.clone();
+            for node in signature.descendants().filter(|n| n.is_element()) {
+                if is_ds(node, "Signature") && node != signature {
+                    return Err(Fallback::Unusual("a signature inside the root's signature"));
+                }
+                id_carriers(node, &ids, &at, &mut self.id_carriers);
+            }
+            if let Some(mut canonicalizer) = Canonicalizer::for_signature(signature, &at) {
+                let root_doc = roxmltree::Document::parse_with_options(&root.text, xml_options())
+                    .map_err(|_| Fallback::Invalid)?;
+                let mut digester = canonicalizer.digester();
+                digester.update(&canonicalizer.open(root_doc.root_element()));
+                for text in self.pending.drain(..) {
+                    digester.update(&canonicalizer.text(&text));
+                }
+                self.canonicalizer = Some(canonicalizer);
+                self.digester = Some(digester);
+            }
+        }
+        self.root_signature = Some(RootSignature {
+            text,
+            prefix,
+            origin,
+        });
+        Ok(())
+    }
+
+    /// Reads the batch's pieces (on every core) and takes in their results in order.
+    fn flush(&mut self) -> Result<(), Fallback> {
+        let items = std::mem::take(&mut self.items);
+        self.batch_bytes = 0;
+        let pieces: Vec<&Piece> = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Piece(p) => Some(p),
+                Item::Between { .. } => None,
+            })
+            .collect();
+        let mut results = read_pieces(self.source, &pieces, &self.root_ids).into_iter();
+        for item in &items {
+            match item {
+                Item::Piece(_) => {
+                    let out = results.next().ok_or(Fallback::Invalid)??;
+                    self.keys.merge(out.found);
+                    self.signatures.extend(out.signatures);
+                    self.id_carriers.extend(out.id_carriers);
+                    if let Some(digester) = self.digester.as_mut() {
+                        digester.update(&out.canonical);
+                    }
+                }
+                Item::Between {
+                    canonical,
+                    carriers,
+                } => {
+                    self.id_carriers.extend(carriers.iter().cloned());
+                    if let Some(digester) = self.digester.as_mut() {
+                        digester.update(canonical);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<StreamedXml, Fallback> {
+        self.flush()?;
+        let root = self.root.take().ok_or(Fallback::Invalid)?;
+        let Some(signature) = self.root_signature.take() else {
+            if !self.signatures.is_empty() {
+                // Reported as found but not on the root: the tree reader describes it.
+                return Err(Fallback::Unusual("signatures only inside the root"));
+            }
+            let window = self.reader.into_inner();
+            return Ok(StreamedXml {
+                keys: self.keys.finish(None, None),
+                bytes: window.total as usize,
+                sha256: window.hasher.finalize().into(),
+            });
+        };
+        let digest: Option<StreamedDigest> = self.digester.take().map(Digester::finish);
+        let root_doc = roxmltree::Document::parse_with_options(&root.text, xml_options())
+            .map_err(|_| Fallback::Invalid)?;
+        let signature_doc = roxmltree::Document::parse_with_options(&signature.text, xml_options())
+            .map_err(|_| Fallback::Invalid)?;
+        let signature_node = signature_doc
+            .root_element()
+            .first_element_child()
+            .ok_or(Fallback::Invalid)?;
+        let signature_locator = Locator::piece(
+            &signature.text,
+            &signature.text[..signature.prefix],
+            signature.origin,
+        );
+        let root_locator = Locator::whole(&root.text);
+        let at = |n: Node<'_, '_>| {
+            let locator = if std::ptr::eq(n.document(), &signature_doc) {
+                &signature_locator
+            } else {
+                &root_locator
+            };
+            let (line, column) = locator.position(n.range().start);
+            Position { line, column }
+        };
+        let info = XmlReader {
+            source: self.source,
+            locator: &signature_locator,
+        }
+        .signature_info(signature_doc.root_element())
+        .map_err(|_| Fallback::Invalid)?;
+        let streamed = Streamed {
+            root: root_doc.root_element(),
+            root_range: root.range_start as usize..root.range_end as usize,
+            root_at: root.at,
+            signature: signature_node,
+            at: &at,
+            nested_signatures: std::mem::take(&mut self.signatures),
+            id_carriers: std::mem::take(&mut self.id_carriers),
+            digest: digest.as_ref(),
+        };
+        let report = verify_signature(|policy| verify_streamed(&streamed, policy))
+            .ok_or(Fallback::Unusual("a signature the stream could not digest"))?;
+        let window = self.reader.into_inner();
+        Ok(StreamedXml {
+            keys: self.keys.finish(info, Some(report)),
+            bytes: window.total as usize,
+            sha256: window.hasher.finalize().into(),
+        })
+    }
+}

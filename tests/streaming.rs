@@ -1,0 +1,429 @@
+//! The streaming aggregate reader against the tree reader: the same rows, notes, signature
+//! verdicts and errors (with positions) on every corpus document, on nested and re-namespaced
+//! aggregates, on signed ones, and on truncated, malformed and DTD-bearing input.
+
+mod sigkit;
+
+use std::path::Path;
+
+use keyroll::metadata::{self, Fallback, MetadataDocument, MetadataError};
+use sigkit::{MD, Shape, keys, signature_template, xmlsec_sign};
+use time::OffsetDateTime;
+
+/// Everything a reader reports about a document, as text, so two readings compare whole.
+fn render(doc: &Result<MetadataDocument, MetadataError>) -> String {
+    match doc {
+        Err(e) => format!("error: {e}"),
+        Ok(doc) => {
+            let keys: Vec<String> = doc
+                .keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{:?} {:?} {:?} {:?} {} {} {} {}",
+                        k.entity_id,
+                        k.roles,
+                        k.uses,
+                        k.kid,
+                        k.location,
+                        k.certificate.sha1,
+                        k.certificate.subject,
+                        k.certificate.not_after
+                    )
+                })
+                .collect();
+            format!(
+                "kind {:?}\nbytes {}\nencoding {}\nsha256 {}\nsignature {}\nreport {}\nweak {}\nnotes {:#?}\nkeys\n{}",
+                doc.kind,
+                doc.bytes,
+                doc.encoding,
+                doc.sha256,
+                serde_json::to_string(&doc.signature).unwrap(),
+                serde_json::to_string(&doc.signature_report).unwrap(),
+                doc.weak_signature,
+                doc.notes,
+                keys.join("\n")
+            )
+        }
+    }
+}
+
+fn tree(name: &str, bytes: &[u8]) -> String {
+    render(&metadata::parse_tree(
+        name,
+        bytes,
+        OffsetDateTime::UNIX_EPOCH,
+    ))
+}
+
+/// The stream's reading, which must not have fallen back to the tree.
+fn streamed(name: &str, bytes: &[u8]) -> String {
+    match metadata::parse_streamed(name, bytes, OffsetDateTime::UNIX_EPOCH) {
+        Ok(doc) => render(&doc),
+        Err(fallback) => panic!("{name}: the stream fell back ({fallback:?})"),
+    }
+}
+
+/// What every caller gets: `parse` on bytes and `load` on a file.
+fn public(name: &str, bytes: &[u8]) -> (String, String) {
+    let parsed = render(&metadata::parse(name, bytes, OffsetDateTime::UNIX_EPOCH));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.xml");
+    std::fs::write(&path, bytes).unwrap();
+    let fetcher = keyroll::fetch::Fetcher::new(Default::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let source = path.to_str().unwrap();
+    let loaded = runtime.block_on(metadata::load(source, &fetcher, OffsetDateTime::UNIX_EPOCH));
+    // The file's name is its path; compare as if it were `name`.
+    let loaded = render(&loaded).replace(source, name);
+    (parsed, loaded)
+}
+
+fn assert_same(name: &str, bytes: &[u8]) {
+    let expected = tree(name, bytes);
+    assert_eq!(streamed(name, bytes), expected, "{name}: stream vs tree");
+    let (parsed, loaded) = public(name, bytes);
+    assert_eq!(parsed, expected, "{name}: parse vs tree");
+    assert_eq!(loaded, expected, "{name}: load vs tree");
+}
+
+fn root_is_aggregate(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let doc = roxmltree::Document::parse(&text);
+    doc.is_ok_and(|d| d.root_element().tag_name().name() == "EntitiesDescriptor")
+}
+
+#[test]
+fn every_corpus_document_reads_the_same() {
+    let mut aggregates = 0;
+    let mut documents = 0;
+    for dir in [
+        "tests/data/metadata",
+        "tests/data/encodings",
+        "tests/data/signature/corpus",
+    ] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "xml") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let bytes = std::fs::read(&path).unwrap();
+            documents += 1;
+            if root_is_aggregate(&bytes) {
+                aggregates += 1;
+                if tree(&name, &bytes).starts_with("error: ") {
+                    // An error is the tree reader's to name (a PEM block inside base64 here).
+                    assert_eq!(
+                        metadata::parse_streamed(&name, &bytes, OffsetDateTime::UNIX_EPOCH).err(),
+                        Some(Fallback::Invalid)
+                    );
+                    assert_same_error(&name, &bytes);
+                } else {
+                    assert_same(&name, &bytes);
+                }
+            } else {
+                // A single entity (or another encoding) is read as one tree.
+                let fallback = metadata::parse_streamed(&name, &bytes, OffsetDateTime::UNIX_EPOCH);
+                assert!(fallback.is_err(), "{name}: not an aggregate, yet streamed");
+                let (parsed, loaded) = public(&name, &bytes);
+                let expected = tree(&name, &bytes);
+                assert_eq!(parsed, expected, "{name}");
+                assert_eq!(loaded, expected, "{name}");
+            }
+        }
+    }
+    assert!(documents >= 35, "{documents} documents");
+    assert_eq!(aggregates, 4, "the corpus holds four aggregates");
+}
+
+/// Certificates from the corpus, as base64 (no line breaks).
+fn corpus_certificates() -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new("tests/data/metadata/adfs-v3-metadata.xml"))
+        .unwrap()
+        + &std::fs::read_to_string("tests/data/metadata/py3saml-idp_metadata_multi_certs.xml")
+            .unwrap();
+    let mut found: Vec<String> = Vec::new();
+    for part in text.split("X509Certificate>").skip(1).step_by(2) {
+        let cert: String = part
+            .split('<')
+            .next()
+            .unwrap()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if !cert.is_empty() && !found.contains(&cert) {
+            found.push(cert);
+        }
+    }
+    assert!(found.len() >= 3, "{} certificates", found.len());
+    found
+}
+
+/// An aggregate with what a stream must carry across pieces: namespaces declared on the
+/// root, re-declared and defaulted in a nested group, prefixes declared inside an entity,
+/// CRLF line ends, comments between entities, a chain beside a key, the same entity twice,
+/// Extensions, an empty nested group, and multi-byte characters before keys on a line.
+fn tricky_aggregate(line_end: &str) -> String {
+    let c = corpus_certificates();
+    let kd = |prefix: &str, use_: &str, cert: &str| {
+        format!(
+            r#"<{prefix}KeyDescriptor use="{use_}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></{prefix}KeyDescriptor>"#
+        )
+    };
+    let n = line_end;
+    let mut s = String::new();
+    s.push_str(&format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>{n}<!-- prolog comment -->{n}"#
+    ));
+    s.push_str(&format!(
+        r#"<md:EntitiesDescriptor xmlns:md="{MD}" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Name="urn:test">{n}"#
+    ));
+    s.push_str(&format!(
+        r#"  <md:Extensions><x:Info xmlns:x="urn:x">ünïcödé</x:Info></md:Extensions>{n}"#
+    ));
+    s.push_str(&format!(
+        r#"  <md:EntityDescriptor entityID="https://one.example/é"><md:IDPSSODescriptor protocolSupportEnumeration="p">{}{}</md:IDPSSODescriptor></md:EntityDescriptor>{n}"#,
+        kd("md:", "signing", &c[0]),
+        kd("md:", "encryption", &c[1])
+    ));
+    s.push_str(&format!("  <!-- between -->{n}"));
+    s.push_str(&format!(
+        r#"  <EntitiesDescriptor xmlns="{MD}" Name="nested">{n}    <EntityDescriptor entityID="https://two.example"><RoleDescriptor xsi:type="fed:SecurityTokenServiceType" xmlns:fed="http://docs.oasis-open.org/wsfed/federation/200706">{}</RoleDescriptor><SPSSODescriptor protocolSupportEnumeration="p">{}</SPSSODescriptor></EntityDescriptor>{n}    <EntitiesDescriptor Name="empty"/>{n}  </EntitiesDescriptor>{n}"#,
+        kd("", "signing", &c[2]),
+        kd("", "signing", &c[2]),
+    ));
+    s.push_str(&format!(
+        r#"  <m:EntityDescriptor xmlns:m="{MD}" entityID="https://one.example/é"><m:IDPSSODescriptor protocolSupportEnumeration="p">{}</m:IDPSSODescriptor></m:EntityDescriptor>{n}"#,
+        kd("m:", "signing", &c[0])
+    ));
+    s.push_str(&format!(
+        r#"  <md:EntityDescriptor entityID="https://three.example"><md:SPSSODescriptor protocolSupportEnumeration="p"><md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:SPSSODescriptor></md:EntityDescriptor>{n}"#,
+        sigkit::wrapped(&c[1]).replace('\n', n)
+    ));
+    s.push_str(&format!("</md:EntitiesDescriptor>{n}<!-- epilog -->{n}"));
+    s
+}
+
+#[test]
+fn nested_and_renamespaced_aggregates_read_the_same() {
+    for line_end in ["\n", "\r\n"] {
+        let doc = tricky_aggregate(line_end);
+        assert_same("tricky.xml", doc.as_bytes());
+        // With a byte-order mark.
+        let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+        with_bom.extend(doc.as_bytes());
+        assert_same("tricky-bom.xml", &with_bom);
+    }
+    // On one line, as AD FS writes: positions are columns on line 1.
+    let one_line = tricky_aggregate("");
+    assert_same("one-line.xml", one_line.as_bytes());
+    let doc = metadata::parse(
+        "one-line.xml",
+        one_line.as_bytes(),
+        OffsetDateTime::UNIX_EPOCH,
+    )
+    .unwrap();
+    assert_eq!(
+        doc.keys.len(),
+        4,
+        "one.example (signing, encryption), two, three"
+    );
+    assert!(
+        doc.keys
+            .iter()
+            .all(|k| k.location.starts_with("line 1, column "))
+    );
+}
+
+#[test]
+fn large_aggregates_read_the_same_across_batches() {
+    // Several megabytes: more than one batch, so pieces are read on several threads and
+    // merged in order.
+    let c = corpus_certificates();
+    let mut s = format!(r#"<EntitiesDescriptor xmlns="{MD}">"#);
+    for i in 0..6000 {
+        s.push_str(&format!(
+            "\n <EntityDescriptor entityID=\"https://e{i}.example\"><IDPSSODescriptor protocolSupportEnumeration=\"p\"><KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>",
+            sigkit::wrapped(&c[i % c.len()])
+        ));
+    }
+    s.push_str("\n</EntitiesDescriptor>\n");
+    assert!(s.len() > 8_000_000, "{} bytes", s.len());
+    assert_same("large.xml", s.as_bytes());
+}
+
+/// A signed aggregate of `shape`, signed by xmlsec1, with a signed entity inside.
+fn signed_aggregate(shape: &Shape<'_>, uri: &str) -> String {
+    let k = keys();
+    let inner = sigkit::signed_entity(&Shape::default(), &k.next);
+    let inner = inner.trim_start_matches(|c| c != '<').to_string();
+    let inner = inner
+        .split_once("?>")
+        .map_or(inner.clone(), |(_, rest)| rest.trim_start().to_string());
+    let template = format!(
+        "<?xml version=\"1.0\"?>\n<md:EntitiesDescriptor xmlns:md=\"{MD}\" xmlns:unused=\"urn:unused\" ID=\"_fed\" Name=\"urn:test\" validUntil=\"2031-01-01T00:00:00Z\">\n  {}\n  <md:Extensions><e:x xmlns:e=\"urn:e\" b=\"2\" a=\"1\">t &amp; &#x9;</e:x></md:Extensions>\n  <EntitiesDescriptor xmlns=\"{MD}\" Name=\"group\">\n    {inner}\n  </EntitiesDescriptor>\n  {}\n</md:EntitiesDescriptor>\n",
+        signature_template(shape, uri),
+        sigkit::entity(
+            "_e2",
+            "https://other.example",
+            "",
+            &k.current.base64(),
+            &k.attacker.base64()
+        )
+        .replace("<EntityDescriptor ", "<md:EntityDescriptor ")
+        .replace("</EntityDescriptor>", "</md:EntityDescriptor>")
+    );
+    xmlsec_sign(&template, &k.current)
+}
+
+#[test]
+fn signed_aggregates_verify_the_same_on_the_stream() {
+    let shapes = [
+        (Shape::default(), "#_fed"),
+        (Shape::canonicalized(keyroll::signature::C14N), "#_fed"),
+        (Shape::canonicalized(keyroll::signature::EXC_C14N), ""),
+        (
+            Shape::hashed(keyroll::signature::RSA_SHA1, keyroll::signature::SHA1),
+            "#_fed",
+        ),
+    ];
+    for (shape, uri) in &shapes {
+        let signed = signed_aggregate(shape, uri);
+        assert!(sigkit::xmlsec_verifies(&signed), "xmlsec1 verifies it");
+        let name = format!("signed-{}-{uri}.xml", shape.c14n);
+        assert_same(&name, signed.as_bytes());
+        let doc = metadata::parse(&name, signed.as_bytes(), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let report = doc.signature_report.as_ref().unwrap();
+        assert!(report.is_valid(), "{name}: {}", report.summary());
+        assert_eq!(report.nested_signatures.len(), 1, "the inner entity's");
+
+        // Tampered inside an entity: the same digest mismatch, values and all.
+        let tampered = signed.replacen("https://other.example", "https://evil.example", 1);
+        assert_same(&format!("tampered-{name}"), tampered.as_bytes());
+        let doc = metadata::parse(&name, tampered.as_bytes(), OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert!(!doc.signature_report.as_ref().unwrap().is_valid());
+    }
+}
+
+#[test]
+fn signature_attacks_are_refused_the_same_on_the_stream() {
+    let signed = signed_aggregate(&Shape::default(), "#_fed");
+    // The root's ID also carried inside an entity: ambiguous reference.
+    let duplicate = signed.replacen("ID=\"_e2\"", "ID=\"_fed\"", 1);
+    assert_same("duplicate-id.xml", duplicate.as_bytes());
+    let doc = metadata::parse("d.xml", duplicate.as_bytes(), OffsetDateTime::UNIX_EPOCH).unwrap();
+    let summary = doc.signature_report.as_ref().unwrap().summary();
+    assert!(
+        !doc.signature_report.as_ref().unwrap().is_valid(),
+        "{summary}"
+    );
+    // A second signature on the root, or one after the entities: the tree reader decides
+    // (the stream leaves it), with the same result through `parse`.
+    let sig_start = signed.find("<ds:Signature").unwrap();
+    let sig_end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let signature = &signed[sig_start..sig_end];
+    let moved = format!(
+        "{}{}",
+        signed[..sig_start].to_string() + &signed[sig_end..],
+        ""
+    )
+    .replacen(
+        "</md:EntitiesDescriptor>\n",
+        &format!("{signature}</md:EntitiesDescriptor>\n"),
+        1,
+    );
+    assert!(
+        metadata::parse_streamed("moved.xml", moved.as_bytes(), OffsetDateTime::UNIX_EPOCH)
+            .is_err()
+    );
+    let (parsed, _) = public("moved.xml", moved.as_bytes());
+    assert_eq!(parsed, tree("moved.xml", moved.as_bytes()));
+}
+
+/// Errors through `parse` and `load` are the tree reader's, position and all.
+fn assert_same_error(name: &str, bytes: &[u8]) {
+    let expected = tree(name, bytes);
+    assert!(expected.starts_with("error: "), "{name}: {expected}");
+    let (parsed, loaded) = public(name, bytes);
+    assert_eq!(parsed, expected, "{name}: parse");
+    assert_eq!(loaded, expected, "{name}: load");
+}
+
+#[test]
+fn truncated_malformed_and_dtd_input_gives_the_same_errors() {
+    let doc = tricky_aggregate("\n");
+    // Truncated anywhere: inside the root's tag, an entity, a nested group, the epilog.
+    for cut in (40..doc.len()).step_by(97) {
+        if !doc.is_char_boundary(cut) {
+            continue;
+        }
+        let truncated = &doc.as_bytes()[..cut];
+        let expected = tree("t.xml", truncated);
+        let (parsed, loaded) = public("t.xml", truncated);
+        assert_eq!(parsed, expected, "cut at {cut}");
+        assert_eq!(loaded, expected, "cut at {cut}");
+    }
+    let malformed = [
+        // In an entity: an unclosed attribute, a mismatched end tag.
+        doc.replacen(
+            "entityID=\"https://three.example\"",
+            "entityID=\"https://three.example",
+            1,
+        ),
+        doc.replacen("</md:SPSSODescriptor>", "</md:SPSSODescriptr>", 1),
+        // In a nested group's start tag, and the root's.
+        doc.replacen("Name=\"nested\"", "Name=\"nested\" Name=\"twice\"", 1),
+        doc.replacen("Name=\"urn:test\"", "Name=urn:test", 1),
+        // An undeclared prefix in an entity; a bad certificate; a bad KeyDescriptor use.
+        doc.replacen("<md:Extensions>", "<md:Extensions><q:x/>", 1),
+        doc.replacen("<ds:X509Certificate>M", "<ds:X509Certificate>!M", 1),
+        doc.replacen("use=\"encryption\"", "use=\"both\"", 1),
+        // A second root; text after the root.
+        doc.replacen("<!-- epilog -->", "<md:EntitiesDescriptor/>", 1),
+        doc.replacen("<!-- epilog -->", "text", 1),
+        // A DTD, with and without an entity declaration.
+        doc.replacen(
+            "<!-- prolog comment -->",
+            "<!DOCTYPE md:EntitiesDescriptor>",
+            1,
+        ),
+        doc.replacen(
+            "<!-- prolog comment -->",
+            "<!DOCTYPE x [<!ENTITY e \"boom\">]>",
+            1,
+        ),
+    ];
+    for (i, bad) in malformed.iter().enumerate() {
+        assert_same_error(&format!("malformed-{i}.xml"), bad.as_bytes());
+    }
+    // Not valid UTF-8 inside an entity, and inside a comment between entities.
+    for marker in ["https://two.example", "between"] {
+        let mut bytes = doc.as_bytes().to_vec();
+        let at = doc.find(marker).unwrap();
+        bytes[at + 3] = 0xFF;
+        assert_same_error("utf8.xml", &bytes);
+    }
+    // A PI or text between entities is valid XML the stream leaves to the tree reader:
+    // the same result.
+    for (unusual, why) in [
+        ("<?pi x?>", "a processing instruction"),
+        ("text", "text between elements"),
+        ("&amp;", "text between elements"),
+    ] {
+        let doc = doc.replacen("<!-- between -->", unusual, 1);
+        let (parsed, loaded) = public("unusual.xml", doc.as_bytes());
+        let expected = tree("unusual.xml", doc.as_bytes());
+        assert!(!expected.starts_with("error"), "{expected}");
+        assert_eq!(parsed, expected);
+        assert_eq!(loaded, expected);
+        assert_eq!(
+            metadata::parse_streamed("unusual.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH)
+                .err(),
+            Some(Fallback::Unusual(why))
+        );
+    }
+}
