@@ -130,6 +130,74 @@ impl<R: Read> Window<R> {
         &self.buf[(range.start - self.base) as usize..(range.end - self.base) as usize]
     }
 
+    /// The document offset of the next unread byte.
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Reads one more chunk; `false` at the end of the input.
+    fn read_more(&mut self) -> io::Result<bool> {
+        self.compact();
+        let length = self.buf.len();
+        self.buf.resize(length + Self::CHUNK, 0);
+        let n = loop {
+            match self.inner.read(&mut self.buf[length..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(length);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(length + n);
+        self.hasher.update(&self.buf[length..]);
+        self.total += n as u64;
+        self.eof = n == 0;
+        let skipped = self.skip.min(n);
+        if skipped > 0 {
+            self.buf.drain(length..length + skipped);
+            self.skip -= skipped;
+        }
+        Ok(n > 0)
+    }
+
+    /// Moves past the first end tag `</qname>` (whitespace allowed before `>`) and returns
+    /// the offset after it, without tokenizing what lies before it. A `</qname>` inside a
+    /// comment, CDATA section or nested element of the same name ends the piece in the wrong
+    /// place; the piece then does not parse, and the document goes to the tree reader.
+    fn skip_past_end_tag(&mut self, qname: &str) -> Result<u64, Fallback> {
+        let needle = format!("</{qname}");
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let mut from = self.offset();
+        loop {
+            let start = (from - self.base) as usize;
+            if let Some(i) = finder.find(&self.buf[start..]) {
+                let mut j = start + i + needle.len();
+                while j < self.buf.len() && matches!(self.buf[j], b' ' | b'\t' | b'\r' | b'\n') {
+                    j += 1;
+                }
+                if j < self.buf.len() {
+                    if self.buf[j] == b'>' {
+                        self.pos = j + 1;
+                        return Ok(self.offset());
+                    }
+                    from = self.base + (start + i + 1) as u64;
+                    continue;
+                }
+                // The tag runs past what is read: look again from its start.
+                from = self.base + (start + i) as u64;
+            } else {
+                from = self.base + self.buf.len().saturating_sub(needle.len()).max(start) as u64;
+            }
+            // Everything up to `from` is scanned; keep it (it is the piece) and read on.
+            self.pos = (from - self.base) as usize;
+            if !self.read_more().map_err(|_| Fallback::Invalid)? {
+                return Err(Fallback::Invalid);
+            }
+        }
+    }
+
     /// Drops what is neither kept nor unread, counting its lines first.
     fn compact(&mut self) {
         let drop_to = ((self.keep.max(self.base) - self.base) as usize).min(self.pos);
@@ -159,28 +227,7 @@ impl<R: Read> Read for Window<R> {
 impl<R: Read> BufRead for Window<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.buf.len() && !self.eof {
-            self.compact();
-            let length = self.buf.len();
-            self.buf.resize(length + Self::CHUNK, 0);
-            let n = loop {
-                match self.inner.read(&mut self.buf[length..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.buf.truncate(length);
-                        return Err(e);
-                    }
-                }
-            };
-            self.buf.truncate(length + n);
-            self.hasher.update(&self.buf[length..]);
-            self.total += n as u64;
-            self.eof = n == 0;
-            let skipped = self.skip.min(n);
-            if skipped > 0 {
-                self.buf.drain(length..length + skipped);
-                self.skip -= skipped;
-            }
+            self.read_more()?;
         }
         Ok(&self.buf[self.pos..])
     }
@@ -399,6 +446,7 @@ pub fn read(source: &str, input: impl Read, skip: usize) -> Result<StreamedXml, 
         containers: Vec::new(),
         items: Vec::new(),
         batch_bytes: 0,
+        skipped: 0,
         keys: DescriptorKeys::default(),
         root: None,
         root_ids: Vec::new(),
@@ -410,7 +458,13 @@ pub fn read(source: &str, input: impl Read, skip: usize) -> Result<StreamedXml, 
         signatures: Vec::new(),
         id_carriers: Vec::new(),
     };
-    stream.reader.config_mut().check_comments = true;
+    let config = stream.reader.config_mut();
+    config.check_comments = true;
+    // Pieces are skipped without quick-xml seeing their end tags; container end tags are
+    // checked here instead.
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    config.trim_markup_names_in_closing_tags = true;
     stream.run()?;
     stream.finish()
 }
@@ -436,6 +490,8 @@ struct Stream<'s, R: Read> {
     containers: Vec<Container>,
     items: Vec<Item>,
     batch_bytes: usize,
+    /// Bytes skipped past (pieces' contents) that quick-xml never read.
+    skipped: u64,
     keys: DescriptorKeys,
     root: Option<Root>,
     root_ids: Vec<String>,
@@ -461,9 +517,10 @@ impl<R: Read> Stream<'_, R> {
 
     fn run(&mut self) -> Result<(), Fallback> {
         let mut buf = Vec::new();
-        let mut skipped = Vec::new();
         loop {
-            let start = self.reader.buffer_position();
+            // quick-xml's count (it knows when it has read the `<` of the next tag already)
+            // plus what was skipped past without quick-xml reading it.
+            let start = self.reader.buffer_position() + self.skipped;
             if self.root.is_some() {
                 self.window().keep = start;
             }
@@ -472,7 +529,7 @@ impl<R: Read> Stream<'_, R> {
                 .reader
                 .read_event_into(&mut buf)
                 .map_err(|_| Fallback::Invalid)?;
-            let end = self.reader.buffer_position();
+            let end = self.reader.buffer_position() + self.skipped;
             let depth = self.containers.len();
             match event {
                 Event::Eof => {
@@ -518,13 +575,20 @@ impl<R: Read> Stream<'_, R> {
                 Event::Empty(_) if depth == 0 => return Err(Fallback::NotAggregate),
                 Event::Start(child) => {
                     let child = child.into_owned();
-                    self.child(&child, start, end, false, &mut skipped)?;
+                    self.child(&child, start, end, false)?;
                 }
                 Event::Empty(child) => {
                     let child = child.into_owned();
-                    self.child(&child, start, end, true, &mut skipped)?;
+                    self.child(&child, start, end, true)?;
                 }
-                Event::End(_) => self.close_container(end)?,
+                Event::End(tag) => {
+                    // quick-xml cannot check end tags: it never saw the pieces' own.
+                    let open = self.containers.last().ok_or(Fallback::Invalid)?;
+                    if tag.name().as_ref() != open.qname.as_bytes() {
+                        return Err(Fallback::Invalid);
+                    }
+                    self.close_container(end)?;
+                }
             }
             if self.batch_bytes >= Self::BATCH_BYTES {
                 self.flush()?;
@@ -540,7 +604,6 @@ impl<R: Read> Stream<'_, R> {
         start: u64,
         end: u64,
         is_empty: bool,
-        skipped: &mut Vec<u8>,
     ) -> Result<(), Fallback> {
         let depth = self.containers.len();
         let scope = scope_of(child, &self.containers[depth - 1].scope)?;
@@ -557,11 +620,9 @@ impl<R: Read> Stream<'_, R> {
         let end = if is_empty {
             end
         } else {
-            skipped.clear();
-            self.reader
-                .read_to_end_into(child.name(), skipped)
-                .map_err(|_| Fallback::Invalid)?;
-            self.reader.buffer_position()
+            let end = self.window().skip_past_end_tag(&qname)?;
+            self.skipped += end - self.reader.buffer_position() - self.skipped;
+            end
         };
         if depth == 1 && ns.as_deref() == Some(NS_DS) && local == "Signature" {
             self.root_signature(start, end)
