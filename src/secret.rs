@@ -82,6 +82,53 @@ pub fn redact(text: &str) -> String {
     redact_urls(&out)
 }
 
+/// A writer that redacts (as [`redact`]) what passes through it, a run of whole lines at a
+/// time, so that a large output is never held whole. Secrets never span lines: a key's
+/// lines are registered one by one as well as whole.
+pub struct RedactLines<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> RedactLines<W> {
+    const FLUSH_AT: usize = 64 * 1024;
+
+    pub fn new(inner: W) -> Self {
+        RedactLines {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_lines(&mut self, upto: usize) -> std::io::Result<()> {
+        let pending = &self.pending[..upto];
+        let redacted = match std::str::from_utf8(pending) {
+            Ok(text) => redact(text),
+            Err(_) => redact(&String::from_utf8_lossy(pending)),
+        };
+        self.inner.write_all(redacted.as_bytes())?;
+        self.pending.drain(..upto);
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for RedactLines<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= Self::FLUSH_AT
+            && let Some(last) = memchr::memrchr(b'\n', &self.pending)
+        {
+            self.write_lines(last + 1)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_lines(self.pending.len())?;
+        self.inner.flush()
+    }
+}
+
 /// Replaces the user information of every `scheme://user[:password]@host` in `text` with
 /// `***`: `https://user:pw@host/path` → `https://***@host/path`.
 pub fn redact_urls(text: &str) -> String {
@@ -173,6 +220,31 @@ mod tests {
         // Too short to register: not masked everywhere.
         Secret::new("abc");
         assert_eq!(redact("abcdef"), "abcdef");
+    }
+
+    /// Written in odd-sized pieces past several flushes, a secret and a URL with user
+    /// information on their lines come out redacted, everything else byte for byte.
+    #[test]
+    fn redacting_writer_redacts_line_by_line() {
+        use std::io::Write as _;
+        let _token = Secret::new("ghs_stream_secret_0815");
+        let mut text = String::new();
+        for i in 0..5000 {
+            text.push_str(&format!("  \"row {i}\": \"ünï ghs_stream_secret_0815\",\n"));
+            if i % 1000 == 0 {
+                text.push_str("  \"source\": \"https://user:pw@idp.example/m.xml\"\n");
+            }
+        }
+        let mut out = RedactLines::new(Vec::new());
+        for piece in text.as_bytes().chunks(777) {
+            out.write_all(piece).unwrap();
+        }
+        out.flush().unwrap();
+        let written = String::from_utf8(out.inner).unwrap();
+        assert_eq!(written, redact(&text));
+        assert!(!written.contains("ghs_stream_secret_0815"));
+        assert!(written.contains("https://***@idp.example/m.xml"));
+        assert_eq!(written.matches("ünï ***").count(), 5000);
     }
 
     #[test]

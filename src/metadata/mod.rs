@@ -381,11 +381,31 @@ fn json_error(source: &str, e: &serde_json::Error) -> MetadataError {
 }
 
 /// Keys in document order, one per (entity, certificate) pair, with an index so that a
-/// 40,000-certificate aggregate is not merged in quadratic time.
+/// 40,000-certificate aggregate is not merged in quadratic time. The index is by thumbprint
+/// (a SHA-1 is hash enough: no second hash over it and the entity's name), each entry
+/// listing the keys of that certificate.
 #[derive(Default)]
 struct KeyCollector {
     keys: Vec<PublishedKey>,
-    index: HashMap<(Option<String>, Thumbprint), usize>,
+    index: HashMap<Thumbprint, Vec<usize>, std::hash::BuildHasherDefault<ThumbprintHasher>>,
+}
+
+/// Hashes a thumbprint by its first eight bytes: they are already uniformly distributed.
+#[derive(Default)]
+struct ThumbprintHasher(u64);
+
+impl std::hash::Hasher for ThumbprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
 }
 
 impl KeyCollector {
@@ -398,8 +418,8 @@ impl KeyCollector {
         location: String,
         certificate: Certificate,
     ) {
-        let slot = (entity_id, certificate.sha1);
-        if let Some(&i) = self.index.get(&slot) {
+        let same = self.index.entry(certificate.sha1).or_default();
+        if let Some(&i) = same.iter().find(|&&i| self.keys[i].entity_id == entity_id) {
             let existing = &mut self.keys[i];
             if !role.is_empty() && !existing.roles.iter().any(|r| r == role) {
                 existing.roles.push(role.to_string());
@@ -407,8 +427,9 @@ impl KeyCollector {
             existing.uses.insert(key_use);
             return;
         }
+        same.push(self.keys.len());
         self.keys.push(PublishedKey {
-            entity_id: slot.0.clone(),
+            entity_id,
             roles: if role.is_empty() {
                 Vec::new()
             } else {
@@ -417,8 +438,7 @@ impl KeyCollector {
             uses: BTreeSet::from([key_use]),
             kid,
             location,
-            certificate: Arc::new(certificate),
+            certificate: Arc::new(certificate.without_der()),
         });
-        self.index.insert(slot, self.keys.len() - 1);
     }
 }

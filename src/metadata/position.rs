@@ -26,11 +26,7 @@ impl<'a> LineIndex<'a> {
         for block in bytes.chunks(Self::BLOCK) {
             chars_before_block.push(chars);
             // ASCII (checked word by word) is one character per byte.
-            chars += if block.is_ascii() {
-                block.len()
-            } else {
-                count_chars(block)
-            };
+            chars += count_chars(block);
         }
         chars_before_block.push(chars);
         LineIndex {
@@ -140,7 +136,11 @@ impl Counter {
 }
 
 /// UTF-8 characters in a byte slice: every byte that is not a continuation byte starts one.
+/// ASCII (checked a word at a time) is one character per byte.
 fn count_chars(bytes: &[u8]) -> usize {
+    if bytes.is_ascii() {
+        return bytes.len();
+    }
     bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -307,54 +309,65 @@ fn id_carriers(
     }
 }
 
-/// Reads pieces on every core; results in the order given.
-fn read_pieces(
-    source: &str,
-    pieces: &[&Piece],
-    root_ids: &[String],
-) -> Vec<Result<PieceOut, Fallback>> {
-    let threads = std::thread::available_parallelism()
+/// A batch of items in document order, numbered, for a worker to read the pieces of.
+struct Batch {
+    number: usize,
+    items: Vec<Item>,
+    root_ids: Arc<Vec<String>>,
+}
+
+/// A batch read: in document order, each piece's result and what lies between pieces. The
+/// pieces' text is freed by the worker that read it.
+struct BatchRead {
+    number: usize,
+    items: Vec<ItemRead>,
+}
+
+enum ItemRead {
+    Piece(Result<PieceOut, Fallback>),
+    Between {
+        canonical: Vec<u8>,
+        carriers: Vec<(String, Position)>,
+    },
+}
+
+/// Workers beside the thread that reads the stream (which also merges).
+fn workers() -> usize {
+    std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8)
-        .min(pieces.len().max(1));
-    if threads == 1 {
-        return pieces
-            .iter()
-            .map(|p| read_piece(source, p, root_ids))
+}
+
+/// Takes batches until the stream closes the queue.
+fn work(source: &str, queue: &Mutex<Receiver<Batch>>, done: &Sender<BatchRead>) {
+    loop {
+        let batch = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(batch) = batch else { return };
+        let items = batch
+            .items
+            .into_iter()
+            .map(|item| match item {
+                Item::Piece(piece) => ItemRead::Piece(read_piece(source, &piece, &batch.root_ids)),
+                Item::Between {
+                    canonical,
+                    carriers,
+                } => ItemRead::Between {
+                    canonical,
+                    carriers,
+                },
+            })
             .collect();
-    }
-    // Contiguous shares of about equal bytes, so the results concatenate in order.
-    let total: usize = pieces.iter().map(|p| p.text.len()).sum();
-    let mut shares: Vec<&[&Piece]> = Vec::with_capacity(threads);
-    let (mut start, mut bytes) = (0, 0);
-    for (i, piece) in pieces.iter().enumerate() {
-        bytes += piece.text.len();
-        if bytes * threads >= total * (shares.len() + 1) && shares.len() + 1 < threads {
-            shares.push(&pieces[start..=i]);
-            start = i + 1;
+        let read = BatchRead {
+            number: batch.number,
+            items,
+        };
+        if done.send(read).is_err() {
+            return;
         }
     }
-    shares.push(&pieces[start..]);
-    let read_share = |share: &[&Piece]| -> Vec<Result<PieceOut, Fallback>> {
-        share
-            .iter()
-            .map(|p| read_piece(source, p, root_ids))
-            .collect()
-    };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = shares[1..]
-            .iter()
-            .map(|share| scope.spawn(move || read_share(share)))
-            .collect();
-        let mut results = read_share(shares[0]);
-        for handle in handles {
-            match handle.join() {
-                Ok(more) => results.extend(more),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        results
-    })
 }
 
 /// In document order: pieces, and what lies between them (containers' tags, text): its
@@ -439,9 +452,41 @@ fn normalize_line_ends(text: &str) -> String {
 }
 
 /// Reads an aggregate from `input` (UTF-8, `skip` bytes of byte-order mark first).
-pub fn read(source: &str, input: impl Read, skip: usize) -> Result<StreamedXml, Fallback> {
+/// Pieces are read on worker threads, a batch at a time, while this thread reads on; their
+/// results are merged in document order as they come back. The queue is bounded, so memory
+/// holds a few batches, never the document.
+pub fn read(source: &str, input: impl std::io::Read, skip: usize) -> Result<StreamedXml, Fallback> {
+    let workers = workers();
+    let (queue, batches) = mpsc::sync_channel::<Batch>(workers * 2);
+    let batches = Mutex::new(batches);
+    let (done, reads) = mpsc::channel::<BatchRead>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let done = done.clone();
+            let batches = &batches;
+            scope.spawn(move || work(source, batches, &done));
+        }
+        drop(done);
+        let result = read_with(source, input, skip, queue, reads);
+        // The queue is closed (dropped with the stream): the workers finish and are joined.
+        result
+    })
+}
+
+fn read_with<R: std::io::Read>(
+    source: &str,
+    input: R,
+    skip: usize,
+    queue: SyncSender<Batch>,
+    reads: Receiver<BatchRead>,
+) -> Result<StreamedXml, Fallback> {
     let mut stream = Stream {
         source,
+        queue: Some(queue),
+        reads,
+        sent: 0,
+        merged: 0,
+        waiting: BTreeMap::new(),
         reader: Reader::from_reader(Window::new(input, skip)),
         containers: Vec::new(),
         items: Vec::new(),
@@ -484,8 +529,15 @@ struct RootSignature {
     origin: (u32, u32),
 }
 
-struct Stream<'s, R: Read> {
+struct Stream<'s, R: std::io::Read> {
     source: &'s str,
+    /// Batches to the workers (`None` once closed), their results back, how many were
+    /// sent and merged, and results that came back before an earlier batch's.
+    queue: Option<SyncSender<Batch>>,
+    reads: Receiver<BatchRead>,
+    sent: usize,
+    merged: usize,
+    waiting: BTreeMap<usize, BatchRead>,
     reader: Reader<Window<R>>,
     containers: Vec<Container>,
     items: Vec<Item>,
@@ -508,8 +560,9 @@ struct Stream<'s, R: Read> {
     id_carriers: Vec<(String, Position)>,
 }
 
-impl<R: Read> Stream<'_, R> {
-    const BATCH_BYTES: usize = 4 * 1024 * 1024;
+impl<R: std::io::Read> Stream<'_, R> {
+    /// Small enough that the workers start early and the reading thread keeps ahead.
+    const BATCH_BYTES: usize = 512 * 1024;
 
     fn window(&mut self) -> &mut Window<R> {
         self.reader.get_mut()
@@ -848,22 +901,51 @@ impl<R: Read> Stream<'_, R> {
         Ok(())
     }
 
-    /// Reads the batch's pieces (on every core) and takes in their results in order.
+    /// Sends the batch to the workers, and merges what has come back.
     fn flush(&mut self) -> Result<(), Fallback> {
-        let items = std::mem::take(&mut self.items);
-        self.batch_bytes = 0;
-        let pieces: Vec<&Piece> = items
-            .iter()
-            .filter_map(|item| match item {
-                Item::Piece(p) => Some(p),
-                Item::Between { .. } => None,
-            })
-            .collect();
-        let mut results = read_pieces(self.source, &pieces, &self.root_ids).into_iter();
-        for item in &items {
+        if !self.items.is_empty() {
+            let batch = Batch {
+                number: self.sent,
+                items: std::mem::take(&mut self.items),
+                root_ids: Arc::new(self.root_ids.clone()),
+            };
+            self.batch_bytes = 0;
+            let queue = self.queue.as_ref().ok_or(Fallback::Invalid)?;
+            queue.send(batch).map_err(|_| Fallback::Invalid)?;
+            self.sent += 1;
+        }
+        while let Ok(read) = self.reads.try_recv() {
+            self.take_in(read)?;
+        }
+        Ok(())
+    }
+
+    /// Every batch sent, merged.
+    fn drain(&mut self) -> Result<(), Fallback> {
+        self.flush()?;
+        self.queue = None;
+        while self.merged < self.sent {
+            let read = self.reads.recv().map_err(|_| Fallback::Invalid)?;
+            self.take_in(read)?;
+        }
+        Ok(())
+    }
+
+    /// Merges `read`, and any waiting batches it lets go, in document order.
+    fn take_in(&mut self, read: BatchRead) -> Result<(), Fallback> {
+        self.waiting.insert(read.number, read);
+        while let Some(read) = self.waiting.remove(&self.merged) {
+            self.merge(read)?;
+            self.merged += 1;
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, read: BatchRead) -> Result<(), Fallback> {
+        for item in read.items {
             match item {
-                Item::Piece(_) => {
-                    let out = results.next().ok_or(Fallback::Invalid)??;
+                ItemRead::Piece(out) => {
+                    let out = out?;
                     self.keys.merge(out.found);
                     self.signatures.extend(out.signatures);
                     self.id_carriers.extend(out.id_carriers);
@@ -871,13 +953,13 @@ impl<R: Read> Stream<'_, R> {
                         digester.update(&out.canonical);
                     }
                 }
-                Item::Between {
+                ItemRead::Between {
                     canonical,
                     carriers,
                 } => {
-                    self.id_carriers.extend(carriers.iter().cloned());
+                    self.id_carriers.extend(carriers);
                     if let Some(digester) = self.digester.as_mut() {
-                        digester.update(canonical);
+                        digester.update(&canonical);
                     }
                 }
             }
@@ -886,7 +968,7 @@ impl<R: Read> Stream<'_, R> {
     }
 
     fn finish(mut self) -> Result<StreamedXml, Fallback> {
-        self.flush()?;
+        self.drain()?;
         let root = self.root.take().ok_or(Fallback::Invalid)?;
         let Some(signature) = self.root_signature.take() else {
             if !self.signatures.is_empty() {

@@ -9,22 +9,22 @@ use crate::thumbprint::Thumbprint;
 
 /// `keyroll thumbprint --format json`.
 #[derive(Debug, Serialize)]
-pub struct CertificateJson {
+pub struct CertificateJson<'a> {
     pub sha1: Thumbprint,
     pub sha256: String,
-    pub subject: String,
-    pub issuer: String,
+    pub subject: &'a str,
+    pub issuer: &'a str,
     pub not_before: String,
     pub not_after: String,
 }
 
-impl CertificateJson {
-    pub fn new(cert: &Certificate) -> Self {
+impl<'a> CertificateJson<'a> {
+    pub fn new(cert: &'a Certificate) -> Self {
         CertificateJson {
             sha1: cert.sha1,
             sha256: cert.sha256_hex(),
-            subject: cert.subject.clone(),
-            issuer: cert.issuer.clone(),
+            subject: &cert.subject,
+            issuer: &cert.issuer,
             not_before: rfc3339(cert.not_before),
             not_after: rfc3339(cert.not_after),
         }
@@ -45,8 +45,27 @@ pub struct InspectJson<'a> {
     pub read_at: String,
     pub evaluated_at: String,
     pub signature: SignatureJson,
-    pub certificates: Vec<InspectRow<'a>>,
+    pub certificates: InspectRows<'a>,
     pub notes: &'a [String],
+}
+
+/// The rows, made one at a time as they are written: 40,000 rows of an aggregate are never
+/// all in memory at once.
+#[derive(Debug)]
+pub struct InspectRows<'a> {
+    keys: &'a [PublishedKey],
+    now: OffsetDateTime,
+    warn_days: i64,
+}
+
+impl Serialize for InspectRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.keys
+                .iter()
+                .map(|k| InspectRow::new(k, self.now, self.warn_days)),
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -88,7 +107,7 @@ pub struct InspectRow<'a> {
     pub uses: Vec<&'static str>,
     pub kid: Option<&'a str>,
     #[serde(flatten)]
-    pub certificate: CertificateJson,
+    pub certificate: CertificateJson<'a>,
     pub status: Validity,
     pub location: &'a str,
 }
@@ -108,6 +127,18 @@ impl<'a> InspectRow<'a> {
 }
 
 pub fn inspect_json(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
+    let mut out = Vec::new();
+    write_inspect_json(doc, now, warn_days, &mut out).expect("inspect JSON serializes");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// [`inspect_json`] written as it is made, row by row.
+pub fn write_inspect_json(
+    doc: &MetadataDocument,
+    now: OffsetDateTime,
+    warn_days: i64,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let json = InspectJson {
         schema: INSPECT_SCHEMA,
         source: &doc.source,
@@ -132,14 +163,15 @@ pub fn inspect_json(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
                 .as_ref()
                 .and_then(|r| r.freshness.cache_duration.clone()),
         },
-        certificates: doc
-            .keys
-            .iter()
-            .map(|k| InspectRow::new(k, now, warn_days))
-            .collect(),
+        certificates: InspectRows {
+            keys: &doc.keys,
+            now,
+            warn_days,
+        },
         notes: &doc.notes,
     };
-    serde_json::to_string_pretty(&json).expect("inspect JSON serializes") + "\n"
+    serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
 }
 
 pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
