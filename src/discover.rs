@@ -261,9 +261,15 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
     let (onboarding, onboarding_search) = match &options.onboarding {
         Some(rules) => {
             let config = options.paths[0].clone();
-            let (entries, search) =
-                onboarding(github, &options.scope, rules, &unconfigured, &config, &mut calls)
-                    .await;
+            let (entries, search) = onboarding(
+                github,
+                &options.scope,
+                rules,
+                &unconfigured,
+                &config,
+                &mut calls,
+            )
+            .await;
             (Some(entries), Some(search))
         }
         None => (None, None),
@@ -343,11 +349,7 @@ pub fn search_terms(rules: &crate::rules::RuleSet) -> (Vec<String>, Vec<String>)
 
 /// The code search queries: one per term, extension and owner (`org:` for organisations,
 /// `user:` for users; an installation may span several).
-fn queries(
-    scope: &Scope,
-    rules: &crate::rules::RuleSet,
-    repos: &[Repository],
-) -> Vec<String> {
+fn queries(scope: &Scope, rules: &crate::rules::RuleSet, repos: &[Repository]) -> Vec<String> {
     let (terms, extensions) = search_terms(rules);
     let owners: Vec<String> = match scope {
         Scope::Org(org) => vec![format!("org:{org}")],
@@ -395,9 +397,7 @@ fn queries(
 /// Why a code search failed, in words a person can act on.
 fn refusal(error: &GitHubError) -> String {
     let why = match error {
-        GitHubError::Status { status: 401, .. } => {
-            "GitHub refused the token for code search (401)"
-        }
+        GitHubError::Status { status: 401, .. } => "GitHub refused the token for code search (401)",
         GitHubError::Status { status: 403, .. } => {
             "GitHub refused code search for this token (403): App installation tokens cannot search code on every GitHub, and the token needs read access to the repositories' contents; run discover --onboarding with a token that can search the organisation's code"
         }

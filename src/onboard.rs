@@ -217,11 +217,7 @@ pub async fn onboard(
                 .into(),
         ));
     }
-    if let Some(local) = options
-        .sources
-        .iter()
-        .find(|s| !crate::metadata::is_url(s))
-    {
+    if let Some(local) = options.sources.iter().find(|s| !crate::metadata::is_url(s)) {
         return Err(OnboardError::Setup(format!(
             "--metadata {local:?} is not a URL: the keyroll.toml onboarding writes lives in another repository, where a local path means nothing"
         )));
@@ -295,8 +291,8 @@ pub async fn onboard(
         return Ok(report);
     }
 
-    let scratch = tempfile::tempdir()
-        .map_err(|e| OnboardError::Setup(format!("a temporary folder: {e}")))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| OnboardError::Setup(format!("a temporary folder: {e}")))?;
     export_configs(repo, from, &prefix, rules, scratch.path())?;
     let rendered =
         crate::init::render(scratch.path(), &options.sources, rules, fetcher, now, true).await?;
@@ -313,21 +309,21 @@ pub async fn onboard(
         return Err(OnboardError::Setup(format!(
             "{} holds no trusted thumbprint the rules recognise under {}: nothing to onboard",
             options.repository,
-            if prefix.is_empty() { "its root" } else { &prefix }
+            if prefix.is_empty() {
+                "its root"
+            } else {
+                &prefix
+            }
         )));
     }
     let digest = digest(&rendered.settings, &rendered.lock);
     let title = "keyroll: track the identity provider's signing keys".to_string();
     let body = pr_body(&config_path, &lock_path, summary, &digest);
 
-    let pulls = github
-        .pulls_for_branch(&options.repository, BRANCH)
-        .await?;
+    let pulls = github.pulls_for_branch(&options.repository, BRANCH).await?;
     let open = pulls.iter().find(|p| p.is_open()).cloned();
     if open.is_none()
-        && let Some(closed) = pulls
-            .iter()
-            .find(|p| !p.is_open() && p.merged_at.is_none())
+        && let Some(closed) = pulls.iter().find(|p| !p.is_open() && p.merged_at.is_none())
     {
         report.operation = Operation::SkippedClosed;
         report.number = Some(closed.number);

@@ -289,8 +289,7 @@ impl GitHub {
         let incomplete_results = v["incomplete_results"].as_bool().unwrap_or(false);
         let items: Vec<CodeHit> = Self::decode("GET", &path, v["items"].clone())?;
         let reached = u64::from(page) * PER_PAGE as u64;
-        let more = items.len() == PER_PAGE
-            && reached < total_count.min(SEARCH_RESULT_LIMIT);
+        let more = items.len() == PER_PAGE && reached < total_count.min(SEARCH_RESULT_LIMIT);
         Ok(CodePage {
             items,
             total_count,
