@@ -526,7 +526,10 @@ async fn onboarding(
 }
 
 /// `$GITHUB_OUTPUT` lines: `batch-count`, `repositories` (how many), and `matrix-1` …
-/// `matrix-N`, each a `strategy.matrix` value (`{"include":[…]}`) for one matrix job.
+/// `matrix-N`, each a `strategy.matrix` value (`{"include":[…]}`) for one matrix job. With
+/// `--onboarding`: `onboarding-count` and `onboarding-matrix` (the first 256; how many wait
+/// for a later run in `onboarding-deferred`), and `onboarding-note` when the list is not
+/// complete.
 pub fn outputs(discovery: &Discovery) -> String {
     let mut out =
         crate::sanitize::output_entry("batch-count", &discovery.batches.len().to_string());
@@ -551,6 +554,22 @@ pub fn outputs(discovery: &Discovery) -> String {
         out.push_str(&crate::sanitize::output_entry(
             "onboarding-matrix",
             &serde_json::json!({ "include": include }).to_string(),
+        ));
+        if entries.len() > MATRIX_LIMIT {
+            out.push_str(&crate::sanitize::output_entry(
+                "onboarding-deferred",
+                &(entries.len() - MATRIX_LIMIT).to_string(),
+            ));
+        }
+    }
+    if let Some(note) = discovery
+        .onboarding_search
+        .as_ref()
+        .and_then(|s| s.note.as_ref())
+    {
+        out.push_str(&crate::sanitize::output_entry(
+            "onboarding-note",
+            &crate::sanitize::one_line(note),
         ));
     }
     out
