@@ -58,7 +58,9 @@ fn wif_only_in_bin(i: usize) -> bool {
 /// The repositories `discover --onboarding` must list: reachable, looked up, no keyroll.toml,
 /// a WIF config outside build output.
 fn to_onboard(i: usize) -> bool {
-    !(archived(i) || disabled(i) || fork(i)) && !lookup_fails(i) && !has_config(i) && has_wif(i)
+    let skipped = archived(i) || disabled(i) || fork(i);
+    let configured_or_unknown = lookup_fails(i) || has_config(i);
+    has_wif(i) && !skipped && !configured_or_unknown
 }
 
 /// How the fake's code search answers.
@@ -767,9 +769,9 @@ async fn code_search_refused_is_said_and_the_list_is_not_called_complete() {
     assert_eq!(
         discovery["repositories"].as_array().unwrap().len(),
         (0..REPOS)
-            .filter(|&i| !(archived(i) || disabled(i) || fork(i))
-                && !lookup_fails(i)
-                && has_config(i))
+            .filter(
+                |&i| !(archived(i) || disabled(i) || fork(i) || lookup_fails(i)) && has_config(i)
+            )
             .count()
     );
     let github_output = std::fs::read_to_string(&outputs).unwrap();

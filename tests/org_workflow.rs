@@ -19,6 +19,7 @@
 //!   repository) into `path`, refused unless the token was minted for that repository — as
 //!   GitHub refuses a token scoped elsewhere.
 //! - `actions/upload-artifact`: copies `path` into the run's artifacts under `name`.
+//!
 //! Any other `uses:` (our own Action, `uses: ./`, included) fails the test: it would have to
 //! be simulated, not skipped.
 //!

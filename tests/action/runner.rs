@@ -127,6 +127,9 @@ pub struct StandIn<'a> {
     pub runner: &'a Runner,
 }
 
+/// What runs a `uses:` step: its outputs, or the message of its failure.
+pub type StandInFn<'a> = dyn FnMut(&StandIn) -> Result<BTreeMap<String, String>, String> + 'a;
+
 /// A YAML scalar as the runner reads it into a string (`true`, `0`, text).
 fn scalar(value: &serde_yaml_ng::Value) -> Result<String, String> {
     match value {
@@ -660,7 +663,7 @@ impl Runner {
         steps: &[WorkflowStep],
         inputs: &BTreeMap<String, String>,
         job: &BTreeMap<String, BTreeMap<String, String>>,
-        stand_in: &mut dyn FnMut(&StandIn) -> Result<BTreeMap<String, String>, String>,
+        stand_in: &mut StandInFn<'_>,
     ) -> Result<ActionRun, String> {
         let mut job = job.clone();
         job.entry("runner".into())
