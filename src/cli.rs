@@ -30,6 +30,7 @@ pub const SUBCOMMANDS: &[&str] = &[
     "pr",
     "snapshot",
     "discover",
+    "onboard",
     "dashboard",
     "completions",
     "man",
@@ -76,6 +77,11 @@ pub enum Command {
     Snapshot(crate::org_cmd::SnapshotArgs),
     /// List the repositories an App installation or organisation reaches that hold keyroll.toml.
     Discover(crate::org_cmd::DiscoverArgs),
+    /// Open one pull request adding a keyroll.toml written by `init` to a repository that has none.
+    #[command(
+        after_help = "Examples:\n  keyroll onboard --repo contoso/web-app --snapshot snapshot/ --dry-run\n  keyroll onboard --repo contoso/web-app --metadata https://adfs.contoso.com/FederationMetadata/2007-06/FederationMetadata.xml\n\nRun in a clone of the repository: its base branch is fetched and read, never its work tree. The pull request comes from keyroll/onboarding, is updated in place on later runs, and is never reopened once a person closed it without merging.\nExit codes: 0 done (created, updated, left as it is, or nothing to do), 1 error."
+    )]
+    Onboard(crate::org_cmd::OnboardArgs),
     /// One issue in the central repository with the state of every repository of a run.
     Dashboard(crate::org_cmd::DashboardArgs),
     /// Print a shell completion script.

@@ -9,6 +9,12 @@
 //! in the listing's order sorted by name, into consecutive batches of at most `batch_size`
 //! (256 by default and at most); batch `i` (from 1) is `{"include": [...]}` for the `i`-th
 //! matrix job of the workflow.
+//!
+//! Onboarding (`--onboarding`): the repositories that hold WIF configs but no keyroll.toml,
+//! found with GitHub's code search (`GET /search/code`) — see [`search_terms`] for the query,
+//! taken from the dialect rules the scanner uses. Code search is not always allowed (App
+//! installation tokens on some GitHubs, GHES without it): then the list says it is not
+//! complete and why ([`OnboardingSearch`]), and the rest of discovery stands.
 
 use futures_util::StreamExt as _;
 use serde::Serialize;
@@ -38,6 +44,9 @@ pub struct Options {
     pub batch_size: usize,
     /// `contents` calls in flight at once.
     pub concurrency: usize,
+    /// Also list the repositories without keyroll.toml whose configs these rules recognise
+    /// (code search); None: no search.
+    pub onboarding: Option<crate::rules::RuleSet>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -75,6 +84,33 @@ pub struct Calls {
     pub list: usize,
     /// `contents` look-ups.
     pub contents: usize,
+    /// Code search pages (`--onboarding`).
+    pub search: usize,
+}
+
+/// A repository to onboard: WIF configs (as the rules recognise them) and no keyroll.toml.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OnboardingEntry {
+    pub repository: String,
+    pub owner: String,
+    pub name: String,
+    /// Where keyroll.toml would go (the first `--path`).
+    pub config: String,
+    /// The config files code search found, sorted.
+    pub files: Vec<String>,
+}
+
+/// How the onboarding list was made, and whether it can be trusted to be whole.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OnboardingSearch {
+    /// The code search queries, as sent.
+    pub queries: Vec<String>,
+    /// False when a query was refused or failed, or GitHub said its results are partial
+    /// (`incomplete_results`, or more than the 1,000 results it returns per query): the
+    /// list then holds what was found, not every repository to onboard.
+    pub complete: bool,
+    /// Why the list is not complete (None when it is).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +129,11 @@ pub struct Discovery {
     pub without_config: usize,
     /// Repositories whose look-up failed (after the client's retries), with the reason.
     pub failed: Vec<Failed>,
+    /// `--onboarding`: repositories holding WIF configs and no keyroll.toml (sorted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onboarding: Option<Vec<OnboardingEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onboarding_search: Option<OnboardingSearch>,
     pub api_calls: Calls,
 }
 
@@ -184,6 +225,7 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
     let mut repositories = Vec::new();
     let mut failed = Vec::new();
     let mut without_config = 0;
+    let mut unconfigured: Vec<Repository> = Vec::new();
     for (repo, made, outcome) in looked_up {
         calls.contents += made;
         match outcome {
@@ -200,7 +242,10 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
                     config,
                 });
             }
-            Ok(None) => without_config += 1,
+            Ok(None) => {
+                without_config += 1;
+                unconfigured.push(repo.clone());
+            }
             Err(reason) => failed.push(Failed {
                 repository: repo.full_name.clone(),
                 reason,
@@ -213,6 +258,22 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
             include: c.to_vec(),
         })
         .collect();
+    let (onboarding, onboarding_search) = match &options.onboarding {
+        Some(rules) => {
+            let config = options.paths[0].clone();
+            let (entries, search) = onboarding(
+                github,
+                &options.scope,
+                rules,
+                &unconfigured,
+                &config,
+                &mut calls,
+            )
+            .await;
+            (Some(entries), Some(search))
+        }
+        None => (None, None),
+    };
     Ok(Discovery {
         schema: SCHEMA,
         scope: match &options.scope {
@@ -226,12 +287,249 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
         skipped,
         without_config,
         failed,
+        onboarding,
+        onboarding_search,
         api_calls: calls,
     })
 }
 
+/// Folders the scanner never reads (build output): a config found there is no source.
+/// (The same list as the scanner's walk.)
+const BUILD_DIRS: &[&str] = &["bin", "obj"];
+
+/// What to search for: the element names every registry path of the WIF dialects shares
+/// (the rules without an appSettings-style `key`), and the file extensions their `files`
+/// globs name. With the built-in rules: `issuerNameRegistry` in `*.config` — every
+/// WIF 4.5, WIF 3.5 and ValidatingIssuerNameRegistry registry sits under one. A rule set
+/// sharing no element gives one term per rule (its own common element). Extensions are
+/// empty when a glob is not `*.EXT` (the search is then over every file, filtered after).
+pub fn search_terms(rules: &crate::rules::RuleSet) -> (Vec<String>, Vec<String>) {
+    let registry_rules: Vec<&crate::rules::Rule> = rules
+        .rules
+        .iter()
+        .map(|r| r.as_ref())
+        .filter(|r| r.spec.entry.key.is_none() && !r.registry_paths.is_empty())
+        .collect();
+    let common = |paths: &mut dyn Iterator<Item = &Vec<String>>| -> Vec<String> {
+        let mut shared: Option<Vec<String>> = None;
+        for path in paths {
+            shared = Some(match shared {
+                None => path.clone(),
+                Some(s) => s.into_iter().filter(|seg| path.contains(seg)).collect(),
+            });
+        }
+        shared.unwrap_or_default()
+    };
+    // The last shared element is the most specific one (the section name is too common).
+    let all = common(&mut registry_rules.iter().flat_map(|r| r.registry_paths.iter()));
+    let mut terms: Vec<String> = match all.last() {
+        Some(term) => vec![term.clone()],
+        None => registry_rules
+            .iter()
+            .filter_map(|r| common(&mut r.registry_paths.iter()).last().cloned())
+            .collect(),
+    };
+    terms.sort();
+    terms.dedup();
+    let mut extensions = Vec::new();
+    for rule in &registry_rules {
+        for glob in &rule.spec.files {
+            match glob.strip_prefix("*.") {
+                Some(ext) if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    extensions.push(ext.to_ascii_lowercase())
+                }
+                _ => return (terms, Vec::new()),
+            }
+        }
+    }
+    extensions.sort();
+    extensions.dedup();
+    (terms, extensions)
+}
+
+/// The code search queries: one per term, extension and owner (`org:` for organisations,
+/// `user:` for users; an installation may span several).
+fn queries(scope: &Scope, rules: &crate::rules::RuleSet, repos: &[Repository]) -> Vec<String> {
+    let (terms, extensions) = search_terms(rules);
+    let owners: Vec<String> = match scope {
+        Scope::Org(org) => vec![format!("org:{org}")],
+        Scope::Installation => {
+            let mut owners: Vec<String> = repos
+                .iter()
+                .filter_map(|r| {
+                    let login = r
+                        .owner
+                        .as_ref()
+                        .map(|o| o.login.clone())
+                        .or_else(|| r.full_name.split_once('/').map(|(o, _)| o.to_string()))?;
+                    let user = r
+                        .owner
+                        .as_ref()
+                        .and_then(|o| o.kind.as_deref())
+                        .is_some_and(|k| k == "User");
+                    Some(format!("{}:{login}", if user { "user" } else { "org" }))
+                })
+                .collect();
+            owners.sort();
+            owners.dedup();
+            owners
+        }
+    };
+    let extensions: Vec<Option<&String>> = if extensions.is_empty() {
+        vec![None]
+    } else {
+        extensions.iter().map(Some).collect()
+    };
+    let mut out = Vec::new();
+    for term in &terms {
+        for extension in &extensions {
+            for owner in &owners {
+                out.push(match extension {
+                    Some(ext) => format!("{term} extension:{ext} {owner}"),
+                    None => format!("{term} {owner}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Why a code search failed, in words a person can act on.
+fn refusal(error: &GitHubError) -> String {
+    let why = match error {
+        GitHubError::Status { status: 401, .. } => "GitHub refused the token for code search (401)",
+        GitHubError::Status { status: 403, .. } => {
+            "GitHub refused code search for this token (403): App installation tokens cannot search code on every GitHub, and the token needs read access to the repositories' contents; run discover --onboarding with a token that can search the organisation's code"
+        }
+        GitHubError::Status { status: 404, .. } => {
+            "this GitHub has no code search endpoint (404; GitHub Enterprise Server without code search?)"
+        }
+        GitHubError::Status { status: 422, .. } => {
+            "GitHub would not run the code search query (422)"
+        }
+        GitHubError::RateLimited { .. } => {
+            "code search's rate limit (30 calls a minute) asked to wait longer than keyroll waits"
+        }
+        _ => "code search failed",
+    };
+    format!("{why}: {}", crate::secret::redact(&error.to_string()))
+}
+
+/// Searches code for WIF configs and keeps the repositories among `unconfigured` (listed,
+/// not skipped, looked up, no keyroll.toml) that hold one the rules recognise.
+async fn onboarding(
+    github: &GitHub,
+    scope: &Scope,
+    rules: &crate::rules::RuleSet,
+    unconfigured: &[Repository],
+    config: &str,
+    calls: &mut Calls,
+) -> (Vec<OnboardingEntry>, OnboardingSearch) {
+    let queries = queries(scope, rules, unconfigured);
+    let wanted: std::collections::BTreeSet<&str> =
+        unconfigured.iter().map(|r| r.full_name.as_str()).collect();
+    let mut found: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    let mut notes: Vec<String> = Vec::new();
+    if unconfigured.is_empty() {
+        return (
+            Vec::new(),
+            OnboardingSearch {
+                queries: Vec::new(),
+                complete: true,
+                note: None,
+            },
+        );
+    }
+    if queries.is_empty() {
+        notes.push("the rules name no registry element to search for".into());
+    }
+    'queries: for query in &queries {
+        let mut page = 1;
+        loop {
+            calls.search += 1;
+            let result = match github.search_code(query, page).await {
+                Ok(result) => result,
+                Err(e) => {
+                    notes.push(format!("query \"{query}\": {}", refusal(&e)));
+                    // A refusal is the token's, not the query's: the next would fail alike.
+                    if matches!(e.status(), Some(401 | 403 | 404))
+                        || matches!(e, GitHubError::RateLimited { .. })
+                    {
+                        break 'queries;
+                    }
+                    break;
+                }
+            };
+            if result.incomplete_results {
+                notes.push(format!(
+                    "query \"{query}\": GitHub reports incomplete results (its search timed out)"
+                ));
+            }
+            if page == 1 && result.total_count > crate::github::SEARCH_RESULT_LIMIT {
+                notes.push(format!(
+                    "query \"{query}\": {} files match; GitHub returns the first {} only",
+                    result.total_count,
+                    crate::github::SEARCH_RESULT_LIMIT
+                ));
+            }
+            for hit in result.items {
+                let file_name = hit.path.rsplit('/').next().unwrap_or(&hit.path);
+                let in_build_output = hit
+                    .path
+                    .split('/')
+                    .rev()
+                    .skip(1)
+                    .any(|dir| BUILD_DIRS.iter().any(|b| dir.eq_ignore_ascii_case(b)));
+                if in_build_output
+                    || !rules.applies_to_file(file_name)
+                    || !wanted.contains(hit.repository.full_name.as_str())
+                {
+                    continue;
+                }
+                found
+                    .entry(hit.repository.full_name.clone())
+                    .or_default()
+                    .insert(hit.path);
+            }
+            if !result.more {
+                break;
+            }
+            page += 1;
+        }
+    }
+    let entries = found
+        .into_iter()
+        .map(|(repository, files)| {
+            let (owner, name) = repository
+                .split_once('/')
+                .map(|(o, n)| (o.to_string(), n.to_string()))
+                .unwrap_or_default();
+            OnboardingEntry {
+                repository,
+                owner,
+                name,
+                config: config.to_string(),
+                files: files.into_iter().collect(),
+            }
+        })
+        .collect();
+    let complete = notes.is_empty();
+    (
+        entries,
+        OnboardingSearch {
+            queries,
+            complete,
+            note: (!complete).then(|| notes.join("; ")),
+        },
+    )
+}
+
 /// `$GITHUB_OUTPUT` lines: `batch-count`, `repositories` (how many), and `matrix-1` …
-/// `matrix-N`, each a `strategy.matrix` value (`{"include":[…]}`) for one matrix job.
+/// `matrix-N`, each a `strategy.matrix` value (`{"include":[…]}`) for one matrix job. With
+/// `--onboarding`: `onboarding-count` and `onboarding-matrix` (the first 256; how many wait
+/// for a later run in `onboarding-deferred`), and `onboarding-note` when the list is not
+/// complete.
 pub fn outputs(discovery: &Discovery) -> String {
     let mut out =
         crate::sanitize::output_entry("batch-count", &discovery.batches.len().to_string());
@@ -243,6 +541,35 @@ pub fn outputs(discovery: &Discovery) -> String {
         out.push_str(&crate::sanitize::output_entry(
             &format!("matrix-{}", i + 1),
             &serde_json::to_string(batch).expect("batch serializes"),
+        ));
+    }
+    if let Some(entries) = &discovery.onboarding {
+        // One matrix: the first 256 (the Actions limit); the rest wait for a later run
+        // (onboarding PRs are not urgent, and each run opens at most this many).
+        let include: Vec<&OnboardingEntry> = entries.iter().take(MATRIX_LIMIT).collect();
+        out.push_str(&crate::sanitize::output_entry(
+            "onboarding-count",
+            &include.len().to_string(),
+        ));
+        out.push_str(&crate::sanitize::output_entry(
+            "onboarding-matrix",
+            &serde_json::json!({ "include": include }).to_string(),
+        ));
+        if entries.len() > MATRIX_LIMIT {
+            out.push_str(&crate::sanitize::output_entry(
+                "onboarding-deferred",
+                &(entries.len() - MATRIX_LIMIT).to_string(),
+            ));
+        }
+    }
+    if let Some(note) = discovery
+        .onboarding_search
+        .as_ref()
+        .and_then(|s| s.note.as_ref())
+    {
+        out.push_str(&crate::sanitize::output_entry(
+            "onboarding-note",
+            &crate::sanitize::one_line(note),
         ));
     }
     out

@@ -211,10 +211,40 @@ pub async fn run(
     force: bool,
 ) -> Result<InitSummary, InitError> {
     let settings_path = root.join(crate::settings::FILE_NAME);
-    let lock_path = root.join(crate::lock::FILE_NAME);
     if settings_path.exists() && !force {
         return Err(InitError::Exists(settings_path.display().to_string()));
     }
+    let rendered = render(root, sources, rules, fetcher, now, false).await?;
+    crate::write::write_atomic(&settings_path, rendered.settings.as_bytes())?;
+    crate::write::write_atomic(&rendered.summary.lock_path, rendered.lock.as_bytes())?;
+    Ok(rendered.summary)
+}
+
+/// keyroll.toml and keyroll.lock as init writes them, and what it found.
+#[derive(Debug)]
+pub struct Rendered {
+    pub summary: InitSummary,
+    /// keyroll.toml's text.
+    pub settings: String,
+    /// keyroll.lock's text.
+    pub lock: String,
+}
+
+/// What [`run`] writes, without writing it (`keyroll onboard` commits it instead).
+/// `only_trusted`: when some config trusts a source's keys, the sources no config trusts are
+/// left out (an organisation's run passes every issuer of the estate; a repository's
+/// keyroll.toml should name the ones it trusts). When none is trusted, every source stays,
+/// with its commented `[[target]]`, for a person to pick.
+pub async fn render(
+    root: &Path,
+    sources: &[String],
+    rules: &RuleSet,
+    fetcher: &Fetcher,
+    now: OffsetDateTime,
+    only_trusted: bool,
+) -> Result<Rendered, InitError> {
+    let settings_path = root.join(crate::settings::FILE_NAME);
+    let lock_path = root.join(crate::lock::FILE_NAME);
     let mut docs: Vec<MetadataDocument> = Vec::new();
     for source in sources {
         docs.push(metadata::load(source, fetcher, now).await?);
@@ -291,8 +321,9 @@ pub async fn run(
 
     // Every source no config trusts yet is an issuer too, unless it is an aggregate: which of
     // its entities the app trusts is for a person to pick.
+    let trusted_any = !issuers.is_empty();
     for (doc_index, doc) in docs.iter().enumerate() {
-        if issuers.iter().any(|i| i.doc_index == doc_index) {
+        if issuers.iter().any(|i| i.doc_index == doc_index) || (only_trusted && trusted_any) {
             continue;
         }
         let entity_ids = doc.entity_ids();
@@ -421,8 +452,6 @@ pub async fn run(
             );
         }
     }
-    crate::write::write_atomic(&settings_path, text.as_bytes())?;
-    crate::write::write_atomic(&lock_path, lock.to_toml().as_bytes())?;
     summary.issuers = issuers
         .iter()
         .map(|i| IssuerSummary {
@@ -433,7 +462,11 @@ pub async fn run(
             trusted_by: trusted_by(&i.name),
         })
         .collect();
-    Ok(summary)
+    Ok(Rendered {
+        summary,
+        settings: text,
+        lock: lock.to_toml(),
+    })
 }
 
 /// A `[[target]]` to fill in for an issuer no config trusts yet, suggesting the configs that

@@ -20,6 +20,7 @@ pub mod init;
 pub mod load;
 pub mod lock;
 pub mod metadata;
+pub mod onboard;
 pub mod patch;
 pub mod paths;
 pub mod plan;

@@ -84,6 +84,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => init_command(args, clock),
         Command::Pr(args) => pr_command(args, clock),
         Command::Snapshot(args) => org_cmd::snapshot(args, clock),
+        Command::Onboard(args) => org_cmd::onboard(args, clock),
         Command::Discover(args) => org_cmd::discover(args),
         Command::Dashboard(args) => org_cmd::dashboard(args, clock),
         Command::Completions { shell } => {

@@ -1,4 +1,4 @@
-//! The organisation commands' front (`snapshot`, `discover`, `dashboard`): arguments, calls
+//! The organisation commands' front (`snapshot`, `discover`, `onboard`, `dashboard`): arguments, calls
 //! into the library, output and exit codes. Kept apart from main.rs so that file only
 //! dispatches to them.
 
@@ -11,7 +11,7 @@ use clap::Args;
 use keyroll::clock::Clock;
 use keyroll::github::{GitHub, RepoName, RetryPolicy, Secret};
 
-use crate::cli::{FetchArgs, Format};
+use crate::cli::{FetchArgs, Format, RulesArgs};
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
@@ -56,6 +56,15 @@ pub struct DiscoverArgs {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub concurrency: usize,
 
+    /// Also list, under "onboarding", the repositories with WIF configs (as the dialect rules
+    /// recognise them) but no keyroll.toml, found with GitHub's code search. When the token
+    /// may not search code, "onboarding_search" says why and that the list is not complete.
+    #[arg(long)]
+    pub onboarding: bool,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
     /// An installation token (or, with --org, a token that can read the organisation).
     #[arg(
         long,
@@ -70,9 +79,63 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
 
-    /// Append `batch-count`, `repositories` and `matrix-1` … `matrix-N` to FILE ($GITHUB_OUTPUT).
+    /// Append `batch-count`, `repositories` and `matrix-1` … `matrix-N` (with --onboarding also
+    /// `onboarding-count` and `onboarding-matrix`) to FILE ($GITHUB_OUTPUT).
     #[arg(long, value_name = "FILE")]
     pub write_outputs: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    /// owner/name of the repository to onboard (default: GITHUB_REPOSITORY, the origin remote).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    /// A clone of the repository (its base branch is fetched into it; the work tree is not read).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+
+    /// Issuer metadata URL (repeatable). Default with --snapshot: every source the snapshot holds.
+    #[arg(long, value_name = "URL")]
+    pub metadata: Vec<String>,
+
+    /// Where keyroll.toml goes in the repository (its folder is what init scans).
+    #[arg(long, default_value = "keyroll.toml", value_name = "PATH")]
+    pub config_path: String,
+
+    /// The branch the pull request targets (default: the repository's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+
+    /// Show the files, the pull request and every API call; push nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// A token with contents: write and pull-requests: write on the repository.
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = Secret::parse_arg
+    )]
+    pub token: Option<Secret>,
+
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// git remote to fetch from and push to (default: origin, else GITHUB_SERVER_URL/owner/name.git).
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
 }
 
 #[derive(Debug, Args)]
@@ -245,10 +308,21 @@ pub fn discover(args: DiscoverArgs) -> Result<ExitCode> {
         include_forks: args.include_forks,
         batch_size: args.batch_size,
         concurrency: args.concurrency,
+        onboarding: if args.onboarding {
+            Some(args.rules.load()?)
+        } else {
+            None
+        },
     };
     let discovery = runtime()?.block_on(keyroll::discover::discover(&github, &options))?;
     for failed in &discovery.failed {
         eprintln!("warning: {}: {}", failed.repository, failed.reason);
+    }
+    if let Some(search) = &discovery.onboarding_search
+        && let Some(note) = &search.note
+    {
+        // Not an error: the matrix is whole; only the onboarding list is not.
+        eprintln!("warning: the onboarding list is not complete: {note}");
     }
     if let Some(path) = &args.write_outputs {
         append(path, &keyroll::discover::outputs(&discovery))?;
@@ -349,5 +423,70 @@ pub fn dashboard(args: DashboardArgs, clock: Clock) -> Result<ExitCode> {
         "body": body,
     });
     print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn onboard(args: OnboardArgs, clock: Clock) -> Result<ExitCode> {
+    let repo = keyroll::git::GitRepo::discover(&args.dir)?;
+    let origin = repo.remote_url("origin");
+    let repo_text = args
+        .repo
+        .clone()
+        .or_else(|| env("GITHUB_REPOSITORY"))
+        .or_else(|| {
+            origin
+                .as_deref()
+                .and_then(RepoName::from_remote_url)
+                .map(|r| r.to_string())
+        })
+        .context("which repository? Set --repo OWNER/NAME")?;
+    let repository =
+        RepoName::parse(&repo_text).with_context(|| format!("{repo_text:?} is not OWNER/NAME"))?;
+    let mut sources = args.metadata.clone();
+    if sources.is_empty()
+        && let Some(dir) = &args.fetch.snapshot
+    {
+        let snapshot = keyroll::snapshot::Snapshot::open(dir)?;
+        for issuer in &snapshot.manifest().issuers {
+            for source in &issuer.sources {
+                match (&source.error, &source.skipped) {
+                    (None, None) => sources.push(source.source.clone()),
+                    (Some(why), _) | (None, Some(why)) => eprintln!(
+                        "warning: {} {}: left out ({why})",
+                        issuer.name, source.source
+                    ),
+                }
+            }
+        }
+    }
+    let remote_url = args.remote.clone().or(origin).or_else(|| {
+        env("GITHUB_SERVER_URL")
+            .map(|server| format!("{}/{}.git", server.trim_end_matches('/'), repository))
+    });
+    let options = keyroll::onboard::OnboardOptions {
+        dry_run: args.dry_run,
+        repository,
+        api_url: api_url(&args.api_url),
+        remote_url,
+        token: args.token.clone().filter(|t| !t.is_empty()),
+        retry: retry_policy(),
+        base: args.base.clone(),
+        config_path: args.config_path.clone(),
+        sources,
+    };
+    let rules = args.rules.load()?;
+    let fetcher = keyroll::fetch::Fetcher::new(args.fetch.options())?;
+    let report = runtime()?.block_on(keyroll::onboard::onboard(
+        &repo,
+        &options,
+        &rules,
+        &fetcher,
+        clock.now(),
+    ))?;
+    let out = match args.format {
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+        Format::Text => report.to_text(),
+    };
+    print(&out)?;
     Ok(ExitCode::SUCCESS)
 }

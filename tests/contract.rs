@@ -153,7 +153,8 @@ fn pr_flow_matches_the_github_enterprise_server_description_under_api_v3() {
     contract_run("ghes-3.19.json", "/api/v3");
 }
 
-/// The organisation endpoints (discover, dashboard, a token scoped to one repository),
+/// The organisation endpoints (discover and its code search for onboarding, dashboard, a
+/// token scoped to one repository),
 /// called through keyroll's client against Prism: no request GitHub's description rejects,
 /// and every call answered 2xx (Prism answers 404 for a path the description lacks).
 fn org_endpoints_run(description: &str, api_path: &str) {
@@ -173,6 +174,11 @@ fn org_endpoints_run(description: &str, api_path: &str) {
         github.installation_repositories(1).await.unwrap();
         github.org_repositories("contoso", 1).await.unwrap();
         github.file_exists(&repo, "keyroll.toml").await.unwrap();
+        // discover --onboarding's query, as it sends it (page 2: the pagination parameters).
+        github
+            .search_code("issuerNameRegistry extension:config org:contoso", 2)
+            .await
+            .unwrap();
         github
             .issues_with_label(&repo, "keyroll-dashboard")
             .await
@@ -215,7 +221,7 @@ fn org_endpoints_run(description: &str, api_path: &str) {
         violations.join("\n")
     );
     let calls = github.calls();
-    assert_eq!(calls.len(), 8, "{calls:?}");
+    assert_eq!(calls.len(), 9, "{calls:?}");
     assert!(
         calls
             .iter()

@@ -2,6 +2,12 @@
 //! output and API calls, the per-repository `keyroll pr --snapshot` runs' API budget, and the
 //! dashboard issue (created once, then updated in place). Prints the figures recorded in
 //! bench/RESULTS.md (`cargo test --test org_estate -- --nocapture`).
+//!
+//! Onboarding: some repositories hold WIF configs and no keyroll.toml; `discover
+//! --onboarding` lists exactly them from the fake's code search (decoys: hits in build
+//! output, in configured, archived and failing repositories), waits out search's rate limit,
+//! says so when code search is refused; `keyroll onboard` opens one pull request and never a
+//! second.
 
 mod common;
 use common::git;
@@ -41,11 +47,40 @@ fn lookup_fails(i: usize) -> bool {
 fn name(i: usize) -> String {
     format!("app-{i:04}")
 }
+/// It holds a WIF config (found by code search).
+fn has_wif(i: usize) -> bool {
+    i % 7 == 1
+}
+/// Its only WIF config is build output (`bin/`): code search finds it, the scanner would not.
+fn wif_only_in_bin(i: usize) -> bool {
+    i % 7 == 2
+}
+/// The repositories `discover --onboarding` must list: reachable, looked up, no keyroll.toml,
+/// a WIF config outside build output.
+fn to_onboard(i: usize) -> bool {
+    let skipped = archived(i) || disabled(i) || fork(i);
+    let configured_or_unknown = lookup_fails(i) || has_config(i);
+    has_wif(i) && !skipped && !configured_or_unknown
+}
+
+/// How the fake's code search answers.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Search {
+    #[default]
+    Allowed,
+    /// The first call is rate limited (403, `x-ratelimit-remaining: 0`), then allowed.
+    RateLimitedOnce,
+    /// 403, as for an App installation token that may not search code.
+    Refused,
+}
 
 #[derive(Default)]
 struct State {
     /// The dashboard issue's body, once created.
     issue: Mutex<Option<String>>,
+    search: Mutex<Search>,
+    /// Search queries received (`q`).
+    queries: Mutex<Vec<String>>,
 }
 
 #[derive(Clone, Default)]
@@ -72,6 +107,7 @@ impl Respond for Fake {
                     serde_json::json!({
                         "full_name": format!("{ORG}/{}", name(i)),
                         "name": name(i),
+                        "owner": {"login": ORG, "type": "Organization"},
                         "archived": archived(i),
                         "disabled": disabled(i),
                         "fork": fork(i),
@@ -81,6 +117,9 @@ impl Respond for Fake {
                 .collect();
             return ResponseTemplate::new(200)
                 .set_body_json(serde_json::json!({ "total_count": REPOS, "repositories": repos }));
+        }
+        if path == "/search/code" {
+            return self.search(&query);
         }
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (method, parts.as_slice()) {
@@ -134,6 +173,66 @@ impl Respond for Fake {
             }
             _ => ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not Found"})),
         }
+    }
+}
+
+impl Fake {
+    /// `GET /search/code`: every `*.config` holding `issuerNameRegistry` across the estate,
+    /// whatever the repository's state (code search knows nothing of keyroll.toml or of
+    /// archiving); 100 a page.
+    fn search(&self, query: &std::collections::HashMap<String, String>) -> ResponseTemplate {
+        let q = query["q"].clone();
+        self.0.queries.lock().unwrap().push(q.clone());
+        let mut mode = self.0.search.lock().unwrap();
+        match *mode {
+            Search::Refused => {
+                return ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                    "message": "Resource not accessible by integration"
+                }));
+            }
+            Search::RateLimitedOnce => {
+                *mode = Search::Allowed;
+                let reset = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                return ResponseTemplate::new(403)
+                    .insert_header("x-ratelimit-remaining", "0")
+                    .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                    .set_body_json(serde_json::json!({"message": "API rate limit exceeded"}));
+            }
+            Search::Allowed => {}
+        }
+        drop(mode);
+        let mut hits = Vec::new();
+        for i in 0..REPOS {
+            let full_name = format!("{ORG}/{}", name(i));
+            if has_wif(i) {
+                hits.push((full_name.clone(), "src/Web/Web.config".to_string()));
+                if i % 2 == 1 {
+                    hits.push((full_name.clone(), "src/Api/identity.config".to_string()));
+                }
+            }
+            if wif_only_in_bin(i) {
+                hits.push((full_name, "src/Web/bin/Release/Web.config".to_string()));
+            }
+        }
+        let page: usize = query["page"].parse().unwrap();
+        let per: usize = query["per_page"].parse().unwrap();
+        let items: Vec<serde_json::Value> = hits
+            .iter()
+            .skip((page - 1) * per)
+            .take(per)
+            .map(|(repo, path)| {
+                serde_json::json!({
+                    "name": path.rsplit('/').next().unwrap(), "path": path,
+                    "repository": {"full_name": repo}
+                })
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "total_count": hits.len(), "incomplete_results": false, "items": items
+        }))
     }
 }
 
@@ -534,4 +633,387 @@ async fn an_organisation_of_a_thousand_repositories() {
         "ESTATE BODY START\n{}\nESTATE BODY END",
         body.lines().take(30).collect::<Vec<_>>().join("\n")
     );
+}
+
+async fn estate() -> (Fake, MockServer) {
+    let fake = Fake::default();
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    (fake, server)
+}
+
+fn discover_onboarding(dir: &Path, api: &str, outputs: &Path) -> Output {
+    keyroll(
+        dir,
+        &[
+            "discover",
+            "--onboarding",
+            "--api-url",
+            api,
+            "--token",
+            "ghs_installation",
+            "--write-outputs",
+            outputs.to_str().unwrap(),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_onboarding_lists_exactly_the_repositories_with_wif_configs_and_no_keyroll_toml() {
+    let (fake, server) = estate().await;
+    // Search's own rate limit answers the first call: waited out, not reported as a refusal.
+    *fake.0.search.lock().unwrap() = Search::RateLimitedOnce;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("github-output");
+    let out = discover_onboarding(dir.path(), &server.uri(), &outputs);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let discovery: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: Vec<String> = (0..REPOS)
+        .filter(|&i| to_onboard(i))
+        .map(|i| format!("{ORG}/{}", name(i)))
+        .collect();
+    assert!(expected.len() > 50, "{}", expected.len());
+    let got: Vec<&str> = discovery["onboarding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    // The files found, build output left out; where keyroll.toml would go.
+    let app1 = &discovery["onboarding"][0];
+    assert_eq!(app1["repository"], format!("{ORG}/{}", name(1)));
+    assert_eq!(
+        app1["files"],
+        serde_json::json!(["src/Api/identity.config", "src/Web/Web.config"])
+    );
+    assert_eq!(app1["config"], "keyroll.toml");
+    assert_eq!(app1["name"], name(1));
+    let search = &discovery["onboarding_search"];
+    assert_eq!(search["complete"], true, "{search}");
+    assert_eq!(search["note"], serde_json::Value::Null);
+    // One query, from the rules; its pages, plus the one rate-limited attempt.
+    let query = format!("issuerNameRegistry extension:config org:{ORG}");
+    assert_eq!(search["queries"], serde_json::json!([query]));
+    let hits = (0..REPOS)
+        .map(|i| {
+            usize::from(has_wif(i))
+                + usize::from(has_wif(i) && i % 2 == 1)
+                + usize::from(wif_only_in_bin(i))
+        })
+        .sum::<usize>();
+    let pages = hits.div_ceil(100);
+    assert_eq!(discovery["api_calls"]["search"], pages);
+    let sent = fake.0.queries.lock().unwrap().clone();
+    assert_eq!(sent.len(), pages + 1, "{sent:?}");
+    assert!(sent.iter().all(|q| *q == query), "{sent:?}");
+    // The matrix part is what discover without --onboarding gives.
+    assert!(
+        discovery["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| index_of(r["name"].as_str().unwrap()).is_some_and(has_config))
+    );
+    // The workflow's outputs: the onboarding matrix beside the batches.
+    let github_output = std::fs::read_to_string(&outputs).unwrap();
+    assert!(
+        github_output.contains(&format!("onboarding-count={}\n", expected.len())),
+        "{github_output}"
+    );
+    let matrix: serde_json::Value = serde_json::from_str(
+        github_output
+            .lines()
+            .find_map(|l| l.strip_prefix("onboarding-matrix="))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(matrix["include"], discovery["onboarding"]);
+    assert!(github_output.contains("\nmatrix-1="), "{github_output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_search_refused_is_said_and_the_list_is_not_called_complete() {
+    let (fake, server) = estate().await;
+    *fake.0.search.lock().unwrap() = Search::Refused;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("github-output");
+    let out = discover_onboarding(dir.path(), &server.uri(), &outputs);
+    // Exit 0: discovery's matrix is whole and the estate's run goes on; the onboarding
+    // list is what is missing, and every reader is told.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: the onboarding list is not complete: query \"issuerNameRegistry extension:config org:contoso\": GitHub refused code search for this token (403)"),
+        "{stderr}"
+    );
+    let discovery: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let search = &discovery["onboarding_search"];
+    assert_eq!(search["complete"], false);
+    let note = search["note"].as_str().unwrap();
+    assert!(note.contains("App installation tokens"), "{note}");
+    assert!(
+        note.contains("Resource not accessible by integration"),
+        "{note}"
+    );
+    assert_eq!(discovery["onboarding"], serde_json::json!([]));
+    // A refusal is not retried.
+    assert_eq!(fake.0.queries.lock().unwrap().len(), 1);
+    assert_eq!(
+        discovery["repositories"].as_array().unwrap().len(),
+        (0..REPOS)
+            .filter(
+                |&i| !(archived(i) || disabled(i) || fork(i) || lookup_fails(i)) && has_config(i)
+            )
+            .count()
+    );
+    let github_output = std::fs::read_to_string(&outputs).unwrap();
+    assert!(
+        github_output.contains("onboarding-count=0\n"),
+        "{github_output}"
+    );
+}
+
+/// Pull requests of one repository, as GitHub keeps them: listed by head, created, updated.
+#[derive(Clone, Default)]
+struct Pulls(Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl Respond for Pulls {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let path = request.url.path();
+        let method = request.method.as_str();
+        if path == "/demo.xml" {
+            return ResponseTemplate::new(200).set_body_bytes(std::fs::read(DEMO).unwrap());
+        }
+        let mut pulls = self.0.lock().unwrap();
+        match (method, path) {
+            ("GET", "/repos/contoso/app-0001/pulls") => {
+                let head = request
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "head")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap();
+                let list: Vec<&serde_json::Value> = pulls
+                    .iter()
+                    .filter(|p| format!("contoso:{}", p["head"]["ref"].as_str().unwrap()) == head)
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(list)
+            }
+            ("POST", "/repos/contoso/app-0001/pulls") => {
+                let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                let number = pulls.len() as u64 + 1;
+                let pr = serde_json::json!({
+                    "number": number,
+                    "html_url": format!("https://github.example/contoso/app-0001/pull/{number}"),
+                    "state": "open", "merged_at": null, "title": body["title"], "body": body["body"],
+                    "base": body["base"], "head": {"ref": body["head"], "sha": "0"}
+                });
+                pulls.push(pr.clone());
+                ResponseTemplate::new(201).set_body_json(pr)
+            }
+            ("PATCH", p) if p.starts_with("/repos/contoso/app-0001/pulls/") => {
+                let number: u64 = p.rsplit('/').next().unwrap().parse().unwrap();
+                let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                let pr = pulls.iter_mut().find(|p| p["number"] == number).unwrap();
+                for key in ["title", "body", "state"] {
+                    if !body[key].is_null() {
+                        pr[key] = body[key].clone();
+                    }
+                }
+                ResponseTemplate::new(200).set_body_json(pr.clone())
+            }
+            _ => ResponseTemplate::new(404)
+                .set_body_json(serde_json::json!({"message": "Not Found"})),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_onboarding_pull_request_is_opened_once_and_never_reopened() {
+    let pulls = Pulls::default();
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(pulls.clone())
+        .mount(&server)
+        .await;
+    let api = server.uri();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("central.toml"),
+        format!("[[issuer]]\nname = \"contoso-adfs\"\nmetadata = [\"{api}/demo.xml\"]\n"),
+    )
+    .unwrap();
+    let out = keyroll(
+        dir.path(),
+        &[
+            "snapshot",
+            "--config",
+            "central.toml",
+            "--out",
+            "snap",
+            "--allow-http",
+            "--now",
+            NOW,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap = dir.path().join("snap");
+
+    // A repository with the demo's configs and no keyroll.toml, its origin a bare repository.
+    let bare = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/src"),
+        &work.join("src"),
+    );
+    git(&work, &["init", "-q"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
+
+    let onboard = |extra: &[&str]| {
+        let mut args = vec![
+            "onboard",
+            "--repo",
+            "contoso/app-0001",
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--api-url",
+            &api,
+            "--token",
+            "ghs_repo",
+            "--remote",
+            bare.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        if !extra.contains(&"--now") {
+            args.extend(["--now", NOW]);
+        }
+        args.extend_from_slice(extra);
+        let out = keyroll(&work, &args);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let calls = |report: &serde_json::Value| -> Vec<String> {
+        report["api_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["method"].as_str().unwrap(),
+                    c["path"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    // A dry run shows the pull request and sends no write, pushes nothing.
+    let dry = onboard(&["--dry-run"]);
+    assert_eq!(dry["operation"], "created", "{dry:#}");
+    assert_eq!(
+        calls(&dry),
+        [
+            "GET /repos/contoso/app-0001/pulls?head=contoso%3Akeyroll/onboarding&state=all&per_page=100",
+            "POST /repos/contoso/app-0001/pulls"
+        ]
+    );
+    assert_eq!(dry["api_calls"][1]["sent"], false);
+    assert_eq!(common::remote_head(&bare, "keyroll/onboarding"), None);
+    assert!(pulls.0.lock().unwrap().is_empty());
+
+    let first = onboard(&[]);
+    assert_eq!(first["operation"], "created", "{first:#}");
+    assert_eq!(first["number"], 1);
+    let head = common::remote_head(&bare, "keyroll/onboarding").unwrap();
+    assert_eq!(first["head_sha"], head);
+    // The branch holds init's keyroll.toml (the issuer and the configs that trust it) and
+    // lock, on top of main.
+    let toml = git(&bare, &["show", "keyroll/onboarding:keyroll.toml"]);
+    assert_eq!(first["settings"].as_str().unwrap().trim_end(), toml);
+    assert!(toml.contains("name = \"adfs-contoso-com\""), "{toml}");
+    assert!(
+        toml.contains(&format!("metadata = [\"{api}/demo.xml\"]")),
+        "{toml}"
+    );
+    assert!(toml.contains("src/Contoso.Web/Web.config"), "{toml}");
+    let lock = git(&bare, &["show", "keyroll/onboarding:keyroll.lock"]);
+    assert!(lock.contains("name = \"adfs-contoso-com\""), "{lock}");
+    assert!(
+        lock.contains("sha1 = \"5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379\""),
+        "{lock}"
+    );
+    assert_eq!(
+        git(&bare, &["rev-parse", "keyroll/onboarding^"]),
+        git(&bare, &["rev-parse", "main"])
+    );
+    {
+        let pulls = pulls.0.lock().unwrap();
+        assert_eq!(pulls.len(), 1);
+        assert_eq!(pulls[0]["base"], "main");
+        let body = pulls[0]["body"].as_str().unwrap();
+        assert!(body.contains("<!-- keyroll-onboarding -->"), "{body}");
+        assert!(body.contains("`adfs-contoso-com`"), "{body}");
+    }
+
+    // Again, later: the same files, so nothing is pushed or written; the same PR.
+    let second = onboard(&["--now", "2026-11-24T12:00:00Z"]);
+    assert_eq!(second["operation"], "none", "{second:#}");
+    assert_eq!(second["number"], 1);
+    assert_eq!(
+        common::remote_head(&bare, "keyroll/onboarding").unwrap(),
+        head
+    );
+    assert_eq!(calls(&second).len(), 1, "{second:#}");
+    assert_eq!(pulls.0.lock().unwrap().len(), 1);
+
+    // A person closes it without merging: keyroll neither reopens it nor opens another.
+    pulls.0.lock().unwrap()[0]["state"] = "closed".into();
+    let third = onboard(&[]);
+    assert_eq!(third["operation"], "skipped-closed", "{third:#}");
+    assert_eq!(third["number"], 1);
+    assert!(
+        third["detail"]
+            .as_str()
+            .unwrap()
+            .contains("closed without merging")
+    );
+    assert_eq!(calls(&third).len(), 1, "{third:#}");
+    assert_eq!(pulls.0.lock().unwrap().len(), 1);
+    assert_eq!(pulls.0.lock().unwrap()[0]["state"], "closed");
+    assert_eq!(
+        common::remote_head(&bare, "keyroll/onboarding").unwrap(),
+        head
+    );
+
+    // Once keyroll.toml is on main, there is nothing to onboard and no call is made.
+    git(
+        &work,
+        &["fetch", "-q", bare.to_str().unwrap(), "keyroll/onboarding"],
+    );
+    git(&work, &["merge", "-q", "--ff-only", "FETCH_HEAD"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
+    let done = onboard(&[]);
+    assert_eq!(done["operation"], "already-onboarded", "{done:#}");
+    assert_eq!(calls(&done).len(), 0);
 }

@@ -95,7 +95,9 @@ mod org;
 mod pulls;
 
 pub use app::{app_jwt, load_app_private_key};
-pub use org::{Issue, Page, Repository};
+pub use org::{
+    CodeHit, CodeHitRepository, CodePage, Issue, Owner, Page, Repository, SEARCH_RESULT_LIMIT,
+};
 pub use pulls::{NewPull, PullHead, PullRequest};
 
 pub struct GitHub {

@@ -21,6 +21,17 @@ pub struct Repository {
     pub fork: bool,
     #[serde(default)]
     pub default_branch: Option<String>,
+    /// Whose the repository is: code search scopes a query with `org:` or `user:` by it.
+    #[serde(default)]
+    pub owner: Option<Owner>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Owner {
+    pub login: String,
+    /// `Organization` or `User`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
 }
 
 /// An issue, as the dashboard reads it.
@@ -220,5 +231,70 @@ impl GitHub {
                     detail: "no token in the response".into(),
                 }),
         }
+    }
+}
+
+/// One hit of `GET /search/code`: a file in a repository.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CodeHit {
+    pub path: String,
+    pub repository: CodeHitRepository,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CodeHitRepository {
+    pub full_name: String,
+}
+
+/// One page of `GET /search/code`.
+pub struct CodePage {
+    pub items: Vec<CodeHit>,
+    pub total_count: u64,
+    /// GitHub stopped searching before it was done (a timeout on its side): the hits are
+    /// not every match.
+    pub incomplete_results: bool,
+    pub more: bool,
+}
+
+/// GitHub's code search returns at most the first 1,000 results of a query.
+pub const SEARCH_RESULT_LIMIT: u64 = 1000;
+
+impl GitHub {
+    /// `GET /search/code?q=…`: files on default branches matching `query` (GitHub's own
+    /// syntax: terms and qualifiers such as `org:`, `extension:`). Search has its own rate
+    /// limit (30 calls a minute with a token, 10 without); its 403/429 with
+    /// `x-ratelimit-remaining: 0` or `Retry-After` is waited out by [`GitHub::call`] like any
+    /// other rate limit. A refusal (an App installation token on a GitHub that does not allow
+    /// it, 422 for a query it will not run) comes back as the error.
+    pub async fn search_code(&self, query: &str, page: u32) -> Result<CodePage, GitHubError> {
+        let escaped: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let path = format!("/search/code?q={escaped}&per_page={PER_PAGE}&page={page}");
+        let Some(v) = self.call(reqwest::Method::GET, &path, None).await? else {
+            return Ok(CodePage {
+                items: Vec::new(),
+                total_count: 0,
+                incomplete_results: false,
+                more: false,
+            });
+        };
+        let total_count = v["total_count"].as_u64().unwrap_or(0);
+        let incomplete_results = v["incomplete_results"].as_bool().unwrap_or(false);
+        let items: Vec<CodeHit> = Self::decode("GET", &path, v["items"].clone())?;
+        let reached = u64::from(page) * PER_PAGE as u64;
+        let more = items.len() == PER_PAGE && reached < total_count.min(SEARCH_RESULT_LIMIT);
+        Ok(CodePage {
+            items,
+            total_count,
+            incomplete_results,
+            more,
+        })
     }
 }

@@ -16,6 +16,11 @@
 //! - a step that exits non-zero fails the action: the later steps do not run;
 //! - then the action's `outputs` are evaluated from the steps' outputs.
 //!
+//! A workflow job's steps run the same way ([`Runner::run_job`], for tests/org_workflow.rs):
+//! `run:` steps as above (the default shell, `bash -e FILE`, unless `shell: bash`), with the
+//! job's `matrix`, `runner` and `secrets` contexts too, `if: always()` honoured; `uses:`
+//! steps go to the caller's stand-ins, which return the step's outputs.
+//!
 //! Expressions: `inputs.NAME`, `github.NAME`, `steps.ID.outputs.NAME` only. Anything else
 //! (another context, an operator, a function, an unknown input or step id) is an error, never
 //! an empty string. A known step's output that was not set is empty, as on GitHub. Keys the
@@ -90,6 +95,51 @@ pub struct Step {
     pub env: BTreeMap<String, String>,
 }
 
+/// A workflow job's step (the keys the simulation implements; any other fails the parse).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowStep {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, rename = "if")]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub uses: Option<String>,
+    #[serde(default)]
+    pub with: BTreeMap<String, serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub run: Option<String>,
+    #[serde(default)]
+    pub shell: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, serde_yaml_ng::Value>,
+    #[serde(default, rename = "working-directory")]
+    pub working_directory: Option<String>,
+}
+
+/// A `uses:` step as a stand-in sees it: the action and its evaluated `with:`.
+pub struct StandIn<'a> {
+    pub uses: &'a str,
+    pub with: BTreeMap<String, String>,
+    /// The job's runner (its workspace and temp folder).
+    pub runner: &'a Runner,
+}
+
+/// What runs a `uses:` step: its outputs, or the message of its failure.
+pub type StandInFn<'a> = dyn FnMut(&StandIn) -> Result<BTreeMap<String, String>, String> + 'a;
+
+/// A YAML scalar as the runner reads it into a string (`true`, `0`, text).
+fn scalar(value: &serde_yaml_ng::Value) -> Result<String, String> {
+    match value {
+        serde_yaml_ng::Value::String(s) => Ok(s.clone()),
+        serde_yaml_ng::Value::Bool(b) => Ok(b.to_string()),
+        serde_yaml_ng::Value::Number(n) => Ok(n.to_string()),
+        other => Err(format!("not a scalar: {other:?}")),
+    }
+}
+
 impl ActionFile {
     pub fn parse(text: &str) -> Result<ActionFile, String> {
         let action: ActionFile =
@@ -123,7 +173,12 @@ struct Contexts<'a> {
     github: &'a BTreeMap<String, String>,
     steps: Option<&'a BTreeMap<String, BTreeMap<String, String>>>,
     step_ids: &'a BTreeSet<String>,
+    /// A workflow job's other contexts (`matrix`, `runner`, `secrets`), read as
+    /// `CONTEXT.NAME`; empty for a composite action, which sees none of them.
+    job: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
+
+static NO_JOB_CONTEXTS: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
 
 fn is_name(text: &str) -> bool {
     !text.is_empty()
@@ -152,6 +207,10 @@ fn resolve(expression: &str, contexts: &Contexts) -> Result<String, String> {
                 format!("`{expression}`: the simulated github context has no {name}")
             })
         }
+        [context, name] if contexts.job.contains_key(*context) => contexts.job[*context]
+            .get(*name)
+            .cloned()
+            .ok_or_else(|| format!("`{expression}`: the {context} context has no {name}")),
         ["steps", id, "outputs", name] => {
             if !contexts.step_ids.contains(*id) {
                 return Err(format!("`{expression}`: no step has the id {id:?}"));
@@ -401,6 +460,7 @@ impl Runner {
             github: &self.github,
             steps: None,
             step_ids: &step_ids,
+            job: &NO_JOB_CONTEXTS,
         };
         let mut inputs = BTreeMap::new();
         for (name, value) in given {
@@ -445,8 +505,10 @@ impl Runner {
                 github: &self.github,
                 steps: Some(&step_outputs),
                 step_ids: &step_ids,
+                job: &NO_JOB_CONTEXTS,
             };
-            let at = |what: &str, e: String| format!("step {:?}, {what}: {e}", record.name);
+            let step_name = record.name.clone();
+            let at = |what: &str, e: String| format!("step {step_name:?}, {what}: {e}");
             let mut step_env = BTreeMap::new();
             for (key, value) in &step.env {
                 step_env.insert(
@@ -465,79 +527,19 @@ impl Runner {
                 return Err(at("shell", format!("{:?} is not simulated", step.shell)));
             }
 
-            let command_files: Vec<(&str, PathBuf)> = [
-                ("GITHUB_OUTPUT", "set_output"),
-                ("GITHUB_ENV", "set_env"),
-                ("GITHUB_PATH", "add_path"),
-                ("GITHUB_STEP_SUMMARY", "step_summary"),
-            ]
-            .into_iter()
-            .map(|(var, stem)| (var, files.join(format!("{stem}_{index}"))))
-            .collect();
-            for (_, file) in &command_files {
-                std::fs::write(file, "").map_err(|e| e.to_string())?;
-            }
-            let script_file = self.temp.join(format!("step_{index}.sh"));
-            std::fs::write(&script_file, &script).map_err(|e| e.to_string())?;
-
-            let mut path = run.path.iter().rev().cloned().collect::<Vec<_>>();
-            path.push(base_path.clone());
-            let mut command = Command::new("bash");
-            command
-                .args(["--noprofile", "--norc", "-eo", "pipefail"])
-                .arg(&script_file)
-                .current_dir(&cwd)
-                .env_clear()
-                .envs(self.runner_env())
-                .env("PATH", path.join(":"))
-                .envs(&self.job_env)
-                .envs(&added_env)
-                .envs(&step_env);
-            for (var, file) in &command_files {
-                command.env(var, file);
-            }
-            let output = command
-                .output()
-                .map_err(|e| at("start", format!("bash: {e}")))?;
-            record.ran = true;
-            record.code = output.status.code();
-            record.success = output.status.success();
-            record.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-            record.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-            record.env = step_env;
-            for line in record.stdout.lines() {
-                if let Some(value) = line.strip_prefix("::add-mask::") {
-                    run.masks.push(value.to_string());
-                }
-            }
-
-            for (var, file) in &command_files {
-                let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-                record.command_files.insert(var.to_string(), text.clone());
-                let parsed = match *var {
-                    "GITHUB_OUTPUT" | "GITHUB_ENV" => parse_command_file(&text),
-                    _ => Ok(Vec::new()),
-                };
-                let pairs = match parsed {
-                    Ok(pairs) => pairs,
-                    Err(e) => {
-                        record.runner_error = Some(format!("{var}: {e}"));
-                        record.success = false;
-                        continue;
-                    }
-                };
-                match *var {
-                    "GITHUB_OUTPUT" => record.outputs.extend(pairs),
-                    "GITHUB_ENV" => added_env.extend(pairs),
-                    "GITHUB_PATH" => run.path.extend(
-                        text.lines()
-                            .map(str::trim)
-                            .filter(|l| !l.is_empty())
-                            .map(str::to_string),
-                    ),
-                    _ => run.summary.push_str(&text),
-                }
-            }
+            self.exec(
+                &files,
+                index,
+                &script,
+                &cwd,
+                &["--noprofile", "--norc", "-eo", "pipefail"],
+                step_env,
+                &base_path,
+                &mut added_env,
+                &mut run,
+                &mut record,
+            )
+            .map_err(|e| format!("step {:?}, start: {e}", step_name))?;
             if let Some(id) = &step.id {
                 step_outputs.insert(id.clone(), record.outputs.clone());
             }
@@ -550,12 +552,249 @@ impl Runner {
             github: &self.github,
             steps: Some(&step_outputs),
             step_ids: &step_ids,
+            job: &NO_JOB_CONTEXTS,
         };
         for (name, output) in &action.outputs {
             run.outputs.insert(
                 name.clone(),
                 evaluate(&output.value, &contexts).map_err(|e| format!("output {name}: {e}"))?,
             );
+        }
+        Ok(run)
+    }
+
+    /// Runs one `run:` step's script with bash (`shell_args` before the script's path) in a
+    /// fresh environment, and reads its command files into `record` and `run`.
+    #[allow(clippy::too_many_arguments)]
+    fn exec(
+        &self,
+        files: &Path,
+        index: usize,
+        script: &str,
+        cwd: &Path,
+        shell_args: &[&str],
+        step_env: BTreeMap<String, String>,
+        base_path: &str,
+        added_env: &mut BTreeMap<String, String>,
+        run: &mut ActionRun,
+        record: &mut StepRun,
+    ) -> Result<(), String> {
+        let command_files: Vec<(&str, PathBuf)> = [
+            ("GITHUB_OUTPUT", "set_output"),
+            ("GITHUB_ENV", "set_env"),
+            ("GITHUB_PATH", "add_path"),
+            ("GITHUB_STEP_SUMMARY", "step_summary"),
+        ]
+        .into_iter()
+        .map(|(var, stem)| (var, files.join(format!("{stem}_{index}"))))
+        .collect();
+        for (_, file) in &command_files {
+            std::fs::write(file, "").map_err(|e| e.to_string())?;
+        }
+        let script_file = self.temp.join(format!("step_{index}.sh"));
+        std::fs::write(&script_file, script).map_err(|e| e.to_string())?;
+
+        let mut path = run.path.iter().rev().cloned().collect::<Vec<_>>();
+        path.push(base_path.to_string());
+        let mut command = Command::new("bash");
+        command
+            .args(shell_args)
+            .arg(&script_file)
+            .current_dir(cwd)
+            .env_clear()
+            .envs(self.runner_env())
+            .env("PATH", path.join(":"))
+            .envs(&self.job_env)
+            .envs(&*added_env)
+            .envs(&step_env);
+        for (var, file) in &command_files {
+            command.env(var, file);
+        }
+        let output = command.output().map_err(|e| format!("bash: {e}"))?;
+        record.ran = true;
+        record.code = output.status.code();
+        record.success = output.status.success();
+        record.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        record.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        record.env = step_env;
+        for line in record.stdout.lines() {
+            if let Some(value) = line.strip_prefix("::add-mask::") {
+                run.masks.push(value.to_string());
+            }
+        }
+
+        for (var, file) in &command_files {
+            let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+            record.command_files.insert(var.to_string(), text.clone());
+            let parsed = match *var {
+                "GITHUB_OUTPUT" | "GITHUB_ENV" => parse_command_file(&text),
+                _ => Ok(Vec::new()),
+            };
+            let pairs = match parsed {
+                Ok(pairs) => pairs,
+                Err(e) => {
+                    record.runner_error = Some(format!("{var}: {e}"));
+                    record.success = false;
+                    continue;
+                }
+            };
+            match *var {
+                "GITHUB_OUTPUT" => record.outputs.extend(pairs),
+                "GITHUB_ENV" => added_env.extend(pairs),
+                "GITHUB_PATH" => run.path.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string),
+                ),
+                _ => run.summary.push_str(&text),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a workflow job's steps, in order, for one matrix entry: `inputs` (the workflow's
+    /// inputs), `job` (the `matrix`, `secrets` contexts; `runner.temp` is added). A step
+    /// runs when every earlier one succeeded, or when its `if:` is `always()`; any other
+    /// `if:` is refused. `uses:` steps go to `stand_in`: `Ok(outputs)`, or `Err(message)` for
+    /// a step that failed. Err for what this runner cannot simulate.
+    pub fn run_job(
+        &self,
+        steps: &[WorkflowStep],
+        inputs: &BTreeMap<String, String>,
+        job: &BTreeMap<String, BTreeMap<String, String>>,
+        stand_in: &mut StandInFn<'_>,
+    ) -> Result<ActionRun, String> {
+        let mut job = job.clone();
+        job.entry("runner".into())
+            .or_default()
+            .insert("temp".into(), self.temp.display().to_string());
+        let step_ids: BTreeSet<String> = steps.iter().filter_map(|s| s.id.clone()).collect();
+        if step_ids.len() != steps.iter().filter(|s| s.id.is_some()).count() {
+            return Err("two steps have the same id".into());
+        }
+        let files = self.temp.join("_runner_file_commands");
+        std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
+        let base_path = std::env::var("PATH").unwrap_or_default();
+        let mut run = ActionRun::default();
+        let mut step_outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut added_env: BTreeMap<String, String> = BTreeMap::new();
+        let mut failed = false;
+        for (index, step) in steps.iter().enumerate() {
+            let name = step
+                .name
+                .clone()
+                .or_else(|| step.uses.clone())
+                .unwrap_or_else(|| format!("step {index}"));
+            let mut record = StepRun {
+                name: name.clone(),
+                id: step.id.clone(),
+                ..Default::default()
+            };
+            let at = |what: &str, e: String| format!("step {name:?}, {what}: {e}");
+            let always = match step.condition.as_deref().map(str::trim) {
+                None => false,
+                Some("always()") => true,
+                Some(other) => return Err(at("if", format!("`{other}` is not simulated"))),
+            };
+            if failed && !always {
+                run.steps.push(record);
+                continue;
+            }
+            let contexts = Contexts {
+                inputs: Some(inputs),
+                github: &self.github,
+                steps: Some(&step_outputs),
+                step_ids: &step_ids,
+                job: &job,
+            };
+            let mut step_env = BTreeMap::new();
+            for (key, value) in &step.env {
+                let value = scalar(value).map_err(|e| at(&format!("env.{key}"), e))?;
+                step_env.insert(
+                    key.clone(),
+                    evaluate(&value, &contexts).map_err(|e| at(&format!("env.{key}"), e))?,
+                );
+            }
+            match (&step.uses, &step.run) {
+                (Some(uses), None) => {
+                    if step.shell.is_some()
+                        || step.working_directory.is_some()
+                        || !step.env.is_empty()
+                    {
+                        return Err(at(
+                            "uses",
+                            "shell, working-directory and env are not simulated on a uses: step"
+                                .into(),
+                        ));
+                    }
+                    let mut with = BTreeMap::new();
+                    for (key, value) in &step.with {
+                        let value = scalar(value).map_err(|e| at(&format!("with.{key}"), e))?;
+                        with.insert(
+                            key.clone(),
+                            evaluate(&value, &contexts)
+                                .map_err(|e| at(&format!("with.{key}"), e))?,
+                        );
+                    }
+                    record.ran = true;
+                    match stand_in(&StandIn {
+                        uses,
+                        with,
+                        runner: self,
+                    }) {
+                        Ok(outputs) => {
+                            record.success = true;
+                            record.code = Some(0);
+                            record.outputs = outputs;
+                        }
+                        Err(message) => {
+                            record.code = Some(1);
+                            record.stderr = message;
+                        }
+                    }
+                }
+                (None, Some(script)) => {
+                    if !step.with.is_empty() {
+                        return Err(at("with", "with: on a run: step".into()));
+                    }
+                    let script = evaluate(script, &contexts).map_err(|e| at("run", e))?;
+                    let cwd = match &step.working_directory {
+                        Some(dir) => PathBuf::from(
+                            evaluate(dir, &contexts).map_err(|e| at("working-directory", e))?,
+                        ),
+                        None => self.workspace.clone(),
+                    };
+                    // GitHub's default shell on Linux is `bash -e {0}`; `shell: bash` adds
+                    // --noprofile --norc and pipefail.
+                    let shell_args: &[&str] = match step.shell.as_deref() {
+                        None => &["-e"],
+                        Some("bash") => &["--noprofile", "--norc", "-eo", "pipefail"],
+                        Some(other) => {
+                            return Err(at("shell", format!("{other:?} is not simulated")));
+                        }
+                    };
+                    self.exec(
+                        &files,
+                        index,
+                        &script,
+                        &cwd,
+                        shell_args,
+                        step_env,
+                        &base_path,
+                        &mut added_env,
+                        &mut run,
+                        &mut record,
+                    )
+                    .map_err(|e| at("start", e))?;
+                }
+                _ => return Err(at("step", "needs exactly one of uses: and run:".into())),
+            }
+            if let Some(id) = &step.id {
+                step_outputs.insert(id.clone(), record.outputs.clone());
+            }
+            failed |= !record.success;
+            run.steps.push(record);
         }
         Ok(run)
     }
