@@ -170,7 +170,8 @@ pub fn write_inspect_json(
         },
         notes: &doc.notes,
     };
-    serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::other)?;
+    // An I/O error keeps its kind (a closed pipe is not a failure, main.rs).
+    serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::from)?;
     out.write_all(b"\n")
 }
 
