@@ -449,3 +449,40 @@ fn assert_unusual_reads_the_same(doc: &str, fallback: Option<Fallback>) {
         }
     }
 }
+
+/// `inspect` writes rows as it makes them; a reader that stops early (`| head`) is not an
+/// error.
+#[test]
+fn inspect_json_into_a_closed_pipe_exits_0() {
+    use std::io::Read as _;
+    let c = corpus_certificates();
+    let mut s = format!(r#"<EntitiesDescriptor xmlns="{MD}">"#);
+    for i in 0..3000 {
+        s.push_str(&format!(
+            "<EntityDescriptor entityID=\"https://e{i}.example\"><IDPSSODescriptor protocolSupportEnumeration=\"p\"><KeyDescriptor><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>",
+            c[i % c.len()]
+        ));
+    }
+    s.push_str("</EntitiesDescriptor>");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aggregate.xml");
+    std::fs::write(&path, s).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["inspect", "--format", "json", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"{"));
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no error for a closed pipe"
+    );
+    assert!(out.status.success());
+}
