@@ -467,9 +467,9 @@ pub fn read(source: &str, input: impl std::io::Read, skip: usize) -> Result<Stre
             scope.spawn(move || work(source, batches, &done));
         }
         drop(done);
-        let result = read_with(source, input, skip, queue, reads);
-        // The queue is closed (dropped with the stream): the workers finish and are joined.
-        result
+        // The queue closes with the stream, on success or not: the workers finish and are
+        // joined.
+        read_with(source, input, skip, queue, reads)
     })
 }
 
@@ -548,8 +548,8 @@ struct Stream<'s, R: std::io::Read> {
     root: Option<Root>,
     root_ids: Vec<String>,
     root_signature: Option<RootSignature>,
-    /// Canonical pieces before the root's signature tells how to canonicalize: the root's
-    /// start tag and the text after it.
+    /// Text between the root's start tag and its signature, canonicalized once the
+    /// signature says how.
     pending: Vec<String>,
     canonicalizer: Option<Canonicalizer>,
     digester: Option<Digester>,
