@@ -110,6 +110,7 @@ pub fn scan_paths_with_threads(
         rules,
         known,
         needles: prefilter_needles(rules),
+        names: FileNames::new(rules),
     };
     // A path named on the command line must exist: nothing is walked otherwise.
     let mut roots = Vec::new();
@@ -127,7 +128,7 @@ pub fn scan_paths_with_threads(
     let found = Found::default();
     for (path, is_file) in roots {
         if is_file {
-            found.add(reader.read(path));
+            found.add(reader.read(path, None));
         } else {
             walk(path, threads, &reader, &found);
         }
@@ -153,7 +154,7 @@ pub fn scan_paths_with_threads(
         if seen.contains(&canonical) {
             continue;
         }
-        match reader.read(&path) {
+        match reader.read(&path, Some(canonical.clone())) {
             Ok(Some(read)) => {
                 seen.insert(read.canonical);
                 follow.extend(read.file.config_sources.iter().cloned());
@@ -174,6 +175,9 @@ pub fn scan_paths_with_threads(
 
 /// Walks one folder, handing each file a rule applies to to `reader` on the walker's thread.
 fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
+    // The walker follows no symlink, so below the root's real path each path it yields is
+    // real already: no per-file `canonicalize` (a `readlink` per path component).
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .require_git(false)
@@ -188,11 +192,14 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     let visit = |entry: Result<ignore::DirEntry, ignore::Error>| match entry {
         Ok(entry) => {
             if entry.file_type().is_some_and(|t| t.is_file())
-                && reader
-                    .rules
-                    .applies_to_file(&entry.file_name().to_string_lossy())
+                && reader.names.matches(entry.file_name())
             {
-                found.add(reader.read(entry.path()));
+                let real = entry
+                    .path()
+                    .strip_prefix(root)
+                    .map(|below| real_root.join(below))
+                    .ok();
+                found.add(reader.read(entry.path(), real));
             }
         }
         // The walker's error names the path it could not list; the root says which walk.
@@ -254,6 +261,56 @@ struct Reader<'a> {
     rules: &'a RuleSet,
     known: &'a KnownCertificates,
     needles: aho_corasick::AhoCorasick,
+    names: FileNames<'a>,
+}
+
+/// The file names some rule applies to, tested for every file walked. A pattern `*.ext`
+/// (every built-in rule's) is a suffix compared without regard to ASCII case; any other
+/// pattern goes to the rule's glob.
+struct FileNames<'a> {
+    suffixes: Vec<&'a str>,
+    globbed: Vec<&'a crate::rules::Rule>,
+}
+
+impl<'a> FileNames<'a> {
+    fn new(rules: &'a RuleSet) -> Self {
+        let mut suffixes: Vec<&str> = Vec::new();
+        let mut globbed = Vec::new();
+        for rule in &rules.rules {
+            let rule_suffixes: Option<Vec<&str>> =
+                rule.spec.files.iter().map(|p| plain_suffix(p)).collect();
+            match rule_suffixes {
+                Some(more) => suffixes.extend(more),
+                None => globbed.push(rule.as_ref()),
+            }
+        }
+        suffixes.sort_unstable();
+        suffixes.dedup();
+        FileNames { suffixes, globbed }
+    }
+
+    fn matches(&self, name: &std::ffi::OsStr) -> bool {
+        let bytes = name.as_encoded_bytes();
+        self.suffixes.iter().any(|suffix| {
+            bytes.len() >= suffix.len()
+                && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+        }) || (!self.globbed.is_empty() && {
+            let name = name.to_string_lossy();
+            self.globbed.iter().any(|rule| rule.applies_to_file(&name))
+        })
+    }
+}
+
+/// `ext` of a pattern `*ext` whose glob, case-insensitive, matches exactly the names ending
+/// in `ext` in any ASCII case: `ext` holds no glob syntax, and only ASCII characters that
+/// no other character folds to (Unicode folds K (U+212A) to k and ſ (U+017F) to s).
+fn plain_suffix(pattern: &str) -> Option<&str> {
+    let suffix = pattern.strip_prefix('*')?;
+    let plain = |c: char| {
+        (c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~' | '+' | '=' | '@'))
+            && !matches!(c, 'k' | 'K' | 's' | 'S')
+    };
+    suffix.chars().all(plain).then_some(suffix)
 }
 
 /// A file read and parsed, with its canonical path (to read each file once).
@@ -265,7 +322,8 @@ struct Read {
 impl Reader<'_> {
     /// Reads and parses `path`, or None when it cannot hold an entry (binary, or none of the
     /// words an entry needs).
-    fn read(&self, path: &Path) -> Result<Option<Read>, ScanError> {
+    /// `real` is the file's canonical path when the caller knows it.
+    fn read(&self, path: &Path, real: Option<PathBuf>) -> Result<Option<Read>, ScanError> {
         let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
         // UTF-16 holds zero bytes but is text: it reaches the parser, which reports it.
         let relevant = match TextEncoding::decode_utf16(&bytes) {
@@ -275,7 +333,9 @@ impl Reader<'_> {
         if !relevant {
             return Ok(None);
         }
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let canonical = real.unwrap_or_else(|| {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+        });
         let display = clean_display_path(path);
         let mut file = parse_config(&display, bytes, self.rules, self.known);
         resolve_config_sources_on_disk(&mut file, &canonical);
