@@ -64,8 +64,11 @@ fn generated_tree() -> Tree {
                 _ => format!("{:040x}", a * 100 + c),
             };
             let text = nordvall.replace(THUMBPRINT, &value);
+            // File patterns match without regard to case.
             let name = if c == 0 {
                 format!("{app}/Web.config")
+            } else if c == 5 && a % 2 == 0 {
+                format!("{app}/Legacy/WEB.CONFIG")
             } else {
                 format!("{app}/Areas/Area{c}/Web.config")
             };

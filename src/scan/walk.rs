@@ -333,9 +333,8 @@ impl Reader<'_> {
         if !relevant {
             return Ok(None);
         }
-        let canonical = real.unwrap_or_else(|| {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-        });
+        let canonical = real
+            .unwrap_or_else(|| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
         let display = clean_display_path(path);
         let mut file = parse_config(&display, bytes, self.rules, self.known);
         resolve_config_sources_on_disk(&mut file, &canonical);
@@ -409,4 +408,74 @@ fn prefilter_needles(rules: &RuleSet) -> aho_corasick::AhoCorasick {
 
 fn clean_display_path(path: &Path) -> PathBuf {
     path.strip_prefix(".").unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn rules_with_files(patterns: &[&str]) -> RuleSet {
+        let text = include_str!("../../rules/appsettings.toml")
+            .replace("files = [\"*.config\"]", &format!("files = {patterns:?}"));
+        RuleSet {
+            rules: vec![Arc::new(crate::rules::parse_rule("test", &text).unwrap())],
+        }
+    }
+
+    #[test]
+    fn plain_suffixes_are_the_patterns_whose_glob_is_an_ascii_case_suffix() {
+        assert_eq!(plain_suffix("*.config"), Some(".config"));
+        assert_eq!(plain_suffix("*.Config"), Some(".Config"));
+        for globbed in [
+            "web.config",
+            "*.c?nfig",
+            "*.[cC]onfig",
+            "*.{config,xml}",
+            "**/x",
+        ] {
+            assert_eq!(plain_suffix(globbed), None, "{globbed}");
+        }
+        // Unicode case folding makes these match more than ASCII case does.
+        assert_eq!(plain_suffix("*.sk"), None);
+        assert_eq!(plain_suffix("*.XS"), None);
+    }
+
+    /// The fast path decides as the rule's glob does, name by name.
+    #[test]
+    fn file_names_match_exactly_what_the_rules_globs_match() {
+        let names = [
+            "Web.config",
+            "WEB.CONFIG",
+            "app.Config",
+            ".config",
+            "config",
+            "web.config.bak",
+            "web.configx",
+            "App.dll.config",
+            "trust.xml",
+            "TRUST.XML",
+            "web.cönfig",
+            "Web.config\u{feff}",
+            "mask.sk",
+            "mask.\u{212A}",
+        ];
+        for patterns in [
+            &["*.config"][..],
+            &["*.CONFIG", "*.xml"],
+            &["web.config"],
+            &["*.config", "trust.?ml"],
+            &["*.k"],
+        ] {
+            let rules = rules_with_files(patterns);
+            let fast = FileNames::new(&rules);
+            for name in names {
+                assert_eq!(
+                    fast.matches(std::ffi::OsStr::new(name)),
+                    rules.applies_to_file(name),
+                    "{name} with {patterns:?}"
+                );
+            }
+        }
+    }
 }
