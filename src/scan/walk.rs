@@ -202,7 +202,7 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
                 found.add(reader.read(entry.path(), real));
             }
         }
-        // The walker's error names the path it could not list; the root says which walk.
+        // Kept to report, not to stop the walk: which error a thread meets first varies.
         Err(e) => found.fail(walk_error(root, e)),
     };
     if threads == 1 {
