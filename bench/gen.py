@@ -106,6 +106,8 @@ def wif_config(thumbprints, style):
     u = unit
     text = (
         f'<?xml version="1.0" encoding="utf-8"?>{nl}<configuration>{nl}'
+        # Declared as a real app must (WIF refuses to start otherwise, and keyroll says so).
+        f'{u}<configSections>{nl}{u}{u}<section name="system.identityModel" type="System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel, Version=4.0.0.0, Culture=neutral, PublicKeyToken=B77A5C561934E089" />{nl}{u}</configSections>{nl}'
         f'{u}<appSettings>{nl}{u}{u}<add key="webpages:Version" value="3.0.0.0" />{nl}{u}</appSettings>{nl}'
         f"{u}<system.identityModel>{nl}{u}{u}<identityConfiguration>{nl}"
         f'{u * 3}<issuerNameRegistry type="System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel">{nl}'

@@ -393,6 +393,31 @@ impl ConfigFile {
 pub enum ScanError {
     #[error("{path}: {detail}")]
     Unreadable { path: String, detail: String },
+    /// Several paths could not be read or walked: each is named, in path order.
+    #[error("{} paths could not be read:\n{}", .0.len(), list_errors(.0))]
+    Several(Vec<ScanError>),
+}
+
+impl ScanError {
+    /// One error for all of `errors` (not empty), in a fixed order whatever order the
+    /// walker threads met them in.
+    fn of(mut errors: Vec<ScanError>) -> ScanError {
+        errors.sort_by_cached_key(|e| e.to_string());
+        errors.dedup_by(|a, b| a.to_string() == b.to_string());
+        if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            ScanError::Several(errors)
+        }
+    }
+}
+
+fn list_errors(errors: &[ScanError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Certificates the caller knows (from metadata or the lock file), for expiry findings.
@@ -432,5 +457,5 @@ mod walk;
 mod wif;
 
 pub use parse::{is_placeholder, line_indent, parse_config};
-pub use walk::{repository_root, scan_paths};
+pub use walk::{repository_root, scan_paths, scan_paths_with_threads};
 pub use wif::decode_attribute;

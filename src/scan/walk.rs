@@ -1,16 +1,27 @@
 //! Walking paths for `keyroll scan`: which files to read, `configSource` followed on disk.
+//!
+//! The walk runs on every core (the `ignore` crate's parallel walker, as ripgrep's): each
+//! walker thread reads, filters and parses the files it finds. Threads finish in any order,
+//! so everything they return is put in a fixed order afterwards (display path, then error
+//! text) before duplicates are dropped and `configSource` references followed: the result
+//! and the errors are the same on every run and for every thread count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::*;
 use crate::paths::PathError;
 use crate::rules::RuleSet;
 
 /// Follows a file's `configSource` references on disk, under the nearest repository root.
-fn resolve_config_sources_on_disk(file: &mut ConfigFile) {
-    let root = repository_root(&file.path);
-    let absolute = std::fs::canonicalize(&file.path).unwrap_or_else(|_| file.path.clone());
+/// `absolute` is the file's canonical path.
+fn resolve_config_sources_on_disk(file: &mut ConfigFile, absolute: &Path) {
+    // Most files delegate nothing: no repository root to look up, no path to resolve.
+    if file.config_source_refs.is_empty() {
+        return;
+    }
+    let root = repository_root_of_canonical(absolute);
     let dir = absolute
         .parent()
         .and_then(|d| d.strip_prefix(&root).ok())
@@ -57,6 +68,10 @@ fn resolve_config_sources_on_disk(file: &mut ConfigFile) {
 /// The nearest ancestor with a `.git`, else the file's own folder.
 pub fn repository_root(file: &Path) -> PathBuf {
     let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    repository_root_of_canonical(&absolute)
+}
+
+fn repository_root_of_canonical(absolute: &Path) -> PathBuf {
     let start = absolute.parent().unwrap_or(Path::new("/"));
     start
         .ancestors()
@@ -69,74 +84,297 @@ pub fn repository_root(file: &Path) -> PathBuf {
 const SKIPPED_DIRS: &[&str] = &["bin", "obj"];
 
 /// Walks the paths the way ripgrep does (`.gitignore`, hidden files, `bin/` and `obj/`
-/// skipped), reads every file a rule applies to, and follows `configSource` references.
-/// A path named explicitly is read even if no rule's file pattern matches it.
+/// skipped), on every core; reads every file a rule applies to, and follows `configSource`
+/// references. A path named explicitly is read even if no rule's file pattern matches it.
+///
+/// Files come back in path order. A path that cannot be read or walked fails the scan; every
+/// such path is named, in path order.
 pub fn scan_paths(
     paths: &[PathBuf],
     rules: &RuleSet,
     known: &KnownCertificates,
 ) -> Result<ScanResult, ScanError> {
-    let needles = prefilter_needles(rules);
-    let mut queue: Vec<PathBuf> = Vec::new();
+    scan_paths_with_threads(paths, rules, known, 0)
+}
+
+/// [`scan_paths`] with a chosen number of walker threads: 0 lets the walker choose (one per
+/// core), 1 walks sequentially on this thread: the reference the parallel walk is tested
+/// against, as both must give the same result.
+pub fn scan_paths_with_threads(
+    paths: &[PathBuf],
+    rules: &RuleSet,
+    known: &KnownCertificates,
+    threads: usize,
+) -> Result<ScanResult, ScanError> {
+    let reader = Reader {
+        rules,
+        known,
+        needles: prefilter_needles(rules),
+        names: FileNames::new(rules),
+    };
+    // A path named on the command line must exist: nothing is walked otherwise.
+    let mut roots = Vec::new();
+    let mut missing = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| ScanError::Unreadable {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        if meta.is_file() {
-            queue.push(path.clone());
-            continue;
-        }
-        let walker = ignore::WalkBuilder::new(path)
-            .require_git(false)
-            .filter_entry(|entry| {
-                let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                !(is_dir
-                    && SKIPPED_DIRS
-                        .iter()
-                        .any(|d| entry.file_name().eq_ignore_ascii_case(d)))
-            })
-            .build();
-        for entry in walker {
-            let entry = entry.map_err(|e| ScanError::Unreadable {
-                path: path.display().to_string(),
-                detail: e.to_string(),
-            })?;
-            if entry.file_type().is_some_and(|t| t.is_file())
-                && rules.applies_to_file(&entry.file_name().to_string_lossy())
-            {
-                queue.push(entry.into_path());
-            }
+        match std::fs::metadata(path) {
+            Ok(meta) => roots.push((path, meta.is_file())),
+            Err(e) => missing.push(unreadable(path, e)),
         }
     }
+    if !missing.is_empty() {
+        return Err(ScanError::of(missing));
+    }
 
+    let found = Found::default();
+    for (path, is_file) in roots {
+        if is_file {
+            found.add(reader.read(path, None));
+        } else {
+            walk(path, threads, &reader, &found);
+        }
+    }
+    let (mut reads, mut errors) = found.into_inner();
+
+    // Threads return files in any order: sort them before a duplicate (the same file reached
+    // by two paths named on the command line) is dropped, so the same path is kept each time.
+    reads.sort_by(|a, b| a.file.path.cmp(&b.file.path));
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     let mut result = ScanResult::default();
-    while let Some(path) = queue.pop() {
+    let mut follow: VecDeque<PathBuf> = VecDeque::new();
+    for read in reads {
+        if seen.insert(read.canonical) {
+            follow.extend(read.file.config_sources.iter().cloned());
+            result.files.push(read.file);
+        }
+    }
+    // `configSource` targets the walk did not read (build output, ignored, or matched by no
+    // rule's file pattern), and theirs in turn. Few, so read here, in order.
+    while let Some(path) = follow.pop_front() {
         let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if !seen.insert(canonical) {
+        if seen.contains(&canonical) {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| ScanError::Unreadable {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        // UTF-16 holds zero bytes but is text: it reaches the parser, which reports it.
-        let relevant = match TextEncoding::decode_utf16(&bytes) {
-            Some((_, text)) => needles.is_match(&text),
-            None => !is_binary(&bytes) && needles.is_match(&bytes),
-        };
-        if !relevant {
-            continue;
+        match reader.read(&path, Some(canonical.clone())) {
+            Ok(Some(read)) => {
+                seen.insert(read.canonical);
+                follow.extend(read.file.config_sources.iter().cloned());
+                result.files.push(read.file);
+            }
+            Ok(None) => {
+                seen.insert(canonical);
+            }
+            Err(e) => errors.push(e),
         }
-        let display = clean_display_path(&path);
-        let mut file = parse_config(&display, bytes, rules, known);
-        resolve_config_sources_on_disk(&mut file);
-        queue.extend(file.config_sources.iter().cloned());
-        result.files.push(file);
+    }
+    if !errors.is_empty() {
+        return Err(ScanError::of(errors));
     }
     result.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(result)
+}
+
+/// Walks one folder, handing each file a rule applies to to `reader` on the walker's thread.
+fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
+    // The walker follows no symlink, so below the root's real path each path it yields is
+    // real already: no per-file `canonicalize` (a `readlink` per path component).
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .require_git(false)
+        .threads(threads)
+        .filter_entry(|entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir
+                && SKIPPED_DIRS
+                    .iter()
+                    .any(|d| entry.file_name().eq_ignore_ascii_case(d)))
+        });
+    let visit = |entry: Result<ignore::DirEntry, ignore::Error>| match entry {
+        Ok(entry) => {
+            if entry.file_type().is_some_and(|t| t.is_file())
+                && reader.names.matches(entry.file_name())
+            {
+                let real = entry
+                    .path()
+                    .strip_prefix(root)
+                    .map(|below| real_root.join(below))
+                    .ok();
+                found.add(reader.read(entry.path(), real));
+            }
+        }
+        // Kept to report, not to stop the walk: which error a thread meets first varies.
+        Err(e) => found.fail(walk_error(root, e)),
+    };
+    if threads == 1 {
+        builder.build().for_each(visit);
+    } else {
+        builder.build_parallel().run(|| {
+            Box::new(|entry| {
+                visit(entry);
+                ignore::WalkState::Continue
+            })
+        });
+    }
+}
+
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> ScanError {
+    ScanError::Unreadable {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// The path the walker could not list or read, and why. The sequential and the parallel
+/// walker wrap the same I/O error in path and depth differently; this message is the same.
+fn walk_error(root: &Path, e: ignore::Error) -> ScanError {
+    let mut path = None;
+    let mut err = &e;
+    loop {
+        match err {
+            ignore::Error::WithPath {
+                path: p,
+                err: inner,
+            } => {
+                path.get_or_insert(p.as_path());
+                err = inner;
+            }
+            ignore::Error::WithDepth { err: inner, .. }
+            | ignore::Error::WithLineNumber { err: inner, .. } => err = inner,
+            _ => break,
+        }
+    }
+    let path = path.unwrap_or(root);
+    // The sequential walker's I/O error wraps one that names the path again: the innermost
+    // error says what went wrong.
+    let mut cause: &dyn std::error::Error = match err {
+        ignore::Error::Io(io) => io,
+        other => other,
+    };
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    unreadable(path, cause)
+}
+
+/// What reading one file needs; shared by the walker threads.
+struct Reader<'a> {
+    rules: &'a RuleSet,
+    known: &'a KnownCertificates,
+    needles: aho_corasick::AhoCorasick,
+    names: FileNames<'a>,
+}
+
+/// The file names some rule applies to, tested for every file walked. A pattern `*.ext`
+/// (every built-in rule's) is a suffix compared without regard to ASCII case; any other
+/// pattern goes to the rule's glob.
+struct FileNames<'a> {
+    suffixes: Vec<&'a str>,
+    globbed: Vec<&'a crate::rules::Rule>,
+}
+
+impl<'a> FileNames<'a> {
+    fn new(rules: &'a RuleSet) -> Self {
+        let mut suffixes: Vec<&str> = Vec::new();
+        let mut globbed = Vec::new();
+        for rule in &rules.rules {
+            let rule_suffixes: Option<Vec<&str>> =
+                rule.spec.files.iter().map(|p| plain_suffix(p)).collect();
+            match rule_suffixes {
+                Some(more) => suffixes.extend(more),
+                None => globbed.push(rule.as_ref()),
+            }
+        }
+        suffixes.sort_unstable();
+        suffixes.dedup();
+        FileNames { suffixes, globbed }
+    }
+
+    fn matches(&self, name: &std::ffi::OsStr) -> bool {
+        let bytes = name.as_encoded_bytes();
+        self.suffixes.iter().any(|suffix| {
+            bytes.len() >= suffix.len()
+                && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+        }) || (!self.globbed.is_empty() && {
+            let name = name.to_string_lossy();
+            self.globbed.iter().any(|rule| rule.applies_to_file(&name))
+        })
+    }
+}
+
+/// `ext` of a pattern `*ext` whose glob, case-insensitive, matches exactly the names ending
+/// in `ext` in any ASCII case: `ext` holds no glob syntax, and only ASCII characters that
+/// no other character folds to (Unicode folds K (U+212A) to k and ſ (U+017F) to s).
+fn plain_suffix(pattern: &str) -> Option<&str> {
+    let suffix = pattern.strip_prefix('*')?;
+    let plain = |c: char| {
+        (c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~' | '+' | '=' | '@'))
+            && !matches!(c, 'k' | 'K' | 's' | 'S')
+    };
+    suffix.chars().all(plain).then_some(suffix)
+}
+
+/// A file read and parsed, with its canonical path (to read each file once).
+struct Read {
+    canonical: PathBuf,
+    file: ConfigFile,
+}
+
+impl Reader<'_> {
+    /// Reads and parses `path`, or None when it cannot hold an entry (binary, or none of the
+    /// words an entry needs).
+    /// `real` is the file's canonical path when the caller knows it.
+    fn read(&self, path: &Path, real: Option<PathBuf>) -> Result<Option<Read>, ScanError> {
+        let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
+        // UTF-16 holds zero bytes but is text: it reaches the parser, which reports it.
+        let relevant = match TextEncoding::decode_utf16(&bytes) {
+            Some((_, text)) => self.needles.is_match(&text),
+            None => !is_binary(&bytes) && self.needles.is_match(&bytes),
+        };
+        if !relevant {
+            return Ok(None);
+        }
+        let canonical = real
+            .unwrap_or_else(|| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+        let display = clean_display_path(path);
+        let mut file = parse_config(&display, bytes, self.rules, self.known);
+        resolve_config_sources_on_disk(&mut file, &canonical);
+        Ok(Some(Read { canonical, file }))
+    }
+}
+
+/// What the walker threads found, gathered in whatever order they finish.
+#[derive(Default)]
+struct Found {
+    reads: Mutex<Vec<Read>>,
+    errors: Mutex<Vec<ScanError>>,
+}
+
+impl Found {
+    fn add(&self, read: Result<Option<Read>, ScanError>) {
+        match read {
+            Ok(Some(read)) => self
+                .reads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(read),
+            Ok(None) => {}
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn fail(&self, e: ScanError) {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+
+    fn into_inner(self) -> (Vec<Read>, Vec<ScanError>) {
+        (
+            self.reads.into_inner().unwrap_or_else(|p| p.into_inner()),
+            self.errors.into_inner().unwrap_or_else(|p| p.into_inner()),
+        )
+    }
 }
 
 fn is_binary(bytes: &[u8]) -> bool {
@@ -170,4 +408,74 @@ fn prefilter_needles(rules: &RuleSet) -> aho_corasick::AhoCorasick {
 
 fn clean_display_path(path: &Path) -> PathBuf {
     path.strip_prefix(".").unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn rules_with_files(patterns: &[&str]) -> RuleSet {
+        let text = include_str!("../../rules/appsettings.toml")
+            .replace("files = [\"*.config\"]", &format!("files = {patterns:?}"));
+        RuleSet {
+            rules: vec![Arc::new(crate::rules::parse_rule("test", &text).unwrap())],
+        }
+    }
+
+    #[test]
+    fn plain_suffixes_are_the_patterns_whose_glob_is_an_ascii_case_suffix() {
+        assert_eq!(plain_suffix("*.config"), Some(".config"));
+        assert_eq!(plain_suffix("*.Config"), Some(".Config"));
+        for globbed in [
+            "web.config",
+            "*.c?nfig",
+            "*.[cC]onfig",
+            "*.{config,xml}",
+            "**/x",
+        ] {
+            assert_eq!(plain_suffix(globbed), None, "{globbed}");
+        }
+        // Unicode case folding makes these match more than ASCII case does.
+        assert_eq!(plain_suffix("*.sk"), None);
+        assert_eq!(plain_suffix("*.XS"), None);
+    }
+
+    /// The fast path decides as the rule's glob does, name by name.
+    #[test]
+    fn file_names_match_exactly_what_the_rules_globs_match() {
+        let names = [
+            "Web.config",
+            "WEB.CONFIG",
+            "app.Config",
+            ".config",
+            "config",
+            "web.config.bak",
+            "web.configx",
+            "App.dll.config",
+            "trust.xml",
+            "TRUST.XML",
+            "web.cönfig",
+            "Web.config\u{feff}",
+            "mask.sk",
+            "mask.\u{212A}",
+        ];
+        for patterns in [
+            &["*.config"][..],
+            &["*.CONFIG", "*.xml"],
+            &["web.config"],
+            &["*.config", "trust.?ml"],
+            &["*.k"],
+        ] {
+            let rules = rules_with_files(patterns);
+            let fast = FileNames::new(&rules);
+            for name in names {
+                assert_eq!(
+                    fast.matches(std::ffi::OsStr::new(name)),
+                    rules.applies_to_file(name),
+                    "{name} with {patterns:?}"
+                );
+            }
+        }
+    }
 }

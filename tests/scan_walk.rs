@@ -1,0 +1,302 @@
+//! `scan`'s parallel walker: on a generated tree of a few thousand files (nested
+//! `.gitignore`, hidden folders, build output, symlink loops, files that are not UTF-8), every
+//! thread count gives the report and JSON of the sequential walk, byte for byte, run after
+//! run, and reads exactly the files the walk rules select. Paths that cannot be read fail the
+//! scan with the same error, naming each of them in path order.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use keyroll::rules::RuleSet;
+use keyroll::scan::{KnownCertificates, ScanError, scan_paths_with_threads};
+
+const NORDVALL: &str = "tests/data/configs/nordvall-mvc5-http.config";
+const THUMBPRINT: &str = "18145fb6b5d96b3cc34ec7599f12172bb93c68ef";
+
+/// A generated repository and the files a scan of it must read (absolute paths).
+struct Tree {
+    dir: tempfile::TempDir,
+    expected: BTreeSet<PathBuf>,
+}
+
+impl Tree {
+    fn root(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Writes a file the scan must not read.
+    fn skipped(&self, rel: &str, bytes: impl AsRef<[u8]>) {
+        write(&self.dir.path().join(rel), bytes.as_ref());
+    }
+
+    /// Writes a file the scan must read.
+    fn read(&mut self, rel: &str, bytes: impl AsRef<[u8]>) {
+        let path = self.dir.path().join(rel);
+        write(&path, bytes.as_ref());
+        self.expected.insert(path);
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// 40 apps of about 80 files each: WIF configs (clean, dirty, duplicated), configs that are
+/// UTF-16, not UTF-8 or not well-formed, sources, and configs the walk must skip.
+fn generated_tree() -> Tree {
+    let nordvall = std::fs::read_to_string(NORDVALL).unwrap();
+    let mut tree = Tree {
+        dir: tempfile::tempdir().unwrap(),
+        expected: BTreeSet::new(),
+    };
+    tree.skipped(".gitignore", "ignored/\n*.generated.config\n");
+    tree.skipped("ignored/Web.config", &nordvall);
+    for a in 0..40 {
+        let app = format!("src/App{a:02}");
+        // A different thumbprint per file, some dirty or lowercase, so every file's findings
+        // differ and a file swapped with another shows in the output.
+        for c in 0..6 {
+            let value = match (a + c) % 4 {
+                0 => THUMBPRINT.to_string(),
+                1 => format!("\u{200E}{THUMBPRINT}"),
+                2 => format!("{:040X}", a * 100 + c),
+                _ => format!("{:040x}", a * 100 + c),
+            };
+            let text = nordvall.replace(THUMBPRINT, &value);
+            // File patterns match without regard to case.
+            let name = if c == 0 {
+                format!("{app}/Web.config")
+            } else if c == 5 && a % 2 == 0 {
+                format!("{app}/Legacy/WEB.CONFIG")
+            } else {
+                format!("{app}/Areas/Area{c}/Web.config")
+            };
+            tree.read(&name, text);
+        }
+        // Build output, in either case, and hidden files and folders.
+        for skipped in ["bin", "obj", "Bin", "OBJ", ".vs", ".hidden/deep"] {
+            tree.skipped(&format!("{app}/{skipped}/App.dll.config"), &nordvall);
+        }
+        tree.skipped(&format!("{app}/.secret.config"), &nordvall);
+        // A nested .gitignore, and the root's pattern applied below it.
+        tree.skipped(&format!("{app}/.gitignore"), "local/\n");
+        tree.skipped(&format!("{app}/local/Web.config"), &nordvall);
+        tree.skipped(&format!("{app}/App.generated.config"), &nordvall);
+        // Matched by the file pattern but holding nothing to find: read, then dropped.
+        tree.skipped(
+            &format!("{app}/packages.config"),
+            "<packages><package id=\"x\" /></packages>\n",
+        );
+        tree.skipped(&format!("{app}/blob.config"), b"\0\0thumbprint\0");
+        // Text keyroll reports rather than reads past.
+        match a % 4 {
+            0 => {
+                let mut utf16 = vec![0xFF, 0xFE];
+                utf16.extend(nordvall.encode_utf16().flat_map(|u| u.to_le_bytes()));
+                tree.read(&format!("{app}/Utf16.config"), utf16);
+            }
+            1 => {
+                let mut latin1 = nordvall.clone().into_bytes();
+                latin1.extend(b"<!-- caf\xE9 -->\n");
+                tree.read(&format!("{app}/Latin1.config"), latin1);
+            }
+            2 => tree.read(
+                &format!("{app}/Truncated.config"),
+                &nordvall[..nordvall.find(THUMBPRINT).unwrap() + 10],
+            ),
+            _ => {}
+        }
+        for f in 0..60 {
+            tree.skipped(
+                &format!("{app}/Scripts/file{f}.js"),
+                format!("// trustedIssuers {f}\n"),
+            );
+        }
+    }
+    // configSource into a folder the walk skips: followed all the same.
+    tree.read(
+        "src/App00/Shared.config",
+        "<configuration>\n  <system.identityModel configSource=\"ignored/identity.config\" />\n</configuration>\n",
+    );
+    let identity = nordvall
+        .split_once("<system.identityModel>")
+        .and_then(|(_, rest)| rest.split_once("</system.identityModel>"))
+        .map(|(inner, _)| format!("<system.identityModel>{inner}</system.identityModel>\n"))
+        .unwrap();
+    tree.read("src/App00/ignored/identity.config", identity);
+    tree.skipped("src/App00/.gitignore", "ignored/\nlocal/\n");
+    #[cfg(unix)]
+    {
+        let root = tree.root();
+        // Symlinks are not followed: a loop is not walked forever, a dangling link and a link
+        // to a config are not read.
+        std::os::unix::fs::symlink("..", root.join("src/App01/loop")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("src/App02/Areas/root")).unwrap();
+        std::os::unix::fs::symlink("nowhere.config", root.join("src/App03/dangling.config"))
+            .unwrap();
+        std::os::unix::fs::symlink("Web.config", root.join("src/App04/link.config")).unwrap();
+    }
+    tree
+}
+
+fn scan(paths: &[PathBuf], threads: usize) -> Result<keyroll::scan::ScanResult, ScanError> {
+    scan_paths_with_threads(
+        paths,
+        &RuleSet::builtin(),
+        &KnownCertificates::default(),
+        threads,
+    )
+}
+
+/// The text report and the JSON, the bytes `keyroll scan` prints.
+fn rendered(result: &keyroll::scan::ScanResult) -> (String, String) {
+    (
+        keyroll::report::scan_text(result),
+        keyroll::report::scan_json(result),
+    )
+}
+
+#[test]
+fn parallel_scan_prints_the_sequential_walks_report_and_json_on_every_run() {
+    let tree = generated_tree();
+    let files = walkdir_count(&tree.root());
+    assert!(files > 3_000, "{files} files");
+    let paths = [tree.root()];
+    let reference = scan(&paths, 1).unwrap();
+    let read: BTreeSet<PathBuf> = reference.files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(read, tree.expected);
+    let sorted: Vec<&PathBuf> = reference.files.iter().map(|f| &f.path).collect();
+    assert!(sorted.is_sorted(), "files in path order");
+    let (text, json) = rendered(&reference);
+    // The report is not trivially equal: it holds entries, findings and file problems.
+    assert!(reference.entries().count() > 200);
+    let codes: BTreeSet<&str> = reference
+        .problems()
+        .map(|p| p.finding.code.as_str())
+        .chain(
+            reference
+                .entries()
+                .flat_map(|e| e.findings.iter().map(|f| f.code.as_str())),
+        )
+        .collect();
+    for code in ["dirty", "lowercase", "malformed", "unsupported-encoding"] {
+        assert!(codes.contains(code), "{code} in {codes:?}");
+    }
+    for threads in [0, 2, 3, 8, 0, 2, 8] {
+        let parallel = scan(&paths, threads).unwrap();
+        let (t, j) = rendered(&parallel);
+        assert!(t == text, "text report differs with {threads} threads");
+        assert!(j == json, "JSON differs with {threads} threads");
+    }
+}
+
+#[test]
+fn a_file_named_beside_its_folder_is_read_once_and_unmatched_names_are_read() {
+    let mut tree = generated_tree();
+    let root = tree.root();
+    // Named explicitly: read although no rule's file pattern matches it.
+    let nordvall = std::fs::read_to_string(NORDVALL).unwrap();
+    tree.read("notes/trust.xml", &nordvall);
+    let paths = [
+        root.join("src/App05"),
+        root.join("notes/trust.xml"),
+        root.join("src"),
+        root.join("src/App05/Web.config"),
+    ];
+    let reference = scan(&paths, 1).unwrap();
+    let (text, json) = rendered(&reference);
+    let read: Vec<&Path> = reference.files.iter().map(|f| f.path.as_path()).collect();
+    let unique: BTreeSet<&Path> = read.iter().copied().collect();
+    assert_eq!(read.len(), unique.len(), "each file once: {read:#?}");
+    assert!(unique.contains(root.join("notes/trust.xml").as_path()));
+    for threads in [0, 2, 8] {
+        assert_eq!(
+            rendered(&scan(&paths, threads).unwrap()),
+            (text.clone(), json.clone())
+        );
+    }
+}
+
+/// Paths that cannot be read fail the scan, whoever meets them first: every thread count
+/// names the same paths in the same order. (Tests run as root read a `chmod 000` file, so
+/// the unreadable folders are ones whose path is too long to open.)
+#[cfg(target_os = "linux")]
+#[test]
+fn unreadable_folders_fail_the_scan_with_the_same_error_from_every_walk() {
+    let tree = generated_tree();
+    let root = tree.root();
+    let deep_a = too_long_path(&root.join("src/App07"));
+    let deep_b = too_long_path(&root.join("src/App31/Areas"));
+    let paths = [root.clone()];
+    let reference = scan(&paths, 1).unwrap_err();
+    let message = reference.to_string();
+    let ScanError::Several(errors) = &reference else {
+        panic!("two unreadable folders: {message}");
+    };
+    assert_eq!(errors.len(), 2, "{message}");
+    // Each names a folder below the deep chain's start, the first in path order first.
+    let named: Vec<String> = errors
+        .iter()
+        .map(|e| match e {
+            ScanError::Unreadable { path, detail } => {
+                assert!(detail.contains("too long"), "{detail}");
+                path.clone()
+            }
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert!(named[0].starts_with(deep_a.to_str().unwrap()), "{message}");
+    assert!(named[1].starts_with(deep_b.to_str().unwrap()), "{message}");
+    for threads in [0, 2, 8, 0] {
+        let again = scan(&paths, threads).unwrap_err().to_string();
+        assert!(
+            again == message,
+            "with {threads} threads: {again}\nsequential: {message}"
+        );
+    }
+}
+
+/// Folders nested below `start` until their path is longer than Linux opens (4,096 bytes),
+/// made one level at a time relative to the last, which the kernel allows. Returns `start`'s
+/// first child.
+#[cfg(target_os = "linux")]
+fn too_long_path(start: &Path) -> PathBuf {
+    use rustix::fs::{Mode, OFlags, mkdirat, openat};
+    std::fs::create_dir_all(start).unwrap();
+    let name = "d".repeat(250);
+    let mut dir = openat(
+        rustix::fs::CWD,
+        start,
+        OFlags::DIRECTORY | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let mut length = start.as_os_str().len();
+    while length <= 4_200 {
+        mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
+        dir = openat(
+            &dir,
+            name.as_str(),
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        length += 1 + name.len();
+    }
+    start.join(&name)
+}
+
+fn walkdir_count(dir: &Path) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            count += walkdir_count(&entry.path());
+        } else {
+            count += 1;
+        }
+    }
+    count
+}
