@@ -406,12 +406,13 @@ fn wrapper_for(scope: &BTreeMap<String, String>) -> Arc<str> {
     wrapper.into()
 }
 
-/// The scope inside an element: its parent's plus its own declarations.
+/// The scope inside an element: its parent's plus its own declarations (the parent's own,
+/// shared, when it declares none, as entities seldom do).
 fn scope_of(
     start: &BytesStart<'_>,
-    parent: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, Fallback> {
-    let mut scope = parent.clone();
+    parent: &Arc<BTreeMap<String, String>>,
+) -> Result<Arc<BTreeMap<String, String>>, Fallback> {
+    let mut scope: Option<BTreeMap<String, String>> = None;
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|_| Fallback::Invalid)?;
         let key = std::str::from_utf8(attribute.key.as_ref()).map_err(|_| Fallback::Invalid)?;
@@ -424,9 +425,11 @@ fn scope_of(
             None => continue,
         };
         let value = attribute.unescape_value().map_err(|_| Fallback::Invalid)?;
-        scope.insert(prefix.to_string(), value.into_owned());
+        scope
+            .get_or_insert_with(|| parent.as_ref().clone())
+            .insert(prefix.to_string(), value.into_owned());
     }
-    Ok(scope)
+    Ok(scope.map_or_else(|| Arc::clone(parent), Arc::new))
 }
 
 /// An element's namespace and local name, in `scope` (its own declarations included).
@@ -673,8 +676,10 @@ impl<R: std::io::Read> Stream<'_, R> {
         let end = if is_empty {
             end
         } else {
+            // quick-xml has read up to the start tag's end; the window moves on alone.
+            let from = self.reader.buffer_position() + self.skipped;
             let end = self.window().skip_past_end_tag(&qname)?;
-            self.skipped += end - self.reader.buffer_position() - self.skipped;
+            self.skipped += end - from;
             end
         };
         if depth == 1 && ns.as_deref() == Some(NS_DS) && local == "Signature" {
@@ -690,7 +695,7 @@ impl<R: std::io::Read> Stream<'_, R> {
         start: u64,
         end: u64,
     ) -> Result<(), Fallback> {
-        let scope = scope_of(start_tag, &BTreeMap::new())?;
+        let scope = scope_of(start_tag, &Arc::new(BTreeMap::new()))?;
         let qname = std::str::from_utf8(start_tag.name().as_ref())
             .map_err(|_| Fallback::Invalid)?
             .to_string();
@@ -725,7 +730,6 @@ impl<R: std::io::Read> Stream<'_, R> {
             range_end: start,
             at: Position { line, column },
         });
-        let scope = Arc::new(scope);
         self.containers.push(Container {
             qname,
             wrapper: wrapper_for(&scope),
@@ -738,7 +742,7 @@ impl<R: std::io::Read> Stream<'_, R> {
     fn open_container(
         &mut self,
         qname: &str,
-        scope: BTreeMap<String, String>,
+        scope: Arc<BTreeMap<String, String>>,
         start: u64,
         end: u64,
         is_empty: bool,
@@ -780,7 +784,6 @@ impl<R: std::io::Read> Stream<'_, R> {
             carriers,
         });
         if !is_empty {
-            let scope = Arc::new(scope);
             self.containers.push(Container {
                 qname: qname.to_string(),
                 wrapper: wrapper_for(&scope),
