@@ -14,24 +14,26 @@
 //! stream with a [`Fallback`]: the caller reads the document as one tree, which gives the
 //! same result or reports the error at its position exactly as before.
 
+mod pieces;
+mod window;
+
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, Read};
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use roxmltree::Node;
-use sha2::Digest as _;
 
-use super::position::{Counter, Locator};
-use super::xml::{DescriptorKeys, Found, XmlKeys, XmlReader, verify_signature, xml_options};
+use super::position::Locator;
+use super::xml::{DescriptorKeys, XmlKeys, XmlReader, verify_signature, xml_options};
 use super::{NS_DS, NS_MD, is_ds};
 use crate::signature::{
-    Canonicalizer, Digester, PieceContext, Position, Streamed, StreamedDigest, verify_streamed,
+    Canonicalizer, Digester, Position, Streamed, StreamedDigest, verify_streamed,
 };
+use pieces::{Batch, BatchRead, Item, ItemRead, Piece, WRAPPER, id_carriers, work, workers};
+use window::Window;
 
 /// Why a document was not (or not wholly) read as a stream; the caller reads it as a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,324 +79,6 @@ pub fn streamable(prefix: &[u8]) -> Option<usize> {
     }
     let first = rest.iter().find(|b| !b.is_ascii_whitespace())?;
     (*first == b'<').then_some(bom)
-}
-
-/// The bytes of the document still needed, read in chunks: everything from `keep` on (the
-/// piece being cut out), and the SHA-256 and line count of all that went before.
-struct Window<R> {
-    inner: R,
-    buf: Vec<u8>,
-    pos: usize,
-    /// Document offset of `buf[0]`.
-    base: u64,
-    keep: u64,
-    counter: Counter,
-    hasher: sha2::Sha256,
-    total: u64,
-    /// Byte-order mark bytes still to drop (hashed, but not part of the text).
-    skip: usize,
-    eof: bool,
-}
-
-impl<R: Read> Window<R> {
-    const CHUNK: usize = 256 * 1024;
-
-    fn new(inner: R, skip: usize) -> Self {
-        Window {
-            inner,
-            buf: Vec::with_capacity(Self::CHUNK * 2),
-            pos: 0,
-            base: 0,
-            keep: 0,
-            counter: Counter::default(),
-            hasher: sha2::Sha256::new(),
-            total: 0,
-            skip,
-            eof: false,
-        }
-    }
-
-    /// Line and column of a document offset at or after every offset asked for before.
-    fn position(&mut self, offset: u64) -> (u32, u32) {
-        self.count_to(offset);
-        (self.counter.line, self.counter.column)
-    }
-
-    fn count_to(&mut self, offset: u64) {
-        let from = (self.counter.offset - self.base) as usize;
-        let to = (offset - self.base) as usize;
-        if to > from {
-            self.counter.advance(&self.buf[from..to]);
-        }
-    }
-
-    fn held(&self, range: Range<u64>) -> &[u8] {
-        &self.buf[(range.start - self.base) as usize..(range.end - self.base) as usize]
-    }
-
-    /// The document offset of the next unread byte.
-    fn offset(&self) -> u64 {
-        self.base + self.pos as u64
-    }
-
-    /// Reads one more chunk; `false` at the end of the input.
-    fn read_more(&mut self) -> io::Result<bool> {
-        self.compact();
-        let length = self.buf.len();
-        self.buf.resize(length + Self::CHUNK, 0);
-        let n = loop {
-            match self.inner.read(&mut self.buf[length..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(length);
-                    return Err(e);
-                }
-            }
-        };
-        self.buf.truncate(length + n);
-        self.hasher.update(&self.buf[length..]);
-        self.total += n as u64;
-        self.eof = n == 0;
-        let skipped = self.skip.min(n);
-        if skipped > 0 {
-            self.buf.drain(length..length + skipped);
-            self.skip -= skipped;
-        }
-        Ok(n > 0)
-    }
-
-    /// Moves past the first end tag `</qname>` (whitespace allowed before `>`) and returns
-    /// the offset after it, without tokenizing what lies before it. A `</qname>` inside a
-    /// comment, CDATA section or nested element of the same name ends the piece in the wrong
-    /// place; the piece then does not parse, and the document goes to the tree reader.
-    fn skip_past_end_tag(&mut self, qname: &str) -> Result<u64, Fallback> {
-        let needle = format!("</{qname}");
-        let finder = memchr::memmem::Finder::new(needle.as_bytes());
-        let mut from = self.offset();
-        loop {
-            let start = (from - self.base) as usize;
-            if let Some(i) = finder.find(&self.buf[start..]) {
-                let mut j = start + i + needle.len();
-                while j < self.buf.len() && matches!(self.buf[j], b' ' | b'\t' | b'\r' | b'\n') {
-                    j += 1;
-                }
-                if j < self.buf.len() {
-                    if self.buf[j] == b'>' {
-                        self.pos = j + 1;
-                        return Ok(self.offset());
-                    }
-                    from = self.base + (start + i + 1) as u64;
-                    continue;
-                }
-                // The tag runs past what is read: look again from its start.
-                from = self.base + (start + i) as u64;
-            } else {
-                from = self.base + self.buf.len().saturating_sub(needle.len()).max(start) as u64;
-            }
-            // Everything up to `from` is scanned; keep it (it is the piece) and read on.
-            self.pos = (from - self.base) as usize;
-            if !self.read_more().map_err(|_| Fallback::Invalid)? {
-                return Err(Fallback::Invalid);
-            }
-        }
-    }
-
-    /// Drops what is neither kept nor unread, counting its lines first.
-    fn compact(&mut self) {
-        let drop_to = ((self.keep.max(self.base) - self.base) as usize).min(self.pos);
-        if drop_to < Self::CHUNK / 4 {
-            return;
-        }
-        let offset = self.base + drop_to as u64;
-        if self.counter.offset < offset {
-            self.count_to(offset);
-        }
-        self.buf.drain(..drop_to);
-        self.base = offset;
-        self.pos -= drop_to;
-    }
-}
-
-impl<R: Read> Read for Window<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(out.len());
-        out[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: Read> BufRead for Window<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.buf.len() && !self.eof {
-            self.read_more()?;
-        }
-        Ok(&self.buf[self.pos..])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.pos += amount;
-    }
-}
-
-/// An element under the root (or a nested container) cut out of the stream: its text behind
-/// a wrapper that declares its ancestors' namespaces.
-struct Piece {
-    /// Where its text (wrapper, element, wrapper's end tag) lies in the batch's text.
-    text: Range<usize>,
-    prefix: usize,
-    origin: (u32, u32),
-    /// Set once the root's signature names a digest: the piece's canonical form is hashed.
-    canonical: Option<Arc<PieceContext>>,
-}
-
-const WRAPPER: &str = "keyroll-piece";
-
-/// What one piece yields.
-#[derive(Default)]
-struct PieceOut {
-    found: Vec<Found>,
-    signatures: Vec<Position>,
-    id_carriers: Vec<(String, Position)>,
-    canonical: Vec<u8>,
-}
-
-/// Reads one piece; any error is left to the tree reader.
-fn read_piece(
-    source: &str,
-    batch_text: &str,
-    piece: &Piece,
-    root_ids: &[String],
-) -> Result<PieceOut, Fallback> {
-    let text = &batch_text[piece.text.clone()];
-    let doc = roxmltree::Document::parse_with_options(text, xml_options())
-        .map_err(|_| Fallback::Invalid)?;
-    let element = doc
-        .root_element()
-        .first_element_child()
-        .ok_or(Fallback::Invalid)?;
-    let locator = Locator::piece(text, &text[..piece.prefix], piece.origin);
-    let at = |n: Node<'_, '_>| {
-        let (line, column) = locator.position(n.range().start);
-        Position { line, column }
-    };
-    let mut out = PieceOut::default();
-    XmlReader {
-        source,
-        locator: &locator,
-    }
-    .read_keys(element, &mut out.found)
-    .map_err(|_| Fallback::Invalid)?;
-    for node in element.descendants().filter(|n| n.is_element()) {
-        if is_ds(node, "Signature") {
-            out.signatures.push(at(node));
-        }
-        id_carriers(node, root_ids, &at, &mut out.id_carriers);
-    }
-    if let Some(context) = &piece.canonical {
-        out.canonical = context.canonicalize(element);
-    }
-    Ok(out)
-}
-
-/// `(value, position)` for each of the root's IDs that `node` carries.
-fn id_carriers(
-    node: Node<'_, '_>,
-    root_ids: &[String],
-    at: &dyn Fn(Node<'_, '_>) -> Position,
-    out: &mut Vec<(String, Position)>,
-) {
-    for id in root_ids {
-        if node
-            .attributes()
-            .any(|a| matches!(a.name(), "ID" | "Id" | "id") && a.value() == id)
-        {
-            out.push((id.clone(), at(node)));
-        }
-    }
-}
-
-/// A batch of items in document order, numbered, for a worker to read the pieces of, and
-/// the pieces' text, one buffer (returned and reused: fresh memory for every piece had the
-/// reading thread zeroing new pages a fifth of its time).
-struct Batch {
-    number: usize,
-    text: String,
-    items: Vec<Item>,
-    root_ids: Arc<Vec<String>>,
-}
-
-/// A batch read: in document order, each piece's result and what lies between pieces. The
-/// pieces' text is freed by the worker that read it.
-struct BatchRead {
-    number: usize,
-    items: Vec<ItemRead>,
-    /// The batch's text buffer, emptied, for the next batch.
-    text: String,
-}
-
-enum ItemRead {
-    Piece(Result<PieceOut, Fallback>),
-    Between {
-        canonical: Vec<u8>,
-        carriers: Vec<(String, Position)>,
-    },
-}
-
-/// Workers beside the thread that reads the stream (which also merges).
-fn workers() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-}
-
-/// Takes batches until the stream closes the queue.
-fn work(source: &str, queue: &Mutex<Receiver<Batch>>, done: &Sender<BatchRead>) {
-    loop {
-        let batch = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok(batch) = batch else { return };
-        let items = batch
-            .items
-            .into_iter()
-            .map(|item| match item {
-                Item::Piece(piece) => {
-                    ItemRead::Piece(read_piece(source, &batch.text, &piece, &batch.root_ids))
-                }
-                Item::Between {
-                    canonical,
-                    carriers,
-                } => ItemRead::Between {
-                    canonical,
-                    carriers,
-                },
-            })
-            .collect();
-        let mut text = batch.text;
-        text.clear();
-        let read = BatchRead {
-            number: batch.number,
-            items,
-            text,
-        };
-        if done.send(read).is_err() {
-            return;
-        }
-    }
-}
-
-/// In document order: pieces, and what lies between them (containers' tags, text): its
-/// canonical bytes and the elements there that carry the root's ID.
-enum Item {
-    Piece(Piece),
-    Between {
-        canonical: Vec<u8>,
-        carriers: Vec<(String, Position)>,
-    },
 }
 
 /// An open `EntitiesDescriptor`.
@@ -1011,11 +695,11 @@ impl<R: std::io::Read> Stream<'_, R> {
                 // Reported as found but not on the root: the tree reader describes it.
                 return Err(Fallback::Unusual("signatures only inside the root"));
             }
-            let window = self.reader.into_inner();
+            let (bytes, sha256) = self.reader.into_inner().finish();
             return Ok(StreamedXml {
                 keys: self.keys.finish(None, None),
-                bytes: window.total as usize,
-                sha256: window.hasher.finalize().into(),
+                bytes,
+                sha256,
             });
         };
         let digest: Option<StreamedDigest> = self.digester.take().map(Digester::finish);
@@ -1060,11 +744,11 @@ impl<R: std::io::Read> Stream<'_, R> {
         };
         let report = verify_signature(|policy| verify_streamed(&streamed, policy))
             .ok_or(Fallback::Unusual("a signature the stream could not digest"))?;
-        let window = self.reader.into_inner();
+        let (bytes, sha256) = self.reader.into_inner().finish();
         Ok(StreamedXml {
             keys: self.keys.finish(info, Some(report)),
-            bytes: window.total as usize,
-            sha256: window.hasher.finalize().into(),
+            bytes,
+            sha256,
         })
     }
 }

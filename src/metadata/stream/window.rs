@@ -1,0 +1,175 @@
+//! The bytes of a streamed document: read in chunks, hashed and line-counted as they go,
+//! with only the piece being cut out kept.
+
+use std::io::{self, BufRead, Read};
+use std::ops::Range;
+
+use sha2::Digest as _;
+
+use super::Fallback;
+use crate::metadata::position::Counter;
+
+/// The bytes of the document still needed, read in chunks: everything from `keep` on (the
+/// piece being cut out), and the SHA-256 and line count of all that went before.
+pub(super) struct Window<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    /// Document offset of `buf[0]`.
+    base: u64,
+    pub(super) keep: u64,
+    counter: Counter,
+    hasher: sha2::Sha256,
+    total: u64,
+    /// Byte-order mark bytes still to drop (hashed, but not part of the text).
+    skip: usize,
+    eof: bool,
+}
+
+impl<R: Read> Window<R> {
+    const CHUNK: usize = 256 * 1024;
+
+    pub(super) fn new(inner: R, skip: usize) -> Self {
+        Window {
+            inner,
+            buf: Vec::with_capacity(Self::CHUNK * 2),
+            pos: 0,
+            base: 0,
+            keep: 0,
+            counter: Counter::default(),
+            hasher: sha2::Sha256::new(),
+            total: 0,
+            skip,
+            eof: false,
+        }
+    }
+
+    /// Line and column of a document offset at or after every offset asked for before.
+    pub(super) fn position(&mut self, offset: u64) -> (u32, u32) {
+        self.count_to(offset);
+        (self.counter.line, self.counter.column)
+    }
+
+    pub(super) fn count_to(&mut self, offset: u64) {
+        let from = (self.counter.offset - self.base) as usize;
+        let to = (offset - self.base) as usize;
+        if to > from {
+            self.counter.advance(&self.buf[from..to]);
+        }
+    }
+
+    pub(super) fn held(&self, range: Range<u64>) -> &[u8] {
+        &self.buf[(range.start - self.base) as usize..(range.end - self.base) as usize]
+    }
+
+    /// Bytes read (a byte-order mark included) and their SHA-256.
+    pub(super) fn finish(self) -> (usize, [u8; 32]) {
+        (self.total as usize, self.hasher.finalize().into())
+    }
+
+    /// The document offset of the next unread byte.
+    pub(super) fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Reads one more chunk; `false` at the end of the input.
+    pub(super) fn read_more(&mut self) -> io::Result<bool> {
+        self.compact();
+        let length = self.buf.len();
+        self.buf.resize(length + Self::CHUNK, 0);
+        let n = loop {
+            match self.inner.read(&mut self.buf[length..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(length);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(length + n);
+        self.hasher.update(&self.buf[length..]);
+        self.total += n as u64;
+        self.eof = n == 0;
+        let skipped = self.skip.min(n);
+        if skipped > 0 {
+            self.buf.drain(length..length + skipped);
+            self.skip -= skipped;
+        }
+        Ok(n > 0)
+    }
+
+    /// Moves past the first end tag `</qname>` (whitespace allowed before `>`) and returns
+    /// the offset after it, without tokenizing what lies before it. A `</qname>` inside a
+    /// comment, CDATA section or nested element of the same name ends the piece in the wrong
+    /// place; the piece then does not parse, and the document goes to the tree reader.
+    pub(super) fn skip_past_end_tag(&mut self, qname: &str) -> Result<u64, Fallback> {
+        let needle = format!("</{qname}");
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let mut from = self.offset();
+        loop {
+            let start = (from - self.base) as usize;
+            if let Some(i) = finder.find(&self.buf[start..]) {
+                let mut j = start + i + needle.len();
+                while j < self.buf.len() && matches!(self.buf[j], b' ' | b'\t' | b'\r' | b'\n') {
+                    j += 1;
+                }
+                if j < self.buf.len() {
+                    if self.buf[j] == b'>' {
+                        self.pos = j + 1;
+                        return Ok(self.offset());
+                    }
+                    from = self.base + (start + i + 1) as u64;
+                    continue;
+                }
+                // The tag runs past what is read: look again from its start.
+                from = self.base + (start + i) as u64;
+            } else {
+                from = self.base + self.buf.len().saturating_sub(needle.len()).max(start) as u64;
+            }
+            // Everything up to `from` is scanned; keep it (it is the piece) and read on.
+            self.pos = (from - self.base) as usize;
+            if !self.read_more().map_err(|_| Fallback::Invalid)? {
+                return Err(Fallback::Invalid);
+            }
+        }
+    }
+
+    /// Drops what is neither kept nor unread, counting its lines first.
+    pub(super) fn compact(&mut self) {
+        let drop_to = ((self.keep.max(self.base) - self.base) as usize).min(self.pos);
+        if drop_to < Self::CHUNK / 4 {
+            return;
+        }
+        let offset = self.base + drop_to as u64;
+        if self.counter.offset < offset {
+            self.count_to(offset);
+        }
+        self.buf.drain(..drop_to);
+        self.base = offset;
+        self.pos -= drop_to;
+    }
+}
+
+impl<R: Read> Read for Window<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Window<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.buf.len() && !self.eof {
+            self.read_more()?;
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos += amount;
+    }
+}
