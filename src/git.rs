@@ -199,6 +199,18 @@ impl GitRepo {
             .map_err(git_error(format!("reading commit {commit}")))
     }
 
+    /// Whether `head` is one commit on `base` whose message carries `trailer` on a line of
+    /// its own: a branch keyroll pushed for this exact content, with nothing to redo.
+    pub fn is_one_commit_with(
+        &self,
+        head: Oid,
+        base: Oid,
+        trailer: &str,
+    ) -> Result<bool, GitError> {
+        Ok(self.parents(head)? == vec![base]
+            && self.message(head)?.lines().any(|l| l.trim() == trailer))
+    }
+
     /// Commits reachable from `head` and not from `base`: what the branch adds.
     pub fn commits_between(&self, head: Oid, base: Oid) -> Result<Vec<CommitInfo>, GitError> {
         let mut walk = self.repo.revwalk().map_err(git_error("walking history"))?;

@@ -358,11 +358,7 @@ pub async fn onboard(
         }
         let up_to_date = match remote_head {
             Some(head) => {
-                repo.parents(head)? == vec![base_head]
-                    && repo
-                        .message(head)?
-                        .lines()
-                        .any(|l| l.trim() == format!("{TRAILER} {digest}"))
+                repo.is_one_commit_with(head, base_head, &format!("{TRAILER} {digest}"))?
             }
             None => false,
         };

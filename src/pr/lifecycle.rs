@@ -172,11 +172,7 @@ impl Run<'_> {
             }
             let up_to_date = match remote_head {
                 Some(head) => {
-                    repo.parents(head)? == vec![base_head]
-                        && repo
-                            .message(head)?
-                            .lines()
-                            .any(|l| l.trim() == format!("Keyroll-Keyset: {keyset}"))
+                    repo.is_one_commit_with(head, base_head, &format!("Keyroll-Keyset: {keyset}"))?
                 }
                 None => false,
             };

@@ -32,7 +32,9 @@ use super::{NS_DS, NS_MD, is_ds};
 use crate::signature::{
     Canonicalizer, Digester, Position, Streamed, StreamedDigest, verify_streamed,
 };
-use pieces::{Batch, BatchRead, Item, ItemRead, Piece, WRAPPER, id_carriers, work, workers};
+use pieces::{
+    Batch, BatchRead, Item, ItemRead, Parsed, Piece, WRAPPER, id_carriers, work, workers,
+};
 use window::Window;
 
 /// Why a document was not (or not wholly) read as a stream; the caller reads it as a tree.
@@ -462,17 +464,9 @@ impl<R: std::io::Read> Stream<'_, R> {
         let text = format!("{}{tag}{close}</{WRAPPER}>", parent.wrapper);
         let prefix = parent.wrapper.len();
         let origin = self.window().position(start);
-        let doc = roxmltree::Document::parse_with_options(&text, xml_options())
-            .map_err(|_| Fallback::Invalid)?;
-        let element = doc
-            .root_element()
-            .first_element_child()
-            .ok_or(Fallback::Invalid)?;
-        let locator = Locator::piece(&text, &text[..prefix], origin);
-        let at = |n: Node<'_, '_>| {
-            let (line, column) = locator.position(n.range().start);
-            Position { line, column }
-        };
+        let parsed = Parsed::new(&text, prefix, origin)?;
+        let element = parsed.element()?;
+        let at = |n: Node<'_, '_>| parsed.at(n);
         let ids = self.root_ids.clone();
         let mut carriers = Vec::new();
         id_carriers(element, &ids, &at, &mut carriers);
@@ -578,17 +572,9 @@ impl<R: std::io::Read> Stream<'_, R> {
         let (text, prefix, origin) = self.piece_text(start, end)?;
         let root = self.root.as_ref().ok_or(Fallback::Invalid)?;
         {
-            let doc = roxmltree::Document::parse_with_options(&text, xml_options())
-                .map_err(|_| Fallback::Invalid)?;
-            let signature = doc
-                .root_element()
-                .first_element_child()
-                .ok_or(Fallback::Invalid)?;
-            let locator = Locator::piece(&text, &text[..prefix], origin);
-            let at = |n: Node<'_, '_>| {
-                let (line, column) = locator.position(n.range().start);
-                Position { line, column }
-            };
+            let parsed = Parsed::new(&text, prefix, origin)?;
+            let signature = parsed.element()?;
+            let at = |n: Node<'_, '_>| parsed.at(n);
             let ids = self.root_ids.clone();
             for node in signature.descendants().filter(|n| n.is_element()) {
                 if is_ds(node, "Signature") && node != signature {
@@ -705,32 +691,21 @@ impl<R: std::io::Read> Stream<'_, R> {
         let digest: Option<StreamedDigest> = self.digester.take().map(Digester::finish);
         let root_doc = roxmltree::Document::parse_with_options(&root.text, xml_options())
             .map_err(|_| Fallback::Invalid)?;
-        let signature_doc = roxmltree::Document::parse_with_options(&signature.text, xml_options())
-            .map_err(|_| Fallback::Invalid)?;
-        let signature_node = signature_doc
-            .root_element()
-            .first_element_child()
-            .ok_or(Fallback::Invalid)?;
-        let signature_locator = Locator::piece(
-            &signature.text,
-            &signature.text[..signature.prefix],
-            signature.origin,
-        );
+        let parsed = Parsed::new(&signature.text, signature.prefix, signature.origin)?;
+        let signature_node = parsed.element()?;
         let root_locator = Locator::whole(&root.text);
         let at = |n: Node<'_, '_>| {
-            let locator = if std::ptr::eq(n.document(), &signature_doc) {
-                &signature_locator
-            } else {
-                &root_locator
-            };
-            let (line, column) = locator.position(n.range().start);
+            if std::ptr::eq(n.document(), &parsed.doc) {
+                return parsed.at(n);
+            }
+            let (line, column) = root_locator.position(n.range().start);
             Position { line, column }
         };
         let info = XmlReader {
             source: self.source,
-            locator: &signature_locator,
+            locator: parsed.locator(),
         }
-        .signature_info(signature_doc.root_element())
+        .signature_info(parsed.doc.root_element())
         .map_err(|_| Fallback::Invalid)?;
         let streamed = Streamed {
             root: root_doc.root_element(),

@@ -27,6 +27,42 @@ pub(super) struct Piece {
 
 pub(super) const WRAPPER: &str = "keyroll-piece";
 
+/// A piece's text parsed (the wrapper and its one element), and where its nodes lie in the
+/// document.
+pub(super) struct Parsed<'t> {
+    pub(super) doc: roxmltree::Document<'t>,
+    locator: Locator<'t>,
+}
+
+impl<'t> Parsed<'t> {
+    /// `text` is a wrapper start tag of `prefix` bytes, then an element that starts at
+    /// `origin` in the document. Any error is left to the tree reader.
+    pub(super) fn new(text: &'t str, prefix: usize, origin: (u32, u32)) -> Result<Self, Fallback> {
+        Ok(Parsed {
+            doc: roxmltree::Document::parse_with_options(text, xml_options())
+                .map_err(|_| Fallback::Invalid)?,
+            locator: Locator::piece(text, &text[..prefix], origin),
+        })
+    }
+
+    /// The element the piece is.
+    pub(super) fn element(&self) -> Result<Node<'_, 't>, Fallback> {
+        self.doc
+            .root_element()
+            .first_element_child()
+            .ok_or(Fallback::Invalid)
+    }
+
+    pub(super) fn at(&self, node: Node<'_, '_>) -> Position {
+        let (line, column) = self.locator.position(node.range().start);
+        Position { line, column }
+    }
+
+    pub(super) fn locator(&self) -> &Locator<'t> {
+        &self.locator
+    }
+}
+
 /// What one piece yields.
 #[derive(Default)]
 pub(super) struct PieceOut {
@@ -44,21 +80,13 @@ pub(super) fn read_piece(
     root_ids: &[String],
 ) -> Result<PieceOut, Fallback> {
     let text = &batch_text[piece.text.clone()];
-    let doc = roxmltree::Document::parse_with_options(text, xml_options())
-        .map_err(|_| Fallback::Invalid)?;
-    let element = doc
-        .root_element()
-        .first_element_child()
-        .ok_or(Fallback::Invalid)?;
-    let locator = Locator::piece(text, &text[..piece.prefix], piece.origin);
-    let at = |n: Node<'_, '_>| {
-        let (line, column) = locator.position(n.range().start);
-        Position { line, column }
-    };
+    let parsed = Parsed::new(text, piece.prefix, piece.origin)?;
+    let element = parsed.element()?;
+    let at = |n: Node<'_, '_>| parsed.at(n);
     let mut out = PieceOut::default();
     XmlReader {
         source,
-        locator: &locator,
+        locator: parsed.locator(),
     }
     .read_keys(element, &mut out.found)
     .map_err(|_| Fallback::Invalid)?;
