@@ -255,16 +255,12 @@ pub fn parse(
     bytes: &[u8],
     fetched_at: OffsetDateTime,
 ) -> Result<MetadataDocument, MetadataError> {
-    if let Some(skip) = stream::streamable(&bytes[..bytes.len().min(PREFIX)])
-        && let Ok(streamed) = stream::read(source, bytes, skip)
-    {
-        return streamed_document(source, streamed, fetched_at);
-    }
-    parse_tree(source, bytes, fetched_at)
+    parse_streamed(source, bytes, fetched_at)
+        .unwrap_or_else(|_| parse_tree(source, bytes, fetched_at))
 }
 
 /// An aggregate as [`stream::read`] gives it, or `Fallback` when the stream leaves the
-/// document to the tree reader. For tests that compare the two readers.
+/// document to the tree reader ([`parse`] then calls it; tests compare the two readers).
 #[doc(hidden)]
 pub fn parse_streamed(
     source: &str,
