@@ -346,11 +346,23 @@ pub(crate) fn error_message(body: &str) -> String {
 }
 
 pub(crate) fn url_escape(text: &str) -> String {
+    percent_escape(text, b"/")
+}
+
+/// A search query's value: every byte but RFC 3986's unreserved characters escaped, `/`
+/// included (`repo:owner/name` goes as `repo%3Aowner%2Fname`).
+pub(crate) fn query_escape(text: &str) -> String {
+    percent_escape(text, b"")
+}
+
+/// `%XX` for every byte that is not an RFC 3986 unreserved character or in `keep`.
+fn percent_escape(text: &str, keep: &[u8]) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 (b as char).to_string()
             }
+            _ if keep.contains(&b) => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -151,15 +151,7 @@ impl GitHub {
             "\"{marker}\" repo:{}/{} is:issue in:body",
             repo.owner, repo.name
         );
-        let escaped: String = query
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        let escaped = query_escape(&query);
         let path = format!("/search/issues?q={escaped}&per_page={PER_PAGE}");
         match self.call(reqwest::Method::GET, &path, None).await? {
             None => Ok(Vec::new()),
@@ -267,15 +259,7 @@ impl GitHub {
     /// other rate limit. A refusal (an App installation token on a GitHub that does not allow
     /// it, 422 for a query it will not run) comes back as the error.
     pub async fn search_code(&self, query: &str, page: u32) -> Result<CodePage, GitHubError> {
-        let escaped: String = query
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        let escaped = query_escape(query);
         let path = format!("/search/code?q={escaped}&per_page={PER_PAGE}&page={page}");
         let Some(v) = self.call(reqwest::Method::GET, &path, None).await? else {
             return Ok(CodePage {
