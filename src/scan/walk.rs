@@ -110,7 +110,7 @@ pub fn scan_paths_with_threads(
         rules,
         known,
         needles: prefilter_needles(rules),
-        names: FileNames::new(rules),
+        names: std::sync::Arc::new(FileNames::new(rules)),
     };
     // A path named on the command line must exist: nothing is walked otherwise.
     let mut roots = Vec::new();
@@ -178,22 +178,23 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     // The walker follows no symlink, so below the root's real path each path it yields is
     // real already: no per-file `canonicalize` (a `readlink` per path component).
     let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let names = reader.names.clone();
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .require_git(false)
         .threads(threads)
-        .filter_entry(|entry| {
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            !(is_dir
-                && SKIPPED_DIRS
-                    .iter()
-                    .any(|d| entry.file_name().eq_ignore_ascii_case(d)))
+        .filter_entry(move |entry| match entry.file_type() {
+            Some(t) if t.is_dir() => !SKIPPED_DIRS
+                .iter()
+                .any(|d| entry.file_name().eq_ignore_ascii_case(d)),
+            // Settled here, not in the visitor: a file dropped by the filter is never queued
+            // for a walker thread (a queue push and pop for each of a tree's files).
+            Some(t) if t.is_file() => names.matches(entry.file_name()),
+            _ => true,
         });
     let visit = |entry: Result<ignore::DirEntry, ignore::Error>| match entry {
         Ok(entry) => {
-            if entry.file_type().is_some_and(|t| t.is_file())
-                && reader.names.matches(entry.file_name())
-            {
+            if entry.file_type().is_some_and(|t| t.is_file()) {
                 let real = entry
                     .path()
                     .strip_prefix(root)
@@ -261,27 +262,28 @@ struct Reader<'a> {
     rules: &'a RuleSet,
     known: &'a KnownCertificates,
     needles: aho_corasick::AhoCorasick,
-    names: FileNames<'a>,
+    /// Shared with the walker's entry filter, which must own what it holds.
+    names: std::sync::Arc<FileNames>,
 }
 
 /// The file names some rule applies to, tested for every file walked. A pattern `*.ext`
 /// (every built-in rule's) is a suffix compared without regard to ASCII case; any other
 /// pattern goes to the rule's glob.
-struct FileNames<'a> {
-    suffixes: Vec<&'a str>,
-    globbed: Vec<&'a crate::rules::Rule>,
+struct FileNames {
+    suffixes: Vec<String>,
+    globbed: Vec<std::sync::Arc<crate::rules::Rule>>,
 }
 
-impl<'a> FileNames<'a> {
-    fn new(rules: &'a RuleSet) -> Self {
-        let mut suffixes: Vec<&str> = Vec::new();
+impl FileNames {
+    fn new(rules: &RuleSet) -> Self {
+        let mut suffixes: Vec<String> = Vec::new();
         let mut globbed = Vec::new();
         for rule in &rules.rules {
             let rule_suffixes: Option<Vec<&str>> =
                 rule.spec.files.iter().map(|p| plain_suffix(p)).collect();
             match rule_suffixes {
-                Some(more) => suffixes.extend(more),
-                None => globbed.push(rule.as_ref()),
+                Some(more) => suffixes.extend(more.into_iter().map(str::to_string)),
+                None => globbed.push(rule.clone()),
             }
         }
         suffixes.sort_unstable();
