@@ -116,14 +116,14 @@ pub(super) fn parse_jwks(
                 }
             }
         }
-        keys.add(
+        keys.add(PublishedKey::new(
             issuer.clone(),
-            "",
+            String::new(),
             key_use,
             kid,
             format!("keys[{index}]"),
             certificate,
-        );
+        ));
     }
     Ok((keys.keys, notes))
 }

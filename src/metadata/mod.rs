@@ -131,6 +131,30 @@ pub struct PublishedKey {
 }
 
 impl PublishedKey {
+    /// A key as first seen: one role (none when `role` is empty), one use, the certificate
+    /// without its DER (keys are compared and shown by their fields and thumbprints).
+    pub fn new(
+        entity_id: Option<String>,
+        role: String,
+        key_use: KeyUse,
+        kid: Option<String>,
+        location: String,
+        certificate: Certificate,
+    ) -> Self {
+        PublishedKey {
+            entity_id,
+            roles: if role.is_empty() {
+                Vec::new()
+            } else {
+                vec![role]
+            },
+            uses: BTreeSet::from([key_use]),
+            kid,
+            location,
+            certificate: Arc::new(certificate.without_der()),
+        }
+    }
+
     pub fn thumbprint(&self) -> Thumbprint {
         self.certificate.sha1
     }
@@ -222,7 +246,11 @@ fn stream_file(
     let Some(skip) = stream::streamable(&prefix) else {
         return Ok(None);
     };
-    match stream::read(source, std::io::Cursor::new(prefix).chain(file), skip) {
+    let size = file
+        .metadata()
+        .ok()
+        .and_then(|m| usize::try_from(m.len()).ok());
+    match stream::read(source, std::io::Cursor::new(prefix).chain(file), skip, size) {
         Ok(streamed) => streamed_document(source, streamed, now).map(Some),
         Err(_) => Ok(None),
     }
@@ -269,7 +297,7 @@ pub fn parse_streamed(
 ) -> Result<Result<MetadataDocument, MetadataError>, Fallback> {
     let skip = stream::streamable(&bytes[..bytes.len().min(PREFIX)])
         .ok_or(Fallback::Unusual("not UTF-8 XML"))?;
-    let streamed = stream::read(source, bytes, skip)?;
+    let streamed = stream::read(source, bytes, skip, Some(bytes.len()))?;
     Ok(streamed_document(source, streamed, fetched_at))
 }
 
@@ -383,7 +411,7 @@ fn json_error(source: &str, e: &serde_json::Error) -> MetadataError {
 #[derive(Default)]
 struct KeyCollector {
     keys: Vec<PublishedKey>,
-    index: HashMap<Thumbprint, Vec<usize>, std::hash::BuildHasherDefault<ThumbprintHasher>>,
+    index: HashMap<Thumbprint, Listed, std::hash::BuildHasherDefault<ThumbprintHasher>>,
 }
 
 /// Hashes a thumbprint by its first eight bytes: they are already uniformly distributed.
@@ -405,36 +433,64 @@ impl std::hash::Hasher for ThumbprintHasher {
 }
 
 impl KeyCollector {
-    fn add(
-        &mut self,
-        entity_id: Option<String>,
-        role: &str,
-        key_use: KeyUse,
-        kid: Option<String>,
-        location: String,
-        certificate: Certificate,
-    ) {
-        let same = self.index.entry(certificate.sha1).or_default();
-        if let Some(&i) = same.iter().find(|&&i| self.keys[i].entity_id == entity_id) {
-            let existing = &mut self.keys[i];
-            if !role.is_empty() && !existing.roles.iter().any(|r| r == role) {
-                existing.roles.push(role.to_string());
-            }
-            existing.uses.insert(key_use);
-            return;
+    /// Room for the keys a document of `bytes` can hold at most (an `X509Certificate`
+    /// element takes well over 256 bytes): the list is never copied to grow while a stream
+    /// merges. Untouched capacity costs address space, not memory; the index grows as
+    /// usual (a hash table's room is written when made).
+    fn for_document(bytes: usize) -> Self {
+        KeyCollector {
+            keys: Vec::with_capacity(bytes / 256),
+            index: HashMap::default(),
         }
-        same.push(self.keys.len());
-        self.keys.push(PublishedKey {
-            entity_id,
-            roles: if role.is_empty() {
-                Vec::new()
-            } else {
-                vec![role.to_string()]
-            },
-            uses: BTreeSet::from([key_use]),
-            kid,
-            location,
-            certificate: Arc::new(certificate.without_der()),
-        });
+    }
+
+    /// Adds a key, or merges its role and use into the key already listed for the same
+    /// certificate and entity.
+    fn add(&mut self, key: PublishedKey) {
+        use std::collections::hash_map::Entry;
+        let next = self.keys.len();
+        match self.index.entry(key.certificate.sha1) {
+            Entry::Vacant(slot) => {
+                slot.insert(Listed::One(next));
+            }
+            Entry::Occupied(mut slot) => {
+                let listed = slot.get_mut();
+                let keys = &mut self.keys;
+                if let Some(&i) = listed.iter().find(|&&i| keys[i].entity_id == key.entity_id) {
+                    let existing = &mut keys[i];
+                    for role in key.roles {
+                        if !existing.roles.contains(&role) {
+                            existing.roles.push(role);
+                        }
+                    }
+                    existing.uses.extend(key.uses);
+                    return;
+                }
+                listed.push(next);
+            }
+        }
+        self.keys.push(key);
+    }
+}
+
+/// The keys listed for one certificate: almost always one (no allocation for it).
+enum Listed {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Listed {
+    fn iter(&self) -> std::slice::Iter<'_, usize> {
+        match self {
+            Listed::One(i) => std::slice::from_ref(i).iter(),
+            Listed::Many(all) => all.iter(),
+        }
+    }
+
+    fn push(&mut self, i: usize) {
+        match self {
+            Listed::One(first) => *self = Listed::Many(vec![*first, i]),
+            Listed::Many(all) => all.push(i),
+        }
     }
 }

@@ -134,13 +134,8 @@ pub(super) fn verify_signature(
 /// What one KeyDescriptor yields, in document order: a note for a chain found beside a key,
 /// then the keys. A stream reads entities on several threads and merges these in order.
 pub(super) enum Found {
-    Key {
-        entity_id: Option<String>,
-        role: String,
-        key_use: KeyUse,
-        location: String,
-        certificate: Certificate,
-    },
+    /// Made where it is found (a stream's worker thread), merged in order.
+    Key(PublishedKey),
     Chain {
         seen: (Option<String>, Vec<Thumbprint>, Vec<Thumbprint>),
         note: String,
@@ -157,18 +152,18 @@ pub(super) struct DescriptorKeys {
 }
 
 impl DescriptorKeys {
+    /// Keys of a document of about `bytes` (see [`KeyCollector::for_document`]).
+    pub(super) fn for_document(bytes: usize) -> Self {
+        DescriptorKeys {
+            keys: super::KeyCollector::for_document(bytes),
+            ..Default::default()
+        }
+    }
+
     pub(super) fn merge(&mut self, found: Vec<Found>) {
         for item in found {
             match item {
-                Found::Key {
-                    entity_id,
-                    role,
-                    key_use,
-                    location,
-                    certificate,
-                } => self
-                    .keys
-                    .add(entity_id, &role, key_use, None, location, certificate),
+                Found::Key(key) => self.keys.add(key),
                 Found::Chain { seen, note } => {
                     if self.noted_chains.insert(seen) {
                         self.notes.push(note);
@@ -341,13 +336,17 @@ impl XmlReader<'_, '_> {
             }
             for (cert_node, certificate) in chain.leaves {
                 let (line, column) = self.locator.position(cert_node.range().start);
-                found.push(Found::Key {
-                    entity_id: entity_id.clone(),
-                    role: role.clone(),
+                // Made here, on the thread that decoded the certificate: its DER is dropped
+                // and the key allocated where the memory was freed, not on the thread that
+                // merges (a stream's bottleneck).
+                found.push(Found::Key(PublishedKey::new(
+                    entity_id.clone(),
+                    role.clone(),
                     key_use,
-                    location: format!("line {line}, column {column}"),
+                    None,
+                    format!("line {line}, column {column}"),
                     certificate,
-                });
+                )));
             }
         }
         Ok(())

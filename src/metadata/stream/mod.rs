@@ -161,7 +161,13 @@ fn normalize_line_ends(text: &str) -> String {
 /// Pieces are read on worker threads, a batch at a time, while this thread reads on; their
 /// results are merged in document order as they come back. The queue is bounded, so memory
 /// holds a few batches, never the document.
-pub fn read(source: &str, input: impl std::io::Read, skip: usize) -> Result<StreamedXml, Fallback> {
+/// `size` is the document's length in bytes when known (the key list is sized from it).
+pub fn read(
+    source: &str,
+    input: impl std::io::Read,
+    skip: usize,
+    size: Option<usize>,
+) -> Result<StreamedXml, Fallback> {
     let workers = workers();
     let (queue, batches) = mpsc::sync_channel::<Batch>(workers * 2);
     let batches = Mutex::new(batches);
@@ -175,7 +181,7 @@ pub fn read(source: &str, input: impl std::io::Read, skip: usize) -> Result<Stre
         drop(done);
         // The queue closes with the stream, on success or not: the workers finish and are
         // joined.
-        read_with(source, input, skip, queue, reads)
+        read_with(source, input, skip, size, queue, reads)
     })
 }
 
@@ -183,6 +189,7 @@ fn read_with<R: std::io::Read>(
     source: &str,
     input: R,
     skip: usize,
+    size: Option<usize>,
     queue: SyncSender<Batch>,
     reads: Receiver<BatchRead>,
 ) -> Result<StreamedXml, Fallback> {
@@ -199,7 +206,7 @@ fn read_with<R: std::io::Read>(
         text: String::new(),
         spare: Vec::new(),
         skipped: 0,
-        keys: DescriptorKeys::default(),
+        keys: size.map_or_else(DescriptorKeys::default, DescriptorKeys::for_document),
         root: None,
         root_ids: Vec::new(),
         root_signature: None,

@@ -19,7 +19,7 @@ pub(super) struct Window<R> {
     base: u64,
     pub(super) keep: u64,
     counter: Counter,
-    hasher: sha2::Sha256,
+    hasher: Hasher,
     total: u64,
     /// Byte-order mark bytes still to drop (hashed, but not part of the text).
     skip: usize,
@@ -37,7 +37,7 @@ impl<R: Read> Window<R> {
             base: 0,
             keep: 0,
             counter: Counter::default(),
-            hasher: sha2::Sha256::new(),
+            hasher: Hasher::new(),
             total: 0,
             skip,
             eof: false,
@@ -64,7 +64,7 @@ impl<R: Read> Window<R> {
 
     /// Bytes read (a byte-order mark included) and their SHA-256.
     pub(super) fn finish(self) -> (usize, [u8; 32]) {
-        (self.total as usize, self.hasher.finalize().into())
+        (self.total as usize, self.hasher.finish())
     }
 
     /// The document offset of the next unread byte.
@@ -88,7 +88,7 @@ impl<R: Read> Window<R> {
             }
         };
         self.buf.truncate(length + n);
-        self.hasher.update(&self.buf[length..]);
+        self.hasher.update(&self.buf[length..length + n]);
         self.total += n as u64;
         self.eof = n == 0;
         let skipped = self.skip.min(n);
@@ -171,5 +171,76 @@ impl<R: Read> BufRead for Window<R> {
 
     fn consume(&mut self, amount: usize) {
         self.pos += amount;
+    }
+}
+
+/// The document's SHA-256, computed on a thread of its own from copies of the chunks read:
+/// the thread that reads the stream is its bottleneck, and hashing was a tenth of its time.
+/// Where no thread can be started, the hash is computed in place.
+enum Hasher {
+    Thread {
+        chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
+        /// Chunk buffers the thread is done with, reused (fresh memory costs page faults).
+        spare: std::sync::mpsc::Receiver<Vec<u8>>,
+        digest: std::thread::JoinHandle<[u8; 32]>,
+    },
+    InPlace(sha2::Sha256),
+}
+
+impl Hasher {
+    fn new() -> Self {
+        use std::sync::mpsc;
+        // A few chunks in flight: the reader never waits on the hash unless it is that far
+        // ahead.
+        let (chunks, received) = mpsc::sync_channel::<Vec<u8>>(4);
+        let (done, spare) = mpsc::channel::<Vec<u8>>();
+        let thread = std::thread::Builder::new()
+            .name("keyroll-sha256".into())
+            .spawn(move || {
+                let mut hasher = sha2::Sha256::new();
+                for mut chunk in received {
+                    hasher.update(&chunk);
+                    chunk.clear();
+                    // The reader may be gone (it stopped early): the buffer is then freed.
+                    let _ = done.send(chunk);
+                }
+                hasher.finalize().into()
+            });
+        match thread {
+            Ok(digest) => Hasher::Thread {
+                chunks,
+                spare,
+                digest,
+            },
+            Err(_) => Hasher::InPlace(sha2::Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Thread { chunks, spare, .. } => {
+                let mut chunk = spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(bytes.len()));
+                chunk.extend_from_slice(bytes);
+                if let Err(std::sync::mpsc::SendError(chunk)) = chunks.send(chunk) {
+                    // The thread is gone (it panicked): `finish` reports it.
+                    drop(chunk);
+                }
+            }
+            Hasher::InPlace(hasher) => hasher.update(bytes),
+        }
+    }
+
+    fn finish(self) -> [u8; 32] {
+        match self {
+            Hasher::Thread { chunks, digest, .. } => {
+                drop(chunks);
+                digest
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+            Hasher::InPlace(hasher) => hasher.finalize().into(),
+        }
     }
 }
