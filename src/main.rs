@@ -186,21 +186,13 @@ fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
     match args.format {
         // Written as made: an aggregate's 40,000 rows are tens of megabytes of JSON.
         Format::Json => {
-            let stdout = std::io::stdout().lock();
-            // serde_json writes a few bytes at a time: buffered before the redaction.
-            let mut out = std::io::BufWriter::with_capacity(
-                64 * 1024,
-                keyroll::secret::RedactLines::new(std::io::BufWriter::new(stdout)),
-            );
-            let written = report::write_inspect_json(&doc, now, args.warn_days, &mut out)
-                .and_then(|()| out.flush());
-            match written {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.context("writing to stdout")?,
-            }
+            write_stdout(|out| report::write_inspect_json(&doc, now, args.warn_days, out))?
         }
         Format::Text => print_stdout(&report::inspect_text(&doc, now, args.warn_days))?,
     }
+    // The process ends here: an aggregate's 40,000 keys are left to the exit, not freed one
+    // by one (their memory was allocated on the stream's worker threads).
+    std::mem::forget(doc);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -268,20 +260,24 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         Ok(result) => result,
         Err(e) => return could_not_run(e.into()),
     };
-    let out = match args.format {
+    match args.format {
         ScanFormat::Text if args.transforms => {
-            report::scan_text(&result) + &report::scan_transforms(&result)
+            print_stdout(&(report::scan_text(&result) + &report::scan_transforms(&result)))?
         }
-        ScanFormat::Text => report::scan_text(&result),
-        ScanFormat::Json => report::scan_json(&result),
-        ScanFormat::Sarif => report::scan_sarif(&result),
-        ScanFormat::Github => report::scan_github(&result),
-    };
-    print_stdout(&out)?;
-    Ok(match result.worst() {
+        ScanFormat::Text => print_stdout(&report::scan_text(&result))?,
+        // Written as made, as inspect's: a large estate's JSON is megabytes.
+        ScanFormat::Json => write_stdout(|out| report::write_scan_json(&result, out))?,
+        ScanFormat::Sarif => print_stdout(&report::scan_sarif(&result))?,
+        ScanFormat::Github => print_stdout(&report::scan_github(&result))?,
+    }
+    let code = match result.worst() {
         Some(keyroll::scan::Severity::Error) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
-    })
+    };
+    // The process ends here: thousands of parsed files are left to the exit, not freed one
+    // by one.
+    std::mem::forget(result);
+    Ok(code)
 }
 
 /// One writer per folder: the lock is held from before the inputs are read until the writes
@@ -597,6 +593,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// A closed pipe (`keyroll inspect … | head`) is not an error.
+/// Writes to stdout as `write` makes the output, redacted line by line: no copy of a long
+/// report is held (an aggregate's inspect JSON is tens of megabytes). A closed pipe is not a
+/// failure.
+fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<()> {
+    let stdout = std::io::stdout().lock();
+    // serde_json writes a few bytes at a time: buffered before the redaction.
+    let mut out = std::io::BufWriter::with_capacity(
+        64 * 1024,
+        keyroll::secret::RedactLines::new(std::io::BufWriter::new(stdout)),
+    );
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
 fn print_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
