@@ -434,12 +434,13 @@ impl std::hash::Hasher for ThumbprintHasher {
 
 impl KeyCollector {
     /// Room for the keys a document of `bytes` can hold at most (an `X509Certificate`
-    /// element takes well over 256 bytes): the list is never copied to grow while a stream
-    /// merges. Untouched capacity costs address space, not memory; the index grows as
-    /// usual (a hash table's room is written when made).
+    /// element takes well over 256 bytes), up to 256 Ki keys (32 MiB of address space, so a
+    /// huge document cannot ask for more than a system that does not overcommit will give):
+    /// the list is not copied to grow while a stream merges. Untouched capacity costs address
+    /// space, not memory; the index grows as usual (a hash table's room is written when made).
     fn for_document(bytes: usize) -> Self {
         KeyCollector {
-            keys: Vec::with_capacity(bytes / 256),
+            keys: Vec::with_capacity((bytes / 256).min(256 * 1024)),
             index: HashMap::default(),
         }
     }
