@@ -50,7 +50,9 @@ pub struct InspectJson<'a, Rows = InspectRows<'a>> {
 }
 
 /// The rows, made one at a time as they are written: 40,000 rows of an aggregate are never
-/// all in memory at once.
+/// all in memory at once. Serialized, they are an empty list: the document around them is
+/// written by serde_json and the rows are written into its `certificates` list as text
+/// ([`write_inspect_json`]).
 #[derive(Debug)]
 pub struct InspectRows<'a> {
     keys: &'a [PublishedKey],
@@ -59,74 +61,90 @@ pub struct InspectRows<'a> {
 }
 
 impl Serialize for InspectRows<'_> {
-    /// Rows are rendered on every core, a chunk at a time, and passed to the serializer as
-    /// raw JSON already indented for their place (the document is written by serde_json's
-    /// pretty printer, two spaces a level, rows two levels deep): the same bytes as rows
-    /// serialized one by one. The renderers run ahead of the writer by a chunk each, so
-    /// rendering and writing overlap, and each renders into memory its allocator reuses.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeSeq as _};
-        const CHUNK: usize = 1024;
-        let mut seq = serializer.serialize_seq(Some(self.keys.len()))?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads == 1 || self.keys.len() < 256 {
-            for key in self.keys {
-                seq.serialize_element(&*self.render_one(key).map_err(S::Error::custom)?)?;
-            }
-            return seq.end();
-        }
-        let chunks: Vec<&[PublishedKey]> = self.keys.chunks(CHUNK).collect();
-        std::thread::scope(|scope| {
-            // Renderer `r` renders chunks r, r + threads, ... in order, one ahead of the
-            // writer; a writer that stops early drops the receivers and the renderers end.
-            let rendered: Vec<_> = (0..threads)
-                .map(|r| {
-                    let (send, receive) = std::sync::mpsc::sync_channel(1);
-                    let chunks = &chunks;
-                    scope.spawn(move || {
-                        for chunk in chunks.iter().skip(r).step_by(threads) {
-                            let rows: Result<Vec<_>, _> =
-                                chunk.iter().map(|key| self.render_one(key)).collect();
-                            if send.send(rows).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    receive
-                })
-                .collect();
-            for k in 0..chunks.len() {
-                // A renderer that panicked sent nothing: the scope re-raises its panic.
-                let Ok(rows) = rendered[k % threads].recv() else {
-                    break;
-                };
-                for row in rows.map_err(S::Error::custom)? {
-                    seq.serialize_element(&*row)?;
-                }
-            }
-            seq.end()
-        })
+        use serde::ser::SerializeSeq as _;
+        serializer.serialize_seq(Some(0))?.end()
     }
 }
 
 impl InspectRows<'_> {
-    /// One row, pretty-printed and indented for its place in the document.
-    fn render_one(
+    /// Rows `first..` of `keys` into `out`, each after the separator serde_json's pretty
+    /// printer puts before a list element two levels deep, and pretty-printed with its
+    /// lines indented for that place: the bytes the printer would write for them.
+    fn render(
         &self,
-        key: &PublishedKey,
-    ) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
-        let mut row = Indented(Vec::with_capacity(1024));
-        serde_json::to_writer_pretty(&mut row, &InspectRow::new(key, self.now, self.warn_days))?;
-        let row = String::from_utf8(row.0).expect("serde_json writes UTF-8");
-        serde_json::value::RawValue::from_string(row)
+        first: usize,
+        keys: &[PublishedKey],
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        let mut out = Indented(out);
+        for (i, key) in keys.iter().enumerate() {
+            out.0.extend_from_slice(if first + i == 0 {
+                b"\n    "
+            } else {
+                b",\n    "
+            });
+            serde_json::to_writer_pretty(
+                &mut out,
+                &InspectRow::new(key, self.now, self.warn_days),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows, rendered on every core a chunk at a time: renderer `r` renders chunks
+    /// r, r + threads, ... into buffers the writer hands back (memory reused, not faulted in
+    /// afresh), one chunk ahead of the writer, so rendering and writing overlap.
+    fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        const CHUNK: usize = 1024;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads == 1 || self.keys.len() < 256 {
+            let mut text = Vec::new();
+            self.render(0, self.keys, &mut text)?;
+            return out.write_all(&text);
+        }
+        let chunks: Vec<&[PublishedKey]> = self.keys.chunks(CHUNK).collect();
+        std::thread::scope(|scope| {
+            let renderers: Vec<_> = (0..threads)
+                .map(|r| {
+                    let (send, rendered) = std::sync::mpsc::sync_channel(1);
+                    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+                    let chunks = &chunks;
+                    scope.spawn(move || {
+                        for (k, chunk) in chunks.iter().enumerate().skip(r).step_by(threads) {
+                            let mut text = returned.try_recv().unwrap_or_default();
+                            text.clear();
+                            let result = self.render(k * CHUNK, chunk, &mut text).map(|()| text);
+                            // The writer stopped (an error, a closed pipe): so do we.
+                            if send.send(result).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    (rendered, give_back)
+                })
+                .collect();
+            for k in 0..chunks.len() {
+                let (rendered, give_back) = &renderers[k % threads];
+                // A renderer that panicked sent nothing: the scope re-raises its panic.
+                let Ok(text) = rendered.recv() else {
+                    break;
+                };
+                let text = text?;
+                out.write_all(&text)?;
+                // The renderer may have finished: the buffer is then freed.
+                let _ = give_back.send(text);
+            }
+            Ok(())
+        })
     }
 }
 
 /// Writes what it is given with four spaces after each line break: a row's own lines,
 /// indented two levels for its place in the document.
-struct Indented(Vec<u8>);
+struct Indented<'a>(&'a mut Vec<u8>);
 
-impl std::io::Write for Indented {
+impl std::io::Write for Indented<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let mut rest = bytes;
         while let Some(i) = memchr::memchr(b'\n', rest) {
@@ -219,9 +237,21 @@ pub fn write_inspect_json(
         now,
         warn_days,
     };
+    // The document with an empty `certificates` list, which the rows are written into: the
+    // bytes serde_json's pretty printer writes for the whole document (a unit test holds the
+    // two to each other). The list is at the top level, so its key is found unescaped once.
+    let frame = serde_json::to_vec_pretty(&inspect_document(doc, now, &rows))?;
+    const LIST: &[u8] = b"\n  \"certificates\": []";
+    let list = memchr::memmem::find(&frame, LIST).expect("the document has a certificates list");
+    let (head, tail) = frame.split_at(list + LIST.len() - 1);
+    if rows.keys.is_empty() {
+        return out.write_all(&frame).and_then(|()| out.write_all(b"\n"));
+    }
     // An I/O error keeps its kind (a closed pipe is not a failure, main.rs).
-    serde_json::to_writer_pretty(&mut *out, &inspect_document(doc, now, rows))
-        .map_err(std::io::Error::from)?;
+    out.write_all(head)?;
+    rows.write(out)?;
+    out.write_all(b"\n  ")?;
+    out.write_all(tail)?;
     out.write_all(b"\n")
 }
 
