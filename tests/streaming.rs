@@ -239,6 +239,103 @@ fn nested_and_renamespaced_aggregates_read_the_same() {
     );
 }
 
+/// The stream's workers cut certificates' base64 out of a piece before parsing it, where
+/// that cannot change what is read: each entity here holds a case on one side of that line.
+/// Rows, locations (keys after wrapped, CRLF certificates) and errors match the tree's.
+#[test]
+fn certificates_cut_before_parsing_read_the_same() {
+    let c = corpus_certificates();
+    let kd = |inner: &str| {
+        format!(
+            r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>{inner}</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
+        )
+    };
+    let cert = |body: &str| format!("<ds:X509Certificate>{body}</ds:X509Certificate>");
+    let entity = |i: usize, keys: &[String]| {
+        format!(
+            "\r\n <md:EntityDescriptor entityID=\"https://e{i}.example\"><md:IDPSSODescriptor protocolSupportEnumeration=\"p\">{}</md:IDPSSODescriptor></md:EntityDescriptor>",
+            keys.concat()
+        )
+    };
+    let crlf = |b64: &str| format!("\r\n{}\r\n", sigkit::wrapped(b64).replace('\n', "\r\n"));
+    let (first, rest) = c[0].split_at(40);
+    let entities = [
+        // Cut: one line; wrapped with CRLF, then more keys whose positions come after it.
+        vec![kd(&cert(&c[0]))],
+        vec![
+            kd(&cert(&crlf(&c[1]))),
+            kd(&cert(&crlf(&c[2]))),
+            kd(&cert(&c[0])),
+        ],
+        // Cut: no prefix (default namespace); an end tag with a space before its `>`.
+        vec![kd(&format!(
+            r#"<X509Certificate xmlns="http://www.w3.org/2000/09/xmldsig#">{}</X509Certificate >"#,
+            c[1]
+        ))],
+        // Not cut: a character reference, CDATA, a comment, attributes, a child element.
+        vec![kd(&cert(&format!("{first}&#10;{rest}")))],
+        vec![kd(&cert(&format!("<![CDATA[{}]]>", c[1])))],
+        vec![kd(&format!("<!-- a comment -->{}", cert(&c[2])))],
+        vec![
+            kd(&format!(
+                r#"<ds:X509Certificate Id="x">{}</ds:X509Certificate>"#,
+                c[0]
+            )),
+            kd(&cert(&c[1])),
+        ],
+        vec![kd(&format!(
+            "<ds:X509Certificate>{first}<x:y xmlns:x=\"urn:x\"/>{rest}</ds:X509Certificate>"
+        ))],
+        // One inside another: the outer one's text is the inner one's.
+        vec![kd(&cert(&cert(&c[2])))],
+        // A look-alike name is not a certificate; the real one after it is cut.
+        vec![kd(&format!(
+            "<ds:MyX509Certificate>{}</ds:MyX509Certificate>{}",
+            c[1],
+            cert(&c[2])
+        ))],
+        // Self-closing with attributes leaves the rest of its piece uncut.
+        vec![kd(&format!(
+            r#"<ds:X509Certificate Id="e"/>{}"#,
+            cert(&c[0])
+        ))],
+    ];
+    let mut doc = format!(
+        r#"<md:EntitiesDescriptor xmlns:md="{MD}" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">"#
+    );
+    for (i, keys) in entities.iter().enumerate() {
+        doc.push_str(&entity(i, keys));
+    }
+    doc.push_str("\r\n</md:EntitiesDescriptor>\r\n");
+    let read = metadata::parse("cut.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH);
+    assert!(
+        read.is_err(),
+        "the empty self-closing certificate is an error"
+    );
+    assert_same_error("cut.xml", doc.as_bytes());
+    // Without that entity the document reads, and every key's row matches the tree's.
+    let last = entity(entities.len() - 1, &entities[entities.len() - 1]);
+    let doc = doc.replace(&last, "");
+    assert_same("cut.xml", doc.as_bytes());
+    assert!(
+        metadata::parse("cut.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH)
+            .unwrap()
+            .keys
+            .len()
+            >= 10
+    );
+    // On one line, as AD FS writes it.
+    let one_line = doc.replace("\r\n", "");
+    assert_same("cut-one-line.xml", one_line.as_bytes());
+    // A cut certificate that is not base64 (and one with `]]>`, never cut) fails as the
+    // tree reader fails, at the same line and column.
+    for bad in [format!("{first}!{rest}"), format!("{first}]]>{rest}")] {
+        let bad_doc = doc.replacen(&c[1], &bad, 1);
+        assert_ne!(bad_doc, doc);
+        assert_same_error("cut-bad.xml", bad_doc.as_bytes());
+    }
+}
+
 #[test]
 fn large_aggregates_read_the_same_across_batches() {
     // Several megabytes: more than one batch, so pieces are read on several threads and

@@ -63,6 +63,18 @@ pub struct Locator<'a> {
     prefix_chars: u32,
     /// Line and column in the document where the piece starts.
     origin: (u32, u32),
+    /// Text cut out of the parsed text (certificates' base64, see [`Cut`]), in order: offsets
+    /// into the parsed text are moved past them onto the text the index was made of.
+    cuts: Vec<Cut>,
+}
+
+/// A run of text the parser did not see: it was cut at `at` in the parsed text, and lies at
+/// `original` in the text the locator indexes; `shift` is every cut's length up to this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub at: usize,
+    pub shift: usize,
+    pub original: std::ops::Range<usize>,
 }
 
 impl<'a> Locator<'a> {
@@ -73,6 +85,7 @@ impl<'a> Locator<'a> {
             prefix_bytes: 0,
             prefix_chars: 0,
             origin: (1, 1),
+            cuts: Vec::new(),
         }
     }
 
@@ -83,11 +96,31 @@ impl<'a> Locator<'a> {
             prefix_bytes: prefix.len(),
             prefix_chars: prefix.chars().count() as u32,
             origin,
+            cuts: Vec::new(),
         }
+    }
+
+    /// The same piece, parsed with `cuts` taken out of `text` (the text this locator indexes).
+    pub fn with_cuts(mut self, cuts: Vec<Cut>) -> Self {
+        self.cuts = cuts;
+        self
+    }
+
+    /// The text cut at an offset within `within` of the parsed text, if any was.
+    pub fn cut_text(&self, within: std::ops::Range<usize>) -> Option<&'a str> {
+        let i = self.cuts.partition_point(|c| c.at < within.start);
+        let cut = self.cuts.get(i).filter(|c| c.at < within.end)?;
+        self.index.text.get(cut.original.clone())
     }
 
     /// 1-based line and column in the document of an offset into the parsed text.
     pub fn position(&self, offset: usize) -> (u32, u32) {
+        // A node starting where text was cut (an end tag) lies after that text.
+        let shift = match self.cuts.partition_point(|c| c.at <= offset) {
+            0 => 0,
+            n => self.cuts[n - 1].shift,
+        };
+        let offset = offset + shift;
         let (line, column) = self.index.position(offset.max(self.prefix_bytes));
         if line == 1 {
             (

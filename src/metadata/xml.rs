@@ -357,7 +357,13 @@ impl XmlReader<'_, '_> {
         node: Node<'_, '_>,
         what: &dyn Fn() -> String,
     ) -> Result<Certificate, MetadataError> {
-        Certificate::from_base64(&certificate_text(node)).map_err(|error| {
+        // A stream's worker may have cut the base64 out before parsing (see
+        // `stream::pieces::cut_certificates`): the element is left empty, its text kept aside.
+        let text = match self.locator.cut_text(node.range()) {
+            Some(cut) if node.first_child().is_none() => Cow::Borrowed(cut),
+            _ => certificate_text(node),
+        };
+        Certificate::from_base64(&text).map_err(|error| {
             let (line, column) = self.locator.position(node.range().start);
             MetadataError::Certificate {
                 source_name: self.source.into(),

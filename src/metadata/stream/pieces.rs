@@ -10,7 +10,7 @@ use roxmltree::Node;
 
 use super::Fallback;
 use crate::metadata::is_ds;
-use crate::metadata::position::Locator;
+use crate::metadata::position::{Cut, Locator};
 use crate::metadata::xml::{Found, XmlReader, xml_options};
 use crate::signature::{PieceContext, Position};
 
@@ -42,6 +42,21 @@ impl<'t> Parsed<'t> {
             doc: roxmltree::Document::parse_with_options(text, xml_options())
                 .map_err(|_| Fallback::Invalid)?,
             locator: Locator::piece(text, &text[..prefix], origin),
+        })
+    }
+
+    /// As [`Parsed::new`], for `text` with [`cut_certificates`]' cuts taken out: `short`.
+    fn cut(
+        short: &'t str,
+        text: &'t str,
+        prefix: usize,
+        origin: (u32, u32),
+        cuts: Vec<Cut>,
+    ) -> Result<Self, Fallback> {
+        Ok(Parsed {
+            doc: roxmltree::Document::parse_with_options(short, xml_options())
+                .map_err(|_| Fallback::Invalid)?,
+            locator: Locator::piece(text, &text[..prefix], origin).with_cuts(cuts),
         })
     }
 
@@ -80,7 +95,17 @@ pub(super) fn read_piece(
     root_ids: &[String],
 ) -> Result<PieceOut, Fallback> {
     let text = &batch_text[piece.text.clone()];
-    let parsed = Parsed::new(text, piece.prefix, piece.origin)?;
+    // Certificates' base64 is most of an aggregate's bytes, and the tree parser reads text
+    // one character at a time: it parses the piece without it. Not when the piece's
+    // canonical form is needed (that is made from the tree, text included).
+    let cut = match piece.canonical {
+        None => cut_certificates(text),
+        Some(_) => None,
+    };
+    let parsed = match cut {
+        Some((ref short, cuts)) => Parsed::cut(short, text, piece.prefix, piece.origin, cuts)?,
+        None => Parsed::new(text, piece.prefix, piece.origin)?,
+    };
     let element = parsed.element()?;
     let at = |n: Node<'_, '_>| parsed.at(n);
     let mut out = PieceOut::default();
@@ -100,6 +125,101 @@ pub(super) fn read_piece(
         out.canonical = context.canonicalize(element);
     }
     Ok(out)
+}
+
+/// `text` without the base64 of its certificates, and where each was cut; None when nothing
+/// was cut. Only where cutting cannot change what the parser reads or finds wrong: the piece
+/// holds no comment, CDATA section, processing instruction or declaration (so every `<`
+/// opens a tag: an `X509Certificate>` found is a tag's name, never text or a comment), and
+/// the cut is the whole content of an `X509Certificate` element without attributes, nested
+/// in no other, every byte of it printable ASCII or XML white space other than `&` and `]`
+/// (so no reference, no `]]>`, nothing the parser would refuse or change but line ends,
+/// which the base64 reading skips as it skips all white space).
+pub(super) fn cut_certificates(text: &str) -> Option<(String, Vec<Cut>)> {
+    const NAME: &[u8] = b"X509Certificate";
+    let bytes = text.as_bytes();
+    if memchr::memmem::find(bytes, b"<!").is_some() || memchr::memmem::find(bytes, b"<?").is_some()
+    {
+        return None;
+    }
+    let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let mut cuts: Vec<Cut> = Vec::new();
+    let mut short = String::new();
+    let mut copied = 0;
+    let mut open = false;
+    for found in memchr::memmem::find_iter(bytes, NAME) {
+        // Back over `prefix:` (if any) to the `<` or `</` that must open the tag.
+        let mut start = found;
+        if start > 0 && bytes[start - 1] == b':' {
+            start -= 1;
+            let colon = start;
+            while start > 0 && is_name_byte(bytes[start - 1]) {
+                start -= 1;
+            }
+            if start == colon {
+                return None;
+            }
+        }
+        let end_tag = start >= 2 && bytes[start - 1] == b'/' && bytes[start - 2] == b'<';
+        let start_tag = start >= 1 && bytes[start - 1] == b'<';
+        let after = bytes.get(found + NAME.len()).copied();
+        if !(start_tag || end_tag)
+            || !matches!(after, Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            // Another name that begins or ends the same way (`MyX509Certificate`).
+            continue;
+        }
+        if end_tag {
+            open = false;
+            continue;
+        }
+        if after == Some(b'/') {
+            // `<X509Certificate/>`: empty, nothing to cut, nothing left open.
+            continue;
+        }
+        if open {
+            // One inside another: its text is not the outer one's alone. Left to the parser.
+            return None;
+        }
+        // Open until its end tag, even with attributes (then never cut, and a self-closing one
+        // with attributes leaves the rest of the piece uncut: the safe side).
+        open = true;
+        if after != Some(b'>') {
+            continue;
+        }
+        let content_start = found + NAME.len() + 1;
+        let lt = memchr::memchr(b'<', &bytes[content_start..]).map(|i| content_start + i)?;
+        if lt == content_start || bytes.get(lt + 1) != Some(&b'/') {
+            continue;
+        }
+        let content = &bytes[content_start..lt];
+        // Branch-free over the whole run, so it vectorizes.
+        let plain = content.iter().fold(true, |ok, &b| {
+            ok & (((0x20..0x7f).contains(&b) & (b != b'&') & (b != b']'))
+                | (b == b'\t')
+                | (b == b'\n')
+                | (b == b'\r'))
+        });
+        if !plain {
+            continue;
+        }
+        if short.is_empty() {
+            short.reserve(text.len() / 4);
+        }
+        short.push_str(&text[copied..content_start]);
+        copied = lt;
+        let shift = cuts.last().map_or(0, |c| c.shift) + (lt - content_start);
+        cuts.push(Cut {
+            at: short.len(),
+            shift,
+            original: content_start..lt,
+        });
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    short.push_str(&text[copied..]);
+    Some((short, cuts))
 }
 
 /// `(value, position)` for each of the root's IDs that `node` carries.
@@ -198,4 +318,36 @@ pub(super) enum Item {
         canonical: Vec<u8>,
         carriers: Vec<(String, Position)>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_are_cut_only_where_nothing_else_changes() {
+        let text = "<w><ds:X509Certificate>QUJD\r\nREVG</ds:X509Certificate><X509Certificate>R0g=</X509Certificate></w>";
+        let (short, cuts) = cut_certificates(text).expect("plain base64 is cut");
+        assert_eq!(
+            short,
+            "<w><ds:X509Certificate></ds:X509Certificate><X509Certificate></X509Certificate></w>"
+        );
+        let originals: Vec<&str> = cuts.iter().map(|c| &text[c.original.clone()]).collect();
+        assert_eq!(originals, ["QUJD\r\nREVG", "R0g="]);
+        assert_eq!(cuts[1].shift, 10 + 4);
+        for unsafe_text in [
+            "<w><!-- c --><ds:X509Certificate>QUJD</ds:X509Certificate></w>",
+            "<w><?pi?><ds:X509Certificate>QUJD</ds:X509Certificate></w>",
+            "<w><ds:X509Certificate>QU&#65;JD</ds:X509Certificate></w>",
+            "<w><ds:X509Certificate>QUJD]</ds:X509Certificate></w>",
+            "<w><ds:X509Certificate>QUJDé</ds:X509Certificate></w>",
+            "<w><ds:X509Certificate>QU\u{1}JD</ds:X509Certificate></w>",
+            "<w><ds:X509Certificate a='1'>QUJD</ds:X509Certificate></w>",
+            "<w><ds:X509Certificate>QU<b/>JD</ds:X509Certificate></w>",
+            "<w><ds:MyX509Certificate>QUJD</ds:MyX509Certificate></w>",
+            "<w><ds:X509Certificate><ds:X509Certificate>QUJD</ds:X509Certificate></ds:X509Certificate></w>",
+        ] {
+            assert_eq!(cut_certificates(unsafe_text), None, "{unsafe_text}");
+        }
+    }
 }
