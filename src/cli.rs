@@ -303,6 +303,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub transforms: bool,
 
+    /// Threads walking the folders (0: one per core). 1 walks on one thread with the
+    /// `ignore` crate's own walker, as ripgrep does; the result is the same for any number.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
     #[command(flatten)]
     pub fetch: FetchArgs,
 }

@@ -256,7 +256,8 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
     } else {
         args.paths
     };
-    let result = match keyroll::scan::scan_paths(&paths, &rules, &known) {
+    let result = match keyroll::scan::scan_paths_with_threads(&paths, &rules, &known, args.threads)
+    {
         Ok(result) => result,
         Err(e) => return could_not_run(e.into()),
     };

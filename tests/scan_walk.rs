@@ -300,3 +300,226 @@ fn walkdir_count(dir: &Path) -> usize {
     }
     count
 }
+
+/// The walk that asks a file's name first (Unix, more than one thread) against the `ignore`
+/// crate's sequential walker, on random trees: folders and files (hidden, build output,
+/// look-alike names), `.gitignore` and `.ignore` files in random folders with lines drawn from
+/// what trips matchers up (negations, anchors, folder-only, `**`, whitelisted hidden names,
+/// everything then nothing), a `.git/info/exclude`, a worktree's `.git` file naming a git
+/// folder with a `commondir`, ignore files in the root's parent folders, and the root named
+/// with a trailing slash. Both must read the same files and report the same.
+#[cfg(unix)]
+mod random_trees {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DIRS: &[&str] = &["a", "b", "c", ".h", "bin", "Obj", "a.b"];
+    const FILES: &[&str] = &[
+        "Web.config",
+        "x.config",
+        ".hidden.config",
+        "App.CONFIG",
+        "notes.txt",
+        "web.config.bak",
+    ];
+    const LINES: &[&str] = &[
+        "*.config",
+        "!Web.config",
+        "a/",
+        "/b",
+        "b",
+        "**/c",
+        "!c/",
+        ".h",
+        "!.h",
+        "!.hidden.config",
+        "x.*",
+        "!x.config",
+        "*",
+        "!*/",
+        "a/**/Web.config",
+        "# a comment",
+        "",
+        "[ab]/",
+        "Web.Config",
+        "/Web.config",
+        "c/*.config",
+        "!/a/x.config",
+        "\\!x.config",
+        "*.CONFIG",
+        "a.b",
+        "bin",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Item {
+        File(Vec<usize>, usize),
+        Ignore(Vec<usize>, bool, Vec<usize>),
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        let dirs = proptest::collection::vec(0..DIRS.len(), 0..4);
+        prop_oneof![
+            4 => (dirs.clone(), 0..FILES.len()).prop_map(|(d, f)| Item::File(d, f)),
+            1 => (dirs, any::<bool>(), proptest::collection::vec(0..LINES.len(), 1..4))
+                .prop_map(|(d, git, l)| Item::Ignore(d, git, l)),
+        ]
+    }
+
+    fn lines(picked: &[usize]) -> String {
+        picked.iter().map(|&i| format!("{}\n", LINES[i])).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(160))]
+        #[test]
+        fn the_name_first_walk_reads_what_the_ignore_walker_reads(
+            items in proptest::collection::vec(item(), 1..40),
+            parent_lines in proptest::collection::vec(0..LINES.len(), 0..3),
+            exclude_lines in proptest::collection::vec(0..LINES.len(), 0..3),
+            worktree_lines in proptest::collection::vec(0..LINES.len(), 0..3),
+            trailing_slash in any::<bool>(),
+        ) {
+            let nordvall = std::fs::read_to_string(NORDVALL).unwrap();
+            let top = tempfile::tempdir().unwrap();
+            let root = top.path().join("up/repo");
+            std::fs::create_dir_all(&root).unwrap();
+            // Rules in the root's parent folder, matched on absolute paths.
+            if !parent_lines.is_empty() {
+                write(&top.path().join("up/.gitignore"), lines(&parent_lines).as_bytes());
+            }
+            if !exclude_lines.is_empty() {
+                write(&root.join(".git/info/exclude"), lines(&exclude_lines).as_bytes());
+            }
+            if !worktree_lines.is_empty() {
+                // A worktree: `.git` is a file naming the git folder, whose `commondir`
+                // names the shared folder holding info/exclude.
+                let git_dir = top.path().join("gd");
+                write(&git_dir.join("commondir"), b"../common\n");
+                write(
+                    &top.path().join("common/info/exclude"),
+                    lines(&worktree_lines).as_bytes(),
+                );
+                write(
+                    &root.join("a/.git"),
+                    format!("gitdir: {}\n", git_dir.display()).as_bytes(),
+                );
+            }
+            for item in &items {
+                match item {
+                    Item::File(dirs, f) => {
+                        let mut path = root.clone();
+                        for &d in dirs {
+                            path.push(DIRS[d]);
+                        }
+                        path.push(FILES[*f]);
+                        write(&path, nordvall.as_bytes());
+                    }
+                    Item::Ignore(dirs, git, picked) => {
+                        let mut path = root.clone();
+                        for &d in dirs {
+                            path.push(DIRS[d]);
+                        }
+                        path.push(if *git { ".gitignore" } else { ".ignore" });
+                        write(&path, lines(picked).as_bytes());
+                    }
+                }
+            }
+            let named = if trailing_slash {
+                PathBuf::from(format!("{}/", root.display()))
+            } else {
+                root.clone()
+            };
+            let paths = [named];
+            let reference = scan(&paths, 1);
+            let walked = scan(&paths, 2);
+            match (reference, walked) {
+                (Ok(reference), Ok(walked)) => {
+                    let files = |r: &keyroll::scan::ScanResult| -> Vec<PathBuf> {
+                        r.files.iter().map(|f| f.path.clone()).collect()
+                    };
+                    prop_assert_eq!(files(&walked), files(&reference));
+                    prop_assert_eq!(rendered(&walked), rendered(&reference));
+                }
+                (reference, walked) => prop_assert_eq!(
+                    walked.err().map(|e| e.to_string()),
+                    reference.err().map(|e| e.to_string())
+                ),
+            }
+        }
+    }
+}
+
+/// `keyroll scan` as users run it, on a relative path (`.`, `repo`, `./repo`, `repo/`) with
+/// ignore rules in the folder above: every thread count prints what the one-thread walk
+/// (the `ignore` crate's) prints.
+#[test]
+fn scan_on_relative_paths_prints_the_same_for_every_thread_count() {
+    let tree = generated_tree();
+    let top = tree.root();
+    // The generated tree becomes `top/repo`; rules above it apply to absolute paths.
+    let repo = top.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    for entry in std::fs::read_dir(&top).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "repo" {
+            std::fs::rename(entry.path(), repo.join(entry.file_name())).unwrap();
+        }
+    }
+    write(&top.join(".gitignore"), b"App03/\n**/Areas/Area2/\n");
+    let run = |cwd: &Path, path: &str, threads: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyroll"))
+            .current_dir(cwd)
+            .args(["scan", "--format", "json", "--threads", threads, path])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    for (cwd, path) in [
+        (repo.as_path(), "."),
+        (top.as_path(), "repo"),
+        (top.as_path(), "./repo"),
+        (top.as_path(), "repo/"),
+    ] {
+        let reference = run(cwd, path, "1");
+        assert!(
+            reference.1.contains("\"entries\""),
+            "{path}: {}",
+            reference.1
+        );
+        assert!(
+            !reference.1.contains("App03"),
+            "the folder above's rule applies"
+        );
+        for threads in ["0", "2", "3"] {
+            assert_eq!(
+                run(cwd, path, threads),
+                reference,
+                "{path} with {threads} threads"
+            );
+        }
+    }
+}
+
+/// A folder named through a symbolic link is walked as the `ignore` walker walks it.
+#[cfg(unix)]
+#[test]
+fn a_linked_folder_scans_as_the_ignore_walker_scans_it() {
+    let tree = generated_tree();
+    let link = tempfile::tempdir().unwrap();
+    let linked = link.path().join("linked");
+    std::os::unix::fs::symlink(tree.root(), &linked).unwrap();
+    for named in [
+        linked.clone(),
+        PathBuf::from(format!("{}/", linked.display())),
+    ] {
+        let reference = scan(std::slice::from_ref(&named), 1).map(|r| rendered(&r));
+        let walked = scan(std::slice::from_ref(&named), 2).map(|r| rendered(&r));
+        assert_eq!(
+            walked.as_ref().map_err(|e| e.to_string()),
+            reference.as_ref().map_err(|e| e.to_string()),
+            "{}",
+            named.display()
+        );
+    }
+}

@@ -453,6 +453,8 @@ impl ScanResult {
 }
 
 mod parse;
+#[cfg(unix)]
+mod tree;
 mod walk;
 mod wif;
 

@@ -180,6 +180,26 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     // The walker follows no symlink, so below the root's real path each path it yields is
     // real already: no per-file `canonicalize` (a `readlink` per path component).
     let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    // On Unix, the walk that asks a name before anything else (tree.rs); one thread keeps
+    // the `ignore` crate's sequential walker, the reference the tests hold it to.
+    #[cfg(unix)]
+    if threads != 1 {
+        let names = &reader.names;
+        return super::tree::walk(
+            root,
+            threads,
+            &|name| names.matches(name),
+            &|name| SKIPPED_DIRS.iter().any(|d| name.eq_ignore_ascii_case(d)),
+            &|path| {
+                let real = path
+                    .strip_prefix(root)
+                    .map(|below| real_root.join(below))
+                    .ok();
+                found.add(reader.read(&path, real));
+            },
+            &|path, e| found.fail(io_failure(path, &e)),
+        );
+    }
     let names = reader.names.clone();
     let mut builder = ignore::WalkBuilder::new(root);
     builder
@@ -267,6 +287,17 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> ScanError {
         path: path.display().to_string(),
         detail: e.to_string(),
     }
+}
+
+/// A path that could not be listed or read, with the innermost cause, as [`walk_error`]
+/// words the `ignore` walker's.
+#[cfg(unix)]
+fn io_failure(path: &Path, e: &std::io::Error) -> ScanError {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    unreadable(path, cause)
 }
 
 /// The path the walker could not list or read, and why. The sequential and the parallel
