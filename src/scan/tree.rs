@@ -240,14 +240,16 @@ pub(super) fn walk(
     };
     let run = || {
         while let Some(work) = next(&queue) {
+            // Done with this folder even if listing it panics: the other threads then finish
+            // instead of waiting for it, and the panic reaches the caller.
+            let _listing = Listing(&queue);
             let more = list(&work, &above, wanted, skipped_dir, file, failed);
-            let mut state = queue.state.lock().unwrap_or_else(|p| p.into_inner());
-            let found = !more.is_empty();
-            state.0.extend(more);
-            state.1 -= 1;
-            if found || (state.1 == 0 && state.0.is_empty()) {
-                queue.ready.notify_all();
-            }
+            queue
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .0
+                .extend(more);
         }
     };
     let threads = if threads == 0 {
@@ -261,6 +263,18 @@ pub(super) fn walk(
         }
         run();
     });
+}
+
+/// A folder being listed: when dropped, it is done, and waiting threads look again (for the
+/// folders it found, or for the end of the walk).
+struct Listing<'q>(&'q Queue);
+
+impl Drop for Listing<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 -= 1;
+        self.0.ready.notify_all();
+    }
 }
 
 /// The next folder to list, or None when every folder has been listed.
@@ -350,4 +364,45 @@ fn list(
         }
     }
     more
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while listing one folder reaches the caller; the other threads do not wait
+    /// for that folder forever.
+    #[test]
+    fn a_panic_on_one_thread_ends_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in 0..20 {
+            let sub = dir.path().join(format!("d{d}"));
+            std::fs::create_dir_all(sub.join("deeper")).unwrap();
+            std::fs::write(sub.join("Web.config"), "x").unwrap();
+            std::fs::write(sub.join("deeper/Web.config"), "x").unwrap();
+        }
+        let root = dir.path().to_path_buf();
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let walked = std::panic::catch_unwind(|| {
+                walk(
+                    &root,
+                    2,
+                    &|_| true,
+                    &|_| false,
+                    &|path| {
+                        if path.parent().is_some_and(|p| p.ends_with("d7")) {
+                            panic!("reading {}", path.display());
+                        }
+                    },
+                    &|_, _| {},
+                )
+            });
+            let _ = done.send(walked.is_err());
+        });
+        let panicked = ended
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the walk ends");
+        assert!(panicked, "the panic reaches the caller");
+    }
 }
