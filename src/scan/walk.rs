@@ -180,6 +180,13 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     // The walker follows no symlink, so below the root's real path each path it yields is
     // real already: no per-file `canonicalize` (a `readlink` per path component).
     let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let read = |path: &Path| {
+        let real = path
+            .strip_prefix(root)
+            .map(|below| real_root.join(below))
+            .ok();
+        found.add(reader.read(path, real));
+    };
     // On Unix, the walk that asks a name before anything else (tree.rs); one thread keeps
     // the `ignore` crate's sequential walker, the reference the tests hold it to.
     #[cfg(unix)]
@@ -189,15 +196,9 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
             root,
             threads,
             &|name| names.matches(name),
-            &|name| SKIPPED_DIRS.iter().any(|d| name.eq_ignore_ascii_case(d)),
-            &|path| {
-                let real = path
-                    .strip_prefix(root)
-                    .map(|below| real_root.join(below))
-                    .ok();
-                found.add(reader.read(&path, real));
-            },
-            &|path, e| found.fail(io_failure(path, &e)),
+            &is_skipped_dir,
+            &|path| read(&path),
+            &|path, e| found.fail(unreadable(path, innermost(&e))),
         );
     }
     let names = reader.names.clone();
@@ -206,9 +207,7 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
         .require_git(false)
         .threads(threads)
         .filter_entry(move |entry| match entry.file_type() {
-            Some(t) if t.is_dir() => !SKIPPED_DIRS
-                .iter()
-                .any(|d| entry.file_name().eq_ignore_ascii_case(d)),
+            Some(t) if t.is_dir() => !is_skipped_dir(entry.file_name()),
             // Settled here, not in the visitor: a file dropped by the filter is never queued
             // for a walker thread (a queue push and pop for each of a tree's files).
             Some(t) if t.is_file() => names.matches(entry.file_name()),
@@ -217,12 +216,7 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     let visit = |entry: Result<ignore::DirEntry, ignore::Error>| match entry {
         Ok(entry) => {
             if entry.file_type().is_some_and(|t| t.is_file()) {
-                let real = entry
-                    .path()
-                    .strip_prefix(root)
-                    .map(|below| real_root.join(below))
-                    .ok();
-                found.add(reader.read(entry.path(), real));
+                read(entry.path());
             }
         }
         // Kept to report, not to stop the walk: which error a thread meets first varies.
@@ -289,15 +283,21 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> ScanError {
     }
 }
 
-/// A path that could not be listed or read, with the innermost cause, as [`walk_error`]
-/// words the `ignore` walker's.
-#[cfg(unix)]
-fn io_failure(path: &Path, e: &std::io::Error) -> ScanError {
-    let mut cause: &dyn std::error::Error = e;
+/// Build output: never walked into (any ASCII case).
+fn is_skipped_dir(name: &std::ffi::OsStr) -> bool {
+    SKIPPED_DIRS.iter().any(|d| name.eq_ignore_ascii_case(d))
+}
+
+/// The innermost cause of an error: what went wrong, without the wrappers that name the
+/// path again.
+fn innermost<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> &'e (dyn std::error::Error + 'static) {
+    let mut cause = e;
     while let Some(inner) = cause.source() {
         cause = inner;
     }
-    unreadable(path, cause)
+    cause
 }
 
 /// The path the walker could not list or read, and why. The sequential and the parallel
@@ -322,14 +322,11 @@ fn walk_error(root: &Path, e: ignore::Error) -> ScanError {
     let path = path.unwrap_or(root);
     // The sequential walker's I/O error wraps one that names the path again: the innermost
     // error says what went wrong.
-    let mut cause: &dyn std::error::Error = match err {
+    let cause: &(dyn std::error::Error + 'static) = match err {
         ignore::Error::Io(io) => io,
         other => other,
     };
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    unreadable(path, cause)
+    unreadable(path, innermost(cause))
 }
 
 /// What reading one file needs; shared by the walker threads.
