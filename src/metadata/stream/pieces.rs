@@ -130,7 +130,7 @@ pub(super) fn read_piece(
 /// `text` without the base64 of its certificates, and where each was cut; None when nothing
 /// was cut. Only where cutting cannot change what the parser reads or finds wrong: the piece
 /// holds no comment, CDATA section, processing instruction or declaration (so every `<`
-/// opens a tag: an `X509Certificate>` found is a tag's name, never text or a comment), and
+/// opens a tag: a `<X509Certificate` or `</p:X509Certificate` found is a tag, never text), and
 /// the cut is the whole content of an `X509Certificate` element without attributes, nested
 /// in no other, every byte of it printable ASCII or XML white space other than `&` and `]`
 /// (so no reference, no `]]>`, nothing the parser would refuse or change but line ends,
