@@ -16,7 +16,8 @@ impl GitHub {
         private_key_pem: &Secret,
     ) -> Result<Secret, GitHubError> {
         let jwt = app_jwt(app_id, private_key_pem, std::time::SystemTime::now())?;
-        let app_client = GitHub::new(&self.api, Some(jwt), false, self.retry.clone());
+        let app_client =
+            GitHub::new(&self.api, Some(jwt), false, self.retry.clone()).with_timeout(self.timeout);
         let path = format!("/repos/{}/{}/installation", repo.owner, repo.name);
         let installation = app_client
             .call(reqwest::Method::GET, &path, None)
@@ -31,6 +32,8 @@ impl GitHub {
             })?;
         let token_path = format!("/app/installations/{id}/access_tokens");
         // Scoped to the one repository the run works on: a leaked token reaches nothing else.
+        // Sent again after a timeout or 5xx like a read: a second token is no object anyone
+        // sees, its answer reached no one, and it expires within the hour.
         let token = app_client
             .call(
                 reqwest::Method::POST,

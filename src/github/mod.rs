@@ -45,6 +45,15 @@ pub enum GitHubError {
         path: String,
         detail: String,
     },
+    #[error(
+        "{cause}; whether GitHub carried out {method} {path} is unknown and {check}, so it was not sent again (a second send could make a second one)"
+    )]
+    Unconfirmed {
+        method: String,
+        path: String,
+        cause: Box<GitHubError>,
+        check: String,
+    },
     #[error("GitHub App: {0}")]
     App(String),
     #[error("GitHub API: {0}")]
@@ -90,6 +99,67 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What one send's answer says about sending the call again.
+enum Attempt {
+    Done(Value),
+    /// GitHub did not act on it (no connection, a rate limit): it may be sent again after
+    /// `wait`.
+    NotDone {
+        error: GitHubError,
+        wait: Duration,
+    },
+    /// GitHub may have acted on it (a timeout, a 5xx).
+    Unknown {
+        error: GitHubError,
+        wait: Duration,
+    },
+    Failed(GitHubError),
+}
+
+/// Where [`GitHub::create_once`] looks for what a send that went unanswered may have
+/// created, and the marker it carries.
+enum Find<'a> {
+    Comment {
+        repo: &'a RepoName,
+        number: u64,
+        marker: String,
+    },
+    Issue {
+        repo: &'a RepoName,
+        marker: String,
+    },
+}
+
+/// How far back the look for an unanswered creation reaches (in updated time).
+const FIND_WINDOW: time::Duration = time::Duration::minutes(30);
+/// Pages of that window read at most: an issue thread with more than 1,000 comments
+/// updated in half an hour is not one keyroll comments on.
+const FIND_PAGES: u32 = 10;
+
+/// GitHub refuses issue and comment bodies over this many characters.
+const BODY_LIMIT: usize = 65_536;
+
+/// A hidden marker unique to one creation, for [`GitHub::create_once`] to find it by:
+/// the time, the process and a counter, so two runs (or two calls) never share one.
+fn request_marker() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "<!-- keyroll-request: {nanos:x}-{:x}-{count} -->",
+        std::process::id()
+    )
+}
+
+/// `body` with `marker` on a line of its own at the end, when that stays within
+/// GitHub's limit; `None` when it would not (the call is then not retried after a timeout).
+fn with_marker(body: &str, marker: &str) -> Option<String> {
+    let marked = format!("{}\n\n{marker}\n", body.trim_end_matches('\n'));
+    (marked.chars().count() <= BODY_LIMIT).then_some(marked)
+}
+
 mod app;
 mod org;
 mod pulls;
@@ -104,6 +174,7 @@ pub struct GitHub {
     api: String,
     token: Option<Secret>,
     http: reqwest::Client,
+    timeout: Duration,
     dry_run: bool,
     retry: RetryPolicy,
     calls: Mutex<Vec<ApiCall>>,
@@ -113,20 +184,23 @@ impl GitHub {
     /// `api` is `https://api.github.com` or a GitHub Enterprise Server's `https://HOST/api/v3`.
     pub fn new(api: &str, token: Option<Secret>, dry_run: bool, retry: RetryPolicy) -> Self {
         crate::fetch::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .user_agent(crate::fetch::USER_AGENT)
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("HTTP client builds");
         GitHub {
             api: api.trim_end_matches('/').to_string(),
             token,
-            http,
+            http: http_client(DEFAULT_TIMEOUT),
+            timeout: DEFAULT_TIMEOUT,
             dry_run,
             retry,
             calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The longest one call may take, answer included (60 s unless set). Tests shorten it
+    /// to see what a timeout does.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = http_client(timeout);
+        self.timeout = timeout;
+        self
     }
 
     pub fn calls(&self) -> Vec<ApiCall> {
@@ -149,100 +223,270 @@ impl GitHub {
 
     /// Sends one call with retries. `Ok(None)` when it was not sent (a write in a dry run,
     /// or any call without a token in a dry run).
+    ///
+    /// Only for calls that may be sent twice: reads, `PATCH`, `DELETE`, and the `POST`s
+    /// whose repeat changes nothing (see [`Repeat`]). A `POST` that creates something a
+    /// person sees goes through [`GitHub::create_once`].
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Option<Value>, GitHubError> {
+        let Some(body) = self.prepare(&method, path, body)? else {
+            return Ok(None);
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.retry.attempts;
+            match self.attempt(&method, path, body.as_deref(), attempt).await {
+                Attempt::Done(v) => return Ok(Some(v)),
+                Attempt::Failed(e) => return Err(e),
+                Attempt::NotDone { error, wait } | Attempt::Unknown { error, wait } => {
+                    if last {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Sends a `POST` that creates something each time it is sent (an issue, a comment).
+    /// It is sent again only when the first send provably did not happen: the connection
+    /// was refused, or GitHub answered with a rate limit (it refuses those unperformed).
+    /// After a timeout or a 5xx, which GitHub may answer after creating the object, `find`
+    /// first looks for the object by the hidden marker `body` carries; found, it is the
+    /// answer; not found, the call is sent again. With no way to look (`find` is `None`),
+    /// the error is returned and the call is not sent again.
+    async fn create_once(
+        &self,
+        path: &str,
+        body: &Value,
+        find: Option<Find<'_>>,
+    ) -> Result<Option<Value>, GitHubError> {
+        let method = reqwest::Method::POST;
+        let Some(sent) = self.prepare(&method, path, Some(body))? else {
+            return Ok(None);
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.retry.attempts;
+            match self.attempt(&method, path, sent.as_deref(), attempt).await {
+                Attempt::Done(v) => return Ok(Some(v)),
+                Attempt::Failed(e) => return Err(e),
+                Attempt::NotDone { error, wait } => {
+                    if last {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Attempt::Unknown { error, wait } => {
+                    let Some(find) = &find else {
+                        return Err(GitHubError::Unconfirmed {
+                            method: method.to_string(),
+                            path: path.to_string(),
+                            cause: Box::new(error),
+                            check: "it carries no marker to look for".into(),
+                        });
+                    };
+                    // GitHub may still be writing the object it answered 5xx for: look
+                    // after the wait the retry would have made anyway.
+                    tokio::time::sleep(wait).await;
+                    match self.find(find).await {
+                        Ok(Some(found)) => return Ok(Some(found)),
+                        Ok(None) if !last => {}
+                        Ok(None) => return Err(error),
+                        Err(check) => {
+                            return Err(GitHubError::Unconfirmed {
+                                method: method.to_string(),
+                                path: path.to_string(),
+                                cause: Box::new(error),
+                                check: format!("looking for it failed: {check}"),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records and skips a dry run's write; refuses a token over plain http. The body to
+    /// send (`Some(None)` for none), or `None` when the call is not sent.
+    #[allow(clippy::option_option)]
+    fn prepare(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Option<String>>, GitHubError> {
         let write = method != reqwest::Method::GET;
         if self.dry_run && (write || self.token.is_none()) {
             self.record(method.as_str(), path, false, None);
             return Ok(None);
         }
-        let url = format!("{}{}", self.api, path);
         if self.token.is_some() {
             crate::secret::check_credential_transport(&self.api, "the GitHub API")
                 .map_err(GitHubError::Insecure)?;
         }
         // A pull request body quotes metadata sources: no URL password or token goes out.
-        let body = body.map(|b| redact(&b.to_string()));
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                // GitHub's media type first; plain JSON too, which is what GitHub's OpenAPI
-                // description declares (the contract test's mock negotiates on it).
-                .header("Accept", "application/vnd.github+json, application/json")
-                .header("X-GitHub-Api-Version", "2022-11-28");
-            if let Some(token) = &self.token {
-                request = request.bearer_auth(token.expose());
-            }
-            if let Some(body) = &body {
-                request = request
-                    .header("Content-Type", "application/json")
-                    .body(body.clone());
-            }
-            let last = attempt >= self.retry.attempts;
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.record(method.as_str(), path, true, None);
-                    if !last && (e.is_timeout() || e.is_connect()) {
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
-                    }
-                    return Err(GitHubError::Transport {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        detail: redact(&crate::fetch::error_chain(&e)),
-                    });
-                }
-            };
-            let status = response.status().as_u16();
-            self.record(method.as_str(), path, true, Some(status));
-            let headers = response.headers().clone();
-            let text = response.text().await.unwrap_or_default();
-            if (200..300).contains(&status) {
-                if text.trim().is_empty() {
-                    return Ok(Some(Value::Null));
-                }
-                return serde_json::from_str(&text)
-                    .map(Some)
-                    .map_err(|e| GitHubError::Decode {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        detail: redact(&e.to_string()),
-                    });
-            }
-            if !last {
-                if let Some(wait) = rate_limit_wait(status, &headers) {
-                    if wait > self.retry.max_wait {
-                        return Err(GitHubError::RateLimited {
-                            method: method.to_string(),
-                            path: path.to_string(),
-                            wait_seconds: wait.as_secs(),
-                            max_seconds: self.retry.max_wait.as_secs(),
-                        });
-                    }
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                if status >= 500 {
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
-                }
-            }
-            return Err(GitHubError::Status {
-                method: method.to_string(),
-                path: path.to_string(),
-                status,
-                // Servers and proxies echo requests, Authorization header included.
-                message: redact(&error_message(&text)),
-            });
+        Ok(Some(body.map(|b| redact(&b.to_string()))))
+    }
+
+    /// One send of one call, and what its answer says about sending it again.
+    async fn attempt(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+        attempt: u32,
+    ) -> Attempt {
+        let url = format!("{}{}", self.api, path);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            // GitHub's media type first; plain JSON too, which is what GitHub's OpenAPI
+            // description declares (the contract test's mock negotiates on it).
+            .header("Accept", "application/vnd.github+json, application/json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
         }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.record(method.as_str(), path, true, None);
+                let error = GitHubError::Transport {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    detail: redact(&crate::fetch::error_chain(&e)),
+                };
+                let wait = self.backoff(attempt);
+                // No connection: the request never reached GitHub. A timeout: it may have,
+                // and GitHub may have acted on it.
+                return if e.is_connect() {
+                    Attempt::NotDone { error, wait }
+                } else if e.is_timeout() {
+                    Attempt::Unknown { error, wait }
+                } else {
+                    Attempt::Failed(error)
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        self.record(method.as_str(), path, true, Some(status));
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            if text.trim().is_empty() {
+                return Attempt::Done(Value::Null);
+            }
+            return match serde_json::from_str(&text) {
+                Ok(v) => Attempt::Done(v),
+                Err(e) => Attempt::Failed(GitHubError::Decode {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    detail: redact(&e.to_string()),
+                }),
+            };
+        }
+        let error = GitHubError::Status {
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            // Servers and proxies echo requests, Authorization header included.
+            message: redact(&error_message(&text)),
+        };
+        if let Some(wait) = rate_limit_wait(status, &headers) {
+            if wait > self.retry.max_wait {
+                return Attempt::Failed(GitHubError::RateLimited {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    wait_seconds: wait.as_secs(),
+                    max_seconds: self.retry.max_wait.as_secs(),
+                });
+            }
+            // A rate-limited request is refused before GitHub acts on it.
+            return Attempt::NotDone { error, wait };
+        }
+        if status >= 500 {
+            // GitHub answers 5xx for requests it carried out too (a timeout behind its
+            // front end): whether it acted is unknown.
+            return Attempt::Unknown {
+                error,
+                wait: self.backoff(attempt),
+            };
+        }
+        Attempt::Failed(error)
+    }
+
+    /// Looks for an object a [`GitHub::create_once`] may have created, by its marker.
+    async fn find(&self, find: &Find<'_>) -> Result<Option<Value>, GitHubError> {
+        // Both lists filter on the time an object was last updated, which is at or after
+        // its creation; the window allows for a runner's clock being off.
+        let since = crate::cert::rfc3339(
+            time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+                - FIND_WINDOW,
+        );
+        let (marker, list) = match find {
+            Find::Comment {
+                repo,
+                number,
+                marker,
+            } => (
+                marker,
+                format!(
+                    "/repos/{}/{}/issues/{number}/comments?since={}&per_page={}",
+                    repo.owner,
+                    repo.name,
+                    query_escape(&since),
+                    org::PER_PAGE
+                ),
+            ),
+            Find::Issue { repo, marker } => (
+                marker,
+                format!(
+                    "/repos/{}/{}/issues?state=all&sort=created&direction=desc&since={}&per_page={}",
+                    repo.owner,
+                    repo.name,
+                    query_escape(&since),
+                    org::PER_PAGE
+                ),
+            ),
+        };
+        for page in 1..=FIND_PAGES {
+            let path = format!("{list}&page={page}");
+            let Some(v) = self.call(reqwest::Method::GET, &path, None).await? else {
+                return Ok(None);
+            };
+            let Some(items) = v.as_array() else {
+                return Err(GitHubError::Decode {
+                    method: "GET".into(),
+                    path,
+                    detail: "not a list".into(),
+                });
+            };
+            if let Some(found) = items.iter().find(|item| {
+                item["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains(marker.as_str()))
+            }) {
+                return Ok(Some(found.clone()));
+            }
+            if items.len() < org::PER_PAGE {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
@@ -260,6 +504,17 @@ impl GitHub {
             detail: redact(&e.to_string()),
         })
     }
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(crate::fetch::USER_AGENT)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .timeout(timeout)
+        .build()
+        .expect("HTTP client builds")
 }
 
 /// `owner/name`.

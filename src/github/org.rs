@@ -165,7 +165,9 @@ impl GitHub {
         }
     }
 
-    /// `POST /repos/{owner}/{repo}/issues`. `None` in a dry run.
+    /// `POST /repos/{owner}/{repo}/issues`. `None` in a dry run. The body gets a hidden
+    /// marker of its own, so that after a timeout or a 5xx the issue is looked for before
+    /// it is sent again ([`GitHub::create_once`]): a second dashboard issue is never made.
     pub async fn create_issue(
         &self,
         repo: &RepoName,
@@ -174,11 +176,15 @@ impl GitHub {
         labels: &[String],
     ) -> Result<Option<Issue>, GitHubError> {
         let path = format!("/repos/{}/{}/issues", repo.owner, repo.name);
-        let payload = json!({ "title": title, "body": body, "labels": labels });
-        match self
-            .call(reqwest::Method::POST, &path, Some(&payload))
-            .await?
-        {
+        let marker = request_marker();
+        let marked = with_marker(body, &marker);
+        let payload = json!({
+            "title": title,
+            "body": marked.as_deref().unwrap_or(body),
+            "labels": labels,
+        });
+        let find = marked.is_some().then_some(Find::Issue { repo, marker });
+        match self.create_once(&path, &payload, find).await? {
             None => Ok(None),
             Some(v) => Self::decode("POST", &path, v).map(Some),
         }
@@ -208,6 +214,8 @@ impl GitHub {
         repositories: &[&str],
     ) -> Result<Option<Secret>, GitHubError> {
         let path = format!("/app/installations/{installation_id}/access_tokens");
+        // Sent again after a timeout or 5xx like a read: a second token is no object anyone
+        // sees, its answer reached no one, and it expires within the hour.
         let payload = json!({ "repositories": repositories });
         match self
             .call(reqwest::Method::POST, &path, Some(&payload))

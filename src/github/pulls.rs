@@ -83,6 +83,9 @@ impl GitHub {
         }
     }
 
+    /// `POST /repos/{owner}/{repo}/pulls`. Sent again after a timeout or a 5xx: if the
+    /// first send opened the pull request, GitHub refuses the second for the same head
+    /// (422 "already exists"), which the callers turn into finding and updating it.
     pub async fn create_pull(
         &self,
         repo: &RepoName,
@@ -128,6 +131,9 @@ impl GitHub {
         Ok(())
     }
 
+    /// `POST /repos/{owner}/{repo}/issues/{number}/comments`. The body gets a hidden marker
+    /// of its own, so that after a timeout or a 5xx the comment is looked for before it is
+    /// sent again ([`GitHub::create_once`]): a person is never told the same thing twice.
     pub async fn comment(
         &self,
         repo: &RepoName,
@@ -138,11 +144,20 @@ impl GitHub {
             "/repos/{}/{}/issues/{number}/comments",
             repo.owner, repo.name
         );
-        self.call(reqwest::Method::POST, &path, Some(&json!({ "body": body })))
-            .await?;
+        let marker = request_marker();
+        let marked = with_marker(body, &marker);
+        let payload = json!({ "body": marked.as_deref().unwrap_or(body) });
+        let find = marked.is_some().then_some(Find::Comment {
+            repo,
+            number,
+            marker,
+        });
+        self.create_once(&path, &payload, find).await?;
         Ok(())
     }
 
+    /// `POST …/issues/{number}/labels`. Adds to a set: sent twice, the labels are there
+    /// once, so it is retried like a read.
     pub async fn add_labels(
         &self,
         repo: &RepoName,
@@ -159,6 +174,7 @@ impl GitHub {
         Ok(())
     }
 
+    /// `POST …/issues/{number}/assignees`. Adds to a set, retried like a read.
     pub async fn add_assignees(
         &self,
         repo: &RepoName,
@@ -178,6 +194,8 @@ impl GitHub {
         Ok(())
     }
 
+    /// `POST …/pulls/{number}/requested_reviewers`. Adds to the set of pending requests,
+    /// retried like a read.
     pub async fn request_reviewers(
         &self,
         repo: &RepoName,
