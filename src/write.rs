@@ -13,8 +13,9 @@
 //!   replaced by a rename.
 //! - **Nothing stray**: a process killed mid-run leaves `.keyroll-<pid>-…` files; the next
 //!   run removes those of processes no longer running (or older than [`STALE_AFTER`]).
-//! - **One writer**: [`RunLock`] is an advisory lock on a file beside keyroll.lock, held for
-//!   the whole `apply`.
+//! - **One writer**: [`RunLock`] is an advisory lock held for the whole `apply`, on a file
+//!   inside the git directory (beside keyroll.toml outside a repository), removed when the
+//!   run ends.
 //!
 //! A crash (or `kill -9`) leaves every file old or new, never torn: each replacement is a
 //! rename. A crash between two renames leaves some files new and the others old; the next
@@ -31,8 +32,9 @@ pub const STAGED_SUFFIX: &str = ".tmp";
 /// A staged file this old is stale whoever made it: no run takes an hour, and it covers
 /// process ids reused since, and systems where keyroll cannot tell whether a process runs.
 pub const STALE_AFTER: Duration = Duration::from_secs(3600);
-/// The file `apply` locks (beside keyroll.lock). keyroll.lock itself is replaced by a
-/// rename on every run, so a lock held on it would be on a file no longer there.
+/// The file `apply` locks beside keyroll.lock when keyroll.toml is in no git repository
+/// (see [`run_lock_path`]). keyroll.lock itself is replaced by a rename on every run, so a
+/// lock held on it would be on a file no longer there.
 pub const RUN_LOCK_FILE: &str = ".keyroll.lck";
 
 #[derive(Debug, thiserror::Error)]
@@ -550,60 +552,137 @@ pub fn sweep_stale<'p>(dirs: impl IntoIterator<Item = &'p Path>) -> Swept {
 }
 
 /// The advisory lock `apply` holds for its whole run, so that two runs never interleave.
-/// It is released when dropped (or when the process dies: the OS releases it).
+/// It is released, and its file removed, when dropped; when the process dies the OS
+/// releases it and the next run takes the file that was left.
+///
+/// The file is where git never shows it: inside the git directory of the repository
+/// keyroll.toml is in (see [`run_lock_path`]), else beside keyroll.toml.
 ///
 /// std's `File::try_lock` (stable since Rust 1.89) is used rather than a crate: it is
 /// `flock` on unix and `LockFileEx` on Windows, what `fs4` and `fd-lock` wrap, with
 /// nothing to add to the build.
 #[derive(Debug)]
 pub struct RunLock {
-    _file: File,
+    file: Option<File>,
     pub path: PathBuf,
 }
 
+/// The run lock's name inside a git directory (`.git/keyroll.lck`), beside git's own
+/// `index.lock`.
+pub const RUN_LOCK_IN_GIT_DIR: &str = "keyroll.lck";
+
+/// Where the run lock for keyroll.toml's folder `dir` lives: `keyroll.lck` in the git
+/// directory of the repository `dir` is in (a linked worktree's or a submodule's own git
+/// directory, which `.git` names when it is a file), where git never lists it; else
+/// [`RUN_LOCK_FILE`] in `dir`. One lock per work tree: two keyroll.toml in one repository
+/// take turns, which also keeps them from writing a file both name at once.
+pub fn run_lock_path(dir: &Path) -> PathBuf {
+    match git2::Repository::discover(dir) {
+        Ok(repo) if repo.workdir().is_some() => repo.path().join(RUN_LOCK_IN_GIT_DIR),
+        // Not in a repository (or a bare one, or one git2 will not open, such as one owned
+        // by another user): beside keyroll.toml, under a name the README says to ignore.
+        _ => dir.join(RUN_LOCK_FILE),
+    }
+}
+
 impl RunLock {
-    /// Takes the lock in `dir` (keyroll.toml's folder), waiting at most `wait` for another
+    /// Takes the lock for `dir` (keyroll.toml's folder), waiting at most `wait` for another
     /// run to release it.
     pub fn acquire(dir: &Path, wait: Duration) -> Result<RunLock, WriteError> {
-        let path = dir.join(RUN_LOCK_FILE);
+        let path = run_lock_path(dir);
         let io = io_error(&path);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(&io)?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(10);
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let waited = start.elapsed();
-                    if waited >= wait {
-                        return Err(WriteError::Busy {
-                            lock_file: path.display().to_string(),
-                            holder: holder(&path),
-                            waited_s: waited.as_secs(),
-                        });
+        let mut file = loop {
+            let file = open_lock_file(&path).map_err(&io)?;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        let waited = start.elapsed();
+                        if waited >= wait {
+                            return Err(WriteError::Busy {
+                                lock_file: path.display().to_string(),
+                                holder: holder(&path),
+                                waited_s: waited.as_secs(),
+                            });
+                        }
+                        std::thread::sleep(pause.min(wait - waited));
+                        pause = (pause * 2).min(Duration::from_millis(200));
                     }
-                    std::thread::sleep(pause.min(wait - waited));
-                    pause = (pause * 2).min(Duration::from_millis(200));
+                    Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-        }
+            // The run that held it removes the file as it ends: a run that was waiting on
+            // that file now holds a lock on a name no longer there, which a third run would
+            // not see. Held only if the name still leads to this file; else start over.
+            if still_named(&file, &path) {
+                break file;
+            }
+        };
         // Who holds it, for the message another run shows while it waits.
         let note = format!(
-            "keyroll apply, pid {}, since {}\n# The lock keyroll apply holds while it runs: safe to delete when none runs; ignore it in git.\n",
+            "keyroll apply, pid {}, since {}\n# The lock keyroll apply holds while it runs; removed when it ends, safe to delete when none runs.\n",
             std::process::id(),
             crate::cert::rfc3339(time::OffsetDateTime::now_utc())
         );
         let _ = file.set_len(0);
         let _ = file.write_all(note.as_bytes());
-        Ok(RunLock { _file: file, path })
+        Ok(RunLock {
+            file: Some(file),
+            path,
+        })
     }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Nothing of keyroll's stays behind. A failed removal is left for the next run,
+        // which takes the file as it finds it.
+        #[cfg(unix)]
+        {
+            // Removed while still held: a run waiting on this file sees, once it has the
+            // lock, that the name no longer leads to it ([`still_named`]).
+            let _ = std::fs::remove_file(&self.path);
+            drop(self.file.take());
+        }
+        #[cfg(not(unix))]
+        {
+            // Closed first: the file is open without delete sharing, so the removal fails
+            // while any other run has it open (waiting for it, or holding it by now), and
+            // that run removes it when it ends. A lock never loses its file under it.
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt as _;
+        // FILE_SHARE_READ | FILE_SHARE_WRITE, without FILE_SHARE_DELETE: see `Drop`.
+        options.share_mode(0x1 | 0x2);
+    }
+    options.open(path)
+}
+
+/// Whether `path` still names the open `file` (unix: same device and inode).
+#[cfg(unix)]
+fn still_named(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Elsewhere a file open without delete sharing cannot be removed (see `Drop`).
+#[cfg(not(unix))]
+fn still_named(_file: &File, _path: &Path) -> bool {
+    true
 }
 
 fn holder(path: &Path) -> String {
