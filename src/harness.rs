@@ -46,6 +46,48 @@ pub fn metadata_parse(data: &[u8]) {
     }
 }
 
+/// Signature verification and key reading, on both readers: whatever the tree reader makes
+/// of a document, the stream (when it does not leave the document to the tree) makes the
+/// same: the same keys with their bounds, the same signature verdict, the same freshness, or
+/// the same error. A document it reads has a key, never one inside a `ds:Signature`.
+pub fn signature_verify(data: &[u8]) {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let tree = crate::metadata::parse_tree("fuzz", data, now);
+    if let Ok(doc) = &tree {
+        assert!(!doc.keys.is_empty());
+    }
+    let Ok(streamed) = crate::metadata::parse_streamed("fuzz", data, now) else {
+        return;
+    };
+    assert_eq!(reading(&streamed), reading(&tree));
+}
+
+/// What a reader made of a document, as comparable text.
+fn reading(
+    doc: &Result<crate::metadata::MetadataDocument, crate::metadata::MetadataError>,
+) -> String {
+    match doc {
+        Err(e) => format!("error {e}"),
+        Ok(doc) => {
+            let mut out = format!(
+                "{} {} {:?} {:?} {:?}\n",
+                doc.sha256,
+                doc.weak_signature,
+                doc.freshness,
+                doc.signature_report.as_ref().map(|r| r.summary()),
+                doc.signature.as_ref().map(|s| (s.verified, s.signer_sha1)),
+            );
+            for k in &doc.keys {
+                out.push_str(&format!(
+                    "{:?} {:?} {:?} {} {} {:?}\n",
+                    k.entity_id, k.roles, k.uses, k.location, k.certificate.sha1, k.bounds
+                ));
+            }
+            out
+        }
+    }
+}
+
 /// Config scanning over every built-in dialect: spans lie inside the file and say what the
 /// entry says.
 pub fn config_scan(data: &[u8]) {

@@ -169,6 +169,12 @@ fn add_document(
     };
     keys.entity_ids
         .extend(relevant.iter().filter_map(|k| k.entity_id.clone()));
+    // Signed or not: the tightest validUntil / cacheDuration over the root, any aggregate
+    // and the entity holding the keys this issuer uses.
+    let mut bounds = crate::signature::Bounds::default();
+    for key in &relevant {
+        bounds.tighten(&key.bounds);
+    }
     for key in relevant.into_iter().filter(|k| issuer.counts(&k.uses)) {
         keys.published
             .insert(key.thumbprint(), key.certificate.clone());
@@ -179,14 +185,8 @@ fn add_document(
         read_at: rfc3339(doc.fetched_at),
         bytes: doc.bytes,
         signature: signature_of(doc),
-        valid_until: doc
-            .signature_report
-            .as_ref()
-            .and_then(|r| r.freshness.valid_until),
-        cache_duration: doc
-            .signature_report
-            .as_ref()
-            .and_then(|r| r.freshness.cache_duration.clone()),
+        valid_until: bounds.valid_until,
+        cache_duration: bounds.cache_duration.map(|c| c.text),
         signer_trust: None,
     });
     Ok(())

@@ -38,6 +38,8 @@ pub enum LockError {
 pub struct Lock {
     /// Issuer name → SHA-1 (uppercase hex) → what is known of the key.
     pub issuers: BTreeMap<String, BTreeMap<String, LockedKey>>,
+    /// Issuer name → what keyroll recorded of its documents (absent: nothing recorded).
+    pub records: BTreeMap<String, IssuerRecord>,
     /// Where the lock was read from, to name lines in later errors. Not part of equality:
     /// two locks are equal when they hold the same keys.
     pub origin: Option<Arc<LockOrigin>>,
@@ -45,8 +47,33 @@ pub struct Lock {
 
 impl PartialEq for Lock {
     fn eq(&self, other: &Self) -> bool {
-        self.issuers == other.issuers
+        self.issuers == other.issuers && self.records == other.records
     }
+}
+
+/// What keyroll remembers of an issuer's documents, beside its keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssuerRecord {
+    /// Every document keyroll last acted on for the issuer was validly signed by a trusted
+    /// key, since this time: from then on an unsigned one is a downgrade (an identity
+    /// change), unless keyroll.toml says `signature = "off"`.
+    pub signed_since: Option<OffsetDateTime>,
+    /// Documents that declare a `cacheDuration`, by source (userinfo removed): the bytes'
+    /// SHA-256 and when keyroll first read exactly those bytes, which the duration is
+    /// measured from.
+    pub documents: BTreeMap<String, LockedDocument>,
+}
+
+impl IssuerRecord {
+    pub fn is_empty(&self) -> bool {
+        self.signed_since.is_none() && self.documents.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedDocument {
+    pub sha256: String,
+    pub first_seen: OffsetDateTime,
 }
 
 impl Eq for Lock {}
@@ -111,6 +138,10 @@ pub enum LockProblemKind {
         first_seen: OffsetDateTime,
         missing_since: OffsetDateTime,
     },
+    /// A second `document` row for one source in one issuer's table.
+    DuplicateDocument {
+        source: String,
+    },
     /// keyroll.toml defines no issuer of this name (a warning: the rows are kept, unused).
     UnknownIssuer {
         rows: usize,
@@ -153,6 +184,11 @@ impl std::fmt::Display for LockProblem {
             LockProblemKind::DuplicateRow { first_line } => write!(
                 f,
                 "{} is listed twice (first at line {first_line}); keep one row",
+                key()
+            ),
+            LockProblemKind::DuplicateDocument { source } => write!(
+                f,
+                "{}: the document {source} is recorded twice; keep one row",
                 key()
             ),
             LockProblemKind::NotSha1 => write!(
@@ -217,8 +253,19 @@ struct LockFile {
 #[derive(Serialize)]
 struct LockIssuer {
     name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_since: Option<String>,
+    #[serde(rename = "document", skip_serializing_if = "Vec::is_empty")]
+    documents: Vec<LockDocumentRow>,
     #[serde(rename = "key")]
     keys: Vec<LockKeyRow>,
+}
+
+#[derive(Serialize)]
+struct LockDocumentRow {
+    source: String,
+    sha256: String,
+    first_seen: String,
 }
 
 #[derive(Serialize)]
@@ -246,8 +293,19 @@ struct ReadFile {
 #[serde(deny_unknown_fields)]
 struct ReadIssuer {
     name: Spanned<String>,
+    signed_since: Option<Spanned<String>>,
+    #[serde(default, rename = "document")]
+    documents: Vec<ReadDocument>,
     #[serde(default, rename = "key")]
     keys: Vec<ReadRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadDocument {
+    source: Spanned<String>,
+    sha256: Spanned<String>,
+    first_seen: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +383,14 @@ impl Lock {
                 continue;
             }
             origin.issuers.insert(name.clone(), issuer_line);
+            let record = read_record(&issuer, &line_at, &problem);
+            match record {
+                Ok(record) if !record.is_empty() => {
+                    lock.records.insert(name.clone(), record);
+                }
+                Ok(_) => {}
+                Err(found) => problems.extend(found),
+            }
             let keys = lock.issuers.entry(name.clone()).or_default();
             for row in issuer.keys {
                 let sha1_text = row.sha1.get_ref().as_str();
@@ -491,13 +557,33 @@ impl Lock {
     }
 
     pub fn to_toml(&self) -> String {
+        let empty_keys = BTreeMap::new();
+        let empty_record = IssuerRecord::default();
+        let names: std::collections::BTreeSet<&String> =
+            self.issuers.keys().chain(self.records.keys()).collect();
         let raw = LockFile {
             version: 1,
-            issuers: self
-                .issuers
-                .iter()
-                .map(|(name, keys)| LockIssuer {
+            issuers: names
+                .into_iter()
+                .map(|name| {
+                    (
+                        name,
+                        self.issuers.get(name).unwrap_or(&empty_keys),
+                        self.records.get(name).unwrap_or(&empty_record),
+                    )
+                })
+                .map(|(name, keys, record)| LockIssuer {
                     name: name.clone(),
+                    signed_since: record.signed_since.map(rfc3339),
+                    documents: record
+                        .documents
+                        .iter()
+                        .map(|(source, d)| LockDocumentRow {
+                            source: source.clone(),
+                            sha256: d.sha256.clone(),
+                            first_seen: rfc3339(d.first_seen),
+                        })
+                        .collect(),
                     keys: keys
                         .iter()
                         .map(|(sha1, k)| LockKeyRow {
@@ -519,8 +605,100 @@ impl Lock {
         )
     }
 
+    /// The issuer's table and record taken from `other` (absent there: removed here).
+    pub fn take_issuer_from(&mut self, other: &Lock, issuer: &str) {
+        match other.issuers.get(issuer) {
+            Some(table) => {
+                self.issuers.insert(issuer.to_string(), table.clone());
+            }
+            None => {
+                self.issuers.remove(issuer);
+            }
+        }
+        match other.records.get(issuer) {
+            Some(record) => {
+                self.records.insert(issuer.to_string(), record.clone());
+            }
+            None => {
+                self.records.remove(issuer);
+            }
+        }
+    }
+
+    /// Equal but for the documents' first-seen records: bookkeeping that rides along with a
+    /// change, never one by itself (a federation re-signed daily would otherwise ask for a
+    /// pull request every day).
+    pub fn same_but_documents(&self, other: &Lock) -> bool {
+        self.issuers == other.issuers
+            && self.records.keys().chain(other.records.keys()).all(|name| {
+                self.records.get(name).and_then(|r| r.signed_since)
+                    == other.records.get(name).and_then(|r| r.signed_since)
+            })
+    }
+
     pub fn key(&self, issuer: &str, sha1: &str) -> Option<&LockedKey> {
         self.issuers.get(issuer).and_then(|keys| keys.get(sha1))
+    }
+}
+
+/// An issuer table's `signed_since` and `document` rows, each checked, naming its line.
+fn read_record(
+    issuer: &ReadIssuer,
+    line_at: &dyn Fn(usize) -> usize,
+    problem: &dyn Fn(usize, Option<&str>, LockProblemKind) -> LockProblem,
+) -> Result<IssuerRecord, Vec<LockProblem>> {
+    let mut record = IssuerRecord::default();
+    let mut problems = Vec::new();
+    let time = |field: &'static str, value: &Spanned<String>, problems: &mut Vec<LockProblem>| {
+        parse_rfc3339(value.get_ref())
+            .map_err(|detail| {
+                problems.push(problem(
+                    line_at(value.span().start),
+                    None,
+                    LockProblemKind::BadTime { field, detail },
+                ))
+            })
+            .ok()
+    };
+    if let Some(since) = &issuer.signed_since {
+        record.signed_since = time("signed_since", since, &mut problems);
+    }
+    for document in &issuer.documents {
+        let line = line_at(document.source.span().start);
+        if !is_hex(document.sha256.get_ref(), 64) {
+            problems.push(problem(
+                line,
+                None,
+                LockProblemKind::NotSha256 {
+                    value: document.sha256.get_ref().clone(),
+                },
+            ));
+            continue;
+        }
+        let Some(first_seen) = time("first_seen", &document.first_seen, &mut problems) else {
+            continue;
+        };
+        let source = document.source.get_ref().clone();
+        if record.documents.contains_key(&source) {
+            problems.push(problem(
+                line,
+                None,
+                LockProblemKind::DuplicateDocument { source },
+            ));
+            continue;
+        }
+        record.documents.insert(
+            source,
+            LockedDocument {
+                sha256: document.sha256.get_ref().to_ascii_uppercase(),
+                first_seen,
+            },
+        );
+    }
+    if problems.is_empty() {
+        Ok(record)
+    } else {
+        Err(problems)
     }
 }
 

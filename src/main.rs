@@ -295,14 +295,16 @@ fn apply_command(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
     let saved = keyroll::saved::SavedPlan::read(file)?;
     let rules = args.plan.rules.load()?;
     let fetcher = Fetcher::new(args.plan.fetch.options())?;
-    let inputs = runtime()?.block_on(keyroll::load::load(
+    let mut inputs = runtime()?.block_on(keyroll::load::load(
         &settings,
         &rules,
         &fetcher,
         &keyroll::load::Tree::Work,
         clock.now(),
     ))?;
-    let applied = saved.apply(file, &inputs)?;
+    // Decided again as `plan` decided it: the same acceptances must be given again.
+    inputs.accept_identity_change = args.plan.accept_identity_change.iter().cloned().collect();
+    let applied = saved.apply(file, &inputs, &rules)?;
     eprintln!("plan {} (as of {})", file.display(), saved.as_of);
     report_applied(&applied);
     for warning in &saved.warnings {

@@ -302,6 +302,23 @@ pub struct SourceInfo {
     pub signer_trust: Option<String>,
 }
 
+impl SourceInfo {
+    /// `validUntil ...; cacheDuration ...` when the document bounds either.
+    pub fn freshness_line(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.valid_until
+                .map(|t| format!("validUntil {}", rfc3339(t))),
+            self.cache_duration
+                .as_deref()
+                .map(|d| format!("cacheDuration {d}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
 fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&rfc3339(*t)),
@@ -440,8 +457,10 @@ impl Plan {
         self.lock_before != self.lock_after
     }
 
+    /// Files to change, or keyroll.lock to change in more than its documents' first-seen
+    /// records (those ride along; see [`Lock::same_but_documents`]).
     pub fn has_changes(&self) -> bool {
-        !self.files.is_empty() || self.lock_changed()
+        !self.files.is_empty() || !self.lock_before.same_but_documents(&self.lock_after)
     }
 
     /// The part of the plan one issuer's pull request publishes: its rollover changes, the
@@ -464,14 +483,7 @@ impl Plan {
             })
             .collect();
         let mut lock_after = self.lock_before.clone();
-        match self.lock_after.issuers.get(issuer) {
-            Some(table) => {
-                lock_after.issuers.insert(issuer.to_string(), table.clone());
-            }
-            None => {
-                lock_after.issuers.remove(issuer);
-            }
-        }
+        lock_after.take_issuer_from(&self.lock_after, issuer);
         IssuerSlice {
             report: self.issuers.iter().find(|r| r.name == issuer),
             files,
@@ -502,7 +514,7 @@ impl IssuerSlice<'_> {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.files.is_empty() || self.lock_changed()
+        !self.files.is_empty() || !self.lock_before.same_but_documents(&self.lock_after)
     }
 }
 

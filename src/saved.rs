@@ -20,7 +20,7 @@
 //! unless that decision has exactly the saved files and lock.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,6 @@ use crate::load::{Inputs, Tree};
 use crate::lock::{Lock, LockError};
 use crate::plan::Plan;
 use crate::settings::Settings;
-use crate::write::{Expect, FileWrite};
 
 pub const SCHEMA: &str = "keyroll-saved-plan";
 pub const VERSION: u32 = 1;
@@ -515,65 +514,21 @@ impl SavedPlan {
         }
     }
 
-    /// `apply PLAN`: with the run lock held and the inputs read again, checks them, then
-    /// writes exactly the saved bytes as one transaction.
-    pub fn apply(&self, file: &Path, inputs: &Inputs) -> Result<Applied, SavedError> {
-        let settings = &inputs.settings;
-        let lock = lock_bytes(settings, &Tree::Work, &inputs.lock)?;
-        self.check(file, inputs, lock.as_deref())?;
-        let read: BTreeMap<&str, (&PathBuf, &[u8])> = inputs
-            .targets
-            .iter()
-            .map(|t| (t.display.as_str(), (&t.path, t.file.bytes.as_slice())))
-            .collect();
-        let inconsistent = |detail: String| SavedError::Inconsistent {
-            file: file.display().to_string(),
-            detail,
-        };
-        let mut afters = Vec::with_capacity(self.files.len());
-        for f in &self.files {
-            let Some((path, before)) = read.get(f.path.as_str()) else {
-                return Err(inconsistent(format!(
-                    "it changes {}, which is not among the target files it read",
-                    f.path
-                )));
-            };
-            if sha256(before) != f.before_sha256 {
-                return Err(inconsistent(format!(
-                    "before_sha256 of {} is not the hash of the file it read",
-                    f.path
-                )));
-            }
-            let after = f
-                .after_bytes()
-                .ok_or_else(|| inconsistent(format!("{} has no new bytes", f.path)))?;
-            afters.push((path.as_path(), *before, after));
-        }
-        let lock_path = act::lock_path(settings);
-        let lock_after = self.lock_after.as_ref().map(|t| t.as_bytes());
-        let mut writes: Vec<FileWrite<'_>> = afters
-            .iter()
-            .map(|(path, before, after)| FileWrite {
-                path,
-                expect: Expect::Bytes(before),
-                bytes: after,
-            })
-            .collect();
-        if let Some(bytes) = lock_after {
-            if let Err(e) = Lock::parse(&lock_path, self.lock_after.as_deref().unwrap_or("")) {
-                return Err(inconsistent(format!("lock_after is not a valid lock: {e}")));
-            }
-            writes.push(FileWrite {
-                path: &lock_path,
-                expect: lock.as_deref().map_or(Expect::Absent, Expect::Bytes),
-                bytes,
-            });
-        }
-        Ok(act::transact(
-            &settings.root,
-            &writes,
-            &act::sweep_dirs(inputs),
-        )?)
+    /// `apply PLAN`: with the run lock held and the inputs read again, checks them, decides
+    /// again from them as of the plan's own time, and writes only if that decision is the
+    /// saved one (the same new bytes for every file, the same keyroll.lock), as one
+    /// transaction. What is written is the decision's bytes, never the file's: so an edited
+    /// plan (another key, a config left trusting nothing, malformed XML, a lock that
+    /// "remembers" a key) is refused, and every write has passed the load rules and the
+    /// lockout guard, as `pr --plan` does.
+    pub fn apply(
+        &self,
+        file: &Path,
+        inputs: &Inputs,
+        rules: &crate::rules::RuleSet,
+    ) -> Result<Applied, SavedError> {
+        let plan = self.replan(file, inputs, &Tree::Work, rules)?;
+        Ok(act::apply(&plan, inputs)?)
     }
 
     /// `pr --plan PLAN`: checks the inputs read now (from the tree the pull requests target),

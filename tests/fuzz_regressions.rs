@@ -9,6 +9,7 @@ type Harness = fn(&[u8]);
 const TARGETS: &[(&str, Harness)] = &[
     ("thumbprint_check", keyroll::harness::thumbprint_check),
     ("metadata_parse", keyroll::harness::metadata_parse),
+    ("signature_verify", keyroll::harness::signature_verify),
     ("config_scan", keyroll::harness::config_scan),
     ("edit_engine", keyroll::harness::edit_engine),
 ];

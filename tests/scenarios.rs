@@ -476,8 +476,19 @@ fn plan_on_corpus_configs_matches_the_reviewed_golden_file() {
         "configs/nordvall-mvc5-http.config",
         "apps/nordvall/Web.config",
     );
-    // A day when the DummySTS certificate was valid: its config trusts a different one.
-    let out = repo.run(&["plan"], "2013-06-01T00:00:00Z");
+    // A day when the DummySTS certificate was valid: its config trusts a different one, and
+    // with no keyroll.lock yet that is an identity change (issue 25), accepted here.
+    let refused = repo.run(&["plan"], "2013-06-01T00:00:00Z");
+    assert!(
+        String::from_utf8_lossy(&refused.stdout)
+            .contains("issuer dummysts (http://localhost:3008/STSWebSite1/)\n  error: identity change, not a rollover"),
+        "{}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
+    let out = repo.run(
+        &["plan", "--accept-identity-change", "dummysts"],
+        "2013-06-01T00:00:00Z",
+    );
     assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let root = format!("{}/", repo.dir.path().display());

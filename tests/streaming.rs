@@ -20,7 +20,7 @@ fn render(doc: &Result<MetadataDocument, MetadataError>) -> String {
                 .iter()
                 .map(|k| {
                     format!(
-                        "{:?} {:?} {:?} {:?} {} {} {} {}",
+                        "{:?} {:?} {:?} {:?} {} {} {} {} {:?}",
                         k.entity_id,
                         k.roles,
                         k.uses,
@@ -28,12 +28,13 @@ fn render(doc: &Result<MetadataDocument, MetadataError>) -> String {
                         k.location,
                         k.certificate.sha1,
                         k.certificate.subject,
-                        k.certificate.not_after
+                        k.certificate.not_after,
+                        k.bounds
                     )
                 })
                 .collect();
             format!(
-                "kind {:?}\nbytes {}\nencoding {}\nsha256 {}\nsignature {}\nreport {}\nweak {}\nnotes {:#?}\nkeys\n{}",
+                "kind {:?}\nbytes {}\nencoding {}\nsha256 {}\nsignature {}\nreport {}\nweak {}\nfreshness {:?}\nnotes {:#?}\nkeys\n{}",
                 doc.kind,
                 doc.bytes,
                 doc.encoding,
@@ -41,6 +42,7 @@ fn render(doc: &Result<MetadataDocument, MetadataError>) -> String {
                 serde_json::to_string(&doc.signature).unwrap(),
                 serde_json::to_string(&doc.signature_report).unwrap(),
                 doc.weak_signature,
+                doc.freshness,
                 doc.notes,
                 keys.join("\n")
             )
@@ -645,4 +647,97 @@ fn assert_corruptions_read_the_same(doc: &[u8], rounds: usize, streamed_at_least
         streamed_ok > streamed_at_least,
         "{streamed_ok} read by the stream"
     );
+}
+
+/// The signed aggregate the placement property plants keys into (xmlsec1 runs once).
+fn placement_base() -> &'static str {
+    static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| signed_aggregate(&Shape::default(), "#_fed"))
+}
+
+/// Where a planted KeyDescriptor goes: (anchor text it is put before, which occurrence,
+/// whether that place is inside a `ds:Signature`).
+const PLACES: [(&str, usize, bool); 7] = [
+    ("</ds:SignatureValue>", 0, true),
+    ("</ds:KeyInfo>", 0, true),
+    ("</ds:Signature>", 0, true),
+    ("</ds:SignedInfo>", 0, true),
+    // The signed entity's own signature, nested in the aggregate.
+    ("</ds:Signature>", 1, true),
+    ("</md:Extensions>", 0, false),
+    ("</IDPSSODescriptor>", 1, false),
+];
+
+fn plant(base: &str, chosen: &[bool], wrap_object: bool, default_ns: bool, lead: &str) -> String {
+    let k = keys();
+    let key = if default_ns {
+        format!(
+            "<KeyDescriptor xmlns=\"{MD}\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
+            k.attacker.base64()
+        )
+    } else {
+        format!(
+            "<md:KeyDescriptor xmlns:md=\"{MD}\" use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+            k.attacker.base64()
+        )
+    };
+    // Offsets of every chosen place in the unplanted text, planted from the end backwards.
+    let mut at: Vec<(usize, bool)> = Vec::new();
+    for (&(anchor, nth, inside), _) in PLACES.iter().zip(chosen).filter(|(_, c)| **c) {
+        let offset = base.match_indices(anchor).nth(nth).map(|(i, _)| i).unwrap();
+        at.push((offset, inside));
+    }
+    at.sort();
+    let mut doc = base.to_string();
+    for &(offset, inside) in at.iter().rev() {
+        let text = if inside && wrap_object {
+            format!("<ds:Object xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">{key}</ds:Object>")
+        } else {
+            key.clone()
+        };
+        doc.insert_str(offset, &text);
+    }
+    doc.replacen("?>\n", &format!("?>\n{lead}"), 1)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 96,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Tree and stream give the same keys and verdict (or the same error) whatever is
+    /// planted where; a key inside any signature refuses the document as tampered, and no
+    /// key keyroll reads lies inside a signature.
+    #[test]
+    fn keys_planted_inside_or_outside_signatures_read_the_same_on_both_readers(
+        chosen in proptest::collection::vec(proptest::bool::weighted(0.25), PLACES.len()),
+        wrap_object: bool,
+        default_ns: bool,
+        lead in proptest::sample::select(vec!["", "<?keyroll pi?>\n", "<!-- c -->\n", "<?a?><!-- b -->\n"]),
+    ) {
+        let doc = plant(placement_base(), &chosen, wrap_object, default_ns, lead);
+        let parsed = metadata::parse("p.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH);
+        let whole = metadata::parse_tree("p.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH);
+        proptest::prop_assert_eq!(render(&parsed), render(&whole));
+        let inside = PLACES.iter().zip(&chosen).any(|(p, c)| *c && p.2);
+        match &whole {
+            Err(MetadataError::Tampered { detail, .. }) => {
+                proptest::prop_assert!(inside, "{}", detail);
+                proptest::prop_assert!(detail.contains("inside the ds:Signature"));
+            }
+            Err(e) => proptest::prop_assert!(false, "{}", e),
+            Ok(read) => {
+                proptest::prop_assert!(!inside);
+                let attacker = keys().attacker.certificate.sha1;
+                let planted = read.keys.iter().any(|k| k.certificate.sha1 == attacker);
+                let outside = chosen.iter().any(|c| *c);
+                // The aggregate already lists the attacker's key once, in `_e2`.
+                proptest::prop_assert!(planted);
+                // Planted outside a signature: covered by the root's, which now fails.
+                let valid = read.signature_report.as_ref().is_some_and(|r| r.is_valid());
+                proptest::prop_assert_eq!(valid, !outside);
+            }
+        }
+    }
 }

@@ -86,12 +86,15 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
                 );
             }
             Ok(keys) => {
-                let lock = inputs.lock.issuers.get(&state.name);
+                let history = trust::History {
+                    keys: inputs.lock.issuers.get(&state.name),
+                    record: inputs.lock.records.get(&state.name),
+                };
                 let in_configs = trusted_in_configs(inputs, &state.name);
                 match trust::check(
                     issuer_settings,
                     keys,
-                    lock,
+                    history,
                     &in_configs,
                     inputs.accept_identity_change.contains(&state.name),
                     now,
@@ -139,6 +142,15 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         }
     }
     keys::update_lock(settings, &views, &ledger, now, &mut plan.lock_after);
+    for (issuer, verdict) in &mut trust_verdicts {
+        plan.warnings.append(&mut verdict.warnings);
+        let record = std::mem::take(&mut verdict.record);
+        if record.is_empty() {
+            plan.lock_after.records.remove(issuer);
+        } else {
+            plan.lock_after.records.insert(issuer.clone(), record);
+        }
+    }
     plan.issuers = keys::reports(
         &inputs.issuers,
         &issuer_errors,
@@ -158,29 +170,97 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
     plan
 }
 
-/// Where the target files trust each key, for an issuer their targets name: `file:line`
-/// of entries that load and match (a signer trusted there vouches for a document).
+/// Where the target files trust each key *for this issuer*: `file:line` of entries that load
+/// and match and that keyroll attributes to it (a signer trusted there vouches for its
+/// documents, and only for them). An entry is this issuer's when:
+/// - no other issuer publishes its key or has it in keyroll.lock (another issuer's key in a
+///   shared registry never vouches), and
+/// - its key is one this issuer publishes or keyroll.lock holds for it; or, for a key no
+///   issuer knows, its registry is one only this issuer's targets cover, or its `name` says
+///   it is this issuer's (the name the registry's known entries of this issuer carry, else
+///   one of the issuer's entityIDs).
 fn trusted_in_configs(inputs: &Inputs, issuer: &str) -> trust::TrustedAt {
+    let settings = &inputs.settings;
+    let known_by = |name: &str| -> BTreeSet<Thumbprint> {
+        let published = inputs
+            .issuers
+            .iter()
+            .filter(|i| i.name == name)
+            .filter_map(|i| i.keys.as_ref().ok())
+            .flat_map(|k| k.published.keys().copied());
+        let locked = inputs
+            .lock
+            .issuers
+            .get(name)
+            .into_iter()
+            .flat_map(|t| t.keys().filter_map(|k| k.parse::<Thumbprint>().ok()));
+        published.chain(locked).collect()
+    };
+    let own = known_by(issuer);
+    let others: BTreeSet<Thumbprint> = settings
+        .issuers
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(inputs.lock.issuers.keys().map(String::as_str))
+        .filter(|name| *name != issuer)
+        .flat_map(known_by)
+        .collect();
+    let mut entity_ids: BTreeSet<&str> = inputs
+        .issuers
+        .iter()
+        .filter(|i| i.name == issuer)
+        .filter_map(|i| i.keys.as_ref().ok())
+        .flat_map(|k| k.entity_ids.iter().map(String::as_str))
+        .collect();
+    if let Some(id) = settings.issuer(issuer).and_then(|i| i.entity_id.as_deref()) {
+        entity_ids.insert(id);
+    }
     let mut at = trust::TrustedAt::new();
     for target in &inputs.targets {
-        let names_issuer = target.targets.iter().any(|&t| {
-            inputs.settings.targets[t]
-                .issuers
-                .iter()
-                .any(|i| i == issuer)
-        });
-        if !names_issuer {
-            continue;
+        let file = &target.file;
+        // Per registry: whether this issuer's targets cover it, and whether others' do.
+        let mut mine: BTreeSet<usize> = BTreeSet::new();
+        let mut shared: BTreeSet<usize> = BTreeSet::new();
+        for &t in &target.targets {
+            let spec = &settings.targets[t];
+            let names_me = spec.issuers.iter().any(|i| i == issuer);
+            let names_other = spec.issuers.iter().any(|i| i != issuer);
+            for r in registry::candidates(spec, file) {
+                if names_me {
+                    mine.insert(r.index);
+                }
+                if names_other {
+                    shared.insert(r.index);
+                }
+            }
         }
-        for entry in target
-            .file
-            .entries
-            .iter()
-            .filter(|e| attributable(e) && !is_dirty(e))
-        {
-            if let Some(t) = entry.normalized {
-                at.entry(t)
-                    .or_insert_with(|| format!("{}:{}", target.display, entry.line));
+        for &r in &mine {
+            let entries: Vec<&crate::scan::TrustedEntry> = file
+                .entries_of(r)
+                .filter(|e| attributable(e) && !is_dirty(e))
+                .collect();
+            let my_names: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| e.normalized.is_some_and(|t| own.contains(&t)))
+                .filter_map(|e| e.issuer_name.as_deref())
+                .filter(|n| !n.is_empty())
+                .collect();
+            for entry in entries {
+                let Some(t) = entry.normalized else { continue };
+                if others.contains(&t) {
+                    continue;
+                }
+                let name = entry.issuer_name.as_deref().filter(|n| !n.is_empty());
+                let attributed = own.contains(&t)
+                    || match name {
+                        Some(n) if !my_names.is_empty() => my_names.contains(n),
+                        Some(n) => !shared.contains(&r) || entity_ids.contains(n),
+                        None => !shared.contains(&r) && my_names.is_empty(),
+                    };
+                if attributed {
+                    at.entry(t)
+                        .or_insert_with(|| format!("{}:{}", target.display, entry.line));
+                }
             }
         }
     }

@@ -39,6 +39,26 @@ pub struct Assignment {
     pub touched: Vec<usize>,
 }
 
+/// The registries of `file` a target covers: of its dialect and authority, holding a set
+/// (or a setting that exists), and in a config transform only a Replace'd one.
+pub fn candidates<'f>(
+    spec: &crate::settings::TargetSettings,
+    file: &'f ConfigFile,
+) -> Vec<&'f Registry> {
+    file.registries
+        .iter()
+        .filter(|r| spec.dialect.as_deref().is_none_or(|d| r.rule.name() == d))
+        .filter(|r| {
+            spec.authority
+                .as_deref()
+                .is_none_or(|a| r.scope.as_deref() == Some(a))
+        })
+        .filter(|r| !single_value(r) || r.container.is_some())
+        // In a config transform only a Replace'd registry holds a trusted set.
+        .filter(|r| !file.is_transform || r.replaced)
+        .collect()
+}
+
 pub fn assign(
     settings: &Settings,
     target: &TargetFile,
@@ -50,19 +70,7 @@ pub fn assign(
     let mut touched: Vec<usize> = Vec::new();
     for &t in &target.targets {
         let spec = &settings.targets[t];
-        let candidates: Vec<&Registry> = file
-            .registries
-            .iter()
-            .filter(|r| spec.dialect.as_deref().is_none_or(|d| r.rule.name() == d))
-            .filter(|r| {
-                spec.authority
-                    .as_deref()
-                    .is_none_or(|a| r.scope.as_deref() == Some(a))
-            })
-            .filter(|r| !single_value(r) || r.container.is_some())
-            // In a config transform only a Replace'd registry holds a trusted set.
-            .filter(|r| !file.is_transform || r.replaced)
-            .collect();
+        let candidates = candidates(spec, file);
         for r in &candidates {
             if !touched.contains(&r.index) {
                 touched.push(r.index);

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::cert::rfc3339;
 use crate::load::IssuerKeys;
-use crate::lock::LockedKey;
+use crate::lock::{IssuerRecord, LockedDocument, LockedKey};
 use crate::plan::DocumentSignature;
 use crate::settings::{IssuerSettings, SignatureMode};
 use crate::thumbprint::Thumbprint;
@@ -23,38 +23,70 @@ pub struct Verdict {
     pub signer_trust: Vec<Option<String>>,
     /// The run accepted an identity change for this issuer (titles say so).
     pub identity_change: bool,
+    /// What keyroll.lock records of the issuer's documents after this run.
+    pub record: IssuerRecord,
+    /// A document kept past its cacheDuration, say.
+    pub warnings: Vec<String>,
+}
+
+/// What the issuer's history says: its keyroll.lock table and record.
+#[derive(Clone, Copy, Default)]
+pub struct History<'a> {
+    pub keys: Option<&'a BTreeMap<String, LockedKey>>,
+    pub record: Option<&'a IssuerRecord>,
 }
 
 /// Decides whether the issuer's documents may be acted on. `Err` names why not.
 pub fn check(
     issuer: &IssuerSettings,
     keys: &IssuerKeys,
-    lock: Option<&BTreeMap<String, LockedKey>>,
+    history: History<'_>,
     in_configs: &TrustedAt,
     accept_identity_change: bool,
     now: OffsetDateTime,
 ) -> Result<Verdict, String> {
+    let lock = history.keys;
     let pinned: BTreeSet<Thumbprint> = issuer
         .signers
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
-    let why_trusted = |signer: &Thumbprint| -> Option<String> {
+    // A signer vouches only for its own issuer: pinned, this issuer's current or next key in
+    // keyroll.lock, or a key the configs trust for this issuer. A key keyroll.lock records as
+    // retired (no longer published) never vouches again unless pinned.
+    let why_trusted = |signer: &Thumbprint| -> Result<String, String> {
         if pinned.contains(signer) {
-            return Some(format!("{signer} is pinned in keyroll.toml (signers)"));
+            return Ok(format!("{signer} is pinned in keyroll.toml (signers)"));
+        }
+        let locked = lock.and_then(|l| l.get(&signer.to_upper_hex()));
+        if let Some(missing_since) = locked.and_then(|k| k.missing_since) {
+            return Err(format!(
+                "signed by {signer}, a key keyroll.lock records as retired for this issuer (absent from its metadata since {}): a retired key vouches for nothing; keyroll adds and removes nothing. If the issuer really signs with it again, pin it: signers = [\"{signer}\"]",
+                rfc3339(missing_since)
+            ));
         }
         if let Some(at) = in_configs.get(signer) {
-            return Some(format!("{signer} is trusted for this issuer in {at}"));
+            return Ok(format!("{signer} is trusted for this issuer in {at}"));
         }
-        lock.and_then(|l| l.get(&signer.to_upper_hex())).map(|k| {
-            format!(
-                "{signer} is in keyroll.lock since {}",
+        if let Some(k) = locked {
+            return Ok(format!(
+                "{signer} is this issuer's key in keyroll.lock (first seen {})",
                 rfc3339(k.first_seen)
-            )
-        })
+            ));
+        }
+        Err(format!(
+            "signed by {signer}, a key this issuer was never trusted with (not pinned in signers, not this issuer's in keyroll.lock, not trusted for this issuer in the configs; another issuer's key never vouches); keyroll adds and removes nothing. If the issuer really signs with it, pin it: signers = [\"{signer}\"]"
+        ))
     };
+    let enforce = issuer.signature != SignatureMode::Off;
+    let signed_before = history
+        .record
+        .and_then(|r| r.signed_since)
+        .filter(|_| enforce);
     let mut signer_trust = Vec::new();
     let mut vouched = false;
+    let mut downgrade: Option<String> = None;
+    let mut all_signed = !keys.sources.is_empty();
     for source in &keys.sources {
         if let Some(until) = source.valid_until
             && now > until
@@ -65,7 +97,6 @@ pub fn check(
                 rfc3339(until)
             ));
         }
-        let enforce = issuer.signature != SignatureMode::Off;
         let trust = match &source.signature {
             DocumentSignature::TlsOnly | DocumentSignature::Unsigned
                 if issuer.signature == SignatureMode::Required =>
@@ -75,14 +106,28 @@ pub fn check(
                     source.source, source.signature
                 ));
             }
-            DocumentSignature::TlsOnly | DocumentSignature::Unsigned => None,
+            DocumentSignature::TlsOnly | DocumentSignature::Unsigned => {
+                all_signed = false;
+                if let Some(since) = signed_before {
+                    downgrade.get_or_insert(format!(
+                        "{} is {}, but this issuer's documents have been signed since {} (keyroll.lock): an unsigned document after a signed one is a downgrade",
+                        source.source,
+                        source.signature,
+                        rfc3339(since)
+                    ));
+                }
+                None
+            }
             DocumentSignature::Refused { reason, .. } if enforce => {
                 return Err(format!(
                     "{}: signature refused ({reason}); keyroll adds and removes nothing for this issuer",
                     source.source
                 ));
             }
-            DocumentSignature::Refused { .. } => None,
+            DocumentSignature::Refused { .. } => {
+                all_signed = false;
+                None
+            }
             DocumentSignature::Valid {
                 weak: true, method, ..
             } if enforce && !issuer.allow_sha1 => {
@@ -92,41 +137,116 @@ pub fn check(
                 ));
             }
             DocumentSignature::Valid { signer, .. } => match why_trusted(signer) {
-                Some(reason) => {
+                Ok(reason) => {
                     vouched = true;
                     Some(reason)
                 }
-                None if enforce => {
-                    return Err(format!(
-                        "{}: signed by {signer}, a key this issuer was never trusted with (not in the configs, keyroll.lock or signers); keyroll adds and removes nothing. If the issuer really signs with it, pin it: signers = [\"{signer}\"]",
-                        source.source
-                    ));
+                Err(why) if enforce => {
+                    return Err(format!("{}: {why}", source.source));
                 }
-                None => Some(format!("{signer} is not trusted (signature = \"off\")")),
+                Err(_) => {
+                    all_signed = false;
+                    Some(format!("{signer} is not trusted (signature = \"off\")"))
+                }
             },
         };
         signer_trust.push(trust);
     }
 
-    // Continuity: some key keyroll has seen must still be published, or a trusted signer
-    // must vouch for the new ones.
-    let seen: BTreeSet<Thumbprint> = lock
-        .map(|l| l.keys().filter_map(|k| k.parse().ok()).collect())
-        .unwrap_or_default();
-    let continued = seen.is_empty() || seen.iter().any(|t| keys.published.contains_key(t));
     let mut identity_change = false;
-    if !continued && !vouched {
+    let mut accept = |why: String| -> Result<(), String> {
         if !accept_identity_change {
             return Err(format!(
-                "identity change, not a rollover: none of the {} keys keyroll has seen for this issuer is still published, and no document is signed by a key it was trusted with; keyroll changes nothing. If the issuer really replaced every key, run again with --accept-identity-change {}",
-                seen.len(),
+                "identity change, not a rollover: {why}; keyroll changes nothing. If the issuer really did this, run again with --accept-identity-change {}",
                 issuer.name
             ));
         }
         identity_change = true;
+        Ok(())
+    };
+    if let Some(why) = downgrade {
+        accept(why)?;
     }
+    // Continuity: some key keyroll has seen must still be published, or a trusted signer
+    // must vouch for the new ones. With nothing seen yet (a first run), the keys the configs
+    // trust for this issuer stand in: a document listing none of them is not a silent
+    // replacement (stale extra entries beside a listed key are fine).
+    let seen: BTreeSet<Thumbprint> = lock
+        .map(|l| l.keys().filter_map(|k| k.parse().ok()).collect())
+        .unwrap_or_default();
+    if !vouched {
+        if !seen.is_empty() && !seen.iter().any(|t| keys.published.contains_key(t)) {
+            accept(format!(
+                "none of the {} keys keyroll has seen for this issuer is still published, and no document is signed by a key it was trusted with",
+                seen.len()
+            ))?;
+        } else if seen.is_empty()
+            && !in_configs.is_empty()
+            && !in_configs.keys().any(|t| keys.published.contains_key(t))
+        {
+            accept(format!(
+                "keyroll.lock has no keys for this issuer yet, the configs trust {} key{} for it ({}), and the metadata lists none of them, and no document is signed by a key it was trusted with",
+                in_configs.len(),
+                if in_configs.len() == 1 { "" } else { "s" },
+                in_configs
+                    .iter()
+                    .map(|(t, at)| format!("{t} at {at}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?;
+        }
+    }
+    let (record, warnings) = record(keys, history.record, enforce && all_signed, now);
     Ok(Verdict {
         signer_trust,
         identity_change,
+        record,
+        warnings,
     })
+}
+
+/// What keyroll.lock records of the issuer's documents once this run acts on them: whether
+/// every one was signed by a trusted key, and when each document that declares a
+/// cacheDuration was first read with these exact bytes; and a warning for one read past
+/// its cacheDuration since.
+fn record(
+    keys: &IssuerKeys,
+    before: Option<&IssuerRecord>,
+    signed: bool,
+    now: OffsetDateTime,
+) -> (IssuerRecord, Vec<String>) {
+    let mut record = IssuerRecord {
+        signed_since: signed.then(|| before.and_then(|r| r.signed_since).unwrap_or(now)),
+        documents: BTreeMap::new(),
+    };
+    let mut warnings = Vec::new();
+    for source in &keys.sources {
+        let Some(text) = &source.cache_duration else {
+            continue;
+        };
+        let name = crate::secret::redact_urls(&source.source);
+        let first_seen = before
+            .and_then(|r| r.documents.get(&name))
+            .filter(|d| d.sha256.eq_ignore_ascii_case(&source.sha256))
+            .map_or(now, |d| d.first_seen);
+        if let Some(length) = crate::signature::parse_duration(text) {
+            let due = super::keys::plus(first_seen, length);
+            if now > due {
+                warnings.push(format!(
+                    "{}: cacheDuration {text}: keyroll first read these exact bytes on {} (keyroll.lock), so the document should have been refreshed by {}; the issuer still serves it unchanged",
+                    source.source,
+                    rfc3339(first_seen),
+                    rfc3339(due)
+                ));
+            }
+        }
+        record.documents.insert(
+            name,
+            LockedDocument {
+                sha256: source.sha256.to_ascii_uppercase(),
+                first_seen,
+            },
+        );
+    }
+    (record, warnings)
 }

@@ -51,6 +51,14 @@ pub enum MetadataError {
         column: u32,
         detail: String,
     },
+    /// Something a signer would never write, placed where the signature does not cover it.
+    #[error("{source_name}:{line}:{column}: {detail}")]
+    Tampered {
+        source_name: String,
+        line: u32,
+        column: u32,
+        detail: String,
+    },
     #[error("{source_name}:{line}:{column}: certificate {what}: {error}")]
     Certificate {
         source_name: String,
@@ -128,6 +136,9 @@ pub struct PublishedKey {
     pub location: String,
     #[serde(skip)]
     pub certificate: Arc<Certificate>,
+    /// The tightest `validUntil` / `cacheDuration` over the elements that hold it.
+    #[serde(skip)]
+    pub bounds: crate::signature::Bounds,
 }
 
 impl PublishedKey {
@@ -152,6 +163,7 @@ impl PublishedKey {
             kid,
             location,
             certificate: Arc::new(certificate.without_der()),
+            bounds: crate::signature::Bounds::default(),
         }
     }
 
@@ -188,6 +200,8 @@ pub struct MetadataDocument {
     pub signature_report: Option<crate::signature::SignatureReport>,
     /// Valid only under the legacy policy (SHA-1, or a key under 2048 bits).
     pub weak_signature: bool,
+    /// The root's `validUntil` and `cacheDuration`, signed or not.
+    pub freshness: crate::signature::Freshness,
     /// Things skipped that a reader may want to know (a JWK with no `x5c`, say).
     pub notes: Vec<String>,
 }
@@ -323,6 +337,7 @@ fn streamed_document(
         signature: xml.signature,
         signature_report: xml.signature_report,
         weak_signature: xml.weak_signature,
+        freshness: xml.freshness,
         notes: xml.notes,
     })
 }
@@ -350,6 +365,7 @@ pub fn parse_tree(
         signature: None,
         signature_report: None,
         weak_signature: false,
+        freshness: crate::signature::Freshness::default(),
         notes: Vec::new(),
     };
     match first {
@@ -359,6 +375,7 @@ pub fn parse_tree(
             doc.signature = xml.signature;
             doc.signature_report = xml.signature_report;
             doc.weak_signature = xml.weak_signature;
+            doc.freshness = xml.freshness;
             doc.notes = xml.notes;
         }
         Some('{') => {
@@ -465,6 +482,7 @@ impl KeyCollector {
                         }
                     }
                     existing.uses.extend(key.uses);
+                    existing.bounds.tighten(&key.bounds);
                     return;
                 }
                 listed.push(next);

@@ -13,7 +13,9 @@ use super::{
     KeyCollector, KeyUse, MetadataError, NS_DS, NS_MD, NS_XSI, PublishedKey, SignatureInfo,
 };
 use crate::cert::Certificate;
-use crate::signature::{Policy, Refusal, SignatureReport, Verdict, verify_document};
+use crate::signature::{
+    Bounds, Freshness, Policy, Refusal, SignatureReport, Verdict, freshness, verify_document,
+};
 use crate::thumbprint::Thumbprint;
 
 /// roxmltree refuses DTDs (and so every entity declaration) unless told otherwise.
@@ -86,6 +88,8 @@ pub(super) struct XmlKeys {
     pub(super) signature_report: Option<SignatureReport>,
     pub(super) weak_signature: bool,
     pub(super) notes: Vec<String>,
+    /// The root's `validUntil` / `cacheDuration`.
+    pub(super) freshness: Freshness,
 }
 
 pub(super) fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
@@ -108,7 +112,10 @@ pub(super) fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataErr
     reader.read_keys(root, &mut found)?;
     let mut keys = DescriptorKeys::default();
     keys.merge(found);
-    Ok(keys.finish(signature, report))
+    Ok(XmlKeys {
+        freshness: freshness(root),
+        ..keys.finish(signature, report)
+    })
 }
 
 /// Strict first; a signature refused only for SHA-1 or a short key is verified again
@@ -199,6 +206,7 @@ impl DescriptorKeys {
             signature_report,
             weak_signature,
             notes: self.notes,
+            freshness: Freshness::default(),
         }
     }
 }
@@ -236,16 +244,45 @@ impl XmlReader<'_, '_> {
         }
     }
 
-    /// Every KeyDescriptor under `node`, in document order.
+    /// Every KeyDescriptor under `node`, in document order. One inside a `ds:Signature` is
+    /// refused: the enveloped-signature transform removes the Signature element before the
+    /// digest, so nothing in it is signed, and a key placed there would be read as published
+    /// under a valid signature. No signer puts one there: the document is refused as
+    /// tampered, never read around.
     pub(super) fn read_keys(
         &self,
         node: Node<'_, '_>,
         found: &mut Vec<Found>,
     ) -> Result<(), MetadataError> {
         for key_descriptor in node.descendants().filter(|n| is_md(*n, "KeyDescriptor")) {
+            self.refuse_inside_signature(key_descriptor)?;
             self.read_key_descriptor(key_descriptor, found)?;
         }
         Ok(())
+    }
+
+    /// A `Tampered` error when `key_descriptor` lies inside a `ds:Signature` (the whole
+    /// tree, or the piece a stream cut out: the stream leaves a root signature holding one to
+    /// the tree reader, so both give this error).
+    pub(super) fn refuse_inside_signature(
+        &self,
+        key_descriptor: Node<'_, '_>,
+    ) -> Result<(), MetadataError> {
+        match key_descriptor.ancestors().find(|n| is_ds(*n, "Signature")) {
+            None => Ok(()),
+            Some(signature) => {
+                let (line, column) = self.locator.position(key_descriptor.range().start);
+                let (sig_line, sig_column) = self.locator.position(signature.range().start);
+                Err(MetadataError::Tampered {
+                    source_name: self.source.into(),
+                    line,
+                    column,
+                    detail: format!(
+                        "a KeyDescriptor inside the ds:Signature at line {sig_line}, column {sig_column}: nothing inside a signature is covered by it (the enveloped-signature transform removes it), so a key there is not the signer's; the document is refused as tampered"
+                    ),
+                })
+            }
+        }
     }
 
     pub(super) fn check_root(&self, root: Node<'_, '_>) -> Result<(), MetadataError> {
@@ -314,6 +351,7 @@ impl XmlReader<'_, '_> {
             .and_then(|e| e.attribute("entityID"))
             .map(str::to_string);
         let key_use = self.key_use(key_descriptor)?;
+        let bounds = self.bounds_of(key_descriptor)?;
         // Built only for an error or a note: 40,000 keys need none.
         let what = || {
             format!(
@@ -339,17 +377,34 @@ impl XmlReader<'_, '_> {
                 // Made here, on the thread that decoded the certificate: its DER is dropped
                 // and the key allocated where the memory was freed, not on the thread that
                 // merges (a stream's bottleneck).
-                found.push(Found::Key(PublishedKey::new(
+                let mut key = PublishedKey::new(
                     entity_id.clone(),
                     role.clone(),
                     key_use,
                     None,
                     format!("line {line}, column {column}"),
                     certificate,
-                )));
+                );
+                key.bounds = bounds.clone();
+                found.push(Found::Key(key));
             }
         }
         Ok(())
+    }
+
+    /// The tightest `validUntil` / `cacheDuration` over the entity and aggregates that hold
+    /// `key_descriptor` (a stream adds those of the aggregates its piece was cut from).
+    fn bounds_of(&self, key_descriptor: Node<'_, '_>) -> Result<Bounds, MetadataError> {
+        let mut bounds = Bounds::default();
+        for holder in key_descriptor
+            .ancestors()
+            .filter(|n| is_md(*n, "EntityDescriptor") || is_md(*n, "EntitiesDescriptor"))
+        {
+            let own =
+                Bounds::of_element(holder).map_err(|detail| self.malformed(holder, detail))?;
+            bounds.tighten(&own);
+        }
+        Ok(bounds)
     }
 
     fn cert_at(

@@ -325,15 +325,8 @@ fn inspect_document<Rows>(
             reference_uri: doc.signature.as_ref().and_then(|s| s.reference_uri.clone()),
             signer_sha1: doc.signature.as_ref().and_then(|s| s.signer_sha1),
             verdict: signature_verdict(doc),
-            valid_until: doc
-                .signature_report
-                .as_ref()
-                .and_then(|r| r.freshness.valid_until)
-                .map(rfc3339),
-            cache_duration: doc
-                .signature_report
-                .as_ref()
-                .and_then(|r| r.freshness.cache_duration.clone()),
+            valid_until: doc.freshness.valid_until.map(rfc3339),
+            cache_duration: doc.freshness.cache_duration.clone(),
         },
         certificates: rows,
         notes: &doc.notes,
@@ -365,7 +358,7 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
             }
         ),
     };
-    let freshness = doc.signature_report.as_ref().map(|r| &r.freshness);
+    let freshness = Some(&doc.freshness);
     if let Some(until) = freshness.and_then(|f| f.valid_until) {
         out.push_str(&format!(
             "validUntil: {}{}\n",
@@ -495,6 +488,7 @@ mod tests {
                     kid: (i % 2 == 0).then(|| text.to_string()),
                     location: text.to_string(),
                     certificate: std::sync::Arc::new(certificate.clone()),
+                    bounds: Default::default(),
                 };
                 for now in [OffsetDateTime::UNIX_EPOCH, OffsetDateTime::now_utc()] {
                     let row = InspectRow::new(&key, now, 30);

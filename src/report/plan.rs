@@ -85,6 +85,9 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
                     .map(|t| format!("; trusted: {t}"))
                     .unwrap_or_default()
             ));
+            if let Some(freshness) = source.freshness_line() {
+                out.push_str(&format!("    {freshness}\n"));
+            }
         }
         for key in &issuer.keys {
             out.push_str(&format!(

@@ -86,6 +86,9 @@ pub fn pr_body(
                 .map(|t| format!(" — trusted: {t}"))
                 .unwrap_or_default()
         ));
+        if let Some(freshness) = source.freshness_line() {
+            head.push_str(&format!("  - {freshness}\n"));
+        }
     }
     if !issuer.entity_ids.is_empty() {
         let ids: Vec<String> = issuer

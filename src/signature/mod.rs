@@ -35,8 +35,7 @@ use serde::Serialize;
 use crate::metadata::{LineIndex, is_ds, is_md, xml_error_detail, xml_error_position, xml_options};
 use verify::{InTree, examine};
 
-pub use freshness::Freshness;
-use freshness::freshness;
+pub use freshness::{Bounds, CacheDuration, Freshness, freshness, parse_duration};
 pub use report::{Position, Refusal, SignatureDetails, SignatureReport, SignedElement, Verdict};
 pub use streamed::{
     Canonicalizer, Digester, PieceContext, Streamed, StreamedDigest, verify_streamed,

@@ -30,7 +30,8 @@ use super::position::Locator;
 use super::xml::{DescriptorKeys, XmlKeys, XmlReader, verify_signature, xml_options};
 use super::{NS_DS, NS_MD, is_ds};
 use crate::signature::{
-    Canonicalizer, Digester, Position, Streamed, StreamedDigest, verify_streamed,
+    Bounds, Canonicalizer, Digester, Freshness, Position, Streamed, StreamedDigest, freshness,
+    verify_streamed,
 };
 use pieces::{
     Batch, BatchRead, Item, ItemRead, Parsed, Piece, WRAPPER, id_carriers, work, workers,
@@ -90,6 +91,9 @@ struct Container {
     scope: Arc<BTreeMap<String, String>>,
     /// The start of a piece's text: an element declaring `scope`.
     wrapper: Arc<str>,
+    /// The tightest `validUntil` / `cacheDuration` of it and the containers around it: the
+    /// keys of every piece inside are bound by them.
+    bounds: Arc<Bounds>,
 }
 
 fn wrapper_for(scope: &BTreeMap<String, String>) -> Arc<str> {
@@ -216,6 +220,7 @@ fn read_with<R: std::io::Read>(
         element_children: 0,
         signatures: Vec::new(),
         id_carriers: Vec::new(),
+        freshness: Freshness::default(),
     };
     let config = stream.reader.config_mut();
     config.check_comments = true;
@@ -274,6 +279,8 @@ struct Stream<'s, R: std::io::Read> {
     /// Every `ds:Signature` but the root's, and the elements carrying the root's ID.
     signatures: Vec<Position>,
     id_carriers: Vec<(String, Position)>,
+    /// The root's `validUntil` / `cacheDuration`.
+    freshness: Freshness,
 }
 
 impl<R: std::io::Read> Stream<'_, R> {
@@ -421,10 +428,14 @@ impl<R: std::io::Read> Stream<'_, R> {
             .map_err(|_| Fallback::Invalid)?;
         let text = format!("{prolog_and_tag}</{qname}>");
         let (line, column) = self.window().position(start);
+        let bounds;
         {
             let doc = roxmltree::Document::parse_with_options(&text, xml_options())
                 .map_err(|_| Fallback::Invalid)?;
             let root = doc.root_element();
+            // A value not understood: the tree reader names it.
+            bounds = Arc::new(Bounds::of_element(root).map_err(|_| Fallback::Invalid)?);
+            self.freshness = freshness(root);
             self.root_ids = root
                 .attributes()
                 .filter(|a| matches!(a.name(), "ID" | "Id" | "id"))
@@ -447,6 +458,7 @@ impl<R: std::io::Read> Stream<'_, R> {
             qname,
             wrapper: wrapper_for(&scope),
             scope,
+            bounds,
         });
         self.window().keep = end;
         Ok(())
@@ -473,6 +485,15 @@ impl<R: std::io::Read> Stream<'_, R> {
         let origin = self.window().position(start);
         let parsed = Parsed::new(&text, prefix, origin)?;
         let element = parsed.element()?;
+        let own = Bounds::of_element(element).map_err(|_| Fallback::Invalid)?;
+        let parent_bounds = &self.containers.last().ok_or(Fallback::Invalid)?.bounds;
+        let bounds = if own.is_empty() {
+            Arc::clone(parent_bounds)
+        } else {
+            let mut bounds = (**parent_bounds).clone();
+            bounds.tighten(&own);
+            Arc::new(bounds)
+        };
         let at = |n: Node<'_, '_>| parsed.at(n);
         let ids = self.root_ids.clone();
         let mut carriers = Vec::new();
@@ -493,6 +514,7 @@ impl<R: std::io::Read> Stream<'_, R> {
                 qname: qname.to_string(),
                 wrapper: wrapper_for(&scope),
                 scope,
+                bounds,
             });
         }
         Ok(())
@@ -548,7 +570,8 @@ impl<R: std::io::Read> Stream<'_, R> {
 
     fn piece(&mut self, start: u64, end: u64) -> Result<(), Fallback> {
         let origin = self.window().position(start);
-        let wrapper = &self.containers.last().ok_or(Fallback::Invalid)?.wrapper;
+        let container = self.containers.last().ok_or(Fallback::Invalid)?;
+        let (wrapper, bounds) = (&container.wrapper, &container.bounds);
         let slice = std::str::from_utf8(self.reader.get_ref().held(start..end))
             .map_err(|_| Fallback::Invalid)?;
         let from = self.text.len();
@@ -563,6 +586,7 @@ impl<R: std::io::Read> Stream<'_, R> {
             prefix: wrapper.len(),
             origin,
             canonical,
+            bounds: (!bounds.is_empty()).then(|| Arc::clone(bounds)),
         }));
         Ok(())
     }
@@ -586,6 +610,11 @@ impl<R: std::io::Read> Stream<'_, R> {
             for node in signature.descendants().filter(|n| n.is_element()) {
                 if is_ds(node, "Signature") && node != signature {
                     return Err(Fallback::Unusual("a signature inside the root's signature"));
+                }
+                // A key inside the signature is refused as tampered; the tree reader names
+                // it and its position (see `XmlReader::read_keys`).
+                if super::is_md(node, "KeyDescriptor") {
+                    return Err(Fallback::Invalid);
                 }
                 id_carriers(node, &ids, &at, &mut self.id_carriers);
             }
@@ -690,7 +719,10 @@ impl<R: std::io::Read> Stream<'_, R> {
             }
             let (bytes, sha256) = self.reader.into_inner().finish();
             return Ok(StreamedXml {
-                keys: self.keys.finish(None, None),
+                keys: XmlKeys {
+                    freshness: self.freshness,
+                    ..self.keys.finish(None, None)
+                },
                 bytes,
                 sha256,
             });
@@ -728,7 +760,10 @@ impl<R: std::io::Read> Stream<'_, R> {
             .ok_or(Fallback::Unusual("a signature the stream could not digest"))?;
         let (bytes, sha256) = self.reader.into_inner().finish();
         Ok(StreamedXml {
-            keys: self.keys.finish(info, Some(report)),
+            keys: XmlKeys {
+                freshness: self.freshness,
+                ..self.keys.finish(info, Some(report))
+            },
             bytes,
             sha256,
         })

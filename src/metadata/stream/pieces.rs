@@ -23,6 +23,9 @@ pub(super) struct Piece {
     pub(super) origin: (u32, u32),
     /// Set once the root's signature names a digest: the piece's canonical form is hashed.
     pub(super) canonical: Option<Arc<PieceContext>>,
+    /// The containers' `validUntil` / `cacheDuration`, when they have any: every key read
+    /// from the piece is bound by them too.
+    pub(super) bounds: Option<Arc<crate::signature::Bounds>>,
 }
 
 pub(super) const WRAPPER: &str = "keyroll-piece";
@@ -115,6 +118,13 @@ pub(super) fn read_piece(
     }
     .read_keys(element, &mut out.found)
     .map_err(|_| Fallback::Invalid)?;
+    if let Some(bounds) = &piece.bounds {
+        for found in &mut out.found {
+            if let Found::Key(key) = found {
+                key.bounds.tighten(bounds);
+            }
+        }
+    }
     for node in element.descendants().filter(|n| n.is_element()) {
         if is_ds(node, "Signature") {
             out.signatures.push(at(node));
