@@ -13,11 +13,13 @@
 //! - `lock_after`: keyroll.lock's new text, or null when it does not change.
 //! - `errors`, `warnings`: as the plan reported them.
 //!
-//! `apply` re-reads every input, compares hashes, and then writes the saved bytes — it does
-//! not decide again, so what was reviewed is what is written. `pr` needs the whole [`Plan`]
-//! (each issuer's slice, reasons, key reports for the PR body), so it decides again from the
-//! re-read inputs at the saved time — `decide` is a pure function of those — and refuses
-//! unless that decision has exactly the saved files and lock.
+//! `apply` and `pr` both re-read every input, compare hashes, and decide again from the
+//! re-read inputs at the saved time — `decide` is a pure function of those — refusing unless
+//! that decision has exactly the saved files and lock. The file is never trusted as written:
+//! an edited plan (another key, a config that trusts nothing, malformed XML, a lock that
+//! "remembers" a key) differs from the decision and is refused, and what is written is the
+//! decision's bytes, which passed the load rules and the lockout guard. `pr` also needs the
+//! whole [`Plan`] (each issuer's slice, reasons, key reports for the PR body).
 
 use std::collections::BTreeMap;
 use std::path::Path;
