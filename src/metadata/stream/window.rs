@@ -176,13 +176,18 @@ impl<R: Read> BufRead for Window<R> {
 
 /// The document's SHA-256, computed on a thread of its own from copies of the chunks read:
 /// the thread that reads the stream is its bottleneck, and hashing was a tenth of its time.
-/// Where no thread can be started, the hash is computed in place.
+/// Where no thread can be started, the hash is computed in place. The thread ends with the
+/// hasher on every path: `finish` joins it, and so does dropping a hasher that was never
+/// finished (a parse that stops early, or falls back to the tree reader), so no thread
+/// outlives the parse that started it.
 enum Hasher {
     Thread {
-        chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
+        /// `None` once closed (the thread then finishes its hash and ends).
+        chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
         /// Chunk buffers the thread is done with, reused (fresh memory costs page faults).
         spare: std::sync::mpsc::Receiver<Vec<u8>>,
-        digest: std::thread::JoinHandle<[u8; 32]>,
+        /// `None` once joined.
+        digest: Option<std::thread::JoinHandle<[u8; 32]>>,
     },
     InPlace(sha2::Sha256),
 }
@@ -208,9 +213,9 @@ impl Hasher {
             });
         match thread {
             Ok(digest) => Hasher::Thread {
-                chunks,
+                chunks: Some(chunks),
                 spare,
-                digest,
+                digest: Some(digest),
             },
             Err(_) => Hasher::InPlace(sha2::Sha256::new()),
         }
@@ -218,7 +223,11 @@ impl Hasher {
 
     fn update(&mut self, bytes: &[u8]) {
         match self {
-            Hasher::Thread { chunks, spare, .. } => {
+            Hasher::Thread {
+                chunks: Some(chunks),
+                spare,
+                ..
+            } => {
                 let mut chunk = spare
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(bytes.len()));
@@ -228,19 +237,36 @@ impl Hasher {
                     drop(chunk);
                 }
             }
+            Hasher::Thread { chunks: None, .. } => {}
             Hasher::InPlace(hasher) => hasher.update(bytes),
         }
     }
 
-    fn finish(self) -> [u8; 32] {
+    /// Closes the thread's queue and waits for it: its digest, or its panic (`Err`).
+    fn join(&mut self) -> Option<std::thread::Result<[u8; 32]>> {
         match self {
             Hasher::Thread { chunks, digest, .. } => {
-                drop(chunks);
-                digest
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                chunks.take();
+                digest.take().map(std::thread::JoinHandle::join)
             }
-            Hasher::InPlace(hasher) => hasher.finalize().into(),
+            Hasher::InPlace(_) => None,
         }
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        match self.join() {
+            Some(joined) => joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => match &mut self {
+                Hasher::InPlace(hasher) => std::mem::take(hasher).finalize().into(),
+                Hasher::Thread { .. } => unreachable!("a thread hasher is joined once"),
+            },
+        }
+    }
+}
+
+impl Drop for Hasher {
+    fn drop(&mut self) {
+        // A hash nobody asked for: the thread's result (or panic) is not needed, only its end.
+        let _ = self.join();
     }
 }
