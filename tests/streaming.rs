@@ -741,3 +741,38 @@ proptest::proptest! {
         }
     }
 }
+
+/// One certificate listed by many entities (a hosted service's tenants), each under two
+/// roles and its own validUntil: one key per entity with both roles and its entity's bound,
+/// on both readers, past the point where the merge indexes keys by entity.
+#[test]
+fn a_certificate_shared_by_many_entities_merges_by_entity() {
+    let k = keys();
+    let entities: String = (0..40)
+        .map(|e| {
+            let key = format!(
+                "<KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>",
+                k.current.base64()
+            );
+            format!(
+                "<EntityDescriptor entityID=\"https://t{}.example/\" validUntil=\"20{}-01-01T00:00:00Z\"><IDPSSODescriptor>{key}</IDPSSODescriptor><SPSSODescriptor>{key}</SPSSODescriptor></EntityDescriptor>",
+                e % 20,
+                40 + e
+            )
+        })
+        .collect();
+    let doc = format!("<EntitiesDescriptor xmlns=\"{MD}\">{entities}</EntitiesDescriptor>");
+    assert_same("shared.xml", doc.as_bytes());
+    let read = metadata::parse("shared.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH).unwrap();
+    // Entities t0..t19 appear twice each (e and e + 20): one key each, the earlier bound.
+    assert_eq!(read.keys.len(), 20);
+    for (i, key) in read.keys.iter().enumerate() {
+        assert_eq!(
+            key.entity_id.as_deref(),
+            Some(&*format!("https://t{i}.example/"))
+        );
+        assert_eq!(key.roles, ["IDPSSODescriptor", "SPSSODescriptor"]);
+        let until = key.bounds.valid_until.unwrap();
+        assert_eq!(until.year(), 2040 + i as i32, "{i}");
+    }
+}

@@ -463,7 +463,9 @@ impl KeyCollector {
     }
 
     /// Adds a key, or merges its role and use into the key already listed for the same
-    /// certificate and entity.
+    /// certificate and entity. Constant time whatever the sharing: a certificate that
+    /// thousands of entities list (one certificate for a hosted service's tenants) keeps
+    /// its keys by entity.
     fn add(&mut self, key: PublishedKey) {
         use std::collections::hash_map::Entry;
         let next = self.keys.len();
@@ -473,9 +475,8 @@ impl KeyCollector {
             }
             Entry::Occupied(mut slot) => {
                 let listed = slot.get_mut();
-                let keys = &mut self.keys;
-                if let Some(&i) = listed.iter().find(|&&i| keys[i].entity_id == key.entity_id) {
-                    let existing = &mut keys[i];
+                if let Some(i) = listed.find(&self.keys, key.entity_id.as_deref()) {
+                    let existing = &mut self.keys[i];
                     for role in key.roles {
                         if !existing.roles.contains(&role) {
                             existing.roles.push(role);
@@ -485,31 +486,52 @@ impl KeyCollector {
                     existing.bounds.tighten(&key.bounds);
                     return;
                 }
-                listed.push(next);
+                listed.push(&self.keys, next, key.entity_id.clone());
             }
         }
         self.keys.push(key);
     }
 }
 
-/// The keys listed for one certificate: almost always one (no allocation for it).
+/// The keys listed for one certificate: almost always one (no allocation for it); a few
+/// searched in order; past [`Listed::FEW`], indexed by entity.
 enum Listed {
     One(usize),
-    Many(Vec<usize>),
+    Few(Vec<usize>),
+    Many(HashMap<Option<String>, usize>),
 }
 
 impl Listed {
-    fn iter(&self) -> std::slice::Iter<'_, usize> {
+    const FEW: usize = 8;
+
+    /// The key of `entity` for this certificate, if listed.
+    fn find(&self, keys: &[PublishedKey], entity: Option<&str>) -> Option<usize> {
         match self {
-            Listed::One(i) => std::slice::from_ref(i).iter(),
-            Listed::Many(all) => all.iter(),
+            Listed::One(i) => (keys[*i].entity_id.as_deref() == entity).then_some(*i),
+            Listed::Few(all) => all
+                .iter()
+                .copied()
+                .find(|&i| keys[i].entity_id.as_deref() == entity),
+            Listed::Many(by_entity) => by_entity.get(&entity.map(str::to_string)).copied(),
         }
     }
 
-    fn push(&mut self, i: usize) {
+    /// Lists key `i` (of `entity`, not yet listed) for this certificate.
+    fn push(&mut self, keys: &[PublishedKey], i: usize, entity: Option<String>) {
         match self {
-            Listed::One(first) => *self = Listed::Many(vec![*first, i]),
-            Listed::Many(all) => all.push(i),
+            Listed::One(first) => *self = Listed::Few(vec![*first, i]),
+            Listed::Few(all) if all.len() < Self::FEW => all.push(i),
+            Listed::Few(all) => {
+                let mut by_entity: HashMap<Option<String>, usize> = all
+                    .iter()
+                    .map(|&k| (keys[k].entity_id.clone(), k))
+                    .collect();
+                by_entity.insert(entity, i);
+                *self = Listed::Many(by_entity);
+            }
+            Listed::Many(by_entity) => {
+                by_entity.insert(entity, i);
+            }
         }
     }
 }
