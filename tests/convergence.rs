@@ -17,6 +17,7 @@ use keyroll::plan::{ChangeKind, Plan};
 use keyroll::rules::RuleSet;
 use kit::{Key, decide, inputs, issuer, next_run, settings_for, target, wif45};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use time::macros::datetime;
 
 /// Six keys: 0-2 belong to issuer a, 3-5 to b. 2 and 5 are not yet valid at the second
@@ -198,7 +199,9 @@ fn check_plan(
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000),
-        failure_persistence: None,
+        // A failing case is saved in tests/convergence.proptest-regressions (committed, as
+        // tests/patch_props.proptest-regressions is) and tried first by every later run.
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
         ..ProptestConfig::default()
     })]
 
@@ -306,7 +309,9 @@ fn release_of(base: &str) -> String {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000),
-        failure_persistence: None,
+        // A failing case is saved in tests/convergence.proptest-regressions (committed, as
+        // tests/patch_props.proptest-regressions is) and tried first by every later run.
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
         ..ProptestConfig::default()
     })]
 
