@@ -1,8 +1,10 @@
 //! A small GitHub REST client: the dozen endpoints `keyroll pr` needs, with one place that
-//! retries (rate limits, 5xx), records every call for `--dry-run` and the run's report,
-//! and refuses write calls in a dry run. Hand-written over reqwest rather than octocrab:
-//! the retry and dry-run rules must wrap every call uniformly, which octocrab does not
-//! offer, and it would pull a second HTTP stack into the build.
+//! retries (rate limits, 5xx, timeouts), records every call for `--dry-run` and the run's
+//! report, and refuses write calls in a dry run. A call that creates something each time it
+//! is sent (a comment, an issue) is sent again only when GitHub surely did not act on it, or
+//! after looking for it by its marker (`GitHub::create_once`). Hand-written over reqwest
+//! rather than octocrab: the retry and dry-run rules must wrap every call uniformly, which
+//! octocrab does not offer, and it would pull a second HTTP stack into the build.
 
 use std::fmt;
 use std::sync::Mutex;

@@ -167,7 +167,7 @@ impl GitHub {
 
     /// `POST /repos/{owner}/{repo}/issues`. `None` in a dry run. The body gets a hidden
     /// marker of its own, so that after a timeout or a 5xx the issue is looked for before
-    /// it is sent again ([`GitHub::create_once`]): a second dashboard issue is never made.
+    /// it is sent again (`GitHub::create_once`): a second dashboard issue is never made.
     pub async fn create_issue(
         &self,
         repo: &RepoName,

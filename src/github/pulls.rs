@@ -133,7 +133,7 @@ impl GitHub {
 
     /// `POST /repos/{owner}/{repo}/issues/{number}/comments`. The body gets a hidden marker
     /// of its own, so that after a timeout or a 5xx the comment is looked for before it is
-    /// sent again ([`GitHub::create_once`]): a person is never told the same thing twice.
+    /// sent again (`GitHub::create_once`): a person is never told the same thing twice.
     pub async fn comment(
         &self,
         repo: &RepoName,
