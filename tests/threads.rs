@@ -21,6 +21,7 @@ fn hashing_threads() -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_stream_that_stops_early_leaves_no_thread_behind() {
+    use std::time::{Duration, Instant};
     let entity = format!(
         "<EntityDescriptor entityID=\"https://e.example/\"><IDPSSODescriptor><KeyDescriptor><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>",
         "A".repeat(2000)
@@ -37,10 +38,23 @@ fn a_stream_that_stops_early_leaves_no_thread_behind() {
     for round in 0..100 {
         for doc in &documents {
             let _ = metadata::parse_streamed("t.xml", doc.as_bytes(), OffsetDateTime::UNIX_EPOCH);
+            // Joined, exactly: every thread the parse started was waited for before it
+            // returned. (A Drop that only closed the queue would leave it running.)
+            assert_eq!(
+                metadata::unjoined_hashing_threads(),
+                0,
+                "round {round}: a hashing thread outlived its parse"
+            );
+            // And gone: the kernel may list a joined thread for a moment after `join`
+            // returns (it is still leaving), never for long.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while hashing_threads() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             assert_eq!(
                 hashing_threads(),
                 0,
-                "round {round}: a hashing thread outlived its parse"
+                "round {round}: a hashing thread still runs"
             );
         }
     }

@@ -31,6 +31,8 @@ use crate::thumbprint::Thumbprint;
 pub use decode::{Decoded, decode};
 pub use position::{LineIndex, line_column};
 pub use stream::Fallback;
+#[doc(hidden)]
+pub use stream::unjoined_hashing_threads;
 pub(crate) use xml::{is_ds, is_md};
 pub use xml::{xml_error_detail, xml_error_position, xml_options};
 

@@ -37,6 +37,8 @@ use pieces::{
     Batch, BatchRead, Item, ItemRead, Parsed, Piece, WRAPPER, id_carriers, work, workers,
 };
 use window::Window;
+#[doc(hidden)]
+pub use window::unjoined_hashing_threads;
 
 /// Why a document was not (or not wholly) read as a stream; the caller reads it as a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -174,6 +174,17 @@ impl<R: Read> BufRead for Window<R> {
     }
 }
 
+/// Hashing threads started and not yet joined, in this process. A thread's kernel task can
+/// stay listed for a moment after `join` returns, so a test that wants to know whether every
+/// thread was joined asks this, not `/proc`.
+static UNJOINED_HASHERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Hashing threads started and not yet joined (see [`Hasher`]); for tests.
+#[doc(hidden)]
+pub fn unjoined_hashing_threads() -> usize {
+    UNJOINED_HASHERS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The document's SHA-256, computed on a thread of its own from copies of the chunks read:
 /// the thread that reads the stream is its bottleneck, and hashing was a tenth of its time.
 /// Where no thread can be started, the hash is computed in place. The thread ends with the
@@ -212,11 +223,14 @@ impl Hasher {
                 hasher.finalize().into()
             });
         match thread {
-            Ok(digest) => Hasher::Thread {
-                chunks: Some(chunks),
-                spare,
-                digest: Some(digest),
-            },
+            Ok(digest) => {
+                UNJOINED_HASHERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Hasher::Thread {
+                    chunks: Some(chunks),
+                    spare,
+                    digest: Some(digest),
+                }
+            }
             Err(_) => Hasher::InPlace(sha2::Sha256::new()),
         }
     }
@@ -247,7 +261,11 @@ impl Hasher {
         match self {
             Hasher::Thread { chunks, digest, .. } => {
                 chunks.take();
-                digest.take().map(std::thread::JoinHandle::join)
+                let joined = digest.take().map(std::thread::JoinHandle::join);
+                if joined.is_some() {
+                    UNJOINED_HASHERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                joined
             }
             Hasher::InPlace(_) => None,
         }
