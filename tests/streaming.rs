@@ -776,3 +776,61 @@ fn a_certificate_shared_by_many_entities_merges_by_entity() {
         assert_eq!(until.year(), 2040 + i as i32, "{i}");
     }
 }
+
+/// A root declaring more namespaces than the stream copies into every piece (past 64, a
+/// piece's wrapper declares only the prefixes the piece names): entities that use some of
+/// them in element names, attribute names and QName values, an `InclusiveNamespaces` list
+/// naming others, inclusive and exclusive canonicalization. The stream reads and verifies
+/// exactly as the tree does, and a tampered entity fails on both.
+#[test]
+fn a_root_declaring_many_namespaces_reads_and_verifies_the_same() {
+    let k = keys();
+    let declarations: String = (0..300)
+        .map(|i| format!(" xmlns:n{i}=\"urn:n:{i}\""))
+        .collect();
+    let uses = "<md:Extensions><n7:x n3:a=\"1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"n5:T\"><n250:y>n299:v</n250:y></n7:x></md:Extensions>";
+    let shapes = [
+        (Shape::canonicalized(keyroll::signature::C14N), "#_fed"),
+        (Shape::default(), "#_fed"),
+        (
+            Shape {
+                transforms: vec![
+                    (keyroll::signature::ENVELOPED_SIGNATURE, None),
+                    (keyroll::signature::EXC_C14N, Some("n9 n42 n7")),
+                ],
+                ..Shape::default()
+            },
+            "#_fed",
+        ),
+    ];
+    for (shape, uri) in &shapes {
+        let entity = |id: &str, name: &str, uses: &str| {
+            sigkit::entity(id, name, "", &k.current.base64(), &k.next.base64())
+                .replace("<EntityDescriptor ", "<md:EntityDescriptor ")
+                .replace("</EntityDescriptor>", "</md:EntityDescriptor>")
+                .replacen('>', &format!(">{uses}"), 1)
+        };
+        // The nested container declares one more; an entity in it redeclares n7.
+        let nested_uses = uses
+            .replace("<n7:x ", "<n400:x xmlns:n7=\"urn:other\" ")
+            .replace("</n7:x>", "</n400:x>");
+        let template = format!(
+            "<?xml version=\"1.0\"?>\n<md:EntitiesDescriptor xmlns:md=\"{MD}\"{declarations} ID=\"_fed\" Name=\"urn:test\">\n  {}\n  {}\n  <md:EntitiesDescriptor Name=\"group\" xmlns:n400=\"urn:n:400\">\n    {}\n  </md:EntitiesDescriptor>\n</md:EntitiesDescriptor>\n",
+            signature_template(shape, uri),
+            entity("_e1", "https://one.example", uses),
+            entity("_e2", "https://two.example", &nested_uses),
+        );
+        let signed = xmlsec_sign(&template, &k.current);
+        assert!(sigkit::xmlsec_verifies(&signed), "xmlsec1 verifies it");
+        let name = format!("many-namespaces-{}.xml", shape.c14n);
+        assert_same(&name, signed.as_bytes());
+        let doc = metadata::parse(&name, signed.as_bytes(), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let report = doc.signature_report.as_ref().unwrap();
+        assert!(report.is_valid(), "{name}: {}", report.summary());
+
+        let tampered = signed.replacen("n299:v", "n298:v", 1);
+        assert_same(&format!("tampered-{name}"), tampered.as_bytes());
+        let doc = metadata::parse(&name, tampered.as_bytes(), OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert!(!doc.signature_report.as_ref().unwrap().is_valid());
+    }
+}

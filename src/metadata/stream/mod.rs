@@ -99,8 +99,12 @@ struct Container {
 }
 
 fn wrapper_for(scope: &BTreeMap<String, String>) -> Arc<str> {
+    wrapper_declaring(scope.iter()).into()
+}
+
+fn wrapper_declaring<'s>(declarations: impl Iterator<Item = (&'s String, &'s String)>) -> String {
     let mut wrapper = format!("<{WRAPPER}");
-    for (prefix, uri) in scope {
+    for (prefix, uri) in declarations {
         let uri = uri
             .replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -112,7 +116,59 @@ fn wrapper_for(scope: &BTreeMap<String, String>) -> Arc<str> {
         }
     }
     wrapper.push('>');
-    wrapper.into()
+    wrapper
+}
+
+/// Past this many namespaces in scope, a piece's wrapper declares only those the piece may
+/// use. roxmltree checks each declaration of an element against the element's others, so a
+/// wrapper of n declarations costs n² per piece: an aggregate whose root declared 12,500
+/// namespaces took 22 s to read, 50,000 took 330 s. Below it (every real document) the one
+/// wrapper of the container is shared, as before.
+const LARGE_SCOPE: usize = 64;
+
+/// The wrapper for one piece of `text` in `container`: the container's own when its scope
+/// is small, else one declaring the default namespace and every prefix that appears in the
+/// text before a `:` (a superset of the prefixes its names and QName values use, found in
+/// one pass), in the scope's order. Declarations nothing in the piece refers to change
+/// neither its names nor its canonical form in the root's digest: the containers around it
+/// are output and render them. A piece holding a signature gets every declaration: its
+/// SignedInfo (and an entity it signs) is canonicalized as a subtree of its own, which
+/// carries every namespace in scope (inclusive canonicalization, or a PrefixList naming
+/// prefixes the text never writes with a colon).
+fn wrapper_in(container: &Container, text: &str) -> Arc<str> {
+    if container.scope.len() <= LARGE_SCOPE
+        || memchr::memmem::find(text.as_bytes(), b"SignedInfo").is_some()
+    {
+        return Arc::clone(&container.wrapper);
+    }
+    wrapper_for_piece(&container.scope, text).into()
+}
+
+fn wrapper_for_piece(scope: &BTreeMap<String, String>, text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut used = std::collections::HashSet::new();
+    for colon in memchr::memchr_iter(b':', bytes) {
+        let start = bytes[..colon]
+            .iter()
+            .rposition(|b| {
+                b.is_ascii_whitespace()
+                    || matches!(
+                        b,
+                        b'<' | b'/' | b'"' | b'\'' | b'=' | b':' | b'>' | b'(' | b','
+                    )
+            })
+            .map_or(0, |delimiter| delimiter + 1);
+        if start < colon
+            && let Ok(prefix) = std::str::from_utf8(&bytes[start..colon])
+        {
+            used.insert(prefix);
+        }
+    }
+    wrapper_declaring(
+        scope
+            .iter()
+            .filter(|(prefix, _)| prefix.is_empty() || used.contains(prefix.as_str())),
+    )
 }
 
 /// The scope inside an element: its parent's plus its own declarations (the parent's own,
@@ -122,7 +178,12 @@ fn scope_of(
     parent: &Arc<BTreeMap<String, String>>,
 ) -> Result<Arc<BTreeMap<String, String>>, Fallback> {
     let mut scope: Option<BTreeMap<String, String>> = None;
-    for attribute in start.attributes() {
+    // quick-xml's own duplicate check compares each attribute with every earlier one
+    // (quadratic on a root declaring 50,000 namespaces); a repeated declaration is caught
+    // here by a set, and any other repeated attribute by roxmltree, which parses every
+    // element this reader keeps.
+    let mut declared = std::collections::HashSet::new();
+    for attribute in start.attributes().with_checks(false) {
         let attribute = attribute.map_err(|_| Fallback::Invalid)?;
         let key = std::str::from_utf8(attribute.key.as_ref()).map_err(|_| Fallback::Invalid)?;
         let prefix = match key.strip_prefix("xmlns") {
@@ -133,6 +194,9 @@ fn scope_of(
             },
             None => continue,
         };
+        if !declared.insert(prefix.to_string()) {
+            return Err(Fallback::Invalid);
+        }
         let value = attribute.unescape_value().map_err(|_| Fallback::Invalid)?;
         scope
             .get_or_insert_with(|| parent.as_ref().clone())
@@ -482,8 +546,9 @@ impl<R: std::io::Read> Stream<'_, R> {
         } else {
             format!("</{qname}>")
         };
-        let text = format!("{}{tag}{close}</{WRAPPER}>", parent.wrapper);
-        let prefix = parent.wrapper.len();
+        let wrapper = wrapper_in(parent, tag);
+        let text = format!("{wrapper}{tag}{close}</{WRAPPER}>");
+        let prefix = wrapper.len();
         let origin = self.window().position(start);
         let parsed = Parsed::new(&text, prefix, origin)?;
         let element = parsed.element()?;
@@ -558,9 +623,10 @@ impl<R: std::io::Read> Stream<'_, R> {
         end: u64,
     ) -> Result<(String, usize, (u32, u32)), Fallback> {
         let origin = self.window().position(start);
-        let wrapper = Arc::clone(&self.containers.last().ok_or(Fallback::Invalid)?.wrapper);
+        let container = self.containers.last().ok_or(Fallback::Invalid)?;
         let slice = std::str::from_utf8(self.reader.get_ref().held(start..end))
             .map_err(|_| Fallback::Invalid)?;
+        let wrapper = wrapper_in(container, slice);
         let mut text = String::with_capacity(wrapper.len() + slice.len() + WRAPPER.len() + 3);
         text.push_str(&wrapper);
         text.push_str(slice);
@@ -573,11 +639,12 @@ impl<R: std::io::Read> Stream<'_, R> {
     fn piece(&mut self, start: u64, end: u64) -> Result<(), Fallback> {
         let origin = self.window().position(start);
         let container = self.containers.last().ok_or(Fallback::Invalid)?;
-        let (wrapper, bounds) = (&container.wrapper, &container.bounds);
+        let bounds = &container.bounds;
         let slice = std::str::from_utf8(self.reader.get_ref().held(start..end))
             .map_err(|_| Fallback::Invalid)?;
+        let wrapper = wrapper_in(container, slice);
         let from = self.text.len();
-        self.text.push_str(wrapper);
+        self.text.push_str(&wrapper);
         self.text.push_str(slice);
         self.text.push_str("</");
         self.text.push_str(WRAPPER);
