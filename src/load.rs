@@ -97,9 +97,11 @@ async fn load_issuer(
     };
     for source in &issuer.metadata {
         let resolved = settings.resolve_source(source);
+        // Errors and reports name the source without its user information: they end up
+        // in saved plans and artifacts; the fetch above alone uses the credentials.
         let doc = metadata::load(&resolved, fetcher, now)
             .await
-            .map_err(|e| IssuerError::Source(e.to_string()))?;
+            .map_err(|e| IssuerError::Source(crate::secret::redact(&e.to_string())))?;
         check_kind(issuer, &doc)?;
         add_document(issuer, &doc, &mut keys)?;
     }
@@ -128,7 +130,7 @@ fn check_kind(issuer: &IssuerSettings, doc: &MetadataDocument) -> Result<(), Iss
         Ok(())
     } else {
         Err(IssuerError::Kind {
-            document: doc.source.clone(),
+            document: crate::secret::redact_urls(&doc.source),
             found: doc.kind.to_string(),
             expected: format!("{:?}", issuer.kind),
         })
@@ -152,7 +154,7 @@ fn add_document(
                     .collect()
             } else {
                 return Err(IssuerError::EntityMismatch {
-                    document: doc.source.clone(),
+                    document: crate::secret::redact_urls(&doc.source),
                     found: entity_ids.iter().cloned().collect::<Vec<_>>().join(", "),
                     expected: expected.clone(),
                 });
@@ -160,7 +162,7 @@ fn add_document(
         }
         None if entity_ids.len() > 1 => {
             return Err(IssuerError::ManyEntities {
-                document: doc.source.clone(),
+                document: crate::secret::redact_urls(&doc.source),
                 count: entity_ids.len(),
                 issuer: issuer.name.clone(),
             });
@@ -180,7 +182,9 @@ fn add_document(
             .insert(key.thumbprint(), key.certificate.clone());
     }
     keys.sources.push(SourceInfo {
-        source: doc.source.clone(),
+        // As every report and stored plan shows it: `https://user:pw@host/…` as
+        // `https://***@host/…`.
+        source: crate::secret::redact_urls(&doc.source),
         sha256: doc.sha256.clone(),
         read_at: rfc3339(doc.fetched_at),
         bytes: doc.bytes,

@@ -207,14 +207,12 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Appends to a runner command file ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY), redacted as
+/// everything keyroll prints is: the runner keeps these files, and a token echoed in an
+/// error (a repository's failure, say) would otherwise be stored there in clear.
 fn append(path: &std::path::Path, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+    keyroll::secret::append_redacted(path, text)
+        .with_context(|| format!("appending to {}", path.display()))
 }
 
 fn print(text: &str) -> Result<()> {
@@ -257,11 +255,12 @@ pub fn snapshot(args: SnapshotArgs, clock: Clock) -> Result<ExitCode> {
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&manifest)? + "\n",
         Format::Text => {
+            let documents = manifest.documents.len();
             let mut text = format!(
-                "snapshot {} ({}): {} documents\n",
+                "snapshot {} ({}): {documents} document{}\n",
                 args.out.display(),
                 manifest.taken_at,
-                manifest.documents.len()
+                if documents == 1 { "" } else { "s" }
             );
             for issuer in &manifest.issuers {
                 for source in &issuer.sources {
@@ -285,7 +284,10 @@ pub fn snapshot(args: SnapshotArgs, clock: Clock) -> Result<ExitCode> {
     };
     print(&out)?;
     if failures > 0 {
-        eprintln!("{failures} source(s) failed; the snapshot records why");
+        eprintln!(
+            "{failures} source{} failed; the snapshot records why",
+            if failures == 1 { "" } else { "s" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -450,6 +452,12 @@ pub fn onboard(args: OnboardArgs, clock: Clock) -> Result<ExitCode> {
         for issuer in &snapshot.manifest().issuers {
             for source in &issuer.sources {
                 match (&source.error, &source.skipped) {
+                    // The manifest keeps no credentials: a source that had them is recorded
+                    // as `https://***@host/…`, which no repository can fetch.
+                    (None, None) if source.source.contains("://***@") => eprintln!(
+                        "warning: {} {}: left out (the snapshot does not store the URL's credentials: name it with --metadata)",
+                        issuer.name, source.source
+                    ),
                     (None, None) => sources.push(source.source.clone()),
                     (Some(why), _) | (None, Some(why)) => eprintln!(
                         "warning: {} {}: left out ({why})",

@@ -288,6 +288,8 @@ pub struct KeyReport {
 /// One metadata document as read for an issuer: where, what, when, and who signed it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceInfo {
+    /// As keyroll.toml names it, with any user information shown as `***` (see
+    /// [`crate::secret::redact_urls`]): it is reported and stored, never fetched.
     pub source: String,
     pub sha256: String,
     pub read_at: String,

@@ -298,7 +298,10 @@ impl SavedInputs {
                             .sources
                             .iter()
                             .map(|s| SavedSource {
-                                source: s.source.clone(),
+                                // Already without user information (load.rs); kept so
+                                // here too, as this is written to a file that is shared.
+                                // Only the SHA-256 is compared when the plan is applied.
+                                source: crate::secret::redact_urls(&s.source),
                                 sha256: s.sha256.to_ascii_uppercase(),
                             })
                             .collect(),
@@ -307,7 +310,7 @@ impl SavedInputs {
                     Err(e) => SavedIssuer {
                         name: i.name.clone(),
                         sources: Vec::new(),
-                        error: Some(e.to_string()),
+                        error: Some(crate::secret::redact(&e.to_string())),
                     },
                 })
                 .collect(),
@@ -420,13 +423,28 @@ impl SavedPlan {
                             .then(|| base64::engine::general_purpose::STANDARD.encode(&f.after)),
                         after: text,
                         after_sha256: sha256(&f.after),
-                        changes: serde_json::to_value(&f.changes).unwrap_or_default(),
+                        changes: {
+                            // Reasons quote sources and error text: stored redacted.
+                            let mut changes = serde_json::to_value(&f.changes).unwrap_or_default();
+                            crate::secret::redact_json(&mut changes);
+                            changes
+                        },
                     }
                 })
                 .collect(),
             lock_after: plan.lock_changed().then(|| plan.lock_after.to_toml()),
-            errors: plan.errors.iter().map(ToString::to_string).collect(),
-            warnings: plan.warnings.clone(),
+            // The plan file is shared (reviewed, uploaded): no token or URL password in it,
+            // whatever text an error quoted. Neither is compared when the plan is applied.
+            errors: plan
+                .errors
+                .iter()
+                .map(|e| crate::secret::redact(&e.to_string()))
+                .collect(),
+            warnings: plan
+                .warnings
+                .iter()
+                .map(|w| crate::secret::redact(w))
+                .collect(),
         }
     }
 

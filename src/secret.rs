@@ -7,6 +7,10 @@
 //! reports, summaries, outputs, pull request bodies) through it, so that a server echoing the
 //! `Authorization` header back, or a metadata URL written as `https://user:pw@host/…`, shows
 //! nothing.
+//!
+//! What keyroll stores is redacted the same way, where it is made: a metadata URL's user
+//! information never reaches a saved plan, a snapshot's manifest or keyroll.lock (the fetch
+//! alone uses it), and [`append_redacted`] writes the runner's command files.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -179,6 +183,45 @@ fn redact_urls_cow(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Every string in `value` (keys and values, at any depth) as [`redact`] gives it: for JSON
+/// that is stored (a saved plan's changes) rather than printed through a redacting writer.
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Cow::Owned(clean) = redact_cow(text) {
+                *text = clean;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => {
+            // Keys are rewritten only when one holds a secret (never, in keyroll's own JSON).
+            if map.keys().any(|k| matches!(redact_cow(k), Cow::Owned(_))) {
+                let old = std::mem::take(map);
+                for (k, mut v) in old {
+                    redact_json(&mut v);
+                    map.insert(redact(&k), v);
+                }
+            } else {
+                map.values_mut().for_each(redact_json);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Appends `text`, redacted as [`redact`], to `path` (created if missing): how every
+/// command writes the Actions runner's command files (`$GITHUB_OUTPUT`,
+/// `$GITHUB_STEP_SUMMARY`), which the runner keeps and shows; so no token or URL password
+/// that reached the text by an error message or an echoing server is written there.
+pub fn append_redacted(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(redact_cow(text).as_bytes())
+}
+
 /// True for hosts whose traffic never leaves the machine: `localhost`, 127.0.0.0/8, `::1`.
 fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
@@ -342,6 +385,34 @@ mod tests {
         assert_eq!(
             redact_urls("git@github.com:o/r.git"),
             "git@github.com:o/r.git"
+        );
+    }
+
+    /// Stored JSON and appended runner files: every string redacted, nothing else touched.
+    #[test]
+    fn stored_json_and_appended_files_are_redacted() {
+        let _token = Secret::new("ghs_stored_secret_0042");
+        let mut value = serde_json::json!({
+            "reason": "read from https://u:pw@idp.example/m.xml",
+            "list": [1, "Bearer ghs_stored_secret_0042", {"deep": "ok"}],
+            "https://a:b@c/": true,
+        });
+        redact_json(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "reason": "read from https://***@idp.example/m.xml",
+                "list": [1, "Bearer ***", {"deep": "ok"}],
+                "https://***@c/": true,
+            })
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        append_redacted(&file, "a=ghs_stored_secret_0042\n").unwrap();
+        append_redacted(&file, "b=https://x:y@h/\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "a=***\nb=https://***@h/\n"
         );
     }
 

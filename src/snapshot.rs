@@ -61,6 +61,8 @@ pub struct Manifest {
 /// One URL as read (or as it failed).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DocumentEntry {
+    /// The URL asked for, its user information (a password perhaps) shown as `***`: the
+    /// manifest is uploaded as an artifact. [`Snapshot::get`] compares URLs so redacted.
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_url: Option<String>,
@@ -175,12 +177,19 @@ impl Snapshot {
     }
 
     /// The document recorded for `url`, its bytes checked against the manifest.
+    ///
+    /// The manifest holds URLs without their user information, so `url` is compared as
+    /// redacted: `https://user:pw@host/m.xml` finds the document recorded for it (as
+    /// `https://***@host/m.xml`), and so does any other user of the same host and path,
+    /// which reads the same document.
     pub fn get(&self, url: &str) -> Result<Fetched, SnapshotError> {
+        let wanted = crate::secret::redact_urls(url);
+        let url = wanted.as_str();
         let entry = self
             .manifest
             .documents
             .iter()
-            .find(|d| d.url == url)
+            .find(|d| crate::secret::redact_urls(&d.url) == wanted)
             .ok_or_else(|| SnapshotError::Missing {
                 url: url.to_string(),
                 dir: self.dir.display().to_string(),
@@ -305,7 +314,7 @@ pub async fn take(
                 }
                 Err(e) => {
                     let error = crate::secret::redact(&e.to_string());
-                    failed.push((resolved.clone(), error.clone()));
+                    failed.push((crate::secret::redact_urls(&resolved), error.clone()));
                     entry.error = Some(error);
                 }
             }
@@ -330,9 +339,11 @@ pub async fn take(
         let file = format!("documents/{sha256}.{ext}");
         let path = out.join(&file);
         std::fs::write(&path, &fetched.bytes).map_err(|e| io_error(&path, e))?;
+        // Stored without user information: the fetch used the credentials, the artifact
+        // does not keep them (a redirect's URL may carry them too).
         documents.push(DocumentEntry {
-            url,
-            final_url: Some(fetched.final_url.clone()),
+            url: crate::secret::redact_urls(&url),
+            final_url: Some(crate::secret::redact_urls(&fetched.final_url)),
             file: Some(file),
             sha256: Some(sha256),
             bytes: Some(fetched.bytes.len() as u64),
