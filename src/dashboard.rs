@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::github::{GitHub, GitHubError, Issue, RepoName};
-use crate::sanitize::{md_cell, md_url};
+use crate::sanitize::{md_cell, md_url, redact_token_like};
 
 /// The hidden marker that identifies the dashboard issue (label or not).
 pub const MARKER: &str = "<!-- keyroll-dashboard -->";
@@ -24,6 +24,8 @@ pub const DEFAULT_TITLE: &str = "keyroll dashboard";
 pub const BODY_LIMIT: usize = 60_000;
 /// A job summary may hold 1 MiB.
 pub const SUMMARY_LIMIT: usize = 1_000_000;
+/// The GitHub whose pull requests the dashboard links to when it is told no other.
+pub const DEFAULT_SERVER: &str = "https://github.com";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -116,7 +118,9 @@ pub fn read_results(dir: &Path) -> Result<Vec<RepoResult>, DashboardError> {
     Ok(results)
 }
 
-/// The last `error:` line keyroll wrote, else the last non-empty line.
+/// The last `error:` line keyroll wrote, else the last non-empty line. A job's stderr may
+/// hold its own token (a tool echoing `Authorization: Bearer ghs_…`), which this process never
+/// registered: anything token-like is redacted too.
 fn stderr_reason(stderr: &str) -> Option<String> {
     let lines: Vec<&str> = stderr
         .lines()
@@ -128,7 +132,10 @@ fn stderr_reason(stderr: &str) -> Option<String> {
         .rev()
         .find(|l| l.starts_with("error:"))
         .or(lines.last())
-        .map(|l| crate::secret::redact(l.trim_start_matches("error:").trim()))
+        .map(|l| {
+            let reason = l.trim_start_matches("error:").trim();
+            crate::secret::redact(&redact_token_like(reason))
+        })
 }
 
 pub fn row(result: &RepoResult) -> Row {
@@ -144,8 +151,10 @@ pub fn row(result: &RepoResult) -> Row {
             let operation = issuer["operation"].as_str().unwrap_or("?").to_string();
             if operation == "failed" || issuer["errors"].as_u64().unwrap_or(0) > 0 {
                 let detail = issuer["detail"].as_str().unwrap_or("failed");
-                row.failures
-                    .push(format!("{name}: {}", crate::secret::redact(detail)));
+                row.failures.push(format!(
+                    "{name}: {}",
+                    crate::secret::redact(&redact_token_like(detail))
+                ));
             }
             let pending = issuer["keys"]
                 .as_array()
@@ -185,8 +194,42 @@ pub fn row(result: &RepoResult) -> Row {
     row
 }
 
+/// `scheme://host[:port]` of an http(s) URL, lower-cased; None for anything else.
+pub fn server_of(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))?;
+    let scheme = &lower[..lower.len() - rest.len()];
+    let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    // User information would let `https://github.com@evil.example` pass for github.com.
+    (!host.is_empty() && !host.contains('@')).then(|| format!("{scheme}{host}"))
+}
+
+/// The web server of a GitHub API URL: `https://api.github.com` → `https://github.com`,
+/// GitHub Enterprise Server's `https://HOST/api/v3` → `https://HOST`.
+pub fn server_of_api(api_url: &str) -> Option<String> {
+    let server = server_of(api_url)?;
+    Some(match server.strip_prefix("https://api.") {
+        Some(host) => format!("https://{host}"),
+        None => server,
+    })
+}
+
+/// `url` as a Markdown link destination when it is on `server` (`scheme://host[:port]`),
+/// else None: a job's pr.json is another job's output, and a link the dashboard shows is one
+/// people click.
+fn link_on(url: &str, server: &str) -> Option<String> {
+    // The host ends where the path's `/` starts: `https://github.com.evil.example/` and
+    // `https://github.com@evil.example/` are not on github.com.
+    let on_server = url.to_ascii_lowercase().starts_with(&format!("{server}/"));
+    on_server.then(|| md_url(url)).flatten()
+}
+
 /// The dashboard's Markdown: the marker, counts, then failures, repositories with pull
 /// requests or pending keys, skipped repositories; up-to-date repositories are counted.
+/// Pull requests are linked only on the GitHub the run is on (`run_url`'s host, which comes
+/// from `GITHUB_SERVER_URL`), else on github.com; see [`render_linked`].
 pub fn render(
     results: &[RepoResult],
     discovery: Option<&Value>,
@@ -194,6 +237,24 @@ pub fn render(
     now: &str,
     limit: usize,
 ) -> String {
+    let server = run_url
+        .and_then(server_of)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    render_linked(results, discovery, run_url, &server, now, limit)
+}
+
+/// [`render`] linking pull requests only to `server` (`https://github.com`, or a GitHub
+/// Enterprise Server's `https://HOST`): a pr.json URL anywhere else is shown as text, not
+/// a link. Whatever in the jobs' outputs looks like a token is redacted.
+pub fn render_linked(
+    results: &[RepoResult],
+    discovery: Option<&Value>,
+    run_url: Option<&str>,
+    server: &str,
+    now: &str,
+    limit: usize,
+) -> String {
+    let server = server_of(server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let rows: Vec<Row> = results.iter().map(row).collect();
     let failed: Vec<&Row> = rows.iter().filter(|r| !r.failures.is_empty()).collect();
     let active: Vec<&Row> = rows
@@ -284,9 +345,13 @@ pub fn render(
                     .pulls
                     .iter()
                     .map(|(issuer, op, number, url)| {
-                        let link = match (number, url.as_deref().and_then(md_url)) {
-                            (Some(n), Some(u)) => format!("[#{n}]({u})"),
-                            (Some(n), None) => format!("#{n}"),
+                        let linked = url.as_deref().and_then(|u| link_on(u, &server));
+                        let link = match (number, linked, url) {
+                            (Some(n), Some(u), _) => format!("[#{n}]({u})"),
+                            // Not on this GitHub: named, never linked (a code span is
+                            // not autolinked).
+                            (Some(n), None, Some(url)) => format!("#{n} ({})", md_cell(url)),
+                            (Some(n), None, None) => format!("#{n}"),
                             _ => "no PR".into(),
                         };
                         format!("{link} {} ({})", md_cell(issuer), md_cell(op))
@@ -311,7 +376,8 @@ pub fn render(
             "\n{left_out} more rows left out: over the size GitHub accepts here (an issue body holds 65,536 characters; the job summary lists more).\n"
         ));
     }
-    out
+    // Repository names, issuers and URLs come from the jobs' files too.
+    redact_token_like(&out).into_owned()
 }
 
 /// What [`publish`] did.

@@ -67,10 +67,24 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// A repository whose look-up failed. Both fields are printed on a line of their own by
+/// `keyroll discover` (a warning each), so both hold the API's text escaped with
+/// [`printable`](crate::sanitize::printable): a repository name or an error answer holding a
+/// line break cannot print a runner command. Names GitHub accepts are unchanged.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Failed {
     pub repository: String,
     pub reason: String,
+}
+
+impl Failed {
+    fn new(repository: &str, reason: &str) -> Failed {
+        use crate::sanitize::printable;
+        Failed {
+            repository: printable(repository).into_owned(),
+            reason: printable(reason).into_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -204,7 +218,10 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
     let looked_up: Vec<(Repository, usize, Result<Option<String>, String>)> =
         futures_util::stream::iter(candidates.into_iter().map(|repo| async move {
             let Some(name) = RepoName::parse(&repo.full_name) else {
-                let reason = format!("\"{}\" is not an owner/name", repo.full_name);
+                let reason = format!(
+                    "\"{}\" is not an owner/name",
+                    crate::sanitize::printable(&repo.full_name)
+                );
                 return (repo, 0, Err(reason));
             };
             let mut made = 0;
@@ -246,10 +263,7 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
                 without_config += 1;
                 unconfigured.push(repo.clone());
             }
-            Err(reason) => failed.push(Failed {
-                repository: repo.full_name.clone(),
-                reason,
-            }),
+            Err(reason) => failed.push(Failed::new(&repo.full_name, &reason)),
         }
     }
     let batches = repositories
@@ -520,7 +534,9 @@ async fn onboarding(
         OnboardingSearch {
             queries,
             complete,
-            note: (!complete).then(|| notes.join("; ")),
+            // Printed as a warning: the queries hold owners' logins and the notes GitHub's
+            // answers, escaped so that neither can start a line.
+            note: (!complete).then(|| crate::sanitize::printable(&notes.join("; ")).into_owned()),
         },
     )
 }

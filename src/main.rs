@@ -23,6 +23,7 @@ use keyroll::cert::Certificate;
 use keyroll::clock::{Clock, parse_rfc3339};
 use keyroll::fetch::Fetcher;
 use keyroll::report;
+use keyroll::sanitize::{json_controls, no_commands, printable, printable_block};
 use keyroll::secret::redact;
 use keyroll::thumbprint;
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", redact(&format!("{error:#}")));
+            say_error(&error);
             ExitCode::from(1)
         }
     }
@@ -135,7 +136,13 @@ fn thumbprint_command(args: ThumbprintArgs) -> Result<ExitCode> {
         format!("{name}: not a certificate")
     })?;
     let out = match args.format {
-        Format::Json => serde_json::to_string_pretty(&report::CertificateJson::new(&cert))? + "\n",
+        Format::Json => {
+            json_controls(&serde_json::to_string_pretty(
+                &report::CertificateJson::new(&cert),
+            )?)
+            .into_owned()
+                + "\n"
+        }
         Format::Text if args.sha256 => format!("{}\n", cert.sha256_hex()),
         Format::Text => format!("{}\n", cert.sha1),
     };
@@ -158,17 +165,20 @@ fn check_command(args: &ThumbprintArgs) -> Result<ExitCode> {
             "removed": report.removed,
             "error": report.result.as_ref().err().map(|e| e.to_string()),
         });
-        print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
+        print_stdout(&(json_controls(&serde_json::to_string_pretty(&json)?) + "\n"))?;
     } else {
         // stdout stays the bare thumbprint for scripts; which notation was read goes beside
         // the notes, so an x5t reading is never silent.
         eprintln!("read as {}", report.notation.describe());
         for note in &report.removed {
-            eprintln!("removed {note}");
+            eprintln!("removed {}", printable(&note.to_string()));
         }
         match &report.result {
             Ok(thumbprint) => print_stdout(&format!("{thumbprint}\n"))?,
-            Err(error) => eprintln!("error: not a valid SHA-1 thumbprint: {error}"),
+            Err(error) => eprintln!(
+                "error: not a valid SHA-1 thumbprint: {}",
+                printable(&error.to_string())
+            ),
         }
     }
     Ok(if report.result.is_ok() {
@@ -199,7 +209,7 @@ fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
 /// Linters' convention: 0 clean, 1 error-level findings, 2 could not run.
 fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
     let could_not_run = |e: anyhow::Error| {
-        eprintln!("error: {}", redact(&format!("{e:#}")));
+        say_error(&e);
         Ok(ExitCode::from(2))
     };
     let rules = match args.rules.load() {
@@ -238,7 +248,7 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
                 Err(e) if !required => {
                     eprintln!(
                         "warning: {} (skipped: no expiry findings for its keys)",
-                        redact(&e.to_string())
+                        printable(&redact(&e.to_string()))
                     );
                     continue;
                 }
@@ -268,8 +278,9 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         ScanFormat::Text => print_stdout(&report::scan_text(&result))?,
         // Written as made, as inspect's: a large estate's JSON is megabytes.
         ScanFormat::Json => write_stdout(|out| report::write_scan_json(&result, out))?,
-        ScanFormat::Sarif => print_stdout(&report::scan_sarif(&result))?,
-        ScanFormat::Github => print_stdout(&report::scan_github(&result))?,
+        ScanFormat::Sarif => print_stdout(&json_controls(&report::scan_sarif(&result)))?,
+        // Runner commands by design, each escaped by the runner's own rules (`escape_data`).
+        ScanFormat::Github => print_commands(&report::scan_github(&result))?,
     }
     let code = match result.worst() {
         Some(keyroll::scan::Severity::Error) => ExitCode::from(1),
@@ -305,19 +316,33 @@ fn apply_command(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
     // Decided again as `plan` decided it: the same acceptances must be given again.
     inputs.accept_identity_change = args.plan.accept_identity_change.iter().cloned().collect();
     let applied = saved.apply(file, &inputs, &rules)?;
-    eprintln!("plan {} (as of {})", file.display(), saved.as_of);
+    eprintln!(
+        "plan {} (as of {})",
+        printable(&file.display().to_string()),
+        printable(&saved.as_of)
+    );
     report_applied(&applied);
     for warning in &saved.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", printable(warning));
     }
     for error in &saved.errors {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", printable(error));
     }
     if !saved.errors.is_empty() {
+        // A saved plan keeps its errors as text: whether each names a file is not known here.
         anyhow::bail!(
-            "the saved plan has {} error{}: the files named were not written (every other change was)",
+            "the saved plan has {} {}: what {} was not written (every other change was)",
             saved.errors.len(),
-            if saved.errors.len() == 1 { "" } else { "s" }
+            if saved.errors.len() == 1 {
+                "error"
+            } else {
+                "errors"
+            },
+            if saved.errors.len() == 1 {
+                "it names"
+            } else {
+                "they name"
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -337,8 +362,9 @@ fn report_applied(applied: &keyroll::act::Applied) {
     }
     for (path, why) in &applied.swept.failed {
         eprintln!(
-            "warning: could not remove the stale staged file {}: {why}",
-            path.display()
+            "warning: could not remove the stale staged file {}: {}",
+            printable(&path.display().to_string()),
+            printable(&why.to_string())
         );
     }
     eprintln!(
@@ -377,11 +403,11 @@ fn plan_command(
         keyroll::saved::SavedPlan::new(&inputs, &plan, lock.as_deref()).write(file)?;
         eprintln!(
             "saved the plan to {0}: `keyroll apply {0}` writes exactly it",
-            file.display()
+            printable(&file.display().to_string())
         );
     }
     let out = match args.format {
-        Format::Json => report::plan_json(&plan),
+        Format::Json => json_controls(&report::plan_json(&plan)).into_owned(),
         Format::Text => {
             use std::io::IsTerminal as _;
             report::plan_text(&plan, std::io::stdout().is_terminal())
@@ -389,7 +415,7 @@ fn plan_command(
     };
     print_stdout(&out)?;
     for warning in &plan.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", printable(warning));
     }
     if apply {
         // One file's error never blocks the others: what could be planned is written.
@@ -397,16 +423,8 @@ fn plan_command(
         report_applied(&applied);
     }
     if !plan.errors.is_empty() {
-        anyhow::bail!(
-            "{} error{}: {}",
-            plan.errors.len(),
-            if plan.errors.len() == 1 { "" } else { "s" },
-            if apply {
-                "the files named were not written (every other change was)"
-            } else {
-                "apply would not write the files named (it would write every other change)"
-            }
-        );
+        let files = plan.errors.iter().map(|e| e.file());
+        anyhow::bail!("{}", errors_not_written(files, apply));
     }
     if apply {
         return Ok(ExitCode::SUCCESS);
@@ -495,7 +513,10 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
                 .relative(&settings.root)
                 .filter(|p| p != ".")
                 .unwrap_or_default();
-            eprintln!("planning against {label} ({commit}), not the work tree");
+            eprintln!(
+                "planning against {} ({commit}), not the work tree",
+                printable(label)
+            );
             keyroll::load::Tree::Git {
                 repo,
                 commit: *commit,
@@ -522,12 +543,12 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         if !differ.is_empty() {
             eprintln!(
                 "note: the work tree differs from the base in {}; the pull requests are planned against the base",
-                differ.join(", ")
+                printable(&differ.join(", "))
             );
         }
     }
     for error in &plan.errors {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", printable(&error.to_string()));
     }
     let result = runtime.block_on(keyroll::pr::publish(
         &settings,
@@ -538,7 +559,7 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         now,
     ))?;
     let out = match args.plan.format {
-        Format::Json => report::report_json(&result),
+        Format::Json => json_controls(&report::report_json(&result)).into_owned(),
         Format::Text => report::report_text(&result),
     };
     print_stdout(&out)?;
@@ -601,10 +622,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// failure.
 fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<()> {
     let stdout = std::io::stdout().lock();
-    // serde_json writes a few bytes at a time: buffered before the redaction.
+    // serde_json writes a few bytes at a time: buffered before the escaping and redaction.
     let mut out = std::io::BufWriter::with_capacity(
         64 * 1024,
-        keyroll::secret::RedactLines::new(std::io::BufWriter::new(stdout)),
+        JsonControls::new(keyroll::secret::RedactLines::new(std::io::BufWriter::new(
+            stdout,
+        ))),
     );
     match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -612,10 +635,138 @@ fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<(
     }
 }
 
-fn print_stdout(text: &str) -> Result<()> {
+/// The closing error of a run whose plan had errors, saying what was and was not written.
+/// `files` holds, per error, the file it names (None when it names none: an issuer whose
+/// metadata failed, a time that cannot be computed); `applied` whether the changes were
+/// written (`apply`) or only planned (`plan`). Only files an error names are promised to be
+/// left alone: an issuer's error leaves out what it names, not a file.
+fn errors_not_written<'a>(files: impl Iterator<Item = Option<&'a str>>, applied: bool) -> String {
+    let files: Vec<Option<&str>> = files.collect();
+    let count = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut named: Vec<String> = files
+        .iter()
+        .flatten()
+        .map(|f| printable(f).into())
+        .collect();
+    named.sort();
+    named.dedup();
+    let unnamed = files.iter().filter(|f| f.is_none()).count();
+    let mut parts = Vec::new();
+    if !named.is_empty() {
+        let list = if named.len() <= 5 {
+            named.join(", ")
+        } else {
+            format!(
+                "{} ({})",
+                count(named.len(), "file"),
+                named[..5].join(", ") + ", …"
+            )
+        };
+        parts.push(match (applied, named.len()) {
+            (true, 1) => format!("{list} was not written"),
+            (true, _) => format!("{list} were not written"),
+            (false, _) => format!("apply would not write {list}"),
+        });
+    }
+    if unnamed > 0 {
+        let what = if unnamed == 1 {
+            "it names"
+        } else {
+            "they name"
+        };
+        let error = if unnamed == files.len() {
+            String::new()
+        } else {
+            format!("{} naming no file: ", count(unnamed, "error"))
+        };
+        parts.push(if applied {
+            format!("{error}nothing was planned for what {what}")
+        } else {
+            format!("{error}apply would plan nothing for what {what}")
+        });
+    }
+    format!(
+        "{}{}: {} ({})",
+        count(files.len(), "error"),
+        if named.is_empty() {
+            ", naming no file"
+        } else {
+            ""
+        },
+        parts.join("; "),
+        if applied {
+            "every other change was written"
+        } else {
+            "it would write every other change"
+        }
+    )
+}
+
+/// The run's error on stderr: redacted, its lines kept (some errors list several problems),
+/// any line break or control character of the outside text it quotes escaped, and no line a
+/// runner would read as a command.
+fn say_error(error: &anyhow::Error) {
+    let text = redact(&format!("{error:#}"));
+    eprintln!("error: {}", no_commands(&printable_block(&text)));
+}
+
+/// Runner commands keyroll means (`scan --format github`): printed as they are.
+fn print_commands(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(redact(text).as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// Reports for people (plan, inspect, pr, scan text): redacted, and no line of theirs reads
+/// as a runner command whatever a config or metadata put at its start (a diff's context line
+/// ` ::error::…` included; the runner trims leading blanks).
+/// A writer passing whole lines of JSON on with [`json_controls`] applied (a character is never
+/// cut in two: lines end at a `\n` byte, which no UTF-8 sequence holds).
+struct JsonControls<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> JsonControls<W> {
+    fn new(inner: W) -> Self {
+        JsonControls {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn pass(&mut self, end: usize) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(&self.pending[..end]);
+        self.inner.write_all(json_controls(&text).as_bytes())?;
+        self.pending.drain(..end);
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for JsonControls<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(last) = memchr::memrchr(b'\n', &self.pending) {
+            self.pass(last + 1)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.pass(self.pending.len())?;
+        self.inner.flush()
+    }
+}
+
+fn print_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(no_commands(&redact(text)).as_bytes())
         .and_then(|_| stdout.flush())
     {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

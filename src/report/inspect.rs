@@ -333,11 +333,18 @@ fn inspect_document<Rows>(
     }
 }
 
+/// The certificates for people. The metadata's own text (entity IDs, subjects, kids, notes
+/// quoting it) is escaped with [`printable`] where it is embedded: an entityID holding
+/// `&#10;::error::` cannot start a line of its own.
 pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
+    use crate::sanitize::printable;
     let mut out = String::new();
     out.push_str(&format!(
         "source:    {}\nkind:      {}, {} bytes, SHA-256 {}\n",
-        doc.source, doc.kind, doc.bytes, doc.sha256
+        printable(&doc.source),
+        doc.kind,
+        doc.bytes,
+        doc.sha256
     ));
     let signature = match (&doc.signature, &doc.signature_report) {
         _ if doc.kind != crate::metadata::DocumentKind::SamlMetadata => {
@@ -346,8 +353,8 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
         (None, _) | (_, None) => "none".to_string(),
         (Some(s), Some(report)) => format!(
             "{} (reference {}, signer {}{}); whether the signer is trusted, `plan` decides from the issuer's history",
-            report.verdict,
-            s.reference_uri.as_deref().unwrap_or("(none)"),
+            printable(&report.verdict.to_string()),
+            printable(s.reference_uri.as_deref().unwrap_or("(none)")),
             s.signer_sha1
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "not embedded".into()),
@@ -371,7 +378,7 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
         ));
     }
     if let Some(duration) = freshness.and_then(|f| f.cache_duration.as_deref()) {
-        out.push_str(&format!("cacheDuration: {duration}\n"));
+        out.push_str(&format!("cacheDuration: {}\n", printable(duration)));
     }
     out.push_str(&format!("signature: {signature}\n"));
     out.push_str(&format!("as of:     {}\n", rfc3339(now)));
@@ -382,7 +389,7 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
             entity = Some(key.entity_id.as_deref());
             out.push_str(&format!(
                 "\nentity {}\n  {:<14} {:<22} {:<40}  {:<20}  {:<20}  SUBJECT\n",
-                key.entity_id.as_deref().unwrap_or("(none named)"),
+                printable(key.entity_id.as_deref().unwrap_or("(none named)")),
                 "STATUS",
                 "USE",
                 "SHA-1",
@@ -399,25 +406,25 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
             cert.sha1.to_string(),
             rfc3339(cert.not_before),
             rfc3339(cert.not_after),
-            cert.subject
+            printable(&cert.subject)
         ));
         let mut detail = format!(
             "  {:<14} SHA-256 {}  issuer {}",
             "",
             cert.sha256_hex(),
-            cert.issuer
+            printable(&cert.issuer)
         );
         if !key.roles.is_empty() {
-            detail.push_str(&format!("  roles {}", key.roles.join(",")));
+            detail.push_str(&format!("  roles {}", printable(&key.roles.join(","))));
         }
         if let Some(kid) = &key.kid {
-            detail.push_str(&format!("  kid {kid}"));
+            detail.push_str(&format!("  kid {}", printable(kid)));
         }
         out.push_str(&detail);
         out.push('\n');
     }
     for note in &doc.notes {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&format!("note: {}\n", printable(note)));
     }
     out
 }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::sanitize::printable;
 use crate::thumbprint::Thumbprint;
 
 mod inspect;
@@ -58,6 +59,8 @@ fn counts(result: &ScanResult) -> (usize, usize, usize) {
     (n(Severity::Error), n(Severity::Warning), n(Severity::Note))
 }
 
+/// The findings for people. What the configs hold (attribute values, file names) and the
+/// messages quoting them are escaped with [`printable`]: a config cannot print a line.
 pub fn scan_text(result: &ScanResult) -> String {
     let mut out = String::new();
     for file in &result.files {
@@ -68,7 +71,7 @@ pub fn scan_text(result: &ScanResult) -> String {
                     "    {}[{}]: {}\n",
                     finding.severity.as_str(),
                     finding.code,
-                    finding.message
+                    printable(&finding.message)
                 ));
             }
         }
@@ -92,13 +95,13 @@ pub fn scan_text(result: &ScanResult) -> String {
 fn entry_line(entry: &TrustedEntry) -> String {
     let mut who = Vec::new();
     if let Some(scope) = &entry.scope {
-        who.push(format!("scope={scope}"));
+        who.push(format!("scope={}", printable(scope)));
     }
     if let Some(name) = &entry.issuer_name {
-        who.push(format!("issuer={name}"));
+        who.push(format!("issuer={}", printable(name)));
     }
     if let Some(key) = &entry.key {
-        who.push(format!("key={key}"));
+        who.push(format!("key={}", printable(key)));
     }
     let kind = match entry.kind {
         crate::scan::EntryKind::Add => "",
@@ -106,10 +109,10 @@ fn entry_line(entry: &TrustedEntry) -> String {
     };
     format!(
         "{}:{}:{}: {}{} {} raw=\"{}\" normalized={}\n",
-        slash_path(&entry.file),
+        printable(&slash_path(&entry.file)),
         entry.line,
         entry.column,
-        entry.dialect,
+        printable(&entry.dialect),
         kind,
         who.join(" "),
         entry.raw.escape_debug(),
@@ -123,12 +126,12 @@ fn entry_line(entry: &TrustedEntry) -> String {
 fn problem_line(problem: &FileProblem) -> String {
     format!(
         "{}:{}:{}: {}[{}]: {}\n",
-        slash_path(&problem.file),
+        printable(&slash_path(&problem.file)),
         problem.line,
         problem.column,
         problem.finding.severity.as_str(),
         problem.finding.code,
-        problem.finding.message
+        printable(&problem.finding.message)
     )
 }
 
@@ -403,7 +406,8 @@ pub fn scan_transforms(result: &ScanResult) -> String {
         }
         let base_keys = trusted(base, false);
         out.push_str(&format!(
-            "\n{path}: what each build configuration trusts once published\n  {:<12} {}\n",
+            "\n{}: what each build configuration trusts once published\n  {:<12} {}\n",
+            printable(&path),
             "(base)",
             base_keys.join(", ")
         ));
@@ -415,21 +419,21 @@ pub fn scan_transforms(result: &ScanResult) -> String {
             let line = match blocked {
                 Some(p) => format!(
                     "cannot tell: {}:{}: {}",
-                    slash_path(&file.path),
+                    printable(&slash_path(&file.path)),
                     p.line,
-                    p.finding.message
+                    printable(&p.finding.message)
                 ),
                 None if file.registries.iter().any(|r| r.replaced) => format!(
                     "{} (Replace in {})",
                     trusted(file, true).join(", "),
-                    slash_path(&file.path)
+                    printable(&slash_path(&file.path))
                 ),
                 None => format!(
                     "as the base ({} leaves the trusted keys alone)",
-                    slash_path(&file.path)
+                    printable(&slash_path(&file.path))
                 ),
             };
-            out.push_str(&format!("  {config:<12} {line}\n"));
+            out.push_str(&format!("  {:<12} {line}\n", printable(&config)));
         }
     }
     out

@@ -2,6 +2,7 @@
 
 use crate::cert::rfc3339;
 use crate::plan::{ChangeKind, Plan};
+use crate::sanitize::{printable, printable_block};
 
 pub const PLAN_SCHEMA: &str = "keyroll.plan/v1";
 
@@ -48,6 +49,10 @@ fn colour_diff(diff: &str, color: bool) -> String {
         .collect()
 }
 
+/// The plan for people. Every text that came from outside (metadata, the configs and their
+/// names, the errors and notes that quote them) is escaped with [`printable`] where it is
+/// embedded, the diffs with [`printable_block`]: no line break or control character of
+/// theirs reaches the terminal or a runner's log.
 pub fn plan_text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     let files = plan.files.len();
@@ -63,30 +68,30 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
     ));
     for issuer in &plan.issuers {
-        out.push_str(&format!("\nissuer {}", issuer.name));
+        out.push_str(&format!("\nissuer {}", printable(&issuer.name)));
         if !issuer.entity_ids.is_empty() {
-            out.push_str(&format!(" ({})", issuer.entity_ids.join(", ")));
+            out.push_str(&format!(" ({})", printable(&issuer.entity_ids.join(", "))));
         }
         out.push('\n');
         if let Some(error) = &issuer.error {
-            out.push_str(&format!("  error: {error}\n"));
+            out.push_str(&format!("  error: {}\n", printable(error)));
             continue;
         }
         for source in &issuer.sources {
             out.push_str(&format!(
                 "  source {} (SHA-256 {}, read {})\n    {}{}\n",
-                source.source,
+                printable(&source.source),
                 source.sha256,
                 source.read_at,
-                source.signature,
+                printable(&source.signature.to_string()),
                 source
                     .signer_trust
                     .as_deref()
-                    .map(|t| format!("; trusted: {t}"))
+                    .map(|t| format!("; trusted: {}", printable(t)))
                     .unwrap_or_default()
             ));
             if let Some(freshness) = source.freshness_line() {
-                out.push_str(&format!("    {freshness}\n"));
+                out.push_str(&format!("    {}\n", printable(&freshness)));
             }
         }
         for key in &issuer.keys {
@@ -94,24 +99,25 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
                 "  {:<7} {}  {}  {} {} to {}\n          {}\n",
                 key.action.as_str(),
                 key.sha1,
-                key.subject,
+                printable(&key.subject),
                 key.status.as_str(),
                 key.not_before,
                 key.not_after,
-                key.reason
+                printable(&key.reason)
             ));
         }
     }
     for file in &plan.files {
-        out.push_str(&format!("\n{}\n", file.display));
+        let name = printable(&file.display);
+        out.push_str(&format!("\n{name}\n"));
         for change in &file.changes {
             let place = match change.kind {
                 ChangeKind::Add => format!("into the registry at line {}", change.line),
                 _ => format!("line {}", change.line),
             };
             let owner = match (change.issuer(), change.published_with.as_deref()) {
-                (Some(i), _) => format!(" ({i})"),
-                (None, Some(with)) => format!(" (hygiene, with {with}'s PR)"),
+                (Some(i), _) => format!(" ({})", printable(i)),
+                (None, Some(with)) => format!(" (hygiene, with {}'s PR)", printable(with)),
                 (None, None) => " (hygiene)".to_string(),
             };
             out.push_str(&format!(
@@ -124,7 +130,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
                     .map(|t| format!(" {t}"))
                     .unwrap_or_default(),
                 owner,
-                change.reason,
+                printable(&change.reason.to_string()),
                 if change.lockout_window {
                     " [lockout window]"
                 } else {
@@ -132,30 +138,30 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
                 }
             ));
             if let Some(note) = &change.note {
-                out.push_str(&format!("      {note}\n"));
+                out.push_str(&format!("      {}\n", printable(note)));
             }
         }
         out.push_str(&colour_diff(
-            &unified_diff(&file.display, &file.before, &file.after),
+            &printable_block(&unified_diff(&name, &file.before, &file.after)),
             color,
         ));
     }
     if !plan.notes.is_empty() {
         out.push('\n');
         for note in &plan.notes {
-            out.push_str(&format!("note: {note}\n"));
+            out.push_str(&format!("note: {}\n", printable(note)));
         }
     }
     if !plan.warnings.is_empty() {
         out.push('\n');
         for warning in &plan.warnings {
-            out.push_str(&format!("warning: {warning}\n"));
+            out.push_str(&format!("warning: {}\n", printable(warning)));
         }
     }
     if !plan.errors.is_empty() {
         out.push('\n');
         for error in &plan.errors {
-            out.push_str(&format!("error: {error}\n"));
+            out.push_str(&format!("error: {}\n", printable(&error.to_string())));
         }
     }
     out

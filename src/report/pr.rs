@@ -79,15 +79,15 @@ pub fn pr_body(
             source.sha256,
             source.bytes,
             source.read_at,
-            source.signature,
+            crate::sanitize::one_line(&source.signature.to_string()),
             source
                 .signer_trust
                 .as_deref()
-                .map(|t| format!(" — trusted: {t}"))
+                .map(|t| format!(" — trusted: {}", crate::sanitize::one_line(t)))
                 .unwrap_or_default()
         ));
         if let Some(freshness) = source.freshness_line() {
-            head.push_str(&format!("  - {freshness}\n"));
+            head.push_str(&format!("  - {}\n", crate::sanitize::one_line(&freshness)));
         }
     }
     if !issuer.entity_ids.is_empty() {
@@ -100,7 +100,7 @@ pub fn pr_body(
     }
     head.push_str("\n**Files**\n\n");
     for file in files {
-        head.push_str(&format!("- `{}`\n", file.name));
+        head.push_str(&format!("- {}\n", crate::sanitize::md_code(&file.name)));
         for change in &file.changes {
             head.push_str(&format!(
                 "  - line {}: **{}**{}{}: {}{}\n",
@@ -141,7 +141,15 @@ pub fn pr_body(
     tail.push_str(
         "\n<sub>Opened by keyroll. Closing this pull request without merging stops keyroll from proposing the same key set again; a new key set opens a new one.</sub>\n",
     );
-    tail.push_str(marker);
+    // What the marker embeds (the issuer's name) cannot end it: `--` inside is escaped as
+    // JSON allows, and `Marker::find` reads the same values back.
+    match marker
+        .strip_prefix("<!--")
+        .and_then(|m| m.strip_suffix("-->"))
+    {
+        Some(inner) => tail.push_str(&format!("<!--{}-->", crate::sanitize::comment_json(inner))),
+        None => tail.push_str(marker),
+    }
     tail.push('\n');
 
     let mut body = head;
@@ -150,14 +158,14 @@ pub fn pr_body(
         let diff = super::unified_diff(&file.name, file.before, file.after);
         let section_head = format!(
             "\n<details open><summary><code>{}</code></summary>\n\n```diff\n",
-            file.name
+            crate::sanitize::one_line(&file.name)
         );
         let section_tail = "```\n\n</details>\n";
         let room = budget.saturating_sub(section_head.len() + section_tail.len() + 120);
         if room < 200 {
             body.push_str(&format!(
-                "\n`{}`: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
-                file.name
+                "\n{}: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
+                crate::sanitize::md_code(&file.name)
             ));
             continue;
         }
@@ -264,12 +272,17 @@ pub fn human_branch_comment(
 }
 
 /// Text for people: per issuer the operation and PR, then in a dry run what would be sent.
+/// What came from GitHub or the metadata (URLs, details, names) is escaped with
+/// [`printable`](crate::sanitize::printable); the commit message and body a dry run shows
+/// keep their own lines, with [`printable_block`](crate::sanitize::printable_block).
 pub fn report_text(report: &PrReport) -> String {
+    use crate::sanitize::{printable, printable_block};
     let mut out = String::new();
     if report.dry_run {
         out.push_str(&format!(
             "keyroll pr --dry-run for {} (base {}): nothing is pushed and no write call is made\n",
-            report.repository, report.base
+            printable(&report.repository.to_string()),
+            printable(&report.base)
         ));
     }
     for o in &report.outcomes {
@@ -280,26 +293,39 @@ pub fn report_text(report: &PrReport) -> String {
         } else {
             o.operation.as_str().to_string()
         };
-        out.push_str(&format!("\n{}: {verb} on branch {}", o.issuer, o.branch));
+        out.push_str(&format!(
+            "\n{}: {verb} on branch {}",
+            printable(&o.issuer),
+            printable(&o.branch)
+        ));
         if let Some(n) = o.number {
             out.push_str(&format!(", PR #{n}"));
         }
         if let Some(url) = &o.url {
-            out.push_str(&format!(" {url}"));
+            out.push_str(&format!(" {}", printable(url)));
         }
         if let Some(sha) = &o.head_sha {
-            out.push_str(&format!(", head {sha}"));
+            out.push_str(&format!(", head {}", printable(sha)));
         }
         out.push('\n');
         if let Some(detail) = &o.detail {
-            out.push_str(&format!("  {detail}\n"));
+            out.push_str(&format!("  {}\n", printable(detail)));
         }
         if report.dry_run
             && let Some(p) = &o.proposal
         {
-            out.push_str(&format!("\n--- commit message\n{}", p.commit_message));
-            out.push_str(&format!("\n--- pull request title\n{}\n", p.title));
-            out.push_str(&format!("\n--- pull request body\n{}", p.body));
+            out.push_str(&format!(
+                "\n--- commit message\n{}",
+                printable_block(&p.commit_message)
+            ));
+            out.push_str(&format!(
+                "\n--- pull request title\n{}\n",
+                printable(&p.title)
+            ));
+            out.push_str(&format!(
+                "\n--- pull request body\n{}",
+                printable_block(&p.body)
+            ));
         }
     }
     if !report.api_calls.is_empty() {
@@ -315,7 +341,11 @@ pub fn report_text(report: &PrReport) -> String {
                 (true, None) => "no response".into(),
                 (false, _) => "not sent".into(),
             };
-            out.push_str(&format!("  {} {}  ({state})\n", call.method, call.path));
+            out.push_str(&format!(
+                "  {} {}  ({state})\n",
+                printable(&call.method.to_string()),
+                printable(&call.path)
+            ));
         }
     }
     out
