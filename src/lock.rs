@@ -224,11 +224,17 @@ impl std::fmt::Display for LockProblem {
                 rfc3339(*missing_since),
                 rfc3339(*first_seen)
             ),
+            // Stale, not wrong: a warning that says what is kept and how to drop it (an
+            // issuer renamed in keyroll.toml starts a new table; the old one stays until
+            // someone deletes it).
             LockProblemKind::UnknownIssuer { rows } => write!(
                 f,
-                "issuer \"{issuer}\" is not defined in keyroll.toml; its {rows} row{} {} kept but not used (delete the table if the issuer is gone)",
-                if *rows == 1 { "" } else { "s" },
-                if *rows == 1 { "is" } else { "are" }
+                "stale table: issuer \"{issuer}\" is not defined in keyroll.toml, so keyroll does not use this [[issuer]] table ({}) and keeps it as it is; if the issuer is gone, delete the table from this line up to the next [[issuer]]",
+                match rows {
+                    0 => "no key rows".to_string(),
+                    1 => "1 key row".to_string(),
+                    n => format!("{n} key rows"),
+                }
             ),
             LockProblemKind::Mismatch {
                 field,
@@ -504,6 +510,9 @@ impl Lock {
                     sha1: None,
                     kind: LockProblemKind::UnknownIssuer { rows: keys.len() },
                 });
+                // Its rows are not used, so they are not checked either: a stale table is a
+                // warning, never an error that fails the run.
+                continue;
             }
             for (sha1, key) in keys {
                 let Some(cert) = by_sha1.get(sha1) else {

@@ -206,13 +206,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (seconds <= MAX_DURATION_DAYS * 86_400).then(|| Duration::seconds(seconds))
 }
 
+/// A duration as a person writes it, in the largest unit that states it exactly, singular
+/// for one: "1 day", "36 hours", "90 minutes" (never "1 hours", nor 90 minutes rounded down
+/// to "1 hours").
 pub fn format_duration(d: Duration) -> String {
-    if d.whole_days() * 86_400 == d.whole_seconds() {
-        let days = d.whole_days();
-        format!("{days} day{}", if days == 1 { "" } else { "s" })
-    } else {
-        format!("{} hours", d.whole_hours())
-    }
+    let seconds = d.whole_seconds();
+    let (n, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(per, _)| seconds % per == 0)
+        .map_or((seconds, "second"), |(per, unit)| (seconds / per, unit));
+    format!("{n} {unit}{}", if n.abs() == 1 { "" } else { "s" })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -484,6 +487,30 @@ fn toml_string(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn durations_print_in_the_largest_exact_unit_singular_for_one() {
+        for (text, shown) in [
+            ("1d", "1 day"),
+            ("7d", "7 days"),
+            ("1h", "1 hour"),
+            ("36h", "36 hours"),
+            ("24h", "1 day"),
+            ("1m", "1 minute"),
+            ("90m", "90 minutes"),
+            ("120m", "2 hours"),
+            ("0d", "0 days"),
+        ] {
+            assert_eq!(
+                format_duration(parse_duration(text).unwrap()),
+                shown,
+                "{text}"
+            );
+        }
+        assert_eq!(format_duration(Duration::seconds(1)), "1 second");
+        assert_eq!(format_duration(Duration::seconds(61)), "61 seconds");
+    }
+
     use super::*;
 
     proptest::proptest! {

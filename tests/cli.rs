@@ -365,7 +365,19 @@ fn scan_reports_dirty_entry_and_exits_1_skipping_ignored_and_build_output() {
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, ["dirty", "lowercase"]);
-    assert_eq!(json["summary"]["errors"], 1);
+    // A config holding NUL bytes is reported where it is, as `plan` reports it (issue 26,
+    // item 9): not passed over without a word.
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("app/blob.config"),
+        "{problems:#?}"
+    );
+    assert_eq!(problems[0]["code"], "malformed");
+    assert_eq!(json["summary"]["errors"], 2);
 }
 
 #[test]

@@ -274,9 +274,18 @@ fn rows_are_checked_against_the_certificates_the_run_holds() {
     assert!(!found[0].is_error());
     assert_eq!(
         found[0].to_string(),
-        "keyroll.lock:15: issuer \"gone\" is not defined in keyroll.toml; its 1 row is kept but not used (delete the table if the issuer is gone)"
+        "keyroll.lock:15: stale table: issuer \"gone\" is not defined in keyroll.toml, so keyroll does not use this [[issuer]] table (1 key row) and keeps it as it is; if the issuer is gone, delete the table from this line up to the next [[issuer]]"
     );
     assert!(lock.issuers.contains_key("gone"));
+
+    // Its rows are not used, so not checked: one that disagrees with a certificate the run
+    // holds (the issuer renamed, the old table hand-edited) is no error that fails the run.
+    let lock = read(&lock_text(&[("adfs", &[&good]), ("gone", &[&edited])]));
+    let found = lock.check_against(&["adfs"], [key.cert.as_ref()]);
+    assert!(
+        matches!(&found[..], [p] if p.kind == LockProblemKind::UnknownIssuer { rows: 1 }),
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::keys::IssuerView;
 use super::registry::{attributable, entry_index, is_dirty, single_value};
+use crate::lock::Lock;
 use crate::patch::Change;
 use crate::plan::{ChangeKind, Owner, PlannedChange, Reason};
 use crate::scan::{Code, ConfigFile};
@@ -21,12 +22,64 @@ pub struct HygieneContext<'a, 'v> {
     pub views: &'a BTreeMap<&'a str, IssuerView<'v>>,
     /// Issuers tracking this registry, in keyroll.toml's order.
     pub trackers: Vec<&'a str>,
-    /// An issuer this file's targets name failed to load: its keys would look unknown.
-    pub an_issuer_failed: bool,
+    /// Issuers this file's targets name that failed this run (to load, or the trust
+    /// checks): their keys would look unknown.
+    pub failed: Vec<&'a str>,
+    /// keyroll.lock as read: a key no loaded issuer knows may still be in it (a failed
+    /// issuer's, or under a table keyroll.toml no longer names), and the note says so.
+    pub lock: &'a Lock,
     pub display: &'a str,
 }
 
 impl HygieneContext<'_, '_> {
+    /// The keyroll.lock tables that hold `t` (no loaded issuer knows it, so these are
+    /// failed issuers' or tables keyroll.toml no longer names).
+    fn locked_under(&self, t: &Thumbprint) -> Vec<&str> {
+        let sha1 = t.to_upper_hex();
+        self.lock
+            .issuers
+            .iter()
+            .filter(|(_, keys)| keys.contains_key(&sha1))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// Why a key no loaded issuer knows is left alone, saying truly whether keyroll.lock
+    /// holds it: after a refused takeover the old key is in keyroll.lock, under the issuer
+    /// that failed, and "not in keyroll.lock" would send the reader the wrong way.
+    fn unknown_note(&self, locked: &[&str]) -> String {
+        let quoted = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (failed, stale): (Vec<&str>, Vec<&str>) = locked
+            .iter()
+            .partition(|name| self.settings.issuer(name).is_some());
+        if !failed.is_empty() {
+            return format!(
+                "is in keyroll.lock for issuer {}, which failed this run (see its error); left alone",
+                quoted(&failed)
+            );
+        }
+        if !stale.is_empty() {
+            return format!(
+                "is in keyroll.lock only under issuer {}, which keyroll.toml no longer defines; left alone (delete that table from keyroll.lock if the issuer is gone)",
+                quoted(&stale)
+            );
+        }
+        if !self.failed.is_empty() {
+            return format!(
+                "is not published by any issuer that loaded and not in keyroll.lock; left alone (issuer {} failed, so its keys cannot be told apart)",
+                quoted(&self.failed)
+            );
+        }
+        "is not published by any configured issuer and not in keyroll.lock; left alone (keep_unknown)"
+            .to_string()
+    }
+
     fn owner_of(&self, t: &Thumbprint) -> Option<String> {
         self.trackers
             .iter()
@@ -139,16 +192,13 @@ pub fn hygiene(
         }
         let known = ctx.views.values().any(|v| v.knows(&t));
         if !known && !single {
-            if ctx.settings.policy.keep_unknown || ctx.an_issuer_failed {
+            let locked = ctx.locked_under(&t);
+            if ctx.settings.policy.keep_unknown || !ctx.failed.is_empty() || !locked.is_empty() {
                 notes.push(format!(
-                    "{}:{}: {t} is not published by any configured issuer and not in keyroll.lock; left alone ({})",
+                    "{}:{}: {t} {}",
                     ctx.display,
                     entry.line,
-                    if ctx.an_issuer_failed {
-                        "an issuer failed to load, so its keys cannot be told apart"
-                    } else {
-                        "keep_unknown"
-                    }
+                    ctx.unknown_note(&locked)
                 ));
             } else {
                 changes.push(change(ChangeKind::Remove, Reason::Unknown));

@@ -48,23 +48,24 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
             .collect(),
     };
     let mut issuer_errors: BTreeMap<String, String> = BTreeMap::new();
+    // keyroll.lock against what the metadata holds: a row that disagrees with the
+    // certificate (a hand-edited not_after, say) leaves that issuer alone with an error
+    // naming the line, never a silent removal; tables of undefined issuers are a warning.
+    // Checked first, so that the warning is given even when the run stops below.
+    let lock_problems = inputs.lock.check_loaded(settings, &inputs.issuers);
+    for problem in lock_problems.iter().filter(|p| !p.is_error()) {
+        plan.warnings.push(problem.to_string());
+    }
     if let Err(e) = check_time(inputs, now) {
         plan.errors.push(e);
         return plan;
     }
-    // keyroll.lock against what the metadata holds: a row that disagrees with the
-    // certificate (a hand-edited not_after, say) leaves that issuer alone with an error
-    // naming the line, never a silent removal; rows of undefined issuers are a warning.
-    for problem in inputs.lock.check_loaded(settings, &inputs.issuers) {
-        if problem.is_error() {
-            let entry = issuer_errors.entry(problem.issuer.clone()).or_default();
-            if !entry.is_empty() {
-                entry.push_str("; ");
-            }
-            entry.push_str(&problem.to_string());
-        } else {
-            plan.warnings.push(problem.to_string());
+    for problem in lock_problems.into_iter().filter(|p| p.is_error()) {
+        let entry = issuer_errors.entry(problem.issuer.clone()).or_default();
+        if !entry.is_empty() {
+            entry.push_str("; ");
         }
+        entry.push_str(&problem.to_string());
     }
     let mut views: BTreeMap<&str, IssuerView<'_>> = BTreeMap::new();
     let mut trust_verdicts: BTreeMap<String, trust::Verdict> = BTreeMap::new();
@@ -424,7 +425,12 @@ impl FileContext<'_, '_> {
                 settings,
                 views: self.views,
                 trackers,
-                an_issuer_failed: named.iter().any(|i| !self.views.contains_key(i)),
+                failed: named
+                    .iter()
+                    .copied()
+                    .filter(|i| !self.views.contains_key(i))
+                    .collect(),
+                lock: &self.inputs.lock,
                 display: &target.display,
             };
             changes.extend(hygiene::hygiene(&ctx, file, r, sink.notes));

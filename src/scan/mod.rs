@@ -63,10 +63,12 @@ pub enum Code {
     UndeclaredSection,
     /// A config transform that changes what WIF trusts in a way keyroll does not interpret.
     UninterpretedTransform,
+    /// A symbolic link to outside the folder scanned, or to nothing: not followed.
+    UnfollowedLink,
 }
 
 impl Code {
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Dirty,
         Code::BadLength,
         Code::Duplicate,
@@ -85,6 +87,7 @@ impl Code {
         Code::LoadError,
         Code::UndeclaredSection,
         Code::UninterpretedTransform,
+        Code::UnfollowedLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +110,7 @@ impl Code {
             Code::LoadError => "load-error",
             Code::UndeclaredSection => "undeclared-section",
             Code::UninterpretedTransform => "uninterpreted-transform",
+            Code::UnfollowedLink => "unfollowed-link",
         }
     }
 
@@ -142,6 +146,9 @@ impl Code {
             }
             Code::UninterpretedTransform => {
                 "A config transform changes the trusted keys in a way keyroll does not interpret"
+            }
+            Code::UnfollowedLink => {
+                "A symbolic link that leaves the folder scanned, or leads nowhere: not followed"
             }
         }
     }
@@ -319,6 +326,12 @@ impl TextEncoding {
         String::from_utf16(&units)
             .ok()
             .map(|text| (encoding, text.into_bytes()))
+    }
+
+    /// Whether the bytes begin with a UTF-32 byte-order mark (little- or big-endian), which
+    /// keyroll does not read. Checked before UTF-16: `FF FE 00 00` also begins like UTF-16LE.
+    pub fn is_utf32(bytes: &[u8]) -> bool {
+        bytes.starts_with(b"\xFF\xFE\0\0") || bytes.starts_with(b"\0\0\xFE\xFF")
     }
 
     /// The bytes to store for UTF-8 `text` in this encoding.

@@ -30,16 +30,27 @@ pub fn parse_config(
         is_transform: false,
         encoding: TextEncoding::Utf8,
     };
-    if let Some((encoding, text)) = TextEncoding::decode_utf16(&file.bytes) {
-        file.encoding = encoding;
-        file.bytes = text;
-    }
     let problem = |line, column, code, message: String| FileProblem {
         file: path.to_path_buf(),
         line,
         column,
         finding: Finding::new(code, Severity::Error, message),
     };
+    // Said as what it is: read as UTF-16 (its mark begins like UTF-16LE's) it would only be
+    // "malformed XML" at line 1.
+    if TextEncoding::is_utf32(&file.bytes) {
+        file.problems.push(problem(
+            1,
+            1,
+            Code::UnsupportedEncoding,
+            "UTF-32 (by its byte-order mark): keyroll reads UTF-8 and UTF-16 only, and will not read or change this file".into(),
+        ));
+        return file;
+    }
+    if let Some((encoding, text)) = TextEncoding::decode_utf16(&file.bytes) {
+        file.encoding = encoding;
+        file.bytes = text;
+    }
     if file.bytes.starts_with(b"\xFF\xFE") || file.bytes.starts_with(b"\xFE\xFF") {
         file.problems.push(problem(
             1,
@@ -59,6 +70,19 @@ pub fn parse_config(
             "not valid UTF-8 (saved as ANSI?): keyroll will not read or change this file".into(),
         ));
         file.bytes.truncate(e.valid_up_to());
+        return file;
+    }
+    // A zero byte is never XML: binary, or text in an encoding keyroll does not read
+    // (UTF-32 or UTF-16 without its mark). Named as such, where it is, rather than as the
+    // parser's "non-XML character".
+    if let Some(at) = memchr::memchr(0, &file.bytes) {
+        let (line, column) = crate::metadata::line_column(&file.bytes[..at]);
+        file.problems.push(problem(
+            line,
+            column,
+            Code::Malformed,
+            "holds a NUL byte (a binary file, or text saved as UTF-32 or UTF-16 without a byte-order mark): keyroll will not read or change this file".into(),
+        ));
         return file;
     }
     let bom = file.bom_len();

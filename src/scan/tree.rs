@@ -12,7 +12,8 @@
 //!   whitelists); the walked folders first, then the root's own parent folders, matched on the
 //!   absolute path; ignore rules apply with or without a repository, across nested ones;
 //! - a name beginning with `.` is hidden unless a rule whitelists it;
-//! - symbolic links below the root are not followed; a folder that cannot be
+//! - symbolic links below the root are not followed (a link with a wanted name is handed
+//!   over as one, for the caller to report where it leads); a folder that cannot be
 //!   listed, or an entry whose type cannot be read, is an error naming it; an ignore file that
 //!   cannot be read or holds a bad line is passed over, as the crate does.
 //!
@@ -209,15 +210,15 @@ struct Queue {
     ready: Condvar,
 }
 
-/// Walks `root` on `threads` threads, calling `file` with each regular file whose name
-/// `wanted` accepts and the rules keep, and `failed` with each folder or entry that cannot be
-/// read (its path and the error).
+/// Walks `root` on `threads` threads, calling `file` with each regular file or symbolic
+/// link (the flag: a link, which is not followed) whose name `wanted` accepts and the rules
+/// keep, and `failed` with each folder or entry that cannot be read (its path and the error).
 pub(super) fn walk(
     root: &Path,
     threads: usize,
     wanted: &(dyn Fn(&OsStr) -> bool + Sync),
     skipped_dir: &(dyn Fn(&OsStr) -> bool + Sync),
-    file: &(dyn Fn(PathBuf) + Sync),
+    file: &(dyn Fn(PathBuf, bool) + Sync),
     failed: &(dyn Fn(&Path, std::io::Error) + Sync),
 ) {
     // The root is walked even when named through a link (links below it are not followed).
@@ -298,7 +299,7 @@ fn list(
     above: &Above,
     wanted: &(dyn Fn(&OsStr) -> bool + Sync),
     skipped_dir: &(dyn Fn(&OsStr) -> bool + Sync),
-    file: &(dyn Fn(PathBuf) + Sync),
+    file: &(dyn Fn(PathBuf, bool) + Sync),
     failed: &(dyn Fn(&Path, std::io::Error) + Sync),
 ) -> Vec<Work> {
     let entries = match std::fs::read_dir(&work.dir) {
@@ -309,7 +310,8 @@ fn list(
         }
     };
     let mut listed = Listed::default();
-    let mut kept: Vec<(std::ffi::OsString, bool)> = Vec::new();
+    // Name, is a folder, is a symbolic link.
+    let mut kept: Vec<(std::ffi::OsString, bool, bool)> = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
@@ -334,10 +336,12 @@ fn list(
         };
         if file_type.is_dir() {
             if !skipped_dir(&name) {
-                kept.push((name, true));
+                kept.push((name, true, false));
             }
-        } else if file_type.is_file() && wanted(&name) {
-            kept.push((name, false));
+        } else if (file_type.is_file() || file_type.is_symlink()) && wanted(&name) {
+            // A link is handed over unfollowed: the caller says where it leads when that
+            // is somewhere keyroll will not go, as `plan` does.
+            kept.push((name, false, file_type.is_symlink()));
         }
     }
     let own = Rules::of(&work.dir, work.rules.clone(), Some(&listed));
@@ -347,7 +351,7 @@ fn list(
         _ => Arc::new(own),
     };
     let mut more = Vec::new();
-    for (name, is_dir) in kept {
+    for (name, is_dir, is_link) in kept {
         let path = work.dir.join(&name);
         let rel = work.rel.join(&name);
         if above.skips(&rules, &path, &rel, is_dir) {
@@ -360,7 +364,7 @@ fn list(
                 rules: Some(rules.clone()),
             });
         } else {
-            file(path);
+            file(path, is_link);
         }
     }
     more
@@ -390,7 +394,7 @@ mod tests {
                     2,
                     &|_| true,
                     &|_| false,
-                    &|path| {
+                    &|path, _| {
                         if path.parent().is_some_and(|p| p.ends_with("d7")) {
                             panic!("reading {}", path.display());
                         }

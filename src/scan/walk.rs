@@ -180,7 +180,10 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     // The walker follows no symlink, so below the root's real path each path it yields is
     // real already: no per-file `canonicalize` (a `readlink` per path component).
     let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let read = |path: &Path| {
+    let read = |path: &Path, is_link: bool| {
+        if is_link {
+            return found.add(reader.link(path, &real_root));
+        }
         let real = path
             .strip_prefix(root)
             .map(|below| real_root.join(below))
@@ -197,7 +200,7 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
             threads,
             &|name| names.matches(name),
             &is_skipped_dir,
-            &|path| read(&path),
+            &|path, is_link| read(&path, is_link),
             &|path, e| found.fail(unreadable(path, innermost(&e))),
         );
     }
@@ -210,15 +213,17 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
             Some(t) if t.is_dir() => !is_skipped_dir(entry.file_name()),
             // Settled here, not in the visitor: a file dropped by the filter is never queued
             // for a walker thread (a queue push and pop for each of a tree's files).
-            Some(t) if t.is_file() => names.matches(entry.file_name()),
+            Some(t) if t.is_file() || t.is_symlink() => names.matches(entry.file_name()),
             _ => true,
         });
     let visit = |entry: Result<ignore::DirEntry, ignore::Error>| match entry {
-        Ok(entry) => {
-            if entry.file_type().is_some_and(|t| t.is_file()) {
-                read(entry.path());
-            }
-        }
+        Ok(entry) => match entry.file_type() {
+            Some(t) if t.is_file() => read(entry.path(), false),
+            // Not followed (the walker follows no link): reported when it leads out of
+            // the folder or nowhere, as on the other walk.
+            Some(t) if t.is_symlink() => read(entry.path(), true),
+            _ => {}
+        },
         // Kept to report, not to stop the walk: which error a thread meets first varies.
         Err(e) => found.fail(walk_error(root, e)),
     };
@@ -394,15 +399,19 @@ struct Read {
 }
 
 impl Reader<'_> {
-    /// Reads and parses `path`, or None when it cannot hold an entry (binary, or none of the
-    /// words an entry needs).
+    /// Reads and parses `path`, or None when it cannot hold an entry (none of the words an
+    /// entry needs).
     /// `real` is the file's canonical path when the caller knows it.
     fn read(&self, path: &Path, real: Option<PathBuf>) -> Result<Option<Read>, ScanError> {
         let bytes = read_small(path).map_err(|e| unreadable(path, e))?;
-        // UTF-16 holds zero bytes but is text: it reaches the parser, which reports it.
+        // UTF-16 holds zero bytes but is text: it reaches the parser, which reads it. Any
+        // other file with a zero byte (UTF-32, binary) is one a rule names that no one can
+        // read as XML: the parser reports it, as `plan` does, rather than the scan passing
+        // over it without a word (its needles would not match, spread over zero bytes).
         let relevant = match TextEncoding::decode_utf16(&bytes) {
-            Some((_, text)) => self.needles.is_match(&text),
-            None => !is_binary(&bytes) && self.needles.is_match(&bytes),
+            _ if TextEncoding::is_utf32(&bytes) => true,
+            Some((_, text)) => self.needles.is_match(&text) || text.contains(&0),
+            None => is_binary(&bytes) || self.needles.is_match(&bytes),
         };
         if !relevant {
             return Ok(None);
@@ -413,6 +422,44 @@ impl Reader<'_> {
         let mut file = parse_config(&display, bytes, self.rules, self.known);
         resolve_config_sources_on_disk(&mut file, &canonical);
         Ok(Some(Read { canonical, file }))
+    }
+}
+
+impl Reader<'_> {
+    /// A symbolic link the walk met (links are not followed). One that leads out of the
+    /// folder walked (`real_root`, canonical), or to nothing, is reported as `plan` reports
+    /// such a target file: an error naming the file and where it leads, never a silent
+    /// skip. One that stays inside is not read through: its target is read where it lies.
+    fn link(&self, path: &Path, real_root: &Path) -> Result<Option<Read>, ScanError> {
+        let why = match std::fs::canonicalize(path) {
+            Err(_) => "is a symbolic link to a file that does not exist".to_string(),
+            Ok(real) if real.starts_with(real_root) || real.is_dir() => return Ok(None),
+            Ok(real) => format!(
+                "is a symbolic link to {}, outside the folder scanned; keyroll does not read or write outside it",
+                real.display()
+            ),
+        };
+        let display = clean_display_path(path);
+        let problem = FileProblem {
+            file: display.clone(),
+            line: 1,
+            column: 1,
+            finding: Finding::new(Code::UnfollowedLink, Severity::Error, why),
+        };
+        Ok(Some(Read {
+            canonical: path.to_path_buf(),
+            file: ConfigFile {
+                path: display,
+                bytes: Vec::new(),
+                registries: Vec::new(),
+                entries: Vec::new(),
+                config_source_refs: Vec::new(),
+                config_sources: Vec::new(),
+                problems: vec![problem],
+                is_transform: false,
+                encoding: TextEncoding::Utf8,
+            },
+        }))
     }
 }
 
