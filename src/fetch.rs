@@ -41,6 +41,11 @@ impl Default for FetchOptions {
     }
 }
 
+/// "1 attempt", "4 attempts": a run with `--retries 0` makes one.
+fn attempts_text(attempts: u32) -> String {
+    format!("{attempts} attempt{}", if attempts == 1 { "" } else { "s" })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("{url}: refusing plain http:// (use https, or --allow-http for a trusted network)")]
@@ -53,13 +58,13 @@ pub enum FetchError {
     Tls { url: String, detail: String },
     #[error("{url}: connection failed: {detail}")]
     Connect { url: String, detail: String },
-    #[error("{url}: timed out after {seconds:.1} s ({attempts} attempts)")]
+    #[error("{url}: timed out after {seconds:.1} s ({})", attempts_text(*.attempts))]
     Timeout {
         url: String,
         seconds: f64,
         attempts: u32,
     },
-    #[error("{url}: server answered HTTP {status} ({attempts} attempts)")]
+    #[error("{url}: server answered HTTP {status} ({})", attempts_text(*.attempts))]
     Status {
         url: String,
         status: u16,

@@ -57,7 +57,7 @@ async fn not_found_is_reported_with_status_and_url_and_not_retried() {
     );
     assert_eq!(
         err.to_string(),
-        format!("{url}: server answered HTTP 404 (1 attempts)")
+        format!("{url}: server answered HTTP 404 (1 attempt)")
     );
 }
 
