@@ -154,11 +154,11 @@ pub struct Marker {
 pub(super) const MARKER_START: &str = "<!-- keyroll: ";
 
 impl Marker {
+    /// The hidden comment. What it embeds (issuer names, key sets) is escaped so that no
+    /// `--` (and so no `-->`) can end the comment early; `find` reads it back as JSON.
     pub fn render(&self) -> String {
-        format!(
-            "{MARKER_START}{} -->",
-            serde_json::to_string(self).expect("marker serializes")
-        )
+        let json = serde_json::to_string(self).expect("marker serializes");
+        format!("{MARKER_START}{} -->", crate::sanitize::comment_json(&json))
     }
 
     pub fn find(body: &str) -> Option<Marker> {
@@ -340,4 +340,32 @@ pub(super) fn keyset(slice: &IssuerSlice<'_>) -> String {
     }
     let digest = sha2::Sha256::digest(lines.into_iter().collect::<Vec<_>>().join("\n"));
     hex::encode(&digest[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Marker;
+
+    /// The marker spliced into a body a person edited (the "notified" path does not go
+    /// through `pr_body`) escapes what it embeds itself: nothing inside ends the comment.
+    #[test]
+    fn a_marker_embedding_comment_enders_stays_one_comment_and_reads_back() {
+        let marker = Marker {
+            issuer: "contoso --> <b>x</b> --!> y".into(),
+            keyset: "A--B".into(),
+            notified: Some("--".into()),
+        };
+        let rendered = marker.render();
+        let inner = rendered
+            .strip_prefix("<!--")
+            .and_then(|r| r.strip_suffix("-->"))
+            .unwrap();
+        assert!(!inner.contains("--"), "{rendered}");
+        let body = format!("text\n\n{rendered}\n");
+        let back = Marker::find(&body).unwrap();
+        assert_eq!(
+            (back.issuer, back.keyset, back.notified),
+            (marker.issuer, marker.keyset, marker.notified)
+        );
+    }
 }
