@@ -547,6 +547,10 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
             );
         }
     }
+    // As `plan` does: a stale lock table, a glob matching nothing, a cacheDuration passed.
+    for warning in &plan.warnings {
+        eprintln!("warning: {}", printable(warning));
+    }
     for error in &plan.errors {
         eprintln!("error: {}", printable(&error.to_string()));
     }

@@ -161,7 +161,13 @@ fn a_keyroll_lock_table_for_an_issuer_no_longer_defined_is_a_warning_naming_its_
     repo.config("contoso-adfs", "");
     let lock = repo.read("keyroll.lock");
     let line = line_of(&lock, "name = \"adfs\"");
-    for args in [&["plan"][..], &["plan", "--format", "json"], &["apply"]] {
+    // `pr` (the Action's main job) says it too.
+    for args in [
+        &["plan"][..],
+        &["plan", "--format", "json"],
+        &["pr", "--dry-run", "--repo", "o/r"],
+        &["apply"],
+    ] {
         let out = repo.run(time::Duration::days(1), args);
         let said = text(&out);
         assert!(out.status.success(), "{args:?}: {said}");

@@ -80,14 +80,19 @@ pub fn scan_text(result: &ScanResult) -> String {
         }
     }
     let (errors, warnings, notes) = counts(result);
+    let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
+    let files = result
+        .files
+        .iter()
+        .filter(|f| !f.entries.is_empty())
+        .count();
     out.push_str(&format!(
-        "{} trusted thumbprints in {} files: {errors} errors, {warnings} warnings, {notes} notes\n",
-        result.entries().count(),
-        result
-            .files
-            .iter()
-            .filter(|f| !f.entries.is_empty())
-            .count(),
+        "{} in {}: {}, {}, {}\n",
+        count(result.entries().count(), "trusted thumbprint"),
+        count(files, "file"),
+        count(errors, "error"),
+        count(warnings, "warning"),
+        count(notes, "note"),
     ));
     out
 }
