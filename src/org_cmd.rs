@@ -370,11 +370,17 @@ pub fn dashboard(args: DashboardArgs, clock: Clock) -> Result<ExitCode> {
         _ => None,
     };
     let now = rfc3339(clock.now());
+    // Pull requests are linked only on the GitHub this run talks to: the runner's server,
+    // else the web server of the API URL (a GitHub Enterprise Server run outside Actions).
+    let server = env("GITHUB_SERVER_URL")
+        .or_else(|| keyroll::dashboard::server_of_api(&api_url(&args.api_url)))
+        .unwrap_or_else(|| "https://github.com".into());
     let render = |limit| {
-        keyroll::dashboard::render(
+        keyroll::dashboard::render_linked(
             &results,
             discovery.as_ref(),
             run_url.as_deref(),
+            &server,
             &now,
             limit,
         )

@@ -222,3 +222,34 @@ fn the_published_issue_body_is_redacted_too() {
     );
     assert_no_token("dashboard --dry-run", &all);
 }
+
+/// Outside Actions (no `GITHUB_SERVER_URL`), a GitHub Enterprise Server's API URL names the
+/// server whose pull requests are linked: `https://HOST/api/v3` links `https://HOST/...`.
+#[test]
+fn outside_actions_the_api_url_names_the_server_linked() {
+    let dir = results();
+    let summary = dir.path().join("summary.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["dashboard", "--no-issue", "--now", NOW, "--results"])
+        .arg(dir.path())
+        .arg("--write-summary")
+        .arg(&summary)
+        .args(["--api-url", "https://ghe.example.com/api/v3"])
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_SERVER_URL")
+        .env_remove("GITHUB_REPOSITORY")
+        .env_remove("GITHUB_RUN_ID")
+        .env_remove("GITHUB_API_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("[#11](https://GHE.example.com/o/g/pull/11)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("#8 (`https://github.com/o/b/pull/8`)"),
+        "{body}"
+    );
+}
