@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use crate::patch::{self, Change};
-use crate::rules::RuleSet;
-use crate::scan::{self, KnownCertificates};
-use crate::thumbprint::{self, Thumbprint};
+use crate::decide::patch::{self, Change};
+use crate::model::rules::RuleSet;
+use crate::load::scan::{self, KnownCertificates};
+use crate::model::thumbprint::{self, Thumbprint};
 
 /// The built-in rules, loaded once: reloading them for every input held the config
 /// targets to ~160 executions a second (about 60 times fewer than with this).
@@ -38,7 +38,7 @@ pub fn thumbprint_check(data: &[u8]) {
 
 /// Metadata parsing (XML and JSON): an error or a document, never a panic.
 pub fn metadata_parse(data: &[u8]) {
-    if let Ok(doc) = crate::metadata::parse("fuzz", data, time::OffsetDateTime::UNIX_EPOCH) {
+    if let Ok(doc) = crate::load::metadata::parse("fuzz", data, time::OffsetDateTime::UNIX_EPOCH) {
         assert!(!doc.keys.is_empty());
         for key in &doc.keys {
             assert!(!key.uses.is_empty());
@@ -52,11 +52,11 @@ pub fn metadata_parse(data: &[u8]) {
 /// the same error. A document it reads has a key, never one inside a `ds:Signature`.
 pub fn signature_verify(data: &[u8]) {
     let now = time::OffsetDateTime::UNIX_EPOCH;
-    let tree = crate::metadata::parse_tree("fuzz", data, now);
+    let tree = crate::load::metadata::parse_tree("fuzz", data, now);
     if let Ok(doc) = &tree {
         assert!(!doc.keys.is_empty());
     }
-    let Ok(streamed) = crate::metadata::parse_streamed("fuzz", data, now) else {
+    let Ok(streamed) = crate::load::metadata::parse_streamed("fuzz", data, now) else {
         return;
     };
     assert_eq!(reading(&streamed), reading(&tree));
@@ -64,7 +64,7 @@ pub fn signature_verify(data: &[u8]) {
 
 /// What a reader made of a document, as comparable text.
 fn reading(
-    doc: &Result<crate::metadata::MetadataDocument, crate::metadata::MetadataError>,
+    doc: &Result<crate::load::metadata::MetadataDocument, crate::load::metadata::MetadataError>,
 ) -> String {
     match doc {
         Err(e) => format!("error {e}"),

@@ -1,7 +1,6 @@
 //! Thin front: parse arguments, call the library, render, choose the exit code.
 
 mod cli;
-mod org_cmd;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
@@ -19,13 +18,13 @@ use cli::{
     ApplyArgs, Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, PrArgs, ScanArgs, ScanFormat,
     ThumbprintArgs,
 };
-use keyroll::cert::Certificate;
-use keyroll::clock::{Clock, parse_rfc3339};
-use keyroll::fetch::Fetcher;
-use keyroll::report;
-use keyroll::sanitize::{json_controls, no_commands, printable, printable_block};
-use keyroll::secret::redact;
-use keyroll::thumbprint;
+use keyroll::model::cert::Certificate;
+use keyroll::model::clock::{Clock, parse_rfc3339};
+use keyroll::load::fetch::Fetcher;
+use keyroll::render;
+use keyroll::render::sanitize::{json_controls, no_commands, printable, printable_block};
+use keyroll::model::secret::redact;
+use keyroll::model::thumbprint;
 
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread exists.
@@ -84,10 +83,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => apply_command(args, clock),
         Command::Init(args) => init_command(args, clock),
         Command::Pr(args) => pr_command(args, clock),
-        Command::Snapshot(args) => org_cmd::snapshot(args, clock),
-        Command::Onboard(args) => org_cmd::onboard(args, clock),
-        Command::Discover(args) => org_cmd::discover(args),
-        Command::Dashboard(args) => org_cmd::dashboard(args, clock),
+        Command::Snapshot(args) => cli::org::snapshot(args, clock),
+        Command::Onboard(args) => cli::org::onboard(args, clock),
+        Command::Discover(args) => cli::org::discover(args),
+        Command::Dashboard(args) => cli::org::dashboard(args, clock),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
@@ -138,7 +137,7 @@ fn thumbprint_command(args: ThumbprintArgs) -> Result<ExitCode> {
     let out = match args.format {
         Format::Json => {
             json_controls(&serde_json::to_string_pretty(
-                &report::CertificateJson::new(&cert),
+                &render::CertificateJson::new(&cert),
             )?)
             .into_owned()
                 + "\n"
@@ -192,13 +191,13 @@ fn inspect_command(args: InspectArgs, clock: Clock) -> Result<ExitCode> {
     let runtime = runtime()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
     let now = clock.now();
-    let doc = runtime.block_on(keyroll::metadata::load(&args.source, &fetcher, now))?;
+    let doc = runtime.block_on(keyroll::load::metadata::load(&args.source, &fetcher, now))?;
     match args.format {
         // Written as made: an aggregate's 40,000 rows are tens of megabytes of JSON.
         Format::Json => {
-            write_stdout(|out| report::write_inspect_json(&doc, now, args.warn_days, out))?
+            write_stdout(|out| render::write_inspect_json(&doc, now, args.warn_days, out))?
         }
-        Format::Text => print_stdout(&report::inspect_text(&doc, now, args.warn_days))?,
+        Format::Text => print_stdout(&render::inspect_text(&doc, now, args.warn_days))?,
     }
     // The process ends here: an aggregate's 40,000 keys are left to the exit, not freed one
     // by one (their memory was allocated on the stream's worker threads).
@@ -217,7 +216,7 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         Err(e) => return could_not_run(e.into()),
     };
     let now = clock.now();
-    let mut known = keyroll::scan::KnownCertificates {
+    let mut known = keyroll::load::scan::KnownCertificates {
         now: Some(now),
         warn_days: args.warn_days,
         ..Default::default()
@@ -228,7 +227,7 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         args.metadata.iter().map(|s| (s.clone(), true)).collect();
     let mut config_root = None;
     if let Some(config) = &args.config {
-        let settings = match keyroll::settings::Settings::load(config) {
+        let settings = match keyroll::model::settings::Settings::load(config) {
             Ok(settings) => settings,
             Err(e) => return could_not_run(e.into()),
         };
@@ -243,7 +242,7 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
         let runtime = runtime()?;
         let fetcher = Fetcher::new(args.fetch.options())?;
         for (source, required) in &sources {
-            let doc = match runtime.block_on(keyroll::metadata::load(source, &fetcher, now)) {
+            let doc = match runtime.block_on(keyroll::load::metadata::load(source, &fetcher, now)) {
                 Ok(doc) => doc,
                 Err(e) if !required => {
                     eprintln!(
@@ -266,24 +265,24 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
     } else {
         args.paths
     };
-    let result = match keyroll::scan::scan_paths_with_threads(&paths, &rules, &known, args.threads)
+    let result = match keyroll::load::scan::scan_paths_with_threads(&paths, &rules, &known, args.threads)
     {
         Ok(result) => result,
         Err(e) => return could_not_run(e.into()),
     };
     match args.format {
         ScanFormat::Text if args.transforms => {
-            print_stdout(&(report::scan_text(&result) + &report::scan_transforms(&result)))?
+            print_stdout(&(render::scan_text(&result) + &render::scan_transforms(&result)))?
         }
-        ScanFormat::Text => print_stdout(&report::scan_text(&result))?,
+        ScanFormat::Text => print_stdout(&render::scan_text(&result))?,
         // Written as made, as inspect's: a large estate's JSON is megabytes.
-        ScanFormat::Json => write_stdout(|out| report::write_scan_json(&result, out))?,
-        ScanFormat::Sarif => print_stdout(&json_controls(&report::scan_sarif(&result)))?,
+        ScanFormat::Json => write_stdout(|out| render::write_scan_json(&result, out))?,
+        ScanFormat::Sarif => print_stdout(&json_controls(&render::scan_sarif(&result)))?,
         // Runner commands by design, each escaped by the runner's own rules (`escape_data`).
-        ScanFormat::Github => print_commands(&report::scan_github(&result))?,
+        ScanFormat::Github => print_commands(&render::scan_github(&result))?,
     }
     let code = match result.worst() {
-        Some(keyroll::scan::Severity::Error) => ExitCode::from(1),
+        Some(keyroll::load::scan::Severity::Error) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     };
     // The process ends here: thousands of parsed files are left to the exit, not freed one
@@ -295,15 +294,15 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
 /// One writer per folder: the lock is held from before the inputs are read until the writes
 /// are done, so a second run plans from the first one's result.
 fn apply_command(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
-    let settings = keyroll::settings::Settings::load(&args.plan.config)?;
-    let _lock = keyroll::write::RunLock::acquire(
+    let settings = keyroll::model::settings::Settings::load(&args.plan.config)?;
+    let _lock = keyroll::act::write::RunLock::acquire(
         &settings.root,
         std::time::Duration::from_secs(args.lock_timeout),
     )?;
     let Some(file) = &args.saved_plan else {
         return plan_command(args.plan, clock, true, None);
     };
-    let saved = keyroll::saved::SavedPlan::read(file)?;
+    let saved = keyroll::act::saved::SavedPlan::read(file)?;
     let rules = args.plan.rules.load()?;
     let fetcher = Fetcher::new(args.plan.fetch.options())?;
     let mut inputs = runtime()?.block_on(keyroll::load::load(
@@ -385,7 +384,7 @@ fn plan_command(
     apply: bool,
     out: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    let settings = keyroll::settings::Settings::load(&args.config)?;
+    let settings = keyroll::model::settings::Settings::load(&args.config)?;
     let rules = args.rules.load()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
     let now = clock.now();
@@ -399,18 +398,18 @@ fn plan_command(
     inputs.accept_identity_change = args.accept_identity_change.iter().cloned().collect();
     let plan = keyroll::decide::decide(&inputs, &rules, now);
     if let Some(file) = out {
-        let lock = keyroll::saved::lock_bytes(&settings, &keyroll::load::Tree::Work, &inputs.lock)?;
-        keyroll::saved::SavedPlan::new(&inputs, &plan, lock.as_deref()).write(file)?;
+        let lock = keyroll::act::saved::lock_bytes(&settings, &keyroll::load::Tree::Work, &inputs.lock)?;
+        keyroll::act::saved::SavedPlan::new(&inputs, &plan, lock.as_deref()).write(file)?;
         eprintln!(
             "saved the plan to {0}: `keyroll apply {0}` writes exactly it",
             printable(&file.display().to_string())
         );
     }
     let out = match args.format {
-        Format::Json => json_controls(&report::plan_json(&plan)).into_owned(),
+        Format::Json => json_controls(&render::plan_json(&plan)).into_owned(),
         Format::Text => {
             use std::io::IsTerminal as _;
-            report::plan_text(&plan, std::io::stdout().is_terminal())
+            render::plan_text(&plan, std::io::stdout().is_terminal())
         }
     };
     print_stdout(&out)?;
@@ -437,18 +436,18 @@ fn plan_command(
 }
 
 fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
-    use keyroll::github::{GitHub, RepoName, RetryPolicy};
-    let settings = keyroll::settings::Settings::load(&args.plan.config)?;
+    use keyroll::act::github::{GitHub, RepoName, RetryPolicy};
+    let settings = keyroll::model::settings::Settings::load(&args.plan.config)?;
     let rules = args.plan.rules.load()?;
     let fetcher = Fetcher::new(args.plan.fetch.options())?;
     let now = clock.now();
     let saved = match &args.saved_plan {
-        Some(file) => Some((file, keyroll::saved::SavedPlan::read(file)?)),
+        Some(file) => Some((file, keyroll::act::saved::SavedPlan::read(file)?)),
         None => None,
     };
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
-    let origin = keyroll::git::GitRepo::discover(&settings.root)
+    let origin = keyroll::load::git::GitRepo::discover(&settings.root)
         .ok()
         .and_then(|r| r.remote_url("origin"));
 
@@ -482,7 +481,7 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     let runtime = runtime()?;
     let mut token = args.token.clone().filter(|t| !t.is_empty());
     if let (Some(app_id), Some(key)) = (&args.app_id, &args.app_private_key) {
-        let pem = keyroll::github::load_app_private_key(key)?;
+        let pem = keyroll::act::github::load_app_private_key(key)?;
         let client = GitHub::new(&api_url, None, false, RetryPolicy::default());
         let minted = runtime
             .block_on(client.installation_token(&repository, app_id, &pem))
@@ -495,18 +494,18 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         token = Some(minted);
     }
 
-    let options = keyroll::pr::PrOptions {
+    let options = keyroll::act::pr::PrOptions {
         dry_run: args.dry_run,
         repository,
         api_url,
         remote_url,
         token,
         retry: RetryPolicy::default(),
-        body_limit: report::PR_BODY_LIMIT,
+        body_limit: render::PR_BODY_LIMIT,
     };
     // One plan, read from the commit the pull requests target (not the work tree), with
     // every issuer loaded; each issuer's PR publishes its slice of it.
-    let (repo, base) = keyroll::pr::prepare(&settings, &options)?;
+    let (repo, base) = keyroll::act::pr::prepare(&settings, &options)?;
     let tree = match (&repo, &base.planned_from) {
         (Some(repo), Some((commit, label))) => {
             let prefix = repo
@@ -554,7 +553,7 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     for error in &plan.errors {
         eprintln!("error: {}", printable(&error.to_string()));
     }
-    let result = runtime.block_on(keyroll::pr::publish(
+    let result = runtime.block_on(keyroll::act::pr::publish(
         &settings,
         &plan,
         &options,
@@ -563,13 +562,13 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         now,
     ))?;
     let out = match args.plan.format {
-        Format::Json => json_controls(&report::report_json(&result)).into_owned(),
-        Format::Text => report::report_text(&result),
+        Format::Json => json_controls(&render::report_json(&result)).into_owned(),
+        Format::Text => render::report_text(&result),
     };
     print_stdout(&out)?;
     for (file, text) in [
-        (&args.write_outputs, report::actions_outputs(&result)),
-        (&args.write_summary, report::actions_summary(&result)),
+        (&args.write_outputs, render::actions_outputs(&result)),
+        (&args.write_summary, render::actions_summary(&result)),
     ] {
         if let Some(file) = file {
             append(file, &text)?;
@@ -602,7 +601,7 @@ fn append(file: &std::path::Path, text: &str) -> Result<()> {
 fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {
     let rules = args.rules.load()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
-    let summary = runtime()?.block_on(keyroll::init::run(
+    let summary = runtime()?.block_on(keyroll::act::init::run(
         &args.dir,
         &args.metadata,
         &rules,
@@ -629,7 +628,7 @@ fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<(
     // serde_json writes a few bytes at a time: buffered before the escaping and redaction.
     let mut out = std::io::BufWriter::with_capacity(
         64 * 1024,
-        JsonControls::new(keyroll::secret::RedactLines::new(std::io::BufWriter::new(
+        JsonControls::new(keyroll::model::secret::RedactLines::new(std::io::BufWriter::new(
             stdout,
         ))),
     );

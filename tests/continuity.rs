@@ -72,7 +72,7 @@ impl Repo {
         let now = self.start + time::Duration::days(day);
         Command::new(env!("CARGO_BIN_EXE_keyroll"))
             .args(args)
-            .args(["--now", &keyroll::cert::rfc3339(now)])
+            .args(["--now", &keyroll::model::cert::rfc3339(now)])
             .current_dir(self.dir.path())
             .output()
             .unwrap()

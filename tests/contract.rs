@@ -158,7 +158,7 @@ fn pr_flow_matches_the_github_enterprise_server_description_under_api_v3() {
 /// called through keyroll's client against Prism: no request GitHub's description rejects,
 /// and every call answered 2xx (Prism answers 404 for a path the description lacks).
 fn org_endpoints_run(description: &str, api_path: &str) {
-    use keyroll::github::{GitHub, RepoName, RetryPolicy, Secret};
+    use keyroll::act::github::{GitHub, RepoName, RetryPolicy, Secret};
     let dir = tempfile::tempdir().unwrap();
     let prism = start_prism(description, api_path, dir.path());
     let api = format!("http://127.0.0.1:{}{api_path}", prism.port);
@@ -184,7 +184,7 @@ fn org_endpoints_run(description: &str, api_path: &str) {
             .await
             .unwrap();
         github
-            .search_issues_by_marker(&repo, keyroll::dashboard::MARKER)
+            .search_issues_by_marker(&repo, keyroll::act::dashboard::MARKER)
             .await
             .unwrap();
         github

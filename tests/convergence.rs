@@ -13,8 +13,8 @@ mod kit;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use keyroll::plan::{ChangeKind, Plan};
-use keyroll::rules::RuleSet;
+use keyroll::decide::plan::{ChangeKind, Plan};
+use keyroll::model::rules::RuleSet;
 use kit::{Key, decide, inputs, issuer, next_run, settings_for, target, wif45};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -135,7 +135,7 @@ fn check_plan(
         let after = String::from_utf8(file.after.clone()).unwrap();
         // Loads under WIF's rules, and WIF matches exactly the keys keyroll intends.
         let got = wif_keys(&after).map_err(|e| TestCaseError::fail(format!("{e}\n{after}")))?;
-        let changes: Vec<&keyroll::plan::PlannedChange> = file.changes.iter().collect();
+        let changes: Vec<&keyroll::decide::plan::PlannedChange> = file.changes.iter().collect();
         let intended: BTreeSet<String> = keyroll::decide::trusted_sets(&base.file, &changes)
             .get(&0)
             .map(|s| s.iter().map(|t| t.to_upper_hex()).collect())
@@ -153,7 +153,7 @@ fn check_plan(
         // Every subset of the issuers' slices, merged alone or together.
         let publishers: Vec<&String> = file.slices.keys().collect();
         for subset in 0..(1u32 << publishers.len()) {
-            let chosen: Vec<&keyroll::plan::PlannedChange> = file
+            let chosen: Vec<&keyroll::decide::plan::PlannedChange> = file
                 .changes
                 .iter()
                 .filter(|c| {
@@ -163,7 +163,7 @@ fn check_plan(
                 })
                 .collect();
             let raw: Vec<_> = chosen.iter().map(|c| c.change.clone()).collect();
-            let merged = keyroll::patch::apply(&base.file, &raw, &RuleSet::builtin())
+            let merged = keyroll::decide::patch::apply(&base.file, &raw, &RuleSet::builtin())
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let merged = String::from_utf8(merged).unwrap();
             // A base WIF already refuses stays refused without the slice that fixes it;
@@ -225,7 +225,7 @@ proptest! {
             settings.clone(),
             vec![issuer("a", &published(first, 0..3)), issuer("b", &published(first, 3..6))],
             vec![target("web.config", &config, vec![0])],
-            keyroll::lock::Lock::default(),
+            keyroll::model::lock::Lock::default(),
         );
         let plan = decide(&input, t1);
         check_plan(&input, &plan, t1)?;
@@ -338,7 +338,7 @@ proptest! {
             settings,
             vec![issuer("a", &published(first, 0..3)), issuer("b", &published(first, 3..6))],
             targets,
-            keyroll::lock::Lock::default(),
+            keyroll::model::lock::Lock::default(),
         );
         let t1 = datetime!(2026-05-01 0:00 UTC);
         let t2 = datetime!(2026-06-01 0:00 UTC);
@@ -351,16 +351,16 @@ proptest! {
                 let text = String::from_utf8(file.after.clone()).unwrap();
                 let got = wif_keys(&text).map_err(|e| TestCaseError::fail(format!("{}: {e}\n{text}", file.display)))?;
                 // keyroll's own re-scan of what it wrote: no load error, no duplicate.
-                let rescanned = keyroll::scan::parse_config(
+                let rescanned = keyroll::load::scan::parse_config(
                     std::path::Path::new(&file.display),
                     file.after.clone(),
                     &RuleSet::builtin(),
-                    &keyroll::scan::KnownCertificates::default(),
+                    &keyroll::load::scan::KnownCertificates::default(),
                 );
-                prop_assert!(rescanned.problems.iter().all(|p| p.finding.severity != keyroll::scan::Severity::Error), "{:?}\n{text}", rescanned.problems);
+                prop_assert!(rescanned.problems.iter().all(|p| p.finding.severity != keyroll::load::scan::Severity::Error), "{:?}\n{text}", rescanned.problems);
                 prop_assert!(rescanned.entries.iter().all(|e| e.duplicate_of.is_none()), "{text}");
                 let base_file = &inputs_now.targets.iter().find(|t| t.display == file.display).unwrap().file;
-                let changes: Vec<&keyroll::plan::PlannedChange> = file.changes.iter().collect();
+                let changes: Vec<&keyroll::decide::plan::PlannedChange> = file.changes.iter().collect();
                 let intended: BTreeSet<String> = keyroll::decide::trusted_sets(base_file, &changes)
                     .values()
                     .flat_map(|s| s.iter().map(|t| t.to_upper_hex()))

@@ -3,8 +3,8 @@
 
 mod kit;
 
-use keyroll::lock::Lock;
-use keyroll::plan::{ChangeKind, KeyAction, Owner, PlanError};
+use keyroll::model::lock::Lock;
+use keyroll::decide::plan::{ChangeKind, KeyAction, Owner, PlanError};
 use kit::{Key, add, decide, inputs, issuer, next_run, settings, settings_for, target, wif45};
 use time::macros::datetime;
 
@@ -225,7 +225,7 @@ fn regression_unknown_dialect_names_the_keyroll_toml_line() {
     let s = settings(
         "[[issuer]]\nname = \"a\"\nmetadata = [\"a.xml\"]\n\n[[target]]\nfiles = [\"*.config\"]\ndialect = \"wif46\"\nissuers = [\"a\"]\n",
     );
-    let err = keyroll::load::check_settings(&s, &keyroll::rules::RuleSet::builtin())
+    let err = keyroll::load::check_settings(&s, &keyroll::model::rules::RuleSet::builtin())
         .unwrap_err()
         .to_string();
     assert!(
@@ -252,7 +252,7 @@ fn regression_time_arithmetic_near_year_9999_is_an_error_not_a_panic() {
         plan.errors
     );
 
-    let err = keyroll::settings::Settings::parse(
+    let err = keyroll::model::settings::Settings::parse(
         std::path::Path::new("keyroll.toml"),
         "[policy]\nremove_after = \"100000000h\"\n",
     )

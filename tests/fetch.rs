@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use keyroll::fetch::{FetchError, FetchOptions, Fetcher, USER_AGENT};
+use keyroll::load::fetch::{FetchError, FetchOptions, Fetcher, USER_AGENT};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -292,7 +292,7 @@ async fn openid_configuration_is_followed_to_its_jwks() {
         .mount(&server)
         .await;
     let fetcher = Fetcher::new(options()).unwrap();
-    let doc = keyroll::metadata::load(
+    let doc = keyroll::load::metadata::load(
         &format!("{}/.well-known/openid-configuration", server.uri()),
         &fetcher,
         time::OffsetDateTime::now_utc(),
@@ -301,7 +301,7 @@ async fn openid_configuration_is_followed_to_its_jwks() {
     .unwrap();
     assert_eq!(
         doc.kind,
-        keyroll::metadata::DocumentKind::OpenidConfiguration
+        keyroll::load::metadata::DocumentKind::OpenidConfiguration
     );
     let thumbprints: Vec<String> = doc
         .keys

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyroll::github::{GitHub, GitHubError, NewPull, RepoName, RetryPolicy, Secret};
+use keyroll::act::github::{GitHub, GitHubError, NewPull, RepoName, RetryPolicy, Secret};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 

@@ -171,7 +171,7 @@ fn every_source_becomes_an_issuer_and_configs_with_no_match_are_listed() {
     );
     assert!(!settings.contains("name = \"issuer\""), "{settings}");
     // What init wrote loads as keyroll.toml.
-    keyroll::settings::Settings::parse(&repo.path("keyroll.toml"), &settings).unwrap();
+    keyroll::model::settings::Settings::parse(&repo.path("keyroll.toml"), &settings).unwrap();
 }
 
 /// Sources given relative to another folder, or absolute, are written relative to
@@ -250,7 +250,7 @@ fn aggregates_name_the_trusted_entity_or_ask_for_one() {
         &settings,
         "# [[issuer]]\n# name = \"idp-c-example\"\n# metadata = [\"fed/untrusted.xml\"]\n# entity_id = \"https://idp.c.example/\"\n",
     );
-    keyroll::settings::Settings::parse(&repo.path("keyroll.toml"), &settings).unwrap();
+    keyroll::model::settings::Settings::parse(&repo.path("keyroll.toml"), &settings).unwrap();
 }
 
 /// An OpenID configuration by URL: named from its issuer's host, entity_id set, the URL kept.

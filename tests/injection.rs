@@ -397,6 +397,6 @@ fn a_marker_holding_an_issuer_name_with_a_comment_end_stays_one_comment() {
         "{marker}"
     );
     // Read back as keyroll reads it.
-    let found = keyroll::pr::Marker::find(body).expect("the marker parses");
+    let found = keyroll::act::pr::Marker::find(body).expect("the marker parses");
     assert_eq!(found.issuer, name);
 }

@@ -77,7 +77,7 @@ impl Repo {
     fn run(&self, after: time::Duration, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_keyroll"))
             .args(args)
-            .args(["--now", &keyroll::cert::rfc3339(self.start + after)])
+            .args(["--now", &keyroll::model::cert::rfc3339(self.start + after)])
             .current_dir(self.dir.path())
             .env_remove("GITHUB_TOKEN")
             .output()

@@ -10,7 +10,7 @@ mod kit;
 use std::path::Path;
 
 use common::assert_ok;
-use keyroll::metadata::{self, MetadataDocument, MetadataError};
+use keyroll::load::metadata::{self, MetadataDocument, MetadataError};
 use kit::Key;
 use time::OffsetDateTime;
 

@@ -192,20 +192,20 @@ impl Estate {
                 Ok(BTreeMap::new())
             }
             "actions/create-github-app-token" => {
-                let repo = keyroll::github::RepoName::parse(&format!(
+                let repo = keyroll::act::github::RepoName::parse(&format!(
                     "{}/{}",
                     with("owner"),
                     with("repositories")
                 ))
                 .ok_or("owner/repositories is not one repository")?;
-                let pem = keyroll::github::Secret::new(with("private-key"));
+                let pem = keyroll::act::github::Secret::new(with("private-key"));
                 let api = self.server.uri();
                 let token = std::thread::spawn(move || {
-                    let github = keyroll::github::GitHub::new(
+                    let github = keyroll::act::github::GitHub::new(
                         &api,
                         None,
                         false,
-                        keyroll::github::RetryPolicy::default(),
+                        keyroll::act::github::RetryPolicy::default(),
                     );
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use keyroll::patch::{self, Change};
-use keyroll::rules::RuleSet;
-use keyroll::scan::{self, ConfigFile, EntryKind, KnownCertificates};
-use keyroll::thumbprint::Thumbprint;
+use keyroll::decide::patch::{self, Change};
+use keyroll::model::rules::RuleSet;
+use keyroll::load::scan::{self, ConfigFile, EntryKind, KnownCertificates};
+use keyroll::model::thumbprint::Thumbprint;
 
 const CONFIGS: &str = "tests/data/configs";
 const NEW_KEY: &str = "0123456789ABCDEF0123456789ABCDEF01234567";

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
-use keyroll::patch::{self, Change, Edit};
-use keyroll::rules::RuleSet;
-use keyroll::scan::{self, EntryKind, KnownCertificates};
-use keyroll::thumbprint::Thumbprint;
+use keyroll::decide::patch::{self, Change, Edit};
+use keyroll::model::rules::RuleSet;
+use keyroll::load::scan::{self, EntryKind, KnownCertificates};
+use keyroll::model::thumbprint::Thumbprint;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

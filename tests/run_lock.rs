@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use keyroll::write::{RUN_LOCK_FILE, RunLock, run_lock_path};
+use keyroll::act::write::{RUN_LOCK_FILE, RunLock, run_lock_path};
 
 const NOW: &str = "2026-11-23T12:00:00Z";
 const LATER: &str = "2026-12-30T12:00:00Z";

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use keyroll::rules::RuleSet;
-use keyroll::scan::{KnownCertificates, ScanError, scan_paths_with_threads};
+use keyroll::model::rules::RuleSet;
+use keyroll::load::scan::{KnownCertificates, ScanError, scan_paths_with_threads};
 
 const NORDVALL: &str = "tests/data/configs/nordvall-mvc5-http.config";
 const THUMBPRINT: &str = "18145fb6b5d96b3cc34ec7599f12172bb93c68ef";
@@ -143,7 +143,7 @@ fn generated_tree() -> Tree {
     tree
 }
 
-fn scan(paths: &[PathBuf], threads: usize) -> Result<keyroll::scan::ScanResult, ScanError> {
+fn scan(paths: &[PathBuf], threads: usize) -> Result<keyroll::load::scan::ScanResult, ScanError> {
     scan_paths_with_threads(
         paths,
         &RuleSet::builtin(),
@@ -153,10 +153,10 @@ fn scan(paths: &[PathBuf], threads: usize) -> Result<keyroll::scan::ScanResult, 
 }
 
 /// The text report and the JSON, the bytes `keyroll scan` prints.
-fn rendered(result: &keyroll::scan::ScanResult) -> (String, String) {
+fn rendered(result: &keyroll::load::scan::ScanResult) -> (String, String) {
     (
-        keyroll::report::scan_text(result),
-        keyroll::report::scan_json(result),
+        keyroll::render::scan_text(result),
+        keyroll::render::scan_json(result),
     )
 }
 
@@ -443,7 +443,7 @@ mod random_trees {
             let walked = scan(&paths, 2);
             match (reference, walked) {
                 (Ok(reference), Ok(walked)) => {
-                    let files = |r: &keyroll::scan::ScanResult| -> Vec<PathBuf> {
+                    let files = |r: &keyroll::load::scan::ScanResult| -> Vec<PathBuf> {
                         r.files.iter().map(|f| f.path.clone()).collect()
                     };
                     prop_assert_eq!(files(&walked), files(&reference));

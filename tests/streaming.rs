@@ -6,7 +6,7 @@ mod sigkit;
 
 use std::path::Path;
 
-use keyroll::metadata::{self, Fallback, MetadataDocument, MetadataError};
+use keyroll::load::metadata::{self, Fallback, MetadataDocument, MetadataError};
 use sigkit::{MD, Shape, keys, signature_template, xmlsec_sign};
 use time::OffsetDateTime;
 
@@ -72,7 +72,7 @@ fn public(name: &str, bytes: &[u8]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("doc.xml");
     std::fs::write(&path, bytes).unwrap();
-    let fetcher = keyroll::fetch::Fetcher::new(Default::default()).unwrap();
+    let fetcher = keyroll::load::fetch::Fetcher::new(Default::default()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -383,10 +383,10 @@ fn signed_aggregate(shape: &Shape<'_>, uri: &str) -> String {
 fn signed_aggregates_verify_the_same_on_the_stream() {
     let shapes = [
         (Shape::default(), "#_fed"),
-        (Shape::canonicalized(keyroll::signature::C14N), "#_fed"),
-        (Shape::canonicalized(keyroll::signature::EXC_C14N), ""),
+        (Shape::canonicalized(keyroll::load::signature::C14N), "#_fed"),
+        (Shape::canonicalized(keyroll::load::signature::EXC_C14N), ""),
         (
-            Shape::hashed(keyroll::signature::RSA_SHA1, keyroll::signature::SHA1),
+            Shape::hashed(keyroll::load::signature::RSA_SHA1, keyroll::load::signature::SHA1),
             "#_fed",
         ),
     ];
@@ -790,13 +790,13 @@ fn a_root_declaring_many_namespaces_reads_and_verifies_the_same() {
         .collect();
     let uses = "<md:Extensions><n7:x n3:a=\"1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"n5:T\"><n250:y>n299:v</n250:y></n7:x></md:Extensions>";
     let shapes = [
-        (Shape::canonicalized(keyroll::signature::C14N), "#_fed"),
+        (Shape::canonicalized(keyroll::load::signature::C14N), "#_fed"),
         (Shape::default(), "#_fed"),
         (
             Shape {
                 transforms: vec![
-                    (keyroll::signature::ENVELOPED_SIGNATURE, None),
-                    (keyroll::signature::EXC_C14N, Some("n9 n42 n7")),
+                    (keyroll::load::signature::ENVELOPED_SIGNATURE, None),
+                    (keyroll::load::signature::EXC_C14N, Some("n9 n42 n7")),
                 ],
                 ..Shape::default()
             },

@@ -3,7 +3,7 @@
 //! before it returns (a detached thread was what LeakSanitizer reported in the metadata fuzz
 //! target). Its own test binary: no other test's threads are running.
 
-use keyroll::metadata;
+use keyroll::load::metadata;
 use time::OffsetDateTime;
 
 const MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";

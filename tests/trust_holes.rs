@@ -114,7 +114,7 @@ impl Repo {
         let now = self.start + time::Duration::days(day);
         Command::new(env!("CARGO_BIN_EXE_keyroll"))
             .args(args)
-            .args(["--now", &keyroll::cert::rfc3339(now)])
+            .args(["--now", &keyroll::model::cert::rfc3339(now)])
             .current_dir(self.dir.path())
             .output()
             .unwrap()
@@ -393,7 +393,7 @@ fn hole_4_an_edited_saved_plan_is_refused() {
     let next = sha1(&k.next);
 
     let set_after = |plan: &mut serde_json::Value, after: String| {
-        plan["files"][0]["after_sha256"] = keyroll::saved::sha256(after.as_bytes()).into();
+        plan["files"][0]["after_sha256"] = keyroll::act::saved::sha256(after.as_bytes()).into();
         plan["files"][0]["after"] = after.into();
     };
     // Another key in the new bytes.
@@ -630,7 +630,7 @@ fn every_key_read_lies_inside_the_signed_element_and_outside_every_signature() {
     let mut valid = 0;
     for (name, doc) in &documents {
         let xmlsec = sigkit::xmlsec_verifies(doc);
-        let read = keyroll::metadata::parse(name, doc.as_bytes(), OffsetDateTime::UNIX_EPOCH);
+        let read = keyroll::load::metadata::parse(name, doc.as_bytes(), OffsetDateTime::UNIX_EPOCH);
         let Ok(read) = read else {
             let error = read.unwrap_err().to_string();
             assert!(name.ends_with("planted"), "{name}: {error}");

@@ -110,7 +110,7 @@ fn metadata_without_old_key() -> String {
         let block = &rest[start..end];
         let b64_start = block.find("X509Certificate>").unwrap() + "X509Certificate>".len();
         let b64 = &block[b64_start..b64_start + block[b64_start..].find('<').unwrap()];
-        let cert = keyroll::cert::Certificate::from_base64(b64).unwrap();
+        let cert = keyroll::model::cert::Certificate::from_base64(b64).unwrap();
         out.push_str(&rest[..start]);
         if cert.sha1.to_upper_hex() != OLD_KEY {
             out.push_str(block);
@@ -377,7 +377,7 @@ fn watched_apply(dir: &Path) -> (std::process::ExitStatus, Option<Duration>, Dur
 fn a_second_apply_waits_for_the_first_and_says_so_when_it_gives_up() {
     let dir = scratch();
     tree(dir.path(), 0);
-    let held = keyroll::write::RunLock::acquire(dir.path(), Duration::ZERO).unwrap();
+    let held = keyroll::act::write::RunLock::acquire(dir.path(), Duration::ZERO).unwrap();
     let before = snapshot(dir.path());
     let out = keyroll(dir.path(), &["apply", "--lock-timeout", "1"]);
     assert_eq!(out.status.code(), Some(1));
@@ -681,11 +681,11 @@ fn in_a_commit_a_link_inside_is_followed_and_one_outside_is_refused() {
     common::git(d, &["add", "-A"]);
     common::git(d, &["commit", "-q", "-m", "links"]);
     let head = git2::Oid::from_str(&common::git(d, &["rev-parse", "HEAD"])).unwrap();
-    let repo = keyroll::git::GitRepo::discover(d).unwrap();
-    let settings = keyroll::settings::Settings::load(&d.join("keyroll.toml")).unwrap();
+    let repo = keyroll::load::git::GitRepo::discover(d).unwrap();
+    let settings = keyroll::model::settings::Settings::load(&d.join("keyroll.toml")).unwrap();
     let (targets, _) = keyroll::load::load_targets(
         &settings,
-        &keyroll::rules::RuleSet::builtin(),
+        &keyroll::model::rules::RuleSet::builtin(),
         &keyroll::load::Tree::Git {
             repo: &repo,
             commit: head,

@@ -5,8 +5,8 @@ mod kit;
 
 use std::path::Path;
 
-use keyroll::lock::{Lock, LockError, LockProblemKind};
-use keyroll::settings::Settings;
+use keyroll::model::lock::{Lock, LockError, LockProblemKind};
+use keyroll::model::settings::Settings;
 use time::macros::datetime;
 
 fn settings_error(toml: &str) -> String {
@@ -38,7 +38,7 @@ fn issuers_whose_branches_collide_are_an_error_naming_both() {
     let one = Settings::parse(Path::new("keyroll.toml"), &issuer("Contoso ADFS")).unwrap();
     assert_eq!(one.branch_name("Contoso ADFS"), "keyroll/contoso-adfs");
     assert_eq!(
-        keyroll::pr::branch_name(&one, "Contoso ADFS"),
+        keyroll::act::pr::branch_name(&one, "Contoso ADFS"),
         "keyroll/contoso-adfs"
     );
 }

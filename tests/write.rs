@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyroll::write::{self, Expect, FileWrite, WriteError};
+use keyroll::act::write::{self, Expect, FileWrite, WriteError};
 
 /// A scratch folder in memory (/dev/shm) where there is one: the race test creates and
 /// renames thousands of files.

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use super::keys::IssuerView;
 use super::registry::{attributable, entry_index, is_dirty, single_value};
-use crate::lock::Lock;
-use crate::patch::Change;
-use crate::plan::{ChangeKind, Owner, PlannedChange, Reason};
-use crate::scan::{Code, ConfigFile};
-use crate::settings::Settings;
-use crate::thumbprint::Thumbprint;
+use crate::model::lock::Lock;
+use crate::decide::patch::Change;
+use crate::decide::plan::{ChangeKind, Owner, PlannedChange, Reason};
+use crate::load::scan::{Code, ConfigFile};
+use crate::model::settings::Settings;
+use crate::model::thumbprint::Thumbprint;
 
 pub struct HygieneContext<'a, 'v> {
     pub settings: &'a Settings,
@@ -166,7 +166,7 @@ pub fn hygiene(
         };
         let spaced = entry.findings.iter().any(|f| f.code == Code::Spaced);
         let lower = entry.findings.iter().any(|f| f.code == Code::Lowercase)
-            && !crate::patch::file_uses_lowercase(file);
+            && !crate::decide::patch::file_uses_lowercase(file);
         if is_dirty(entry) {
             let what = pasted_characters(&entry.decoded);
             match first_clean.get(&t) {
@@ -210,7 +210,7 @@ pub fn hygiene(
 
 /// "contained U+200E LEFT-TO-RIGHT MARK at position 1 and spaces", from the checker's notes.
 fn pasted_characters(value: &str) -> String {
-    let report = crate::thumbprint::check(value);
+    let report = crate::model::thumbprint::check(value);
     let mut parts: Vec<String> = report.breaking_removals().map(|n| n.to_string()).collect();
     let spaces = report.removed.iter().filter(|n| n.is_ascii_space()).count();
     if spaces > 0 {

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use crate::cert::rfc3339;
+use crate::model::cert::rfc3339;
 use crate::load::IssuerKeys;
-use crate::lock::{Lock, LockedKey};
-use crate::plan::{IssuerReport, KeyAction, KeyReport, KeyStatus, Reason};
-use crate::settings::{IssuerSettings, Settings};
-use crate::thumbprint::Thumbprint;
+use crate::model::lock::{Lock, LockedKey};
+use crate::decide::plan::{IssuerReport, KeyAction, KeyReport, KeyStatus, Reason};
+use crate::model::settings::{IssuerSettings, Settings};
+use crate::model::thumbprint::Thumbprint;
 
 pub struct IssuerView<'a> {
     pub settings: &'a IssuerSettings,
@@ -95,7 +95,7 @@ impl IssuerView<'_> {
                 "absent from metadata since {}; kept until {} (grace of {})",
                 rfc3339(missing_since),
                 rfc3339(grace_end),
-                crate::settings::format_duration(grace)
+                crate::model::settings::format_duration(grace)
             ))
         }
     }

@@ -3,6 +3,9 @@
 //! registry tracks which issuer ([`registry`]), hygiene ([`hygiene`]), and the lockout
 //! guard (here), which every file and every issuer's slice of it must pass.
 
+pub mod patch;
+pub mod plan;
+
 pub mod hygiene;
 pub mod keys;
 pub mod registry;
@@ -13,11 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use crate::load::{Inputs, TargetFile};
-use crate::patch::{self, Change};
-use crate::plan::{ChangeKind, FilePlan, Plan, PlanError, PlannedChange};
-use crate::rules::RuleSet;
-use crate::scan::{ConfigFile, Severity};
-use crate::thumbprint::Thumbprint;
+use patch::{Change};
+use crate::decide::plan::{ChangeKind, FilePlan, Plan, PlanError, PlannedChange};
+use crate::model::rules::RuleSet;
+use crate::load::scan::{ConfigFile, Severity};
+use crate::model::thumbprint::Thumbprint;
 use keys::{IssuerView, Ledger};
 use registry::{Assignment, attributable, is_dirty, single_value};
 
@@ -236,7 +239,7 @@ fn trusted_in_configs(inputs: &Inputs, issuer: &str) -> trust::TrustedAt {
             }
         }
         for &r in &mine {
-            let entries: Vec<&crate::scan::TrustedEntry> = file
+            let entries: Vec<&crate::load::scan::TrustedEntry> = file
                 .entries_of(r)
                 .filter(|e| attributable(e) && !is_dirty(e))
                 .collect();
@@ -279,8 +282,8 @@ fn check_time(inputs: &Inputs, now: OffsetDateTime) -> Result<(), PlanError> {
         if now.checked_add(d).is_none() {
             return Err(PlanError::Time(format!(
                 "the time {} plus {what} ({}) is past the year 9999; check --now and [policy] {what}",
-                crate::cert::rfc3339(now),
-                crate::settings::format_duration(d)
+                crate::model::cert::rfc3339(now),
+                crate::model::settings::format_duration(d)
             )));
         }
     }
@@ -441,7 +444,7 @@ impl FileContext<'_, '_> {
 }
 
 /// The issuers this file's targets name, in keyroll.toml's order.
-fn issuers_named<'s>(settings: &'s crate::settings::Settings, target: &TargetFile) -> Vec<&'s str> {
+fn issuers_named<'s>(settings: &'s crate::model::settings::Settings, target: &TargetFile) -> Vec<&'s str> {
     {
         settings
             .issuers

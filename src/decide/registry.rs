@@ -7,11 +7,11 @@ use time::OffsetDateTime;
 
 use super::keys::{IssuerView, Ledger, Verdict};
 use crate::load::TargetFile;
-use crate::patch::Change;
-use crate::plan::{ChangeKind, KeyAction, Owner, PlanError, PlannedChange, Reason};
-use crate::scan::{self, ConfigFile, EntryKind, Registry, TrustedEntry};
-use crate::settings::Settings;
-use crate::thumbprint::Thumbprint;
+use crate::decide::patch::Change;
+use crate::decide::plan::{ChangeKind, KeyAction, Owner, PlanError, PlannedChange, Reason};
+use crate::load::scan::{self, ConfigFile, EntryKind, Registry, TrustedEntry};
+use crate::model::settings::Settings;
+use crate::model::thumbprint::Thumbprint;
 
 /// An entry WIF reads as trusting its key: an `<add>` not withdrawn later, not a placeholder.
 pub fn attributable(e: &TrustedEntry) -> bool {
@@ -42,7 +42,7 @@ pub struct Assignment {
 /// The registries of `file` a target covers: of its dialect and authority, holding a set
 /// (or a setting that exists), and in a config transform only a Replace'd one.
 pub fn candidates<'f>(
-    spec: &crate::settings::TargetSettings,
+    spec: &crate::model::settings::TargetSettings,
     file: &'f ConfigFile,
 ) -> Vec<&'f Registry> {
     file.registries

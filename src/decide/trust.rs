@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use crate::cert::rfc3339;
+use crate::model::cert::rfc3339;
 use crate::load::IssuerKeys;
-use crate::lock::{IssuerRecord, LockedDocument, LockedKey};
-use crate::plan::DocumentSignature;
-use crate::settings::{IssuerSettings, SignatureMode};
-use crate::thumbprint::Thumbprint;
+use crate::model::lock::{IssuerRecord, LockedDocument, LockedKey};
+use crate::decide::plan::DocumentSignature;
+use crate::model::settings::{IssuerSettings, SignatureMode};
+use crate::model::thumbprint::Thumbprint;
 
 /// Where the configs trust a key for an issuer: `file:line`.
 pub type TrustedAt = BTreeMap<Thumbprint, String>;
@@ -224,12 +224,12 @@ fn record(
         let Some(text) = &source.cache_duration else {
             continue;
         };
-        let name = crate::secret::redact_urls(&source.source);
+        let name = crate::model::secret::redact_urls(&source.source);
         let first_seen = before
             .and_then(|r| r.documents.get(&name))
             .filter(|d| d.sha256.eq_ignore_ascii_case(&source.sha256))
             .map_or(now, |d| d.first_seen);
-        if let Some(length) = crate::signature::parse_duration(text) {
+        if let Some(length) = crate::load::signature::parse_duration(text) {
             let due = super::keys::plus(first_seen, length);
             if now > due {
                 warnings.push(format!(

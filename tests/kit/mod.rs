@@ -8,14 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use keyroll::cert::Certificate;
+use keyroll::model::cert::Certificate;
 use keyroll::load::{Inputs, IssuerKeys, LoadedIssuer, TargetFile};
-use keyroll::lock::Lock;
-use keyroll::plan::Plan;
-use keyroll::rules::RuleSet;
-use keyroll::scan::{self, KnownCertificates};
-use keyroll::settings::Settings;
-use keyroll::thumbprint::Thumbprint;
+use keyroll::model::lock::Lock;
+use keyroll::decide::plan::Plan;
+use keyroll::model::rules::RuleSet;
+use keyroll::load::scan::{self, KnownCertificates};
+use keyroll::model::settings::Settings;
+use keyroll::model::thumbprint::Thumbprint;
 use time::OffsetDateTime;
 
 #[derive(Clone)]

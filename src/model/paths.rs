@@ -1,0 +1,208 @@
+//! Paths as the app's host resolves them. IIS and .NET accept `\` and `/` in `configSource`
+//! and match names case-insensitively; repositories made on Windows often differ in case
+//! between a reference and the folder on disk. keyroll runs on Linux runners too, so it
+//! resolves the same way on every OS: the exact name first, else the one name that matches
+//! ignoring case (two such names are an error naming both).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("configSource=\"{reference}\": no such file")]
+    Missing { reference: String },
+    #[error("configSource=\"{reference}\" leaves the repository; not followed")]
+    Outside { reference: String },
+    #[error(
+        "configSource=\"{reference}\" matches both {first} and {second} (they differ only in case; Windows cannot tell them apart)"
+    )]
+    Ambiguous {
+        reference: String,
+        first: String,
+        second: String,
+    },
+}
+
+impl PathError {
+    pub fn code(&self) -> crate::load::scan::Code {
+        use crate::load::scan::Code;
+        match self {
+            PathError::Missing { .. } => Code::ConfigSourceMissing,
+            PathError::Outside { .. } => Code::ConfigSourceOutside,
+            PathError::Ambiguous { .. } => Code::ConfigSourceAmbiguous,
+        }
+    }
+}
+
+/// `reference` (either separator) relative to the folder `dir` (a `/`-separated path
+/// relative to the repository root, "" for the root), as a `/`-separated path relative to
+/// the root. `..` that climbs above the root, and absolute references, leave it.
+pub fn join_relative(dir: &str, reference: &str) -> Result<String, PathError> {
+    let outside = || PathError::Outside {
+        reference: reference.to_string(),
+    };
+    let slashed = reference.replace('\\', "/");
+    if slashed.starts_with('/') || slashed.contains(':') {
+        return Err(outside());
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in slashed.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop().ok_or_else(outside)?;
+            }
+            name => parts.push(name),
+        }
+    }
+    if parts.is_empty() {
+        return Err(PathError::Missing {
+            reference: reference.to_string(),
+        });
+    }
+    Ok(parts.join("/"))
+}
+
+/// Finds `relative` among `files` (`/`-separated paths relative to the same root): the
+/// exact path, else the single path equal to it ignoring case.
+pub fn resolve_in_list(
+    files: &BTreeSet<String>,
+    relative: &str,
+    reference: &str,
+) -> Result<String, PathError> {
+    if files.contains(relative) {
+        return Ok(relative.to_string());
+    }
+    let wanted = relative.to_lowercase();
+    let mut matches = files.iter().filter(|f| f.to_lowercase() == wanted);
+    match (matches.next(), matches.next()) {
+        (Some(one), None) => Ok(one.clone()),
+        (Some(first), Some(second)) => Err(PathError::Ambiguous {
+            reference: reference.to_string(),
+            first: first.clone(),
+            second: second.clone(),
+        }),
+        (None, _) => Err(PathError::Missing {
+            reference: reference.to_string(),
+        }),
+    }
+}
+
+/// Resolves `relative` under `root` on disk one component at a time: the exact name when
+/// it exists, else the single entry of that folder equal to it ignoring case.
+pub fn resolve_on_disk(root: &Path, relative: &str, reference: &str) -> Result<PathBuf, PathError> {
+    let mut current = root.to_path_buf();
+    for part in relative.split('/') {
+        let exact = current.join(part);
+        if std::fs::symlink_metadata(&exact).is_ok() {
+            current = exact;
+            continue;
+        }
+        let wanted = part.to_lowercase();
+        let names: Vec<String> = std::fs::read_dir(&current)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.to_lowercase() == wanted)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match names.as_slice() {
+            [one] => current = current.join(one),
+            [first, second, ..] => {
+                return Err(PathError::Ambiguous {
+                    reference: reference.to_string(),
+                    first: current.join(first).display().to_string(),
+                    second: current.join(second).display().to_string(),
+                });
+            }
+            [] => {
+                return Err(PathError::Missing {
+                    reference: reference.to_string(),
+                });
+            }
+        }
+    }
+    if current.is_file() {
+        Ok(current)
+    } else {
+        Err(PathError::Missing {
+            reference: reference.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backslashes_dots_and_climbing_out() {
+        assert_eq!(
+            join_relative("src/App", "configuration\\identity.config").unwrap(),
+            "src/App/configuration/identity.config"
+        );
+        assert_eq!(
+            join_relative("src/App", "..\\Shared\\./id.config").unwrap(),
+            "src/Shared/id.config"
+        );
+        assert!(matches!(
+            join_relative("src", "../../etc/passwd"),
+            Err(PathError::Outside { .. })
+        ));
+        assert!(matches!(
+            join_relative("src", "C:\\x.config"),
+            Err(PathError::Outside { .. })
+        ));
+        assert!(matches!(
+            join_relative("", "/etc/passwd"),
+            Err(PathError::Outside { .. })
+        ));
+    }
+
+    #[test]
+    fn case_insensitive_only_when_the_exact_name_is_missing_and_unambiguous() {
+        let files: BTreeSet<String> = ["a/Configuration/id.config", "b/X.config", "b/x.config"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            resolve_in_list(&files, "a/configuration/ID.config", "r").unwrap(),
+            "a/Configuration/id.config"
+        );
+        assert_eq!(
+            resolve_in_list(&files, "b/x.config", "r").unwrap(),
+            "b/x.config"
+        );
+        assert!(matches!(
+            resolve_in_list(&files, "b/X.CONFIG", "r"),
+            Err(PathError::Ambiguous { .. })
+        ));
+        assert!(matches!(
+            resolve_in_list(&files, "c/none", "r"),
+            Err(PathError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn on_disk_folders_differing_in_case() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("App/Configuration")).unwrap();
+        std::fs::write(
+            dir.path().join("App/Configuration/identityModel.config"),
+            "x",
+        )
+        .unwrap();
+        let found =
+            resolve_on_disk(dir.path(), "App/configuration/identitymodel.config", "r").unwrap();
+        assert_eq!(
+            found,
+            dir.path().join("App/Configuration/identityModel.config")
+        );
+        assert!(matches!(
+            resolve_on_disk(dir.path(), "App/other.config", "r"),
+            Err(PathError::Missing { .. })
+        ));
+    }
+}

@@ -1,0 +1,194 @@
+//! `keyroll plan` / `apply`: the plan for people (text, with diffs) and machines (JSON).
+
+use crate::model::cert::rfc3339;
+use crate::decide::plan::{ChangeKind, Plan};
+use crate::render::sanitize::{printable, printable_block};
+
+pub const PLAN_SCHEMA: &str = "keyroll.plan/v1";
+
+fn action_mark(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Add => "+",
+        ChangeKind::Remove | ChangeKind::Dedupe => "-",
+        ChangeKind::Normalize | ChangeKind::Replace => "~",
+    }
+}
+
+/// Unified diff of a file's bytes before and after, for people.
+pub fn unified_diff(name: &str, before: &[u8], after: &[u8]) -> String {
+    let old = String::from_utf8_lossy(before);
+    let new = String::from_utf8_lossy(after);
+    similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
+/// Colours diff lines when `color` (a terminal), never in files or pipes.
+fn colour_diff(diff: &str, color: bool) -> String {
+    if !color {
+        return diff.to_string();
+    }
+    diff.split_inclusive('\n')
+        .map(|line| {
+            let code = if line.starts_with("+++") || line.starts_with("---") {
+                "1"
+            } else if line.starts_with('+') {
+                "32"
+            } else if line.starts_with('-') {
+                "31"
+            } else if line.starts_with("@@") {
+                "36"
+            } else {
+                return line.to_string();
+            };
+            let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+            format!("\x1b[{code}m{body}\x1b[0m{end}")
+        })
+        .collect()
+}
+
+/// The plan for people. Every text that came from outside (metadata, the configs and their
+/// names, the errors and notes that quote them) is escaped with [`printable`] where it is
+/// embedded, the diffs with [`printable_block`]: no line break or control character of
+/// theirs reaches the terminal or a runner's log.
+pub fn plan_text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let files = plan.files.len();
+    out.push_str(&format!(
+        "keyroll plan as of {}: {} file{} to change{}\n",
+        rfc3339(plan.now),
+        files,
+        if files == 1 { "" } else { "s" },
+        if plan.lock_changed() {
+            ", keyroll.lock to update"
+        } else {
+            ""
+        }
+    ));
+    for issuer in &plan.issuers {
+        out.push_str(&format!("\nissuer {}", printable(&issuer.name)));
+        if !issuer.entity_ids.is_empty() {
+            out.push_str(&format!(" ({})", printable(&issuer.entity_ids.join(", "))));
+        }
+        out.push('\n');
+        if let Some(error) = &issuer.error {
+            out.push_str(&format!("  error: {}\n", printable(error)));
+            continue;
+        }
+        for source in &issuer.sources {
+            out.push_str(&format!(
+                "  source {} (SHA-256 {}, read {})\n    {}{}\n",
+                printable(&source.source),
+                source.sha256,
+                source.read_at,
+                printable(&source.signature.to_string()),
+                source
+                    .signer_trust
+                    .as_deref()
+                    .map(|t| format!("; trusted: {}", printable(t)))
+                    .unwrap_or_default()
+            ));
+            if let Some(freshness) = source.freshness_line() {
+                out.push_str(&format!("    {}\n", printable(&freshness)));
+            }
+        }
+        for key in &issuer.keys {
+            out.push_str(&format!(
+                "  {:<7} {}  {}  {} {} to {}\n          {}\n",
+                key.action.as_str(),
+                key.sha1,
+                printable(&key.subject),
+                key.status.as_str(),
+                key.not_before,
+                key.not_after,
+                printable(&key.reason)
+            ));
+        }
+    }
+    for file in &plan.files {
+        let name = printable(&file.display);
+        out.push_str(&format!("\n{name}\n"));
+        for change in &file.changes {
+            let place = match change.kind {
+                ChangeKind::Add => format!("into the registry at line {}", change.line),
+                _ => format!("line {}", change.line),
+            };
+            let owner = match (change.issuer(), change.published_with.as_deref()) {
+                (Some(i), _) => format!(" ({})", printable(i)),
+                (None, Some(with)) => format!(" (hygiene, with {}'s PR)", printable(with)),
+                (None, None) => " (hygiene)".to_string(),
+            };
+            out.push_str(&format!(
+                "  {} {} {}{}{}: {}{}\n",
+                action_mark(change.kind),
+                change.kind.as_str(),
+                place,
+                change
+                    .thumbprint
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default(),
+                owner,
+                printable(&change.reason.to_string()),
+                if change.lockout_window {
+                    " [lockout window]"
+                } else {
+                    ""
+                }
+            ));
+            if let Some(note) = &change.note {
+                out.push_str(&format!("      {}\n", printable(note)));
+            }
+        }
+        out.push_str(&colour_diff(
+            &printable_block(&unified_diff(&name, &file.before, &file.after)),
+            color,
+        ));
+    }
+    if !plan.notes.is_empty() {
+        out.push('\n');
+        for note in &plan.notes {
+            out.push_str(&format!("note: {}\n", printable(note)));
+        }
+    }
+    if !plan.warnings.is_empty() {
+        out.push('\n');
+        for warning in &plan.warnings {
+            out.push_str(&format!("warning: {}\n", printable(warning)));
+        }
+    }
+    if !plan.errors.is_empty() {
+        out.push('\n');
+        for error in &plan.errors {
+            out.push_str(&format!("error: {}\n", printable(&error.to_string())));
+        }
+    }
+    out
+}
+
+pub fn plan_json(plan: &Plan) -> String {
+    let files: Vec<serde_json::Value> = plan
+        .files
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "path": f.display,
+                "changes": f.changes,
+                "diff": unified_diff(&f.display, &f.before, &f.after),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "schema": PLAN_SCHEMA,
+        "as_of": rfc3339(plan.now),
+        "changes_pending": plan.has_changes(),
+        "lock_changed": plan.lock_changed(),
+        "issuers": plan.issuers,
+        "files": files,
+        "notes": plan.notes,
+        "warnings": plan.warnings,
+        "errors": plan.errors,
+    });
+    serde_json::to_string_pretty(&json).expect("plan JSON serializes") + "\n"
+}

@@ -1,0 +1,513 @@
+//! `keyroll pr`: pull request titles and bodies, comments, the run's report, and the
+//! GitHub Actions outputs and job summary — rendered from the plan's data.
+
+use crate::decide::plan::{IssuerReport, KeyAction, KeyStatus, PlannedChange};
+use crate::act::pr::{IssuerOutcome, Operation, PrReport};
+
+/// A file as a pull request shows it: named as git names it.
+pub struct ShownFile<'a> {
+    pub name: String,
+    pub before: &'a [u8],
+    pub after: &'a [u8],
+    pub changes: Vec<&'a PlannedChange>,
+}
+
+/// GitHub refuses a pull request body over 65,536 characters.
+pub const PR_BODY_LIMIT: usize = 65_536;
+
+/// What happened to an issuer's keys, in one sentence a reviewer reads first.
+pub fn pr_summary(issuer: &IssuerReport) -> String {
+    let count = |action: KeyAction| issuer.keys.iter().filter(|k| k.action == action).count();
+    let (adds, removes) = (count(KeyAction::Add), count(KeyAction::Remove));
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if adds > 0 {
+        parts.push(format!(
+            "{} publishes {} that the configs do not trust yet",
+            issuer.name,
+            plural(adds, "signing certificate")
+        ));
+    }
+    if removes > 0 {
+        parts.push(format!(
+            "{} no longer published by {} (grace period over or expired) can be removed",
+            plural(removes, "certificate"),
+            issuer.name
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!(
+            "Clean-up of {}'s trusted thumbprints (pasted characters, duplicates) and keyroll.lock",
+            issuer.name
+        ));
+    }
+    parts.join("; ") + "."
+}
+
+/// The pull request body: what happened, the keys, the metadata evidence, one diff per
+/// file, a checklist, and keyroll's hidden marker last. Diffs are cut (at a line, with a
+/// note) to keep the whole under `limit` characters.
+pub fn pr_body(
+    issuer: &IssuerReport,
+    files: &[ShownFile<'_>],
+    lock_display: Option<&str>,
+    marker: &str,
+    limit: usize,
+) -> String {
+    let mut head = String::new();
+    head.push_str(&format!("### {}\n\n", pr_summary(issuer)));
+    head.push_str(
+        "| SHA-1 | subject | valid from | valid to | status | action | reason |\n|---|---|---|---|---|---|---|\n",
+    );
+    for key in &issuer.keys {
+        head.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | **{}** | {} |\n",
+            key.sha1,
+            crate::render::sanitize::md_cell(&key.subject),
+            key.not_before,
+            key.not_after,
+            key.status.as_str(),
+            key.action.as_str(),
+            markdown_cell(&key.reason)
+        ));
+    }
+    head.push_str("\n**Metadata**\n\n");
+    for source in &issuer.sources {
+        head.push_str(&format!(
+            "- {}: SHA-256 `{}`, {} bytes, read {}; {}{}\n",
+            crate::render::sanitize::md_code(&source.source),
+            source.sha256,
+            source.bytes,
+            source.read_at,
+            crate::render::sanitize::one_line(&source.signature.to_string()),
+            source
+                .signer_trust
+                .as_deref()
+                .map(|t| format!(" — trusted: {}", crate::render::sanitize::one_line(t)))
+                .unwrap_or_default()
+        ));
+        if let Some(freshness) = source.freshness_line() {
+            head.push_str(&format!("  - {}\n", crate::render::sanitize::one_line(&freshness)));
+        }
+    }
+    if !issuer.entity_ids.is_empty() {
+        let ids: Vec<String> = issuer
+            .entity_ids
+            .iter()
+            .map(|id| crate::render::sanitize::md_code(id))
+            .collect();
+        head.push_str(&format!("- entityID: {}\n", ids.join(", ")));
+    }
+    head.push_str("\n**Files**\n\n");
+    for file in files {
+        head.push_str(&format!("- {}\n", crate::render::sanitize::md_code(&file.name)));
+        for change in &file.changes {
+            head.push_str(&format!(
+                "  - line {}: **{}**{}{}: {}{}\n",
+                change.line,
+                change.kind.as_str(),
+                change
+                    .thumbprint
+                    .map(|t| format!(" `{t}`"))
+                    .unwrap_or_default(),
+                if change.issuer().is_none() {
+                    " (hygiene)"
+                } else {
+                    ""
+                },
+                markdown_cell(&change.reason.to_string()),
+                if change.lockout_window {
+                    " **⚠️ lockout window: this setting holds one key, so the app rejects tokens signed with one of the two keys until it deploys**"
+                } else {
+                    ""
+                }
+            ));
+            if let Some(note) = &change.note {
+                head.push_str(&format!("    - {}\n", markdown_cell(note)));
+            }
+        }
+    }
+    if let Some(lock) = lock_display {
+        head.push_str(&format!(
+            "- `{lock}`: when each key was first seen or went missing (the grace-period clock)\n"
+        ));
+    }
+
+    let mut tail = String::new();
+    tail.push_str("\n**Before merging**\n\n");
+    tail.push_str("- [ ] The SHA-1 thumbprints above match the signing certificates the identity provider shows (AD FS: `Get-AdfsCertificate -CertificateType Token-Signing`).\n");
+    tail.push_str("- [ ] The apps deploy this config before the new key signs tokens (AD FS promotes its next key about 5 days after publishing it).\n");
+    tail.push_str("- [ ] Nothing else edits these files in the meantime (keyroll rebuilds this branch when the base moves).\n");
+    tail.push_str(
+        "\n<sub>Opened by keyroll. Closing this pull request without merging stops keyroll from proposing the same key set again; a new key set opens a new one.</sub>\n",
+    );
+    // What the marker embeds (the issuer's name) cannot end it: `--` inside is escaped as
+    // JSON allows, and `Marker::find` reads the same values back.
+    match marker
+        .strip_prefix("<!--")
+        .and_then(|m| m.strip_suffix("-->"))
+    {
+        Some(inner) => tail.push_str(&format!("<!--{}-->", crate::render::sanitize::comment_json(inner))),
+        None => tail.push_str(marker),
+    }
+    tail.push('\n');
+
+    let mut body = head;
+    let mut budget = limit.saturating_sub(body.len() + tail.len() + 200);
+    for file in files {
+        let diff = super::unified_diff(&file.name, file.before, file.after);
+        let section_head = format!(
+            "\n<details open><summary><code>{}</code></summary>\n\n```diff\n",
+            crate::render::sanitize::one_line(&file.name)
+        );
+        let section_tail = "```\n\n</details>\n";
+        let room = budget.saturating_sub(section_head.len() + section_tail.len() + 120);
+        if room < 200 {
+            body.push_str(&format!(
+                "\n{}: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
+                crate::render::sanitize::md_code(&file.name)
+            ));
+            continue;
+        }
+        let (shown, cut_lines) = cut_at_line(&diff, room);
+        let mut section = section_head;
+        section.push_str(&shown.replace("```", "`\u{200b}``"));
+        if cut_lines > 0 {
+            section.push_str(&format!("… {cut_lines} more lines cut to stay under GitHub's size limit; see the Files changed tab.\n"));
+        }
+        section.push_str(section_tail);
+        budget = budget.saturating_sub(section.len());
+        body.push_str(&section);
+    }
+    body.push_str(&tail);
+    body
+}
+
+/// The longest prefix of whole lines within `max` bytes, and how many lines were left out.
+fn cut_at_line(text: &str, max: usize) -> (String, usize) {
+    if text.len() <= max {
+        return (text.to_string(), 0);
+    }
+    let mut end = 0;
+    for (i, _) in text.match_indices('\n') {
+        if i + 1 > max {
+            break;
+        }
+        end = i + 1;
+    }
+    let left_out = text[end..].lines().count();
+    (text[..end].to_string(), left_out)
+}
+
+/// Text in a Markdown table cell or list line: one line (sanitize's rule, which also drops
+/// CR and control characters that would break the row), `|` escaped. Unlike
+/// `sanitize::md_cell` it stays prose, not a code span: reasons and notes are keyroll's words.
+fn markdown_cell(text: &str) -> String {
+    crate::render::sanitize::one_line(text).replace('|', "\\|")
+}
+
+/// The pull request's title, from what the issuer's keys go through.
+pub fn title(issuer: &IssuerReport) -> String {
+    if issuer.identity_change {
+        return format!(
+            "keyroll: IDENTITY CHANGE of {}: every key it published before is gone (accepted for this run; verify the new keys out of band)",
+            issuer.name
+        );
+    }
+    let adds: Vec<String> = issuer
+        .keys
+        .iter()
+        .filter(|k| k.action == KeyAction::Add)
+        .map(|k| k.sha1.to_string()[..8].to_string())
+        .collect();
+    let removes = issuer
+        .keys
+        .iter()
+        .filter(|k| k.action == KeyAction::Remove)
+        .count();
+    match (adds.is_empty(), removes) {
+        (false, 0) => format!(
+            "keyroll: trust {}'s new signing key{} {}",
+            issuer.name,
+            if adds.len() == 1 { "" } else { "s" },
+            adds.join(", ")
+        ),
+        (false, _) => format!(
+            "keyroll: roll {}'s signing keys (add {})",
+            issuer.name,
+            adds.join(", ")
+        ),
+        (true, n) if n > 0 => format!(
+            "keyroll: remove {n} retired signing key{} of {}",
+            if n == 1 { "" } else { "s" },
+            issuer.name
+        ),
+        _ => format!("keyroll: tidy {}'s trusted thumbprints", issuer.name),
+    }
+}
+
+/// The comment on a pull request whose branch a person pushed to.
+pub fn human_branch_comment(
+    report: &IssuerReport,
+    files: &[ShownFile<'_>],
+    branch: &str,
+) -> String {
+    let mut text = format!(
+        "Someone pushed to `{branch}`, so keyroll leaves the branch alone. It would now propose:\n\n**{}**\n\n",
+        pr_summary(report)
+    );
+    for file in files {
+        for change in &file.changes {
+            text.push_str(&format!(
+                "- `{}` line {}: {} {}\n",
+                file.name,
+                change.line,
+                change.kind.as_str(),
+                change.thumbprint.map(|t| t.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    text.push_str("\nDelete the branch (or close this PR) to let keyroll rebuild it.\n");
+    text
+}
+
+/// Text for people: per issuer the operation and PR, then in a dry run what would be sent.
+/// What came from GitHub or the metadata (URLs, details, names) is escaped with
+/// [`printable`](crate::render::sanitize::printable); the commit message and body a dry run shows
+/// keep their own lines, with [`printable_block`](crate::render::sanitize::printable_block).
+pub fn report_text(report: &PrReport) -> String {
+    use crate::render::sanitize::{printable, printable_block};
+    let mut out = String::new();
+    if report.dry_run {
+        out.push_str(&format!(
+            "keyroll pr --dry-run for {} (base {}): nothing is pushed and no write call is made\n",
+            printable(&report.repository.to_string()),
+            printable(&report.base)
+        ));
+    }
+    for o in &report.outcomes {
+        let verb = if report.dry_run && o.operation == Operation::Created {
+            "would create".to_string()
+        } else if report.dry_run && o.operation == Operation::Updated {
+            "would update".to_string()
+        } else {
+            o.operation.as_str().to_string()
+        };
+        out.push_str(&format!(
+            "\n{}: {verb} on branch {}",
+            printable(&o.issuer),
+            printable(&o.branch)
+        ));
+        if let Some(n) = o.number {
+            out.push_str(&format!(", PR #{n}"));
+        }
+        if let Some(url) = &o.url {
+            out.push_str(&format!(" {}", printable(url)));
+        }
+        if let Some(sha) = &o.head_sha {
+            out.push_str(&format!(", head {}", printable(sha)));
+        }
+        out.push('\n');
+        if let Some(detail) = &o.detail {
+            out.push_str(&format!("  {}\n", printable(detail)));
+        }
+        if report.dry_run
+            && let Some(p) = &o.proposal
+        {
+            out.push_str(&format!(
+                "\n--- commit message\n{}",
+                printable_block(&p.commit_message)
+            ));
+            out.push_str(&format!(
+                "\n--- pull request title\n{}\n",
+                printable(&p.title)
+            ));
+            out.push_str(&format!(
+                "\n--- pull request body\n{}",
+                printable_block(&p.body)
+            ));
+        }
+    }
+    if !report.api_calls.is_empty() {
+        out.push_str("\nGitHub API calls");
+        out.push_str(if report.dry_run {
+            " (writes not sent):\n"
+        } else {
+            ":\n"
+        });
+        for call in &report.api_calls {
+            let state = match (call.sent, call.status) {
+                (true, Some(s)) => format!("HTTP {s}"),
+                (true, None) => "no response".into(),
+                (false, _) => "not sent".into(),
+            };
+            out.push_str(&format!(
+                "  {} {}  ({state})\n",
+                printable(&call.method.to_string()),
+                printable(&call.path)
+            ));
+        }
+    }
+    out
+}
+
+pub fn report_json(report: &PrReport) -> String {
+    let json = serde_json::json!({
+        "schema": "keyroll.pr/v1",
+        "dry_run": report.dry_run,
+        "repository": report.repository,
+        "base": report.base,
+        "changed": report.changed(),
+        "issuers": report.outcomes,
+        "api_calls": report.api_calls,
+    });
+    serde_json::to_string_pretty(&json).expect("PR report serializes") + "\n"
+}
+
+/// GitHub Actions step outputs (`name=value` lines for `$GITHUB_OUTPUT`).
+pub fn actions_outputs(report: &PrReport) -> String {
+    let with_pr: Vec<&IssuerOutcome> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.number.is_some())
+        .collect();
+    let operations: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "issuer": o.issuer,
+                "operation": o.operation,
+                "number": o.number,
+                "url": o.url,
+                "branch": o.branch,
+                "head_sha": o.head_sha,
+            })
+        })
+        .collect();
+    use crate::render::sanitize::output_entry;
+    [
+        // A dry run changes nothing, whatever it would do.
+        output_entry("changed", &report.changed().to_string()),
+        output_entry(
+            "pull-request-numbers",
+            &with_pr
+                .iter()
+                .filter_map(|o| o.number.map(|n| n.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        output_entry(
+            "pull-request-urls",
+            &with_pr
+                .iter()
+                .filter_map(|o| o.url.as_deref().map(crate::render::sanitize::one_line))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        output_entry(
+            "operations",
+            &serde_json::Value::from(operations).to_string(),
+        ),
+    ]
+    .concat()
+}
+
+/// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
+/// changed and the PR link, with certificates near or past expiry called out.
+pub fn actions_summary(report: &PrReport) -> String {
+    let mut out = format!(
+        "## keyroll{}\n\nRepository `{}`, base `{}`.\n\n| issuer | operation | pull request | branch |\n|---|---|---|---|\n",
+        if report.dry_run { " (dry run)" } else { "" },
+        report.repository,
+        report.base
+    );
+    for o in &report.outcomes {
+        let pr = match (o.url.as_deref().and_then(crate::render::sanitize::md_url), o.number) {
+            (Some(url), Some(n)) => format!("[#{n}]({url})"),
+            (None, Some(n)) => format!("#{n}"),
+            _ => "—".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {pr} | {} |\n",
+            crate::render::sanitize::md_cell(&o.issuer),
+            o.operation.as_str(),
+            crate::render::sanitize::md_cell(&o.branch)
+        ));
+    }
+    for o in &report.outcomes {
+        out.push_str(&format!(
+            "\n### {}\n\n",
+            crate::render::sanitize::md_code(&o.issuer)
+        ));
+        if let Some(detail) = &o.detail {
+            out.push_str(&format!("> {}\n\n", crate::render::sanitize::md_code(detail)));
+        }
+        if o.keys.is_empty() {
+            continue;
+        }
+        out.push_str("| SHA-1 | subject | valid to | status | action |\n|---|---|---|---|---|\n");
+        for key in &o.keys {
+            let status = match key.status {
+                KeyStatus::Expiring => "⚠️ **expiring**".to_string(),
+                KeyStatus::Expired => "❌ **expired**".to_string(),
+                other => other.as_str().to_string(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {status} | {} |\n",
+                key.sha1,
+                crate::render::sanitize::md_cell(&key.subject),
+                key.not_after,
+                key.action.as_str()
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod pr_body_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_diff_is_cut_at_a_line_with_a_note_and_the_body_stays_under_the_limit() {
+        let issuer = IssuerReport {
+            name: "adfs".into(),
+            identity_change: false,
+            sources: Vec::new(),
+            entity_ids: Vec::new(),
+            error: None,
+            keys: Vec::new(),
+        };
+        // 5,000 lines of multi-byte text, each changed: a diff far over 65,536 characters.
+        let before: String = (0..5000)
+            .map(|i| format!("<add name=\"Zürich-é-{i}\"/>\n"))
+            .collect();
+        let after: String = (0..5000)
+            .map(|i| format!("<add name=\"Genève-ü-{i}\"/>\n"))
+            .collect();
+        let (before, after) = (before.into_bytes(), after.into_bytes());
+        let file = || ShownFile {
+            name: "web.config".into(),
+            before: &before,
+            after: &after,
+            changes: Vec::new(),
+        };
+        let marker = "<!-- keyroll: {} -->";
+        let body = pr_body(&issuer, &[file(), file()], None, marker, PR_BODY_LIMIT);
+        assert!(body.len() <= PR_BODY_LIMIT, "{} bytes", body.len());
+        assert!(body.contains("more lines cut to stay under GitHub's size limit"));
+        assert!(
+            body.ends_with(&format!("{marker}\n")),
+            "the marker survives the cut"
+        );
+        // Each diff block is closed and the cut fell at a line end.
+        assert_eq!(
+            body.matches("```diff").count(),
+            body.matches("\n```\n").count()
+        );
+        let shown = body.split("```diff\n").nth(1).unwrap();
+        let before_note = shown.split("… ").next().unwrap();
+        assert!(before_note.ends_with('\n'));
+    }
+}
