@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use crate::decide::patch::{self, Change};
-use crate::model::rules::RuleSet;
 use crate::load::scan::{self, KnownCertificates};
+use crate::model::rules::RuleSet;
 use crate::model::thumbprint::{self, Thumbprint};
 
 /// The built-in rules, loaded once: reloading them for every input held the config

@@ -18,13 +18,13 @@ use cli::{
     ApplyArgs, Cli, Command, Format, InitArgs, InspectArgs, PlanArgs, PrArgs, ScanArgs, ScanFormat,
     ThumbprintArgs,
 };
+use keyroll::load::fetch::Fetcher;
 use keyroll::model::cert::Certificate;
 use keyroll::model::clock::{Clock, parse_rfc3339};
-use keyroll::load::fetch::Fetcher;
-use keyroll::render;
-use keyroll::render::sanitize::{json_controls, no_commands, printable, printable_block};
 use keyroll::model::secret::redact;
 use keyroll::model::thumbprint;
+use keyroll::render;
+use keyroll::render::sanitize::{json_controls, no_commands, printable, printable_block};
 
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread exists.
@@ -265,11 +265,11 @@ fn scan_command(args: ScanArgs, clock: Clock) -> Result<ExitCode> {
     } else {
         args.paths
     };
-    let result = match keyroll::load::scan::scan_paths_with_threads(&paths, &rules, &known, args.threads)
-    {
-        Ok(result) => result,
-        Err(e) => return could_not_run(e.into()),
-    };
+    let result =
+        match keyroll::load::scan::scan_paths_with_threads(&paths, &rules, &known, args.threads) {
+            Ok(result) => result,
+            Err(e) => return could_not_run(e.into()),
+        };
     match args.format {
         ScanFormat::Text if args.transforms => {
             print_stdout(&(render::scan_text(&result) + &render::scan_transforms(&result)))?
@@ -398,7 +398,8 @@ fn plan_command(
     inputs.accept_identity_change = args.accept_identity_change.iter().cloned().collect();
     let plan = keyroll::decide::decide(&inputs, &rules, now);
     if let Some(file) = out {
-        let lock = keyroll::act::saved::lock_bytes(&settings, &keyroll::load::Tree::Work, &inputs.lock)?;
+        let lock =
+            keyroll::act::saved::lock_bytes(&settings, &keyroll::load::Tree::Work, &inputs.lock)?;
         keyroll::act::saved::SavedPlan::new(&inputs, &plan, lock.as_deref()).write(file)?;
         eprintln!(
             "saved the plan to {0}: `keyroll apply {0}` writes exactly it",
@@ -571,7 +572,7 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
         (&args.write_summary, render::actions_summary(&result)),
     ] {
         if let Some(file) = file {
-            append(file, &text)?;
+            cli::io::append(file, &text)?;
         }
     }
     if result.failed() {
@@ -588,16 +589,6 @@ fn pr_command(args: PrArgs, clock: Clock) -> Result<ExitCode> {
 }
 
 /// Appends, as the Actions runner expects for its command files.
-fn append(file: &std::path::Path, text: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .with_context(|| format!("opening {}", file.display()))?;
-    f.write_all(redact(text).as_bytes())
-        .with_context(|| format!("writing {}", file.display()))
-}
-
 fn init_command(args: InitArgs, clock: Clock) -> Result<ExitCode> {
     let rules = args.rules.load()?;
     let fetcher = Fetcher::new(args.fetch.options())?;
@@ -628,9 +619,9 @@ fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<(
     // serde_json writes a few bytes at a time: buffered before the escaping and redaction.
     let mut out = std::io::BufWriter::with_capacity(
         64 * 1024,
-        JsonControls::new(keyroll::model::secret::RedactLines::new(std::io::BufWriter::new(
-            stdout,
-        ))),
+        JsonControls::new(keyroll::model::secret::RedactLines::new(
+            std::io::BufWriter::new(stdout),
+        )),
     );
     match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

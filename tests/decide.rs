@@ -3,8 +3,8 @@
 
 mod kit;
 
-use keyroll::model::lock::Lock;
 use keyroll::decide::plan::{ChangeKind, KeyAction, Owner, PlanError};
+use keyroll::model::lock::Lock;
 use kit::{Key, add, decide, inputs, issuer, next_run, settings, settings_for, target, wif45};
 use time::macros::datetime;
 

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use keyroll::model::cert::rfc3339;
 use keyroll::load::metadata::{self, KeyUse};
+use keyroll::model::cert::rfc3339;
 
 struct Row {
     entity_id: String,

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use keyroll::decide::patch::{self, Change};
-use keyroll::model::rules::RuleSet;
 use keyroll::load::scan::{self, ConfigFile, EntryKind, KnownCertificates};
+use keyroll::model::rules::RuleSet;
 use keyroll::model::thumbprint::Thumbprint;
 
 const CONFIGS: &str = "tests/data/configs";

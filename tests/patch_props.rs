@@ -7,8 +7,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use keyroll::decide::patch::{self, Change, Edit};
-use keyroll::model::rules::RuleSet;
 use keyroll::load::scan::{self, EntryKind, KnownCertificates};
+use keyroll::model::rules::RuleSet;
 use keyroll::model::thumbprint::Thumbprint;
 use proptest::prelude::*;
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use keyroll::model::rules::RuleSet;
 use keyroll::load::scan::{KnownCertificates, ScanError, scan_paths_with_threads};
+use keyroll::model::rules::RuleSet;
 
 const NORDVALL: &str = "tests/data/configs/nordvall-mvc5-http.config";
 const THUMBPRINT: &str = "18145fb6b5d96b3cc34ec7599f12172bb93c68ef";

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use keyroll::model::cert::rfc3339;
 use keyroll::load::metadata;
 use keyroll::load::signature::{self, Policy, Refusal, SignatureReport, Verdict};
+use keyroll::model::cert::rfc3339;
 
 mod sigkit;
 use sigkit::*;

@@ -383,10 +383,16 @@ fn signed_aggregate(shape: &Shape<'_>, uri: &str) -> String {
 fn signed_aggregates_verify_the_same_on_the_stream() {
     let shapes = [
         (Shape::default(), "#_fed"),
-        (Shape::canonicalized(keyroll::load::signature::C14N), "#_fed"),
+        (
+            Shape::canonicalized(keyroll::load::signature::C14N),
+            "#_fed",
+        ),
         (Shape::canonicalized(keyroll::load::signature::EXC_C14N), ""),
         (
-            Shape::hashed(keyroll::load::signature::RSA_SHA1, keyroll::load::signature::SHA1),
+            Shape::hashed(
+                keyroll::load::signature::RSA_SHA1,
+                keyroll::load::signature::SHA1,
+            ),
             "#_fed",
         ),
     ];
@@ -790,7 +796,10 @@ fn a_root_declaring_many_namespaces_reads_and_verifies_the_same() {
         .collect();
     let uses = "<md:Extensions><n7:x n3:a=\"1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"n5:T\"><n250:y>n299:v</n250:y></n7:x></md:Extensions>";
     let shapes = [
-        (Shape::canonicalized(keyroll::load::signature::C14N), "#_fed"),
+        (
+            Shape::canonicalized(keyroll::load::signature::C14N),
+            "#_fed",
+        ),
         (Shape::default(), "#_fed"),
         (
             Shape {

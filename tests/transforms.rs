@@ -8,8 +8,8 @@ mod kit;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use keyroll::model::lock::Lock;
 use keyroll::decide::plan::PlanError;
+use keyroll::model::lock::Lock;
 use kit::Key;
 use time::macros::datetime;
 

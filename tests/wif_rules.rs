@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use keyroll::model::rules::RuleSet;
 use keyroll::load::scan::{self, Code, KnownCertificates, Severity};
+use keyroll::model::rules::RuleSet;
 
 const T1: &str = "6B740DD01652EECE2737E05DAE36C5D18FCB74C3";
 const T2: &str = "5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379";

@@ -230,7 +230,13 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
                 match github.file_exists(&name, path).await {
                     Ok(true) => return (repo, made, Ok(Some(path.clone()))),
                     Ok(false) => {}
-                    Err(e) => return (repo, made, Err(crate::model::secret::redact(&e.to_string()))),
+                    Err(e) => {
+                        return (
+                            repo,
+                            made,
+                            Err(crate::model::secret::redact(&e.to_string())),
+                        );
+                    }
                 }
             }
             (repo, made, Ok(None))
@@ -363,7 +369,11 @@ pub fn search_terms(rules: &crate::model::rules::RuleSet) -> (Vec<String>, Vec<S
 
 /// The code search queries: one per term, extension and owner (`org:` for organisations,
 /// `user:` for users; an installation may span several).
-fn queries(scope: &Scope, rules: &crate::model::rules::RuleSet, repos: &[Repository]) -> Vec<String> {
+fn queries(
+    scope: &Scope,
+    rules: &crate::model::rules::RuleSet,
+    repos: &[Repository],
+) -> Vec<String> {
     let (terms, extensions) = search_terms(rules);
     let owners: Vec<String> = match scope {
         Scope::Org(org) => vec![format!("org:{org}")],
@@ -426,7 +436,10 @@ fn refusal(error: &GitHubError) -> String {
         }
         _ => "code search failed",
     };
-    format!("{why}: {}", crate::model::secret::redact(&error.to_string()))
+    format!(
+        "{why}: {}",
+        crate::model::secret::redact(&error.to_string())
+    )
 }
 
 /// Searches code for WIF configs and keeps the repositories among `unconfigured` (listed,
@@ -536,7 +549,8 @@ async fn onboarding(
             complete,
             // Printed as a warning: the queries hold owners' logins and the notes GitHub's
             // answers, escaped so that neither can start a line.
-            note: (!complete).then(|| crate::render::sanitize::printable(&notes.join("; ")).into_owned()),
+            note: (!complete)
+                .then(|| crate::render::sanitize::printable(&notes.join("; ")).into_owned()),
         },
     )
 }

@@ -12,11 +12,11 @@ use std::path::{Component, Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::load::fetch::Fetcher;
-use crate::model::lock::{Lock, LockedKey};
 use crate::load::metadata::{self, MetadataDocument};
-use crate::render::slash_path;
-use crate::model::rules::RuleSet;
 use crate::load::scan::{self, KnownCertificates};
+use crate::model::lock::{Lock, LockedKey};
+use crate::model::paths::slash_path;
+use crate::model::rules::RuleSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {

@@ -9,6 +9,7 @@
 
 pub mod dashboard;
 pub mod discover;
+pub mod git;
 pub mod github;
 pub mod init;
 pub mod onboard;
@@ -19,9 +20,9 @@ pub mod write;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::decide::plan::Plan;
 use crate::load::Inputs;
 use crate::model::lock::{Lock, LockError};
-use crate::decide::plan::Plan;
 use crate::model::settings::Settings;
 use write::{Expect, FileWrite, Swept, WriteError};
 

@@ -21,9 +21,12 @@ use serde::Serialize;
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
+use crate::act::git::Identity;
+use crate::act::github::{
+    ApiCall, GitHub, GitHubError, NewPull, PullRequest, RepoName, RetryPolicy,
+};
 use crate::load::fetch::Fetcher;
-use crate::load::git::{GitError, GitRepo, Identity};
-use crate::act::github::{ApiCall, GitHub, GitHubError, NewPull, PullRequest, RepoName, RetryPolicy};
+use crate::load::git::{GitError, GitRepo};
 use crate::model::rules::RuleSet;
 use crate::model::secret::Secret;
 
@@ -217,7 +220,11 @@ pub async fn onboard(
                 .into(),
         ));
     }
-    if let Some(local) = options.sources.iter().find(|s| !crate::load::metadata::is_url(s)) {
+    if let Some(local) = options
+        .sources
+        .iter()
+        .find(|s| !crate::load::metadata::is_url(s))
+    {
         return Err(OnboardError::Setup(format!(
             "--metadata {local:?} is not a URL: the keyroll.toml onboarding writes lives in another repository, where a local path means nothing"
         )));
@@ -295,7 +302,8 @@ pub async fn onboard(
         tempfile::tempdir().map_err(|e| OnboardError::Setup(format!("a temporary folder: {e}")))?;
     export_configs(repo, from, &prefix, rules, scratch.path())?;
     let rendered =
-        crate::act::init::render(scratch.path(), &options.sources, rules, fetcher, now, true).await?;
+        crate::act::init::render(scratch.path(), &options.sources, rules, fetcher, now, true)
+            .await?;
     let summary = &rendered.summary;
     report.issuers = summary
         .issuers

@@ -30,11 +30,11 @@ use sha2::Digest as _;
 use time::OffsetDateTime;
 
 use crate::act::{self, ActError, Applied};
+use crate::decide::plan::Plan;
+use crate::load::{Inputs, Tree};
 use crate::model::cert::rfc3339;
 use crate::model::clock::parse_rfc3339;
-use crate::load::{Inputs, Tree};
 use crate::model::lock::{Lock, LockError};
-use crate::decide::plan::Plan;
 use crate::model::settings::Settings;
 
 pub const SCHEMA: &str = "keyroll-saved-plan";
@@ -454,9 +454,11 @@ impl SavedPlan {
 
     /// Writes the plan file atomically.
     pub fn write(&self, path: &Path) -> Result<(), SavedError> {
-        crate::act::write::write_atomic(path, self.to_json().as_bytes()).map_err(|e| SavedError::Io {
-            file: path.display().to_string(),
-            detail: e.to_string(),
+        crate::act::write::write_atomic(path, self.to_json().as_bytes()).map_err(|e| {
+            SavedError::Io {
+                file: path.display().to_string(),
+                detail: e.to_string(),
+            }
         })
     }
 

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap). `main.rs` turns these into library calls.
 
+pub mod io;
 pub mod org;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use keyroll::model::clock::Clock;
 use keyroll::act::github::{GitHub, RepoName, RetryPolicy, Secret};
+use keyroll::model::clock::Clock;
 
 use crate::cli::{FetchArgs, Format, RulesArgs};
 
@@ -207,14 +207,6 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Appends to a runner command file ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY), redacted as
-/// everything keyroll prints is: the runner keeps these files, and a token echoed in an
-/// error (a repository's failure, say) would otherwise be stored there in clear.
-fn append(path: &std::path::Path, text: &str) -> Result<()> {
-    keyroll::model::secret::append_redacted(path, text)
-        .with_context(|| format!("appending to {}", path.display()))
-}
-
 fn print(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -327,7 +319,7 @@ pub fn discover(args: DiscoverArgs) -> Result<ExitCode> {
         eprintln!("warning: the onboarding list is not complete: {note}");
     }
     if let Some(path) = &args.write_outputs {
-        append(path, &keyroll::act::discover::outputs(&discovery))?;
+        super::io::append(path, &keyroll::act::discover::outputs(&discovery))?;
     }
     print(&(serde_json::to_string_pretty(&discovery)? + "\n"))?;
     Ok(ExitCode::SUCCESS)
@@ -387,7 +379,7 @@ pub fn dashboard(args: DashboardArgs, clock: Clock) -> Result<ExitCode> {
     };
     let body = render(keyroll::act::dashboard::BODY_LIMIT);
     if let Some(path) = &args.write_summary {
-        append(path, &render(keyroll::act::dashboard::SUMMARY_LIMIT))?;
+        super::io::append(path, &render(keyroll::act::dashboard::SUMMARY_LIMIT))?;
     }
     let failed = results
         .iter()

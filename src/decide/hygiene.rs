@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use super::keys::IssuerView;
 use super::registry::{attributable, entry_index, is_dirty, single_value};
-use crate::model::lock::Lock;
 use crate::decide::patch::Change;
 use crate::decide::plan::{ChangeKind, Owner, PlannedChange, Reason};
 use crate::load::scan::{Code, ConfigFile};
+use crate::model::lock::Lock;
 use crate::model::settings::Settings;
 use crate::model::thumbprint::Thumbprint;
 

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use crate::model::cert::rfc3339;
-use crate::load::IssuerKeys;
-use crate::model::lock::{Lock, LockedKey};
 use crate::decide::plan::{IssuerReport, KeyAction, KeyReport, KeyStatus, Reason};
+use crate::load::IssuerKeys;
+use crate::model::cert::rfc3339;
+use crate::model::lock::{Lock, LockedKey};
 use crate::model::settings::{IssuerSettings, Settings};
 use crate::model::thumbprint::Thumbprint;
 

@@ -15,13 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use crate::load::{Inputs, TargetFile};
-use patch::{Change};
 use crate::decide::plan::{ChangeKind, FilePlan, Plan, PlanError, PlannedChange};
-use crate::model::rules::RuleSet;
 use crate::load::scan::{ConfigFile, Severity};
+use crate::load::{Inputs, TargetFile};
+use crate::model::rules::RuleSet;
 use crate::model::thumbprint::Thumbprint;
 use keys::{IssuerView, Ledger};
+use patch::Change;
 use registry::{Assignment, attributable, is_dirty, single_value};
 
 /// Decides what every target file must trust. Every issuer is loaded, so one issuer's
@@ -444,7 +444,10 @@ impl FileContext<'_, '_> {
 }
 
 /// The issuers this file's targets name, in keyroll.toml's order.
-fn issuers_named<'s>(settings: &'s crate::model::settings::Settings, target: &TargetFile) -> Vec<&'s str> {
+fn issuers_named<'s>(
+    settings: &'s crate::model::settings::Settings,
+    target: &TargetFile,
+) -> Vec<&'s str> {
     {
         settings
             .issuers

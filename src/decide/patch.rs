@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::model::rules::RuleSet;
 use crate::load::scan::{self, ConfigFile, ElementSpan, EntryKind, KnownCertificates, Registry};
+use crate::model::rules::RuleSet;
 use crate::model::thumbprint::Thumbprint;
 
 /// One replacement of a byte range (an insertion when the range is empty).

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::decide::patch::Change;
 use crate::model::cert::rfc3339;
 use crate::model::lock::Lock;
-use crate::decide::patch::Change;
 use crate::model::settings::format_duration;
 use crate::model::thumbprint::Thumbprint;
 
@@ -285,82 +285,7 @@ pub struct KeyReport {
     pub reason: String,
 }
 
-/// One metadata document as read for an issuer: where, what, when, and who signed it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceInfo {
-    /// As keyroll.toml names it, with any user information shown as `***` (see
-    /// [`crate::model::secret::redact_urls`]): it is reported and stored, never fetched.
-    pub source: String,
-    pub sha256: String,
-    pub read_at: String,
-    pub bytes: usize,
-    pub signature: DocumentSignature,
-    /// `validUntil` of the document's root, when it has one.
-    #[serde(serialize_with = "rfc3339_opt")]
-    pub valid_until: Option<OffsetDateTime>,
-    /// `cacheDuration` as written (an ISO 8601 duration), reported.
-    pub cache_duration: Option<String>,
-    /// Why keyroll trusts the signer (decided with the issuer's history), or why not.
-    pub signer_trust: Option<String>,
-}
-
-impl SourceInfo {
-    /// `validUntil ...; cacheDuration ...` when the document bounds either.
-    pub fn freshness_line(&self) -> Option<String> {
-        let parts: Vec<String> = [
-            self.valid_until
-                .map(|t| format!("validUntil {}", rfc3339(t))),
-            self.cache_duration
-                .as_deref()
-                .map(|d| format!("cacheDuration {d}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        (!parts.is_empty()).then(|| parts.join("; "))
-    }
-}
-
-fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&rfc3339(*t)),
-        None => s.serialize_none(),
-    }
-}
-
-/// A document's signature as verified when it was read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum DocumentSignature {
-    /// JWKS and OpenID documents cannot be signed: only TLS vouches for them.
-    TlsOnly,
-    Unsigned,
-    /// Verified with the certificate it names; whether that signer is trusted is decided
-    /// with the issuer's history ([`SourceInfo::signer_trust`]).
-    Valid {
-        signer: Thumbprint,
-        method: String,
-        /// SHA-1 in the signature or digest method, or a key under 2048 bits.
-        weak: bool,
-    },
-    Refused {
-        reason: String,
-        claimed_signer: Option<Thumbprint>,
-    },
-}
-
-impl std::fmt::Display for DocumentSignature {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DocumentSignature::TlsOnly => f.write_str("unsigned (TLS only)"),
-            DocumentSignature::Unsigned => f.write_str("unsigned"),
-            DocumentSignature::Valid { signer, method, .. } => {
-                write!(f, "signed by {signer} ({method}), signature valid")
-            }
-            DocumentSignature::Refused { reason, .. } => write!(f, "signature refused: {reason}"),
-        }
-    }
-}
+pub use crate::model::source::{DocumentSignature, SourceInfo};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuerReport {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::keys::{IssuerView, Ledger, Verdict};
-use crate::load::TargetFile;
 use crate::decide::patch::Change;
 use crate::decide::plan::{ChangeKind, KeyAction, Owner, PlanError, PlannedChange, Reason};
+use crate::load::TargetFile;
 use crate::load::scan::{self, ConfigFile, EntryKind, Registry, TrustedEntry};
 use crate::model::settings::Settings;
 use crate::model::thumbprint::Thumbprint;

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use crate::model::cert::rfc3339;
-use crate::load::IssuerKeys;
-use crate::model::lock::{IssuerRecord, LockedDocument, LockedKey};
 use crate::decide::plan::DocumentSignature;
+use crate::load::IssuerKeys;
+use crate::model::cert::rfc3339;
+use crate::model::lock::{IssuerRecord, LockedDocument, LockedKey};
 use crate::model::settings::{IssuerSettings, SignatureMode};
 use crate::model::thumbprint::Thumbprint;
 

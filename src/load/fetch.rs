@@ -133,17 +133,16 @@ impl Fetcher {
                 url: String::new(),
                 detail: format!("cannot build the HTTP client: {e}"),
             })?;
-        let snapshot = match &options.snapshot {
-            Some(dir) => {
-                Some(
-                    crate::load::snapshot::Snapshot::open(dir).map_err(|e| FetchError::Other {
+        let snapshot =
+            match &options.snapshot {
+                Some(dir) => Some(crate::load::snapshot::Snapshot::open(dir).map_err(|e| {
+                    FetchError::Other {
                         url: dir.display().to_string(),
                         detail: e.to_string(),
-                    })?,
-                )
-            }
-            None => None,
-        };
+                    }
+                })?),
+                None => None,
+            };
         Ok(Fetcher {
             client,
             options,

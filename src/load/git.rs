@@ -7,9 +7,8 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
-use time::OffsetDateTime;
 
-use crate::act::github::Secret;
+use crate::model::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -21,19 +20,12 @@ pub enum GitError {
     NotARepository(String),
 }
 
-fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+pub(crate) fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
     let what = what.into();
     move |e| GitError::Git {
         what,
         detail: crate::model::secret::redact(e.message()),
     }
-}
-
-/// Who keyroll's commits are by.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub name: String,
-    pub email: String,
 }
 
 /// One commit on a branch, as far as the ownership check needs it.
@@ -44,14 +36,14 @@ pub struct CommitInfo {
 }
 
 pub struct GitRepo {
-    repo: Repository,
+    pub(crate) repo: Repository,
     workdir: PathBuf,
 }
 
 /// Where the fetched refs are kept, apart from the user's own branches.
 pub const BASE_REF: &str = "refs/keyroll/base";
 const REMOTE_PREFIX: &str = "refs/keyroll/remote/";
-const PUSH_PREFIX: &str = "refs/keyroll/push/";
+pub(crate) const PUSH_PREFIX: &str = "refs/keyroll/push/";
 
 impl GitRepo {
     pub fn discover(path: &Path) -> Result<GitRepo, GitError> {
@@ -79,7 +71,7 @@ impl GitRepo {
             })
             .unwrap_or_else(|_| normalize(&absolute));
         let relative = absolute.strip_prefix(&self.workdir).ok()?;
-        Some(crate::render::slash_path(relative))
+        Some(crate::model::paths::slash_path(relative))
     }
 
     pub fn remote_url(&self, name: &str) -> Option<String> {
@@ -93,7 +85,11 @@ impl GitRepo {
 
     /// An anonymous remote for `url`; with a token, only over https (or plain http to a
     /// loopback host): the token goes out as HTTP Basic auth, readable on the wire otherwise.
-    fn open_remote(&self, url: &str, token: Option<&Secret>) -> Result<git2::Remote<'_>, GitError> {
+    pub(crate) fn open_remote(
+        &self,
+        url: &str,
+        token: Option<&Secret>,
+    ) -> Result<git2::Remote<'_>, GitError> {
         if token.is_some() && plain_http(url) {
             crate::model::secret::check_credential_transport(url, "the git remote")
                 .map_err(GitError::Insecure)?;
@@ -230,116 +226,22 @@ impl GitRepo {
         }
         Ok(commits)
     }
-
-    /// One commit on `parent` whose tree is the parent's with `files` (path, exact bytes)
-    /// replaced. Nothing in the work tree or the index is touched.
-    pub fn commit_files(
-        &self,
-        parent: Oid,
-        files: &[(String, Vec<u8>)],
-        message: &str,
-        identity: &Identity,
-        when: OffsetDateTime,
-    ) -> Result<Oid, GitError> {
-        let parent_commit = self
-            .repo
-            .find_commit(parent)
-            .map_err(git_error(format!("reading commit {parent}")))?;
-        let base_tree = parent_commit
-            .tree()
-            .map_err(git_error("reading the base tree"))?;
-        let mut update = git2::build::TreeUpdateBuilder::new();
-        for (path, bytes) in files {
-            let blob = self
-                .repo
-                .blob(bytes)
-                .map_err(git_error(format!("storing {path}")))?;
-            let mode = base_tree
-                .get_path(Path::new(path))
-                .map_or(git2::FileMode::Blob, |e| {
-                    if e.filemode() == i32::from(git2::FileMode::BlobExecutable) {
-                        git2::FileMode::BlobExecutable
-                    } else {
-                        git2::FileMode::Blob
-                    }
-                });
-            update.upsert(path, blob, mode);
-        }
-        let tree_id = update
-            .create_updated(&self.repo, &base_tree)
-            .map_err(git_error("building the tree"))?;
-        let tree = self
-            .repo
-            .find_tree(tree_id)
-            .map_err(git_error("reading the new tree"))?;
-        let time = git2::Time::new(when.unix_timestamp(), when.offset().whole_minutes().into());
-        let signature = git2::Signature::new(&identity.name, &identity.email, &time)
-            .map_err(git_error("the commit identity"))?;
-        self.repo
-            .commit(
-                None,
-                &signature,
-                &signature,
-                message,
-                &tree,
-                &[&parent_commit],
-            )
-            .map_err(git_error("creating the commit"))
-    }
-
-    /// Force-pushes `commit` to `refs/heads/<branch>` (keyroll force-pushes only branches
-    /// whose every commit it made; the caller checks).
-    pub fn push(
-        &self,
-        url: &str,
-        branch: &str,
-        commit: Oid,
-        token: Option<&Secret>,
-    ) -> Result<(), GitError> {
-        let local = format!("{PUSH_PREFIX}{branch}");
-        self.repo
-            .reference(&local, commit, true, "keyroll: branch to push")
-            .map_err(git_error(format!("preparing {branch}")))?;
-        let mut remote = self.open_remote(url, token)?;
-        let tries = Cell::new(0);
-        let rejected = std::cell::RefCell::new(None);
-        let mut cbs = callbacks(token, &tries);
-        cbs.push_update_reference(|reference, status| {
-            if let Some(status) = status {
-                *rejected.borrow_mut() = Some(format!("{reference}: {status}"));
-            }
-            Ok(())
-        });
-        let mut options = git2::PushOptions::new();
-        options.remote_callbacks(cbs);
-        let result = remote
-            .push(
-                &[format!("+{local}:refs/heads/{branch}")],
-                Some(&mut options),
-            )
-            .map_err(git_error(format!("pushing {branch} to {}", redact(url))));
-        drop(options);
-        result?;
-        if let Some(reason) = rejected.into_inner() {
-            return Err(GitError::Git {
-                what: format!("pushing {branch}"),
-                detail: format!("the remote rejected {reason}"),
-            });
-        }
-        Ok(())
-    }
 }
 
 /// Credentials for HTTPS: `x-access-token` and the token, offered once (libgit2 asks again
 /// after a refusal, and would loop).
-fn callbacks<'a>(token: Option<&'a Secret>, tries: &'a Cell<u32>) -> git2::RemoteCallbacks<'a> {
+pub(crate) fn callbacks<'a>(
+    token: Option<&'a Secret>,
+    tries: &'a Cell<u32>,
+) -> git2::RemoteCallbacks<'a> {
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.credentials(move |url, _user, allowed| {
         tries.set(tries.get() + 1);
         // Where libgit2 is asking from now (a redirect may have moved it).
         if token.is_some()
             && plain_http(url)
-            && let Err(why) = crate::model::secret::check_credential_transport(url, "the git remote")
+            && let Err(why) =
+                crate::model::secret::check_credential_transport(url, "the git remote")
         {
             return Err(git2::Error::from_str(&why));
         }

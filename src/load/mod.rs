@@ -5,8 +5,12 @@
 
 pub mod fetch;
 pub mod git;
+mod lock;
 pub mod metadata;
+pub mod paths;
+mod rules;
 pub mod scan;
+mod settings;
 pub mod signature;
 pub mod snapshot;
 
@@ -16,17 +20,17 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::model::cert::{Certificate, rfc3339};
 use crate::load::fetch::Fetcher;
 use crate::load::git::GitRepo;
+use crate::model::cert::{Certificate, rfc3339};
 use crate::model::lock::Lock;
-use metadata::{MetadataDocument};
-use crate::model::paths::{self, PathError};
-use crate::decide::plan::SourceInfo;
+use crate::model::paths::{PathError, join_relative, resolve_in_list};
 use crate::model::rules::RuleSet;
-use scan::{ConfigFile, KnownCertificates};
 use crate::model::settings::{IssuerSettings, Settings, SourceKind};
+use crate::model::source::SourceInfo;
 use crate::model::thumbprint::Thumbprint;
+use metadata::MetadataDocument;
+use scan::{ConfigFile, KnownCertificates};
 
 /// Why an issuer's keys could not be loaded. The issuer is then left alone: a failed
 /// source never reads as "every key was withdrawn".
@@ -204,9 +208,9 @@ fn add_document(
 }
 
 /// The document's signature as verified when it was parsed.
-fn signature_of(doc: &MetadataDocument) -> crate::decide::plan::DocumentSignature {
-    use crate::decide::plan::DocumentSignature as S;
+fn signature_of(doc: &MetadataDocument) -> crate::model::source::DocumentSignature {
     use crate::load::signature::Verdict;
+    use crate::model::source::DocumentSignature as S;
     if doc.kind != metadata::DocumentKind::SamlMetadata {
         return S::TlsOnly;
     }
@@ -437,7 +441,7 @@ impl Tree<'_> {
                 for _ in 0..40 {
                     let target = String::from_utf8_lossy(&self.read(settings, &at)?).into_owned();
                     let dir = at.rsplit_once('/').map_or("", |(d, _)| d);
-                    at = paths::join_relative(dir, &target).map_err(|_| outside(&target))?;
+                    at = join_relative(dir, &target).map_err(|_| outside(&target))?;
                     if !links.contains(at.as_str()) {
                         return if all.contains(&at) {
                             Ok(at)
@@ -629,8 +633,8 @@ fn resolve_fragment(
     dir: &str,
     reference: &str,
 ) -> Result<String, PathError> {
-    let rel = paths::join_relative(dir, reference)?;
-    match paths::resolve_in_list(all, &rel, reference) {
+    let rel = join_relative(dir, reference)?;
+    match resolve_in_list(all, &rel, reference) {
         Err(PathError::Missing { .. }) if matches!(tree, Tree::Work) => {
             let found = paths::resolve_on_disk(&settings.root, &rel, reference)?;
             let root = std::fs::canonicalize(&settings.root).unwrap_or(settings.root.clone());

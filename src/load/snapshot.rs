@@ -280,14 +280,12 @@ pub async fn take(
                     entry.sha256 = Some(doc.sha256.clone());
                     entry.keys = Some(doc.keys.iter().filter(|k| k.is_signing()).count());
                     // An XML document without a report carries no signature at all.
-                    let unsigned =
-                        (doc.kind == crate::load::metadata::DocumentKind::SamlMetadata).then(|| {
-                            SignatureEntry {
-                                status: "unsigned".into(),
-                                summary: "unsigned".into(),
-                                signer_sha1: None,
-                                weak: false,
-                            }
+                    let unsigned = (doc.kind == crate::load::metadata::DocumentKind::SamlMetadata)
+                        .then(|| SignatureEntry {
+                            status: "unsigned".into(),
+                            summary: "unsigned".into(),
+                            signer_sha1: None,
+                            weak: false,
                         });
                     entry.signature = doc
                         .signature_report

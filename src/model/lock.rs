@@ -12,8 +12,6 @@ use toml::Spanned;
 
 use crate::model::cert::{Certificate, rfc3339};
 use crate::model::clock::parse_rfc3339;
-use crate::load::LoadedIssuer;
-use crate::model::settings::Settings;
 
 pub const FILE_NAME: &str = "keyroll.lock";
 
@@ -331,18 +329,6 @@ fn is_hex(text: &str, len: usize) -> bool {
 }
 
 impl Lock {
-    /// A missing lock file is an empty lock: the first run.
-    pub fn load(path: &Path) -> Result<Self, LockError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Lock::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lock::default()),
-            Err(e) => Err(LockError::Io {
-                file: path.display().to_string(),
-                detail: e.to_string(),
-            }),
-        }
-    }
-
     /// Reads and checks every table and row: hex lengths, times that parse and are ordered,
     /// no issuer table or key row twice. Every problem found is reported, each with its line.
     pub fn parse(path: &Path, text: &str) -> Result<Self, LockError> {
@@ -554,18 +540,6 @@ impl Lock {
             }
         }
         problems
-    }
-
-    /// [`Lock::check_against`] with keyroll.toml's issuers and every certificate they publish.
-    pub fn check_loaded(&self, settings: &Settings, issuers: &[LoadedIssuer]) -> Vec<LockProblem> {
-        let defined: Vec<&str> = settings.issuers.iter().map(|i| i.name.as_str()).collect();
-        self.check_against(
-            &defined,
-            issuers
-                .iter()
-                .filter_map(|i| i.keys.as_ref().ok())
-                .flat_map(|k| k.published.values().map(|c| c.as_ref())),
-        )
     }
 
     pub fn to_toml(&self) -> String {

@@ -1,8 +1,11 @@
+pub mod api_call;
 pub mod cert;
 pub mod clock;
+pub mod finding;
 pub mod lock;
 pub mod paths;
 pub mod rules;
 pub mod secret;
 pub mod settings;
+pub mod source;
 pub mod thumbprint;

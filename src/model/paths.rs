@@ -5,7 +5,6 @@
 //! ignoring case (two such names are an error naming both).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -24,8 +23,8 @@ pub enum PathError {
 }
 
 impl PathError {
-    pub fn code(&self) -> crate::load::scan::Code {
-        use crate::load::scan::Code;
+    pub fn code(&self) -> crate::model::finding::Code {
+        use crate::model::finding::Code;
         match self {
             PathError::Missing { .. } => Code::ConfigSourceMissing,
             PathError::Outside { .. } => Code::ConfigSourceOutside,
@@ -88,51 +87,6 @@ pub fn resolve_in_list(
     }
 }
 
-/// Resolves `relative` under `root` on disk one component at a time: the exact name when
-/// it exists, else the single entry of that folder equal to it ignoring case.
-pub fn resolve_on_disk(root: &Path, relative: &str, reference: &str) -> Result<PathBuf, PathError> {
-    let mut current = root.to_path_buf();
-    for part in relative.split('/') {
-        let exact = current.join(part);
-        if std::fs::symlink_metadata(&exact).is_ok() {
-            current = exact;
-            continue;
-        }
-        let wanted = part.to_lowercase();
-        let names: Vec<String> = std::fs::read_dir(&current)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.to_lowercase() == wanted)
-                    .collect()
-            })
-            .unwrap_or_default();
-        match names.as_slice() {
-            [one] => current = current.join(one),
-            [first, second, ..] => {
-                return Err(PathError::Ambiguous {
-                    reference: reference.to_string(),
-                    first: current.join(first).display().to_string(),
-                    second: current.join(second).display().to_string(),
-                });
-            }
-            [] => {
-                return Err(PathError::Missing {
-                    reference: reference.to_string(),
-                });
-            }
-        }
-    }
-    if current.is_file() {
-        Ok(current)
-    } else {
-        Err(PathError::Missing {
-            reference: reference.to_string(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,25 +138,9 @@ mod tests {
             Err(PathError::Missing { .. })
         ));
     }
+}
 
-    #[test]
-    fn on_disk_folders_differing_in_case() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("App/Configuration")).unwrap();
-        std::fs::write(
-            dir.path().join("App/Configuration/identityModel.config"),
-            "x",
-        )
-        .unwrap();
-        let found =
-            resolve_on_disk(dir.path(), "App/configuration/identitymodel.config", "r").unwrap();
-        assert_eq!(
-            found,
-            dir.path().join("App/Configuration/identityModel.config")
-        );
-        assert!(matches!(
-            resolve_on_disk(dir.path(), "App/other.config", "r"),
-            Err(PathError::Missing { .. })
-        ));
-    }
+/// Paths in reports use `/` on every OS (SARIF URIs, annotations, stable golden files).
+pub fn slash_path(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
 }

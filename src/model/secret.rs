@@ -10,7 +10,7 @@
 //!
 //! What keyroll stores is redacted the same way, where it is made: a metadata URL's user
 //! information never reaches a saved plan, a snapshot's manifest or keyroll.lock (the fetch
-//! alone uses it), and [`append_redacted`] writes the runner's command files.
+//! alone uses it).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -209,19 +209,6 @@ pub fn redact_json(value: &mut serde_json::Value) {
     }
 }
 
-/// Appends `text`, redacted as [`redact`], to `path` (created if missing): how every
-/// command writes the Actions runner's command files (`$GITHUB_OUTPUT`,
-/// `$GITHUB_STEP_SUMMARY`), which the runner keeps and shows; so no token or URL password
-/// that reached the text by an error message or an echoing server is written there.
-pub fn append_redacted(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(redact_cow(text).as_bytes())
-}
-
 /// True for hosts whose traffic never leaves the machine: `localhost`, 127.0.0.0/8, `::1`.
 fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
@@ -405,14 +392,6 @@ mod tests {
                 "list": [1, "Bearer ***", {"deep": "ok"}],
                 "https://***@c/": true,
             })
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("out");
-        append_redacted(&file, "a=ghs_stored_secret_0042\n").unwrap();
-        append_redacted(&file, "b=https://x:y@h/\n").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
-            "a=***\nb=https://***@h/\n"
         );
     }
 

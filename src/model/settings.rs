@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use time::Duration;
 
-use crate::load::metadata::KeyUse;
+use crate::model::source::KeyUse;
 
 pub const FILE_NAME: &str = "keyroll.toml";
 
@@ -256,20 +256,6 @@ impl Default for PrSettings {
 }
 
 impl Settings {
-    pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Io {
-            file: path.display().to_string(),
-            detail: if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "{e}. Run `keyroll init --metadata URL` to write one, or point to it with --config PATH"
-                )
-            } else {
-                e.to_string()
-            },
-        })?;
-        Settings::parse(path, &text)
-    }
-
     pub fn parse(path: &Path, text: &str) -> Result<Self, SettingsError> {
         let file = path.display().to_string();
         let at = |offset: usize, detail: String| {
@@ -323,7 +309,9 @@ impl Settings {
                 ));
             }
             for signer in &issuer.signers {
-                if signer.parse::<crate::model::thumbprint::Thumbprint>().is_err()
+                if signer
+                    .parse::<crate::model::thumbprint::Thumbprint>()
+                    .is_err()
                     || signer.trim().len() != 40
                 {
                     return Err(at(
@@ -429,7 +417,7 @@ impl Settings {
 
     /// A metadata source as written, resolved against keyroll.toml's folder when a path.
     pub fn resolve_source(&self, source: &str) -> String {
-        if crate::load::metadata::is_url(source)
+        if crate::model::source::is_url(source)
             || Path::new(source).is_absolute()
             || self.root == Path::new(".")
         {

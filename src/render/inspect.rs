@@ -4,8 +4,8 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::model::cert::{Certificate, Validity, rfc3339};
 use crate::load::metadata::{MetadataDocument, PublishedKey};
+use crate::model::cert::{Certificate, Validity, rfc3339};
 use crate::model::thumbprint::Thumbprint;
 
 /// `keyroll thumbprint --format json`.

@@ -6,8 +6,8 @@ pub mod sanitize;
 
 use serde::Serialize;
 
-use crate::render::sanitize::printable;
 use crate::model::thumbprint::Thumbprint;
+use crate::render::sanitize::printable;
 
 mod inspect;
 pub use inspect::*;
@@ -50,10 +50,7 @@ fn located(result: &ScanResult) -> Vec<Located<'_>> {
     all
 }
 
-/// Paths in reports use `/` on every OS (SARIF URIs, annotations, stable golden files).
-pub fn slash_path(path: &std::path::Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
-}
+pub use crate::model::paths::slash_path;
 
 fn counts(result: &ScanResult) -> (usize, usize, usize) {
     let all = located(result);
@@ -366,6 +363,7 @@ fn escape_property(text: &str) -> String {
 
 mod plan;
 mod pr;
+pub mod pr_outcome;
 
 /// What each build configuration trusts once published, per base config with transforms.
 pub fn scan_transforms(result: &ScanResult) -> String {
@@ -481,7 +479,8 @@ mod tests {
             dir.path().to_path_buf(),
         ];
         let result =
-            crate::load::scan::scan_paths(&paths, &crate::model::rules::RuleSet::builtin(), &known).unwrap();
+            crate::load::scan::scan_paths(&paths, &crate::model::rules::RuleSet::builtin(), &known)
+                .unwrap();
         assert!(result.entries().count() > 15, "{}", scan_text(&result));
         assert!(result.problems().count() > 0);
         assert!(result.entries().any(|e| e.duplicate_of.is_some()));

@@ -1,7 +1,7 @@
 //! `keyroll plan` / `apply`: the plan for people (text, with diffs) and machines (JSON).
 
-use crate::model::cert::rfc3339;
 use crate::decide::plan::{ChangeKind, Plan};
+use crate::model::cert::rfc3339;
 use crate::render::sanitize::{printable, printable_block};
 
 pub const PLAN_SCHEMA: &str = "keyroll.plan/v1";

@@ -1,8 +1,8 @@
 //! `keyroll pr`: pull request titles and bodies, comments, the run's report, and the
 //! GitHub Actions outputs and job summary — rendered from the plan's data.
 
+use super::pr_outcome::{IssuerOutcome, Operation, PrReport};
 use crate::decide::plan::{IssuerReport, KeyAction, KeyStatus, PlannedChange};
-use crate::act::pr::{IssuerOutcome, Operation, PrReport};
 
 /// A file as a pull request shows it: named as git names it.
 pub struct ShownFile<'a> {
@@ -87,7 +87,10 @@ pub fn pr_body(
                 .unwrap_or_default()
         ));
         if let Some(freshness) = source.freshness_line() {
-            head.push_str(&format!("  - {}\n", crate::render::sanitize::one_line(&freshness)));
+            head.push_str(&format!(
+                "  - {}\n",
+                crate::render::sanitize::one_line(&freshness)
+            ));
         }
     }
     if !issuer.entity_ids.is_empty() {
@@ -100,7 +103,10 @@ pub fn pr_body(
     }
     head.push_str("\n**Files**\n\n");
     for file in files {
-        head.push_str(&format!("- {}\n", crate::render::sanitize::md_code(&file.name)));
+        head.push_str(&format!(
+            "- {}\n",
+            crate::render::sanitize::md_code(&file.name)
+        ));
         for change in &file.changes {
             head.push_str(&format!(
                 "  - line {}: **{}**{}{}: {}{}\n",
@@ -147,7 +153,10 @@ pub fn pr_body(
         .strip_prefix("<!--")
         .and_then(|m| m.strip_suffix("-->"))
     {
-        Some(inner) => tail.push_str(&format!("<!--{}-->", crate::render::sanitize::comment_json(inner))),
+        Some(inner) => tail.push_str(&format!(
+            "<!--{}-->",
+            crate::render::sanitize::comment_json(inner)
+        )),
         None => tail.push_str(marker),
     }
     tail.push('\n');
@@ -423,7 +432,10 @@ pub fn actions_summary(report: &PrReport) -> String {
         report.base
     );
     for o in &report.outcomes {
-        let pr = match (o.url.as_deref().and_then(crate::render::sanitize::md_url), o.number) {
+        let pr = match (
+            o.url.as_deref().and_then(crate::render::sanitize::md_url),
+            o.number,
+        ) {
             (Some(url), Some(n)) => format!("[#{n}]({url})"),
             (None, Some(n)) => format!("#{n}"),
             _ => "—".into(),
@@ -441,7 +453,10 @@ pub fn actions_summary(report: &PrReport) -> String {
             crate::render::sanitize::md_code(&o.issuer)
         ));
         if let Some(detail) = &o.detail {
-            out.push_str(&format!("> {}\n\n", crate::render::sanitize::md_code(detail)));
+            out.push_str(&format!(
+                "> {}\n\n",
+                crate::render::sanitize::md_code(detail)
+            ));
         }
         if o.keys.is_empty() {
             continue;

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use keyroll::model::cert::Certificate;
-use keyroll::load::{Inputs, IssuerKeys, LoadedIssuer, TargetFile};
-use keyroll::model::lock::Lock;
 use keyroll::decide::plan::Plan;
-use keyroll::model::rules::RuleSet;
 use keyroll::load::scan::{self, KnownCertificates};
+use keyroll::load::{Inputs, IssuerKeys, LoadedIssuer, TargetFile};
+use keyroll::model::cert::Certificate;
+use keyroll::model::lock::Lock;
+use keyroll::model::rules::RuleSet;
 use keyroll::model::settings::Settings;
 use keyroll::model::thumbprint::Thumbprint;
 use time::OffsetDateTime;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use keyroll::model::cert::Certificate;
 use keyroll::load::signature;
+use keyroll::model::cert::Certificate;
 
 pub const MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 pub const ID_ATTRS: [&str; 4] = [

@@ -71,15 +71,7 @@ impl GitHubError {
     }
 }
 
-/// One API call, as made or (in a dry run) as it would have been made.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiCall {
-    pub method: String,
-    pub path: String,
-    /// False when a dry run (or a missing token) kept it from being sent.
-    pub sent: bool,
-    pub status: Option<u16>,
-}
+pub use crate::model::api_call::ApiCall;
 
 /// How long and how often to retry. Tests shorten the waits.
 #[derive(Debug, Clone)]

@@ -8,11 +8,12 @@ use super::{
     Base, IssuerOutcome, MARKER_START, Marker, Operation, PrError, PrOptions, Proposal,
     ProposedChange, branch_name, keyset,
 };
-use crate::load::git::{GitError, GitRepo, Identity};
+use crate::act::git::Identity;
 use crate::act::github::{GitHub, GitHubError, NewPull, PullRequest, RepoName};
 use crate::decide::plan::IssuerSlice;
-use crate::render::ShownFile;
+use crate::load::git::{GitError, GitRepo};
 use crate::model::settings::Settings;
+use crate::render::ShownFile;
 use time::OffsetDateTime;
 
 /// The open and earlier pull requests of keyroll's branch for an issuer.

@@ -4,8 +4,8 @@
 use super::{
     KeyCollector, KeyUse, MetadataError, PublishedKey, decode::decode, json_error, read_source,
 };
-use crate::model::cert::Certificate;
 use crate::load::fetch::Fetcher;
+use crate::model::cert::Certificate;
 use crate::model::thumbprint::Thumbprint;
 
 /// The keys of the key set an OpenID configuration (`bytes`, read from `source`) names.

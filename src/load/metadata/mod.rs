@@ -24,8 +24,8 @@ use serde::Serialize;
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
-use crate::model::cert::{CertError, Certificate};
 use crate::load::fetch::{FetchError, Fetcher};
+use crate::model::cert::{CertError, Certificate};
 use crate::model::thumbprint::Thumbprint;
 
 pub use decode::{Decoded, decode};
@@ -102,29 +102,7 @@ impl fmt::Display for DocumentKind {
     }
 }
 
-/// `KeyDescriptor/@use`; JWKS `use` maps `sig` to signing and `enc` to encryption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyUse {
-    Signing,
-    Encryption,
-    /// No `use` attribute: SAML says the key serves both.
-    Unspecified,
-}
-
-impl KeyUse {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyUse::Signing => "signing",
-            KeyUse::Encryption => "encryption",
-            KeyUse::Unspecified => "unspecified",
-        }
-    }
-
-    pub fn covers_signing(self) -> bool {
-        matches!(self, KeyUse::Signing | KeyUse::Unspecified)
-    }
-}
+pub use crate::model::source::KeyUse;
 
 /// A certificate as one metadata document publishes it for one entity. The same certificate
 /// listed under several roles of the same entity is one key that lists every role.
@@ -276,10 +254,7 @@ fn stream_file(
 /// encoding is looked for in as much).
 const PREFIX: usize = 1024;
 
-pub fn is_url(source: &str) -> bool {
-    let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
-    lower.starts_with("https://") || lower.starts_with("http://")
-}
+pub use crate::model::source::is_url;
 
 async fn read_source(source: &str, fetcher: &Fetcher) -> Result<Vec<u8>, MetadataError> {
     if is_url(source) {

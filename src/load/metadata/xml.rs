@@ -12,10 +12,10 @@ use super::position::{Locator, line_column};
 use super::{
     KeyCollector, KeyUse, MetadataError, NS_DS, NS_MD, NS_XSI, PublishedKey, SignatureInfo,
 };
-use crate::model::cert::Certificate;
 use crate::load::signature::{
     Bounds, Freshness, Policy, Refusal, SignatureReport, Verdict, freshness, verify_document,
 };
+use crate::model::cert::Certificate;
 use crate::model::thumbprint::Thumbprint;
 
 /// roxmltree refuses DTDs (and so every entity declaration) unless told otherwise.

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::model::cert::{Validity, rfc3339};
 use crate::load::metadata::{xml_error_detail, xml_error_position, xml_options};
+use crate::model::cert::{Validity, rfc3339};
 use crate::model::rules::{Rule, RuleSet};
 use crate::model::thumbprint;
 

@@ -30,7 +30,7 @@ fn resolve_config_sources_on_disk(file: &mut ConfigFile, absolute: &Path) {
     let file_dir = file.path.parent().unwrap_or(Path::new("")).to_path_buf();
     for at in std::mem::take(&mut file.config_source_refs) {
         let resolved = crate::model::paths::join_relative(&dir, &at.reference)
-            .and_then(|rel| crate::model::paths::resolve_on_disk(&root, &rel, &at.reference))
+            .and_then(|rel| crate::load::paths::resolve_on_disk(&root, &rel, &at.reference))
             .and_then(|found| {
                 // A link inside the repository that points out of it leaves it too.
                 match std::fs::canonicalize(&found) {
@@ -571,7 +571,9 @@ mod tests {
         let text = include_str!("../../../rules/appsettings.toml")
             .replace("files = [\"*.config\"]", &format!("files = {patterns:?}"));
         RuleSet {
-            rules: vec![Arc::new(crate::model::rules::parse_rule("test", &text).unwrap())],
+            rules: vec![Arc::new(
+                crate::model::rules::parse_rule("test", &text).unwrap(),
+            )],
         }
     }
 

@@ -32,7 +32,9 @@ mod verify;
 use roxmltree::{Document, Node};
 use serde::Serialize;
 
-use crate::load::metadata::{LineIndex, is_ds, is_md, xml_error_detail, xml_error_position, xml_options};
+use crate::load::metadata::{
+    LineIndex, is_ds, is_md, xml_error_detail, xml_error_position, xml_options,
+};
 use verify::{InTree, examine};
 
 pub use freshness::{Bounds, CacheDuration, Freshness, freshness, parse_duration};

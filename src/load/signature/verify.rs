@@ -8,8 +8,8 @@ use roxmltree::Node;
 use super::algorithms::{RsaHash, digest_algorithm, ring_algorithm, rsa_key, signature_algorithm};
 use super::c14n::{C14nMethod, DigestSink, canonicalize};
 use super::{C14N, ENVELOPED_SIGNATURE, Policy, Position, Refusal, SignatureDetails, short_name};
-use crate::model::cert::Certificate;
 use crate::load::metadata::is_ds;
+use crate::model::cert::Certificate;
 
 pub(super) fn is_id_attribute(name: &str) -> bool {
     matches!(name, "ID" | "Id" | "id")
