@@ -478,7 +478,6 @@ pub fn load_targets(
     rules: &RuleSet,
     tree: &Tree<'_>,
 ) -> Result<(Vec<TargetFile>, Vec<String>), LoadError> {
-    let matchers = target_matchers(settings);
     let listed = tree.list(settings)?;
     let all: BTreeSet<String> = listed.iter().map(|l| l.relative.clone()).collect();
     let links: BTreeSet<&str> = listed
@@ -486,6 +485,56 @@ pub fn load_targets(
         .filter(|l| l.link)
         .map(|l| l.relative.as_str())
         .collect();
+    let (mut queue, matched_any) = matched_by_globs(settings, &listed);
+    queue_transforms(&mut queue, &listed);
+    let warnings = unmatched_globs(settings, &matched_any);
+
+    let mut files: BTreeMap<String, TargetFile> = BTreeMap::new();
+    while let Some((relative, targets)) = queue.pop_front() {
+        // A link whose target stays inside the root is edited through: the file loaded (and
+        // written) is its target, so the link stays a link (and a target reached both ways
+        // is one file). Its configSource references resolve from the target's folder. A link
+        // leaving the root is refused.
+        let (relative, refused) = if links.contains(relative.as_str()) {
+            match tree.follow_link(settings, &relative, &all, &links) {
+                Ok(real) => (real, None),
+                Err(why) => (relative, Some(why)),
+            }
+        } else {
+            (relative, None)
+        };
+        if let Some(seen) = files.get_mut(&relative) {
+            for t in targets {
+                if !seen.targets.contains(&t) {
+                    seen.targets.push(t);
+                }
+            }
+            continue;
+        }
+        let (file, fragments) = read_target(
+            settings,
+            rules,
+            tree,
+            &all,
+            relative.clone(),
+            targets,
+            refused,
+        );
+        for fragment in fragments {
+            queue.push_back((fragment, file.targets.clone()));
+        }
+        files.insert(relative, file);
+    }
+    Ok((files.into_values().collect(), warnings))
+}
+
+/// The listed files (build output skipped) each target's globs match, in listing order, with
+/// the targets matching each, and whether each target matched anything.
+fn matched_by_globs(
+    settings: &Settings,
+    listed: &[Listed],
+) -> (VecDeque<(String, Vec<usize>)>, Vec<bool>) {
+    let matchers = target_matchers(settings);
     let mut matched_any = vec![false; settings.targets.len()];
     let mut queue: VecDeque<(String, Vec<usize>)> = VecDeque::new();
     for l in listed.iter().filter(|l| !in_build_output(&l.relative)) {
@@ -502,81 +551,69 @@ pub fn load_targets(
             queue.push_back((l.relative.clone(), targets));
         }
     }
+    (queue, matched_any)
+}
+
+/// Queues each matched base config's transforms with the base's targets.
+fn queue_transforms(queue: &mut VecDeque<(String, Vec<usize>)>, listed: &[Listed]) {
     // A base config's transforms (`Web.Release.config` beside `Web.config`) decide what the
     // app trusts once published: they go with the base, whatever the globs say.
     let bases: Vec<(String, Vec<usize>)> = queue.iter().cloned().collect();
     for (base, targets) in bases {
-        for sibling in transforms_of(&base, &listed) {
+        for sibling in transforms_of(&base, listed) {
             if !queue.iter().any(|(q, _)| *q == sibling) {
                 queue.push_back((sibling, targets.clone()));
             }
         }
     }
-    let warnings = unmatched_globs(settings, &matched_any);
+}
 
-    let mut files: BTreeMap<String, TargetFile> = BTreeMap::new();
-    while let Some((relative, targets)) = queue.pop_front() {
-        // A link whose target stays inside the root is edited through: the file loaded (and
-        // written) is its target, so the link stays a link (and a target reached both ways
-        // is one file). Its configSource references resolve from the target's folder. A link
-        // leaving the root is refused.
-        let mut refused = None;
-        let relative = if links.contains(relative.as_str()) {
-            match tree.follow_link(settings, &relative, &all, &links) {
-                Ok(real) => real,
-                Err(why) => {
-                    refused = Some(why);
-                    relative
-                }
-            }
-        } else {
-            relative
-        };
-        if let Some(seen) = files.get_mut(&relative) {
-            for t in targets {
-                if !seen.targets.contains(&t) {
-                    seen.targets.push(t);
-                }
-            }
-            continue;
+/// Reads and scans one target file (`relative`, a link already followed), and resolves its
+/// `configSource` references: the fragments found are returned for the caller to queue with
+/// the same targets. `refused` is why the file was refused so far (a link leaving the root).
+fn read_target(
+    settings: &Settings,
+    rules: &RuleSet,
+    tree: &Tree<'_>,
+    all: &BTreeSet<String>,
+    relative: String,
+    targets: Vec<usize>,
+    mut refused: Option<String>,
+) -> (TargetFile, Vec<String>) {
+    let path = settings.root.join(&relative);
+    let bytes = match tree.read(settings, &relative) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            refused = Some(format!("cannot be read: {e}"));
+            Vec::new()
         }
-        let path = settings.root.join(&relative);
-        let bytes = match tree.read(settings, &relative) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                refused = Some(format!("cannot be read: {e}"));
-                Vec::new()
+    };
+    let mut file = scan::parse_config(
+        std::path::Path::new(&relative),
+        bytes,
+        rules,
+        &KnownCertificates::default(),
+    );
+    let dir = relative.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut fragments = Vec::new();
+    for at in file.config_source_refs.clone() {
+        let resolved = resolve_fragment(settings, tree, all, dir, &at.reference);
+        match resolved {
+            Ok(fragment) => {
+                file.config_sources.push(settings.root.join(&fragment));
+                fragments.push(fragment);
             }
-        };
-        let mut file = scan::parse_config(
-            std::path::Path::new(&relative),
-            bytes,
-            rules,
-            &KnownCertificates::default(),
-        );
-        let dir = relative.rsplit_once('/').map_or("", |(d, _)| d);
-        for at in file.config_source_refs.clone() {
-            let resolved = resolve_fragment(settings, tree, &all, dir, &at.reference);
-            match resolved {
-                Ok(fragment) => {
-                    file.config_sources.push(settings.root.join(&fragment));
-                    queue.push_back((fragment, targets.clone()));
-                }
-                Err(e) => file.config_source_problem(&at, &e),
-            }
+            Err(e) => file.config_source_problem(&at, &e),
         }
-        files.insert(
-            relative.clone(),
-            TargetFile {
-                file,
-                targets,
-                display: relative,
-                path,
-                refused,
-            },
-        );
     }
-    Ok((files.into_values().collect(), warnings))
+    let file = TargetFile {
+        file,
+        targets,
+        display: relative,
+        path,
+        refused,
+    };
+    (file, fragments)
 }
 
 /// One glob set per target, matched ignoring case as Windows does.
