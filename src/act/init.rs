@@ -214,7 +214,7 @@ pub async fn run(
     if settings_path.exists() && !force {
         return Err(InitError::Exists(settings_path.display().to_string()));
     }
-    let rendered = render(root, sources, rules, fetcher, now, false).await?;
+    let rendered = prepare(root, sources, rules, fetcher, now, false).await?;
     crate::act::write::write_atomic(&settings_path, rendered.settings.as_bytes())?;
     crate::act::write::write_atomic(&rendered.summary.lock_path, rendered.lock.as_bytes())?;
     Ok(rendered.summary)
@@ -230,12 +230,14 @@ pub struct Rendered {
     pub lock: String,
 }
 
-/// What [`run`] writes, without writing it (`keyroll onboard` commits it instead).
+/// What [`run`] writes, without writing it (`keyroll onboard` commits it instead): the sources
+/// fetched and the root scanned ([`load`]), the scanned thumbprints matched to the sources
+/// ([`match_trust`]), keyroll.toml and keyroll.lock written as text ([`render_files`]).
 /// `only_trusted`: when some config trusts a source's keys, the sources no config trusts are
 /// left out (an organisation's run passes every issuer of the estate; a repository's
 /// keyroll.toml should name the ones it trusts). When none is trusted, every source stays,
 /// with its commented `[[target]]`, for a person to pick.
-pub async fn render(
+pub async fn prepare(
     root: &Path,
     sources: &[String],
     rules: &RuleSet,
@@ -243,17 +245,83 @@ pub async fn render(
     now: OffsetDateTime,
     only_trusted: bool,
 ) -> Result<Rendered, InitError> {
-    let settings_path = root.join(crate::model::settings::FILE_NAME);
-    let lock_path = root.join(crate::model::lock::FILE_NAME);
+    let loaded = load(root, sources, rules, fetcher, now).await?;
+    let matched = match_trust(&loaded, only_trusted);
+    Ok(render_files(&loaded, matched, now))
+}
+
+/// The sources init read and the configs it scanned.
+struct Loaded<'a> {
+    root: &'a Path,
+    sources: &'a [String],
+    /// One per source, in order.
+    docs: Vec<MetadataDocument>,
+    scanned: scan::ScanResult,
+}
+
+async fn load<'a>(
+    root: &'a Path,
+    sources: &'a [String],
+    rules: &RuleSet,
+    fetcher: &Fetcher,
+    now: OffsetDateTime,
+) -> Result<Loaded<'a>, InitError> {
     let mut docs: Vec<MetadataDocument> = Vec::new();
     for source in sources {
         docs.push(metadata::load(source, fetcher, now).await?);
     }
     let scanned = scan::scan_paths(&[root.to_path_buf()], rules, &KnownCertificates::default())?;
+    Ok(Loaded {
+        root,
+        sources,
+        docs,
+        scanned,
+    })
+}
 
+/// (file, dialect, authority) → the issuers it trusts.
+type Trusts = BTreeMap<(String, String, Option<String>), BTreeSet<String>>;
+/// (dialect, authority, issuers) → the files trusting those issuers that way.
+type Targets = BTreeMap<(String, Option<String>, Vec<String>), Vec<String>>;
+
+/// What matching the scanned thumbprints to the sources found.
+struct Matched {
+    issuers: Vec<Issuer>,
+    /// Every name given so far, so a suggested one is free too.
+    names: BTreeSet<String>,
+    trusts: Trusts,
+    /// file → (entries, entries matched, dialect), for the configs no source speaks for.
+    per_file: BTreeMap<String, (usize, usize, String)>,
+    /// With `matched`, `unmatched` and `unpicked_sources` filled in.
+    summary: InitSummary,
+}
+
+impl Matched {
+    fn add_issuer(
+        &mut self,
+        loaded: &Loaded<'_>,
+        doc_index: usize,
+        entity_id: Option<String>,
+    ) -> String {
+        let candidates =
+            name_candidates(entity_id.as_deref(), &loaded.sources[doc_index], doc_index);
+        let name = free_name(&candidates, &self.names);
+        self.names.insert(name.clone());
+        self.issuers.push(Issuer {
+            name: name.clone(),
+            metadata: relative_source(loaded.root, &loaded.sources[doc_index]),
+            entity_id,
+            doc_index,
+        });
+        name
+    }
+}
+
+fn match_trust(loaded: &Loaded<'_>, only_trusted: bool) -> Matched {
+    let root = loaded.root;
     // Which entity publishes each thumbprint (signing keys only).
     let mut publisher: BTreeMap<_, (usize, Option<String>)> = BTreeMap::new();
-    for (i, doc) in docs.iter().enumerate() {
+    for (i, doc) in loaded.docs.iter().enumerate() {
         for key in doc.keys.iter().filter(|k| k.is_signing()) {
             publisher
                 .entry(key.thumbprint())
@@ -261,59 +329,51 @@ pub async fn render(
         }
     }
 
-    let mut issuers: Vec<Issuer> = Vec::new();
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut add_issuer =
-        |doc_index: usize, entity_id: Option<String>, issuers: &mut Vec<Issuer>| {
-            let candidates = name_candidates(entity_id.as_deref(), &sources[doc_index], doc_index);
-            let name = free_name(&candidates, &names);
-            names.insert(name.clone());
-            issuers.push(Issuer {
-                name: name.clone(),
-                metadata: relative_source(root, &sources[doc_index]),
-                entity_id,
-                doc_index,
-            });
-            name
-        };
-
-    // (file, dialect, authority) → the issuers it trusts.
-    let mut trusts: BTreeMap<(String, String, Option<String>), BTreeSet<String>> = BTreeMap::new();
-    // file → (entries, entries matched), for the configs no source speaks for.
-    let mut per_file: BTreeMap<String, (usize, usize, String)> = BTreeMap::new();
-    let mut summary = InitSummary {
-        settings_path: settings_path.clone(),
-        lock_path: lock_path.clone(),
-        ..Default::default()
+    let mut m = Matched {
+        issuers: Vec::new(),
+        names: BTreeSet::new(),
+        trusts: BTreeMap::new(),
+        per_file: BTreeMap::new(),
+        summary: InitSummary {
+            settings_path: root.join(crate::model::settings::FILE_NAME),
+            lock_path: root.join(crate::model::lock::FILE_NAME),
+            ..Default::default()
+        },
     };
-    for entry in scanned.entries().filter(|e| e.kind == scan::EntryKind::Add) {
+    for entry in loaded
+        .scanned
+        .entries()
+        .filter(|e| e.kind == scan::EntryKind::Add)
+    {
         let relative = slash_path(entry.file.strip_prefix(root).unwrap_or(&entry.file));
         let place = format!("{relative}:{}", entry.line);
-        let counts = per_file
+        let counts = m
+            .per_file
             .entry(relative.clone())
             .or_insert((0, 0, entry.dialect.clone()));
         counts.0 += 1;
         let Some((doc_index, entity_id)) =
             entry.normalized.and_then(|t| publisher.get(&t)).cloned()
         else {
-            summary.unmatched.push(format!("{place} {}", entry.raw));
+            m.summary.unmatched.push(format!("{place} {}", entry.raw));
             continue;
         };
         counts.1 += 1;
-        let name = match issuers
+        let name = match m
+            .issuers
             .iter()
             .find(|i| i.doc_index == doc_index && i.entity_id == entity_id)
         {
             Some(i) => i.name.clone(),
-            None => add_issuer(doc_index, entity_id, &mut issuers),
+            None => m.add_issuer(loaded, doc_index, entity_id),
         };
-        summary
+        m.summary
             .matched
             .push(format!("{place} {} → {name}", entry.raw));
         let authority = (entry.dialect == "vinr")
             .then(|| entry.scope.clone())
             .flatten();
-        trusts
+        m.trusts
             .entry((relative, entry.dialect.clone(), authority))
             .or_default()
             .insert(name);
@@ -321,38 +381,42 @@ pub async fn render(
 
     // Every source no config trusts yet is an issuer too, unless it is an aggregate: which of
     // its entities the app trusts is for a person to pick.
-    let trusted_any = !issuers.is_empty();
-    for (doc_index, doc) in docs.iter().enumerate() {
-        if issuers.iter().any(|i| i.doc_index == doc_index) || (only_trusted && trusted_any) {
+    let trusted_any = !m.issuers.is_empty();
+    for (doc_index, doc) in loaded.docs.iter().enumerate() {
+        if m.issuers.iter().any(|i| i.doc_index == doc_index) || (only_trusted && trusted_any) {
             continue;
         }
         let entity_ids = doc.entity_ids();
         if entity_ids.len() > 1 {
-            summary.unpicked_sources.push(UnpickedSource {
-                metadata: relative_source(root, &sources[doc_index]),
+            m.summary.unpicked_sources.push(UnpickedSource {
+                metadata: relative_source(root, &loaded.sources[doc_index]),
                 entities: entity_ids.len(),
             });
             continue;
         }
         let entity_id = entity_ids.into_iter().next().map(str::to_string);
-        add_issuer(doc_index, entity_id, &mut issuers);
+        m.add_issuer(loaded, doc_index, entity_id);
     }
+    m
+}
 
+/// keyroll.toml and keyroll.lock as text, from what [`match_trust`] found; no I/O.
+fn render_files(loaded: &Loaded<'_>, matched: Matched, now: OffsetDateTime) -> Rendered {
+    let Matched {
+        issuers,
+        names,
+        trusts,
+        per_file,
+        mut summary,
+    } = matched;
     // Files that trust the same issuers the same way share one target.
-    let mut targets: BTreeMap<(String, Option<String>, Vec<String>), Vec<String>> = BTreeMap::new();
+    let mut targets: Targets = BTreeMap::new();
     for ((file, dialect, authority), issuers) in trusts {
         targets
             .entry((dialect, authority, issuers.into_iter().collect()))
             .or_default()
             .push(file);
     }
-    let trusted_by = |name: &str| -> Vec<String> {
-        targets
-            .iter()
-            .filter(|((_, _, issuers), _)| issuers.iter().any(|i| i == name))
-            .flat_map(|(_, files)| files.iter().cloned())
-            .collect()
-    };
     summary.configs_without_match = per_file
         .iter()
         .filter(|(_, (_, matched, _))| *matched == 0)
@@ -366,19 +430,68 @@ pub async fn render(
         .map(|(file, (_, _, dialect))| (file, dialect))
         .collect();
 
-    let signing_keys = |issuer: &Issuer| {
-        docs[issuer.doc_index]
-            .keys
-            .iter()
-            .filter(|k| k.is_signing() && k.entity_id == issuer.entity_id)
-            .collect::<Vec<_>>()
-    };
+    let mut text = issuers_text(loaded, &issuers, &names, &summary.unpicked_sources);
+    text.push_str(&targets_text(&targets, &issuers, &stale_files));
+    text.push_str(
+        "\n[policy]\n\
+         # add_not_yet_valid = true   # add keys published before they become valid (AD FS: ~20 days ahead)\n\
+         # remove_after = \"7d\"        # keep a key this long after it left the metadata\n\
+         # remove_expired = true      # drop an expired key at once once it is no longer published\n\
+         # keep_unknown = true        # leave entries no configured issuer publishes alone\n\
+         # warn_expiring = \"30d\"\n",
+    );
 
+    let lock = lock_of(&loaded.docs, &issuers, now);
+    summary.issuers = issuers
+        .iter()
+        .map(|i| IssuerSummary {
+            name: i.name.clone(),
+            metadata: i.metadata.clone(),
+            entity_id: i.entity_id.clone(),
+            signing_keys: signing_keys(&loaded.docs, i).len(),
+            trusted_by: trusted_by(&targets, &i.name),
+        })
+        .collect();
+    Rendered {
+        summary,
+        settings: text,
+        lock: lock.to_toml(),
+    }
+}
+
+fn signing_keys<'d>(
+    docs: &'d [MetadataDocument],
+    issuer: &Issuer,
+) -> Vec<&'d metadata::PublishedKey> {
+    docs[issuer.doc_index]
+        .keys
+        .iter()
+        .filter(|k| k.is_signing() && k.entity_id == issuer.entity_id)
+        .collect::<Vec<_>>()
+}
+
+/// The files of the targets naming `name`.
+fn trusted_by(targets: &Targets, name: &str) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|((_, _, issuers), _)| issuers.iter().any(|i| i == name))
+        .flat_map(|(_, files)| files.iter().cloned())
+        .collect()
+}
+
+/// keyroll.toml's header, its `[[issuer]]` tables and a commented one per unpicked source.
+fn issuers_text(
+    loaded: &Loaded<'_>,
+    issuers: &[Issuer],
+    names: &BTreeSet<String>,
+    unpicked_sources: &[UnpickedSource],
+) -> String {
+    let (root, sources) = (loaded.root, loaded.sources);
     let mut text = String::from(
         "# keyroll.toml — written by `keyroll init`; review it, then run `keyroll plan`.\n\
          # Reference: README.md, section \"keyroll.toml\".\n",
     );
-    for issuer in &issuers {
+    for issuer in issuers {
         text.push_str(&format!(
             "\n[[issuer]]\nname = {}\nmetadata = [{}]\n",
             toml_string(&issuer.name),
@@ -388,12 +501,12 @@ pub async fn render(
             text.push_str(&format!("entity_id = {}\n", toml_string(entity_id)));
         }
     }
-    for source in &summary.unpicked_sources {
+    for source in unpicked_sources {
         let doc_index = sources
             .iter()
             .position(|s| relative_source(root, s) == source.metadata)
             .expect("an unpicked source is one of the sources");
-        let entity_ids = docs[doc_index].entity_ids();
+        let entity_ids = loaded.docs[doc_index].entity_ids();
         let example = entity_ids.iter().next().copied().unwrap_or_default();
         text.push_str(&format!(
             "\n# {} lists {} entities and no config here trusts a key of any of them yet.\n\
@@ -403,13 +516,23 @@ pub async fn render(
             source.entities,
             toml_string(&free_name(
                 &name_candidates(Some(example), &sources[doc_index], doc_index),
-                &names
+                names
             )),
             toml_string(&source.metadata),
             toml_string(example),
         ));
     }
-    for ((dialect, authority, issuers), files) in &targets {
+    text
+}
+
+/// keyroll.toml's `[[target]]` tables, and a commented one per issuer no config trusts yet.
+fn targets_text(
+    targets: &Targets,
+    issuers: &[Issuer],
+    stale_files: &[(&String, &String)],
+) -> String {
+    let mut text = String::new();
+    for ((dialect, authority, issuers), files) in targets {
         let files: Vec<String> = files.iter().map(|f| toml_string(f)).collect();
         let issuers: Vec<String> = issuers.iter().map(|i| toml_string(i)).collect();
         text.push_str(&format!(
@@ -422,22 +545,21 @@ pub async fn render(
             text.push_str(&format!("authority = {}\n", toml_string(authority)));
         }
     }
-    for issuer in issuers.iter().filter(|i| trusted_by(&i.name).is_empty()) {
-        text.push_str(&commented_target(issuer, &stale_files));
+    for issuer in issuers
+        .iter()
+        .filter(|i| trusted_by(targets, &i.name).is_empty())
+    {
+        text.push_str(&commented_target(issuer, stale_files));
     }
-    text.push_str(
-        "\n[policy]\n\
-         # add_not_yet_valid = true   # add keys published before they become valid (AD FS: ~20 days ahead)\n\
-         # remove_after = \"7d\"        # keep a key this long after it left the metadata\n\
-         # remove_expired = true      # drop an expired key at once once it is no longer published\n\
-         # keep_unknown = true        # leave entries no configured issuer publishes alone\n\
-         # warn_expiring = \"30d\"\n",
-    );
+    text
+}
 
+/// keyroll.lock: every issuer's signing keys, first seen `now`.
+fn lock_of(docs: &[MetadataDocument], issuers: &[Issuer], now: OffsetDateTime) -> Lock {
     let mut lock = Lock::default();
-    for issuer in &issuers {
+    for issuer in issuers {
         let keys = lock.issuers.entry(issuer.name.clone()).or_default();
-        for key in signing_keys(issuer) {
+        for key in signing_keys(docs, issuer) {
             let cert = &key.certificate;
             keys.insert(
                 cert.sha1.to_upper_hex(),
@@ -452,21 +574,7 @@ pub async fn render(
             );
         }
     }
-    summary.issuers = issuers
-        .iter()
-        .map(|i| IssuerSummary {
-            name: i.name.clone(),
-            metadata: i.metadata.clone(),
-            entity_id: i.entity_id.clone(),
-            signing_keys: signing_keys(i).len(),
-            trusted_by: trusted_by(&i.name),
-        })
-        .collect();
-    Ok(Rendered {
-        summary,
-        settings: text,
-        lock: lock.to_toml(),
-    })
+    lock
 }
 
 /// A `[[target]]` to fill in for an issuer no config trusts yet, suggesting the configs that

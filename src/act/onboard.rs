@@ -1,5 +1,5 @@
 //! `keyroll onboard`: one pull request that adds a keyroll.toml (and keyroll.lock), written
-//! by `init` ([`crate::act::init::render`]), to a repository that has WIF configs but none yet —
+//! by `init` ([`crate::act::init::prepare`]), to a repository that has WIF configs but none yet —
 //! the repositories `keyroll discover --onboarding` lists.
 //!
 //! The files are made from the base commit the pull request targets, not a work tree: the
@@ -302,7 +302,7 @@ pub async fn onboard(
         tempfile::tempdir().map_err(|e| OnboardError::Setup(format!("a temporary folder: {e}")))?;
     export_configs(repo, from, &prefix, rules, scratch.path())?;
     let rendered =
-        crate::act::init::render(scratch.path(), &options.sources, rules, fetcher, now, true)
+        crate::act::init::prepare(scratch.path(), &options.sources, rules, fetcher, now, true)
             .await?;
     let summary = &rendered.summary;
     report.issuers = summary
