@@ -843,3 +843,84 @@ fn a_root_declaring_many_namespaces_reads_and_verifies_the_same() {
         assert!(!doc.signature_report.as_ref().unwrap().is_valid());
     }
 }
+
+/// Past 4,096 namespace declarations in scope on one element (its own and its ancestors'),
+/// a document is refused with the element's position, by the tree reader and by the stream
+/// (which leaves the decision to the tree): roxmltree's time grows with their square. At
+/// 4,000 both read it, the same way.
+#[test]
+fn an_element_with_too_many_namespaces_in_scope_is_refused_by_both_readers() {
+    let k = keys();
+    let declarations = |from: usize, n: usize| -> String {
+        (from..from + n)
+            .map(|i| format!(" xmlns:n{i}=\"urn:n:{i}\""))
+            .collect()
+    };
+    let entity = |extra: &str| {
+        sigkit::entity(
+            "_e",
+            "https://e.example",
+            "",
+            &k.current.base64(),
+            &k.next.base64(),
+        )
+        .replacen(
+            "<EntityDescriptor ",
+            &format!("<EntityDescriptor{extra} "),
+            1,
+        )
+    };
+    let aggregate = |root: &str, entity: &str| {
+        format!(
+            "<?xml version=\"1.0\"?>\n<EntitiesDescriptor xmlns=\"{MD}\"{root}>\n{entity}\n</EntitiesDescriptor>\n"
+        )
+    };
+
+    // Within the limit: read, on the stream as on the tree.
+    let within = aggregate(&declarations(0, 4000), &entity(""));
+    assert_same("within.xml", within.as_bytes());
+
+    for (name, doc, line) in [
+        // On the root.
+        (
+            "root.xml",
+            aggregate(&declarations(0, 5000), &entity("")),
+            2,
+        ),
+        // Inherited: 3,000 on the root, 2,000 more on an entity (its line is 3).
+        (
+            "inherited.xml",
+            aggregate(&declarations(0, 3000), &entity(&declarations(3000, 2000))),
+            3,
+        ),
+        // A single entity, read as a tree.
+        ("single.xml", entity(&declarations(0, 5000)), 1),
+    ] {
+        if root_is_aggregate(doc.as_bytes()) {
+            assert!(
+                matches!(
+                    metadata::parse_streamed(name, doc.as_bytes(), OffsetDateTime::UNIX_EPOCH),
+                    Err(Fallback::Unusual(_))
+                ),
+                "{name}: the stream leaves it to the tree"
+            );
+        }
+        for result in [
+            metadata::parse(name, doc.as_bytes(), OffsetDateTime::UNIX_EPOCH),
+            metadata::parse_tree(name, doc.as_bytes(), OffsetDateTime::UNIX_EPOCH),
+        ] {
+            match result {
+                Err(MetadataError::Malformed {
+                    line: at, detail, ..
+                }) => {
+                    assert_eq!(at, line, "{name}: {detail}");
+                    assert!(
+                        detail.contains("namespace declarations in scope (at most 4096)"),
+                        "{detail}"
+                    );
+                }
+                other => panic!("{name}: {:?}", other.map(|d| d.keys.len())),
+            }
+        }
+    }
+}

@@ -92,7 +92,68 @@ pub(super) struct XmlKeys {
     pub(super) freshness: Freshness,
 }
 
+/// At most this many namespace declarations in scope on one element (its own and its
+/// ancestors'). roxmltree checks each declaration of an element against the element's
+/// others and copies the parent's into an element that declares its own, so time grows with
+/// the square of their number: 50,000 on one element took 5 s. Real metadata has a few
+/// dozen; a document past this is refused, naming the element, rather than read slowly.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 4096;
+
+/// Refuses a document with an element that has more than [`MAX_NAMESPACES_IN_SCOPE`]
+/// declarations in scope. One pass, and only when the text holds that many `xmlns` at all
+/// (every real document returns at the first check).
+pub(super) fn check_namespaces(source: &str, text: &str) -> Result<(), MetadataError> {
+    use quick_xml::events::Event;
+    if memchr::memmem::find_iter(text.as_bytes(), b"xmlns")
+        .nth(MAX_NAMESPACES_IN_SCOPE)
+        .is_none()
+    {
+        return Ok(());
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut in_scope: Vec<usize> = Vec::new();
+    loop {
+        let at = reader.buffer_position() as usize;
+        let (start, open) = match reader.read_event() {
+            Ok(Event::Start(start)) => (start, true),
+            Ok(Event::Empty(start)) => (start, false),
+            Ok(Event::End(_)) => {
+                in_scope.pop();
+                continue;
+            }
+            // Malformed text is the parser's to report, at its position.
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            Ok(_) => continue,
+        };
+        let own = start
+            .attributes()
+            .with_checks(false)
+            .filter(|a| {
+                a.as_ref()
+                    .is_ok_and(|a| a.key.as_ref().starts_with(b"xmlns"))
+            })
+            .count();
+        let count = in_scope.last().copied().unwrap_or(0) + own;
+        if count > MAX_NAMESPACES_IN_SCOPE {
+            let offset = at + text[at..].find('<').unwrap_or(0);
+            let (line, column) = line_column(&text.as_bytes()[..offset]);
+            return Err(MetadataError::Malformed {
+                source_name: source.to_string(),
+                line,
+                column,
+                detail: format!(
+                    "an element with {count} namespace declarations in scope (at most {MAX_NAMESPACES_IN_SCOPE}): refused, no metadata needs so many and reading them takes time that grows with their square"
+                ),
+            });
+        }
+        if open {
+            in_scope.push(count);
+        }
+    }
+}
+
 pub(super) fn parse_xml(source: &str, text: &str) -> Result<XmlKeys, MetadataError> {
+    check_namespaces(source, text)?;
     let doc = roxmltree::Document::parse_with_options(text, xml_options())
         .map_err(|e| xml_error(source, text, &e))?;
     let locator = Locator::whole(text);

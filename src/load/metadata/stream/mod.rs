@@ -27,7 +27,9 @@ use quick_xml::events::{BytesStart, Event};
 use roxmltree::Node;
 
 use super::position::Locator;
-use super::xml::{DescriptorKeys, XmlKeys, XmlReader, verify_signature, xml_options};
+use super::xml::{
+    DescriptorKeys, MAX_NAMESPACES_IN_SCOPE, XmlKeys, XmlReader, verify_signature, xml_options,
+};
 use super::{NS_DS, NS_MD, is_ds};
 use crate::load::signature::{
     Bounds, Canonicalizer, Digester, Freshness, Position, Streamed, StreamedDigest, freshness,
@@ -96,6 +98,20 @@ struct Container {
     /// The tightest `validUntil` / `cacheDuration` of it and the containers around it: the
     /// keys of every piece inside are bound by them.
     bounds: Arc<Bounds>,
+    /// Namespace declarations on it and the containers around it, counted as the tree
+    /// reader counts them ([`super::xml::check_namespaces`]).
+    declared: usize,
+}
+
+/// Whether `text`, inside a container with `declared` declarations, may hold an element
+/// past [`MAX_NAMESPACES_IN_SCOPE`]: then the tree reader decides (and refuses, naming it).
+/// Every declaration takes at least 8 bytes (`xmlns=""`), so a short piece is never counted.
+fn may_exceed_namespaces(declared: usize, text: &str) -> bool {
+    let room = MAX_NAMESPACES_IN_SCOPE.saturating_sub(declared);
+    text.len() / 8 > room
+        && memchr::memmem::find_iter(text.as_bytes(), b"xmlns")
+            .nth(room)
+            .is_some()
 }
 
 fn wrapper_for(scope: &BTreeMap<String, String>) -> Arc<str> {
@@ -176,15 +192,18 @@ fn wrapper_for_piece(scope: &BTreeMap<String, String>, text: &str) -> String {
 fn scope_of(
     start: &BytesStart<'_>,
     parent: &Arc<BTreeMap<String, String>>,
-) -> Result<Arc<BTreeMap<String, String>>, Fallback> {
+) -> Result<(Arc<BTreeMap<String, String>>, usize), Fallback> {
     let mut scope: Option<BTreeMap<String, String>> = None;
     // quick-xml's own duplicate check compares each attribute with every earlier one
     // (quadratic on a root declaring 50,000 namespaces); a repeated declaration is caught
     // here by a set, and any other repeated attribute by roxmltree, which parses every
     // element this reader keeps.
     let mut declared = std::collections::HashSet::new();
+    // Counted as the tree reader's check counts them: every attribute named xmlns*.
+    let mut counted = 0;
     for attribute in start.attributes().with_checks(false) {
         let attribute = attribute.map_err(|_| Fallback::Invalid)?;
+        counted += usize::from(attribute.key.as_ref().starts_with(b"xmlns"));
         let key = std::str::from_utf8(attribute.key.as_ref()).map_err(|_| Fallback::Invalid)?;
         let prefix = match key.strip_prefix("xmlns") {
             Some("") => "",
@@ -202,7 +221,8 @@ fn scope_of(
             .get_or_insert_with(|| parent.as_ref().clone())
             .insert(prefix.to_string(), value.into_owned());
     }
-    Ok(scope.map_or_else(|| Arc::clone(parent), Arc::new))
+    let scope = scope.map_or_else(|| Arc::clone(parent), Arc::new);
+    Ok((scope, counted))
 }
 
 /// An element's namespace and local name, in `scope` (its own declarations included).
@@ -448,7 +468,11 @@ impl<R: std::io::Read> Stream<'_, R> {
         is_empty: bool,
     ) -> Result<(), Fallback> {
         let depth = self.containers.len();
-        let scope = scope_of(child, &self.containers[depth - 1].scope)?;
+        let (scope, own) = scope_of(child, &self.containers[depth - 1].scope)?;
+        let declared = self.containers[depth - 1].declared + own;
+        if declared > MAX_NAMESPACES_IN_SCOPE {
+            return Err(Fallback::Unusual("too many namespace declarations"));
+        }
         let qname = std::str::from_utf8(child.name().as_ref())
             .map_err(|_| Fallback::Invalid)?
             .to_string();
@@ -457,7 +481,7 @@ impl<R: std::io::Read> Stream<'_, R> {
             self.element_children += 1;
         }
         if is_md_name(&ns, local, "EntitiesDescriptor") {
-            return self.open_container(&qname, scope, start, end, is_empty);
+            return self.open_container(&qname, (scope, declared), start, end, is_empty);
         }
         let end = if is_empty {
             end
@@ -481,7 +505,10 @@ impl<R: std::io::Read> Stream<'_, R> {
         start: u64,
         end: u64,
     ) -> Result<(), Fallback> {
-        let scope = scope_of(start_tag, &Arc::new(BTreeMap::new()))?;
+        let (scope, declared) = scope_of(start_tag, &Arc::new(BTreeMap::new()))?;
+        if declared > MAX_NAMESPACES_IN_SCOPE {
+            return Err(Fallback::Unusual("too many namespace declarations"));
+        }
         let qname = std::str::from_utf8(start_tag.name().as_ref())
             .map_err(|_| Fallback::Invalid)?
             .to_string();
@@ -525,6 +552,7 @@ impl<R: std::io::Read> Stream<'_, R> {
             wrapper: wrapper_for(&scope),
             scope,
             bounds,
+            declared,
         });
         self.window().keep = end;
         Ok(())
@@ -533,7 +561,7 @@ impl<R: std::io::Read> Stream<'_, R> {
     fn open_container(
         &mut self,
         qname: &str,
-        scope: Arc<BTreeMap<String, String>>,
+        (scope, declared): (Arc<BTreeMap<String, String>>, usize),
         start: u64,
         end: u64,
         is_empty: bool,
@@ -582,6 +610,7 @@ impl<R: std::io::Read> Stream<'_, R> {
                 wrapper: wrapper_for(&scope),
                 scope,
                 bounds,
+                declared,
             });
         }
         Ok(())
@@ -626,6 +655,9 @@ impl<R: std::io::Read> Stream<'_, R> {
         let container = self.containers.last().ok_or(Fallback::Invalid)?;
         let slice = std::str::from_utf8(self.reader.get_ref().held(start..end))
             .map_err(|_| Fallback::Invalid)?;
+        if may_exceed_namespaces(container.declared, slice) {
+            return Err(Fallback::Unusual("too many namespace declarations"));
+        }
         let wrapper = wrapper_in(container, slice);
         let mut text = String::with_capacity(wrapper.len() + slice.len() + WRAPPER.len() + 3);
         text.push_str(&wrapper);
@@ -642,6 +674,9 @@ impl<R: std::io::Read> Stream<'_, R> {
         let bounds = &container.bounds;
         let slice = std::str::from_utf8(self.reader.get_ref().held(start..end))
             .map_err(|_| Fallback::Invalid)?;
+        if may_exceed_namespaces(container.declared, slice) {
+            return Err(Fallback::Unusual("too many namespace declarations"));
+        }
         let wrapper = wrapper_in(container, slice);
         let from = self.text.len();
         self.text.push_str(&wrapper);
