@@ -202,6 +202,7 @@ fn export_configs(
 
 /// Opens, updates or leaves the one onboarding pull request of `options.repository`.
 /// `repo` is a clone of it (the work tree is not read; the base is fetched into it).
+/// Three stages: [`read`] the base, [`draft`] the files from it, [`publish`] them.
 pub async fn onboard(
     repo: &GitRepo,
     options: &OnboardOptions,
@@ -209,6 +210,107 @@ pub async fn onboard(
     fetcher: &Fetcher,
     now: OffsetDateTime,
 ) -> Result<OnboardReport, OnboardError> {
+    let target = read(repo, options)?;
+    let github = GitHub::new(
+        &options.api_url,
+        options.token.clone(),
+        options.dry_run,
+        options.retry.clone(),
+    );
+    let mut report = OnboardReport {
+        dry_run: options.dry_run,
+        repository: options.repository.to_string(),
+        base: target.base.clone(),
+        planned_from: Some(format!("{} {}", target.from_label, target.from)),
+        branch: BRANCH.into(),
+        operation: Operation::None,
+        number: None,
+        url: None,
+        head_sha: None,
+        detail: None,
+        config_path: target.config_path.clone(),
+        settings: None,
+        issuers: Vec::new(),
+        matched: Vec::new(),
+        unmatched: Vec::new(),
+        api_calls: Vec::new(),
+    };
+    if repo.blob_at(target.from, &target.config_path)?.is_some() {
+        report.operation = Operation::AlreadyOnboarded;
+        report.detail = Some(format!(
+            "{} already holds {}",
+            target.base, target.config_path
+        ));
+        return Ok(report);
+    }
+
+    let draft = draft(repo, options, rules, fetcher, now, &target).await?;
+    let summary = &draft.rendered.summary;
+    report.issuers = summary
+        .issuers
+        .iter()
+        .map(|i| format!("{} from {}", i.name, i.metadata))
+        .collect();
+    report.matched = summary.matched.clone();
+    report.unmatched = summary.unmatched.clone();
+    report.settings = Some(draft.rendered.settings.clone());
+
+    publish(repo, options, &github, &target, &draft, now, &mut report).await?;
+    report.api_calls = github.calls();
+    Ok(report)
+}
+
+/// Where the files go, and the base they are made from.
+struct Target {
+    /// keyroll.toml's path in the repository.
+    config_path: String,
+    /// keyroll.lock's, beside it.
+    lock_path: String,
+    /// Their folder, "" at the root: what init scans.
+    prefix: String,
+    /// The branch the pull request targets.
+    base: String,
+    /// Its fetched head; `None` in a dry run, which pushes nothing.
+    base_head: Option<git2::Oid>,
+    /// The commit the files are made from, and how it was found ("main (fetched)").
+    from: git2::Oid,
+    from_label: String,
+}
+
+/// The read stage: the options checked, and the base fetched.
+fn read(repo: &GitRepo, options: &OnboardOptions) -> Result<Target, OnboardError> {
+    let (config_path, prefix, lock_path) = checked_paths(options)?;
+    // The base: fetched in a real run; in a dry run the local origin/<base> or HEAD.
+    let (base, base_head, planned_from) = if options.dry_run {
+        let (commit, label) = repo.local_base(options.base.as_deref())?;
+        let name = options.base.clone().unwrap_or_else(|| "main".into());
+        (name, None, (commit, label))
+    } else {
+        let url = options.remote_url.as_deref().ok_or_else(|| {
+            OnboardError::Setup("no git remote to push to: set --remote or add an origin".into())
+        })?;
+        let name = match &options.base {
+            Some(b) => b.clone(),
+            None => repo.default_branch(url, options.token.as_ref())?,
+        };
+        repo.fetch(url, &name, BRANCH_PREFIX, options.token.as_ref())?;
+        let head = repo.base_head()?;
+        let label = format!("{name} (fetched)");
+        (name, Some(head), (head, label))
+    };
+    Ok(Target {
+        config_path,
+        lock_path,
+        prefix,
+        base,
+        base_head,
+        from: planned_from.0,
+        from_label: planned_from.1,
+    })
+}
+
+/// The token, the sources and the config path checked: (config path, its folder, lock path).
+fn checked_paths(options: &OnboardOptions) -> Result<(String, String, String), OnboardError> {
     if !options.dry_run && options.token.is_none() {
         return Err(OnboardError::Setup(
             "keyroll onboard needs a token (--token or GITHUB_TOKEN; contents: write, pull-requests: write); --dry-run previews without one".into(),
@@ -248,71 +350,34 @@ pub async fn onboard(
     } else {
         format!("{prefix}/{}", crate::model::lock::FILE_NAME)
     };
+    Ok((config_path, prefix, lock_path))
+}
 
-    // The base: fetched in a real run; in a dry run the local origin/<base> or HEAD.
-    let (base, base_head, planned_from) = if options.dry_run {
-        let (commit, label) = repo.local_base(options.base.as_deref())?;
-        let name = options.base.clone().unwrap_or_else(|| "main".into());
-        (name, None, (commit, label))
-    } else {
-        let url = options.remote_url.as_deref().ok_or_else(|| {
-            OnboardError::Setup("no git remote to push to: set --remote or add an origin".into())
-        })?;
-        let name = match &options.base {
-            Some(b) => b.clone(),
-            None => repo.default_branch(url, options.token.as_ref())?,
-        };
-        repo.fetch(url, &name, BRANCH_PREFIX, options.token.as_ref())?;
-        let head = repo.base_head()?;
-        let label = format!("{name} (fetched)");
-        (name, Some(head), (head, label))
-    };
-    let github = GitHub::new(
-        &options.api_url,
-        options.token.clone(),
-        options.dry_run,
-        options.retry.clone(),
-    );
-    let mut report = OnboardReport {
-        dry_run: options.dry_run,
-        repository: options.repository.to_string(),
-        base: base.clone(),
-        planned_from: Some(format!("{} {}", planned_from.1, planned_from.0)),
-        branch: BRANCH.into(),
-        operation: Operation::None,
-        number: None,
-        url: None,
-        head_sha: None,
-        detail: None,
-        config_path: config_path.clone(),
-        settings: None,
-        issuers: Vec::new(),
-        matched: Vec::new(),
-        unmatched: Vec::new(),
-        api_calls: Vec::new(),
-    };
-    let from = planned_from.0;
-    if repo.blob_at(from, &config_path)?.is_some() {
-        report.operation = Operation::AlreadyOnboarded;
-        report.detail = Some(format!("{base} already holds {config_path}"));
-        return Ok(report);
-    }
+/// What init proposes, and the pull request's words for it.
+struct Draft {
+    rendered: crate::act::init::Rendered,
+    digest: String,
+    title: String,
+    body: String,
+}
 
+/// The draft stage: init run over the base's configs, copied to a scratch folder.
+async fn draft(
+    repo: &GitRepo,
+    options: &OnboardOptions,
+    rules: &RuleSet,
+    fetcher: &Fetcher,
+    now: OffsetDateTime,
+    target: &Target,
+) -> Result<Draft, OnboardError> {
+    let prefix = &target.prefix;
     let scratch =
         tempfile::tempdir().map_err(|e| OnboardError::Setup(format!("a temporary folder: {e}")))?;
-    export_configs(repo, from, &prefix, rules, scratch.path())?;
+    export_configs(repo, target.from, prefix, rules, scratch.path())?;
     let rendered =
         crate::act::init::prepare(scratch.path(), &options.sources, rules, fetcher, now, true)
             .await?;
     let summary = &rendered.summary;
-    report.issuers = summary
-        .issuers
-        .iter()
-        .map(|i| format!("{} from {}", i.name, i.metadata))
-        .collect();
-    report.matched = summary.matched.clone();
-    report.unmatched = summary.unmatched.clone();
-    report.settings = Some(rendered.settings.clone());
     if summary.matched.is_empty() && summary.unmatched.is_empty() {
         return Err(OnboardError::Setup(format!(
             "{} holds no trusted thumbprint the rules recognise under {}: nothing to onboard",
@@ -320,14 +385,32 @@ pub async fn onboard(
             if prefix.is_empty() {
                 "its root"
             } else {
-                &prefix
+                prefix
             }
         )));
     }
     let digest = digest(&rendered.settings, &rendered.lock);
     let title = "keyroll: track the identity provider's signing keys".to_string();
-    let body = pr_body(&config_path, &lock_path, summary, &digest);
+    let body = pr_body(&target.config_path, &target.lock_path, summary, &digest);
+    Ok(Draft {
+        rendered,
+        digest,
+        title,
+        body,
+    })
+}
 
+/// The publish stage: the pull request left alone when a person closed one; else the branch
+/// pushed (a real run) and the pull request opened or updated. Fills in `report`.
+async fn publish(
+    repo: &GitRepo,
+    options: &OnboardOptions,
+    github: &GitHub,
+    target: &Target,
+    draft: &Draft,
+    now: OffsetDateTime,
+    report: &mut OnboardReport,
+) -> Result<(), OnboardError> {
     let pulls = github.pulls_for_branch(&options.repository, BRANCH).await?;
     let open = pulls.iter().find(|p| p.is_open()).cloned();
     if open.is_none()
@@ -340,20 +423,12 @@ pub async fn onboard(
             "onboarding pull request #{} was closed without merging; keyroll does not reopen it nor open another (reopen it to have keyroll update it)",
             closed.number
         ));
-        report.api_calls = github.calls();
-        return Ok(report);
+        return Ok(());
     }
 
-    let mut pushed = false;
-    if let Some(base_head) = base_head {
-        let remote_head = repo.remote_branch(BRANCH, BRANCH_PREFIX);
-        let email = identity().email;
-        if let Some(head) = remote_head
-            && !repo
-                .commits_between(head, base_head)?
-                .iter()
-                .all(|c| c.author_email == email && c.committer_email == email)
-        {
+    let pushed = match push_branch(repo, options, target, draft, now)? {
+        Branch::Untouched => false,
+        Branch::Human(head) => {
             report.operation = Operation::SkippedHuman;
             report.head_sha = Some(head.to_string());
             report.number = open.as_ref().map(|p| p.number);
@@ -361,48 +436,103 @@ pub async fn onboard(
             report.detail = Some(format!(
                 "{BRANCH} has commits keyroll did not make; left alone"
             ));
-            report.api_calls = github.calls();
-            return Ok(report);
+            return Ok(());
         }
-        let up_to_date = match remote_head {
-            Some(head) => {
-                repo.is_one_commit_with(head, base_head, &format!("{TRAILER} {digest}"))?
-            }
-            None => false,
-        };
-        if up_to_date {
-            report.head_sha = remote_head.map(|h| h.to_string());
-        } else {
-            let message = format!(
-                "{title}\n\nAdds {config_path} and {lock_path}, written by `keyroll init` from the configs on {base}.\n\n{TRAILER} {digest}\n"
-            );
-            let commit = repo.commit_files(
-                base_head,
-                &[
-                    (config_path.clone(), rendered.settings.clone().into_bytes()),
-                    (lock_path.clone(), rendered.lock.clone().into_bytes()),
-                ],
-                &message,
-                &identity(),
-                now,
-            )?;
-            let url = options
-                .remote_url
-                .as_deref()
-                .expect("a real run has a remote (checked above)");
-            repo.push(url, BRANCH, commit, options.token.as_ref())?;
-            pushed = true;
+        Branch::UpToDate(head) => {
+            report.head_sha = Some(head.to_string());
+            false
+        }
+        Branch::Pushed(commit) => {
             report.head_sha = Some(commit.to_string());
+            true
         }
-    }
+    };
+    open_or_update(github, options, target, draft, open, pushed, report).await
+}
 
+/// The onboarding branch, after [`push_branch`].
+enum Branch {
+    /// A dry run: nothing fetched, nothing pushed.
+    Untouched,
+    /// It has commits keyroll did not make (its head): left alone.
+    Human(git2::Oid),
+    /// It already is the one commit carrying this digest (its head).
+    UpToDate(git2::Oid),
+    /// This commit was pushed to it.
+    Pushed(git2::Oid),
+}
+
+/// Commits the files onto the fetched base and pushes them to [`BRANCH`], unless the branch
+/// already holds them or holds a person's commits.
+fn push_branch(
+    repo: &GitRepo,
+    options: &OnboardOptions,
+    target: &Target,
+    draft: &Draft,
+    now: OffsetDateTime,
+) -> Result<Branch, OnboardError> {
+    let Some(base_head) = target.base_head else {
+        return Ok(Branch::Untouched);
+    };
+    let remote_head = repo.remote_branch(BRANCH, BRANCH_PREFIX);
+    let email = identity().email;
+    if let Some(head) = remote_head
+        && !repo
+            .commits_between(head, base_head)?
+            .iter()
+            .all(|c| c.author_email == email && c.committer_email == email)
+    {
+        return Ok(Branch::Human(head));
+    }
+    let (title, digest) = (&draft.title, &draft.digest);
+    if let Some(head) = remote_head
+        && repo.is_one_commit_with(head, base_head, &format!("{TRAILER} {digest}"))?
+    {
+        return Ok(Branch::UpToDate(head));
+    }
+    let (config_path, lock_path, base) = (&target.config_path, &target.lock_path, &target.base);
+    let message = format!(
+        "{title}\n\nAdds {config_path} and {lock_path}, written by `keyroll init` from the configs on {base}.\n\n{TRAILER} {digest}\n"
+    );
+    let commit = repo.commit_files(
+        base_head,
+        &[
+            (
+                config_path.clone(),
+                draft.rendered.settings.clone().into_bytes(),
+            ),
+            (lock_path.clone(), draft.rendered.lock.clone().into_bytes()),
+        ],
+        &message,
+        &identity(),
+        now,
+    )?;
+    let url = options
+        .remote_url
+        .as_deref()
+        .expect("a real run has a remote (checked above)");
+    repo.push(url, BRANCH, commit, options.token.as_ref())?;
+    Ok(Branch::Pushed(commit))
+}
+
+/// Updates the open pull request when its words or its branch changed, else opens one.
+async fn open_or_update(
+    github: &GitHub,
+    options: &OnboardOptions,
+    target: &Target,
+    draft: &Draft,
+    open: Option<PullRequest>,
+    pushed: bool,
+    report: &mut OnboardReport,
+) -> Result<(), OnboardError> {
+    let (title, body) = (&draft.title, &draft.body);
     match open {
         Some(open) => {
             report.number = Some(open.number);
             report.url = Some(open.html_url.clone());
-            if pushed || open.title != title || open.body.as_deref() != Some(body.as_str()) {
+            if pushed || open.title != *title || open.body.as_deref() != Some(body.as_str()) {
                 github
-                    .update_pull(&options.repository, open.number, &title, &body)
+                    .update_pull(&options.repository, open.number, title, body)
                     .await?;
                 report.operation = Operation::Updated;
             }
@@ -412,10 +542,10 @@ pub async fn onboard(
         }
         None => {
             let new = NewPull {
-                title: &title,
-                body: &body,
+                title,
+                body,
                 branch: BRANCH,
-                base: &base,
+                base: &target.base,
                 draft: false,
             };
             match github.create_pull(&options.repository, &new).await {
@@ -435,7 +565,7 @@ pub async fn onboard(
                         .find(PullRequest::is_open)
                         .ok_or(e)?;
                     github
-                        .update_pull(&options.repository, existing.number, &title, &body)
+                        .update_pull(&options.repository, existing.number, title, body)
                         .await?;
                     report.operation = Operation::Updated;
                     report.number = Some(existing.number);
@@ -445,8 +575,7 @@ pub async fn onboard(
             }
         }
     }
-    report.api_calls = github.calls();
-    Ok(report)
+    Ok(())
 }
 
 fn is_already_exists(e: &GitHubError) -> bool {
