@@ -163,115 +163,22 @@ pub enum DiscoverError {
     Path(String),
 }
 
+/// Three stages: the listing's pages ([`list_repositories`]), the filter (archived, disabled
+/// and forks skipped, then each repository's keyroll.toml looked up: [`look_up`]), and the
+/// outputs (batches and the onboarding list).
 pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, DiscoverError> {
-    if options.batch_size == 0 || options.batch_size > MATRIX_LIMIT {
-        return Err(DiscoverError::BatchSize(options.batch_size));
-    }
-    for path in &options.paths {
-        if path.is_empty() || path.starts_with('/') || path.split('/').any(|p| p == "..") {
-            return Err(DiscoverError::Path(path.clone()));
-        }
-    }
+    check_options(options)?;
     let mut calls = Calls::default();
-    let mut listed = Vec::new();
-    let mut page = 1;
-    loop {
-        let result = match &options.scope {
-            Scope::Installation => github.installation_repositories(page).await,
-            Scope::Org(org) => github.org_repositories(org, page).await,
-        };
-        calls.list += 1;
-        let result = result.map_err(DiscoverError::List)?;
-        listed.extend(result.items);
-        if !result.more {
-            break;
-        }
-        page += 1;
-    }
-    // An App installation may list a repository twice across pages when one is added during
-    // the listing; each is looked at once.
-    listed.sort_by(|a, b| a.full_name.cmp(&b.full_name));
-    listed.dedup_by(|a, b| a.full_name == b.full_name);
+    let listed = list_repositories(github, &options.scope, &mut calls).await?;
+    let (skipped, candidates) = skip_rules(options, &listed);
+    let looked_up = look_up(github, options, candidates).await;
+    let Found {
+        repositories,
+        failed,
+        without_config,
+        unconfigured,
+    } = sort_outcomes(looked_up, &mut calls);
 
-    let mut skipped = Vec::new();
-    let mut candidates: Vec<Repository> = Vec::new();
-    for repo in &listed {
-        let reason = if repo.archived && !options.include_archived {
-            Some("archived")
-        } else if repo.disabled && !options.include_disabled {
-            Some("disabled")
-        } else if repo.fork && !options.include_forks {
-            Some("fork")
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => skipped.push(Skipped {
-                repository: repo.full_name.clone(),
-                reason: reason.into(),
-            }),
-            None => candidates.push(repo.clone()),
-        }
-    }
-
-    let concurrency = options.concurrency.max(1);
-    let looked_up: Vec<(Repository, usize, Result<Option<String>, String>)> =
-        futures_util::stream::iter(candidates.into_iter().map(|repo| async move {
-            let Some(name) = RepoName::parse(&repo.full_name) else {
-                let reason = format!(
-                    "\"{}\" is not an owner/name",
-                    crate::render::sanitize::printable(&repo.full_name)
-                );
-                return (repo, 0, Err(reason));
-            };
-            let mut made = 0;
-            for path in &options.paths {
-                made += 1;
-                match github.file_exists(&name, path).await {
-                    Ok(true) => return (repo, made, Ok(Some(path.clone()))),
-                    Ok(false) => {}
-                    Err(e) => {
-                        return (
-                            repo,
-                            made,
-                            Err(crate::model::secret::redact(&e.to_string())),
-                        );
-                    }
-                }
-            }
-            (repo, made, Ok(None))
-        }))
-        .buffered(concurrency)
-        .collect()
-        .await;
-
-    let mut repositories = Vec::new();
-    let mut failed = Vec::new();
-    let mut without_config = 0;
-    let mut unconfigured: Vec<Repository> = Vec::new();
-    for (repo, made, outcome) in looked_up {
-        calls.contents += made;
-        match outcome {
-            Ok(Some(config)) => {
-                let (owner, name) = repo
-                    .full_name
-                    .split_once('/')
-                    .map(|(o, n)| (o.to_string(), n.to_string()))
-                    .unwrap_or_default();
-                repositories.push(MatrixEntry {
-                    repository: repo.full_name.clone(),
-                    owner,
-                    name,
-                    config,
-                });
-            }
-            Ok(None) => {
-                without_config += 1;
-                unconfigured.push(repo.clone());
-            }
-            Err(reason) => failed.push(Failed::new(&repo.full_name, &reason)),
-        }
-    }
     let batches = repositories
         .chunks(options.batch_size)
         .map(|c| Batch {
@@ -311,6 +218,151 @@ pub async fn discover(github: &GitHub, options: &Options) -> Result<Discovery, D
         onboarding_search,
         api_calls: calls,
     })
+}
+
+fn check_options(options: &Options) -> Result<(), DiscoverError> {
+    if options.batch_size == 0 || options.batch_size > MATRIX_LIMIT {
+        return Err(DiscoverError::BatchSize(options.batch_size));
+    }
+    for path in &options.paths {
+        if path.is_empty() || path.starts_with('/') || path.split('/').any(|p| p == "..") {
+            return Err(DiscoverError::Path(path.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Every page of the listing, sorted by name, each repository once.
+async fn list_repositories(
+    github: &GitHub,
+    scope: &Scope,
+    calls: &mut Calls,
+) -> Result<Vec<Repository>, DiscoverError> {
+    let mut listed = Vec::new();
+    let mut page = 1;
+    loop {
+        let result = match scope {
+            Scope::Installation => github.installation_repositories(page).await,
+            Scope::Org(org) => github.org_repositories(org, page).await,
+        };
+        calls.list += 1;
+        let result = result.map_err(DiscoverError::List)?;
+        listed.extend(result.items);
+        if !result.more {
+            break;
+        }
+        page += 1;
+    }
+    // An App installation may list a repository twice across pages when one is added during
+    // the listing; each is looked at once.
+    listed.sort_by(|a, b| a.full_name.cmp(&b.full_name));
+    listed.dedup_by(|a, b| a.full_name == b.full_name);
+    Ok(listed)
+}
+
+/// The listed repositories the archived / disabled / fork rules leave out, and the others.
+fn skip_rules(options: &Options, listed: &[Repository]) -> (Vec<Skipped>, Vec<Repository>) {
+    let mut skipped = Vec::new();
+    let mut candidates: Vec<Repository> = Vec::new();
+    for repo in listed {
+        let reason = if repo.archived && !options.include_archived {
+            Some("archived")
+        } else if repo.disabled && !options.include_disabled {
+            Some("disabled")
+        } else if repo.fork && !options.include_forks {
+            Some("fork")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => skipped.push(Skipped {
+                repository: repo.full_name.clone(),
+                reason: reason.into(),
+            }),
+            None => candidates.push(repo.clone()),
+        }
+    }
+    (skipped, candidates)
+}
+
+/// A repository looked up: the `contents` calls made, and the path of its keyroll.toml
+/// (`None`: none at any path) or why the look-up failed.
+type LookedUp = (Repository, usize, Result<Option<String>, String>);
+
+/// Each candidate's paths tried in order, `options.concurrency` repositories at once; the
+/// outcomes in the candidates' order.
+async fn look_up(github: &GitHub, options: &Options, candidates: Vec<Repository>) -> Vec<LookedUp> {
+    let concurrency = options.concurrency.max(1);
+    futures_util::stream::iter(candidates.into_iter().map(|repo| async move {
+        let Some(name) = RepoName::parse(&repo.full_name) else {
+            let reason = format!(
+                "\"{}\" is not an owner/name",
+                crate::render::sanitize::printable(&repo.full_name)
+            );
+            return (repo, 0, Err(reason));
+        };
+        let mut made = 0;
+        for path in &options.paths {
+            made += 1;
+            match github.file_exists(&name, path).await {
+                Ok(true) => return (repo, made, Ok(Some(path.clone()))),
+                Ok(false) => {}
+                Err(e) => {
+                    return (
+                        repo,
+                        made,
+                        Err(crate::model::secret::redact(&e.to_string())),
+                    );
+                }
+            }
+        }
+        (repo, made, Ok(None))
+    }))
+    .buffered(concurrency)
+    .collect()
+    .await
+}
+
+/// The look-ups sorted by outcome.
+struct Found {
+    repositories: Vec<MatrixEntry>,
+    failed: Vec<Failed>,
+    without_config: usize,
+    /// The repositories without keyroll.toml: where onboarding searches.
+    unconfigured: Vec<Repository>,
+}
+
+fn sort_outcomes(looked_up: Vec<LookedUp>, calls: &mut Calls) -> Found {
+    let mut found = Found {
+        repositories: Vec::new(),
+        failed: Vec::new(),
+        without_config: 0,
+        unconfigured: Vec::new(),
+    };
+    for (repo, made, outcome) in looked_up {
+        calls.contents += made;
+        match outcome {
+            Ok(Some(config)) => {
+                let (owner, name) = repo
+                    .full_name
+                    .split_once('/')
+                    .map(|(o, n)| (o.to_string(), n.to_string()))
+                    .unwrap_or_default();
+                found.repositories.push(MatrixEntry {
+                    repository: repo.full_name.clone(),
+                    owner,
+                    name,
+                    config,
+                });
+            }
+            Ok(None) => {
+                found.without_config += 1;
+                found.unconfigured.push(repo.clone());
+            }
+            Err(reason) => found.failed.push(Failed::new(&repo.full_name, &reason)),
+        }
+    }
+    found
 }
 
 /// Folders the scanner never reads (build output): a config found there is no source.
@@ -455,8 +507,6 @@ async fn onboarding(
     let queries = queries(scope, rules, unconfigured);
     let wanted: std::collections::BTreeSet<&str> =
         unconfigured.iter().map(|r| r.full_name.as_str()).collect();
-    let mut found: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        std::collections::BTreeMap::new();
     let mut notes: Vec<String> = Vec::new();
     if unconfigured.is_empty() {
         return (
@@ -471,7 +521,35 @@ async fn onboarding(
     if queries.is_empty() {
         notes.push("the rules name no registry element to search for".into());
     }
-    'queries: for query in &queries {
+    let found = search(github, rules, &queries, &wanted, calls, &mut notes).await;
+    let entries = onboarding_entries(found, config);
+    let complete = notes.is_empty();
+    (
+        entries,
+        OnboardingSearch {
+            queries,
+            complete,
+            // Printed as a warning: the queries hold owners' logins and the notes GitHub's
+            // answers, escaped so that neither can start a line.
+            note: (!complete)
+                .then(|| crate::render::sanitize::printable(&notes.join("; ")).into_owned()),
+        },
+    )
+}
+
+/// Repository → the config files of it the queries found (the rules' files, outside build
+/// output, in a `wanted` repository). Why a query fell short goes to `notes`.
+async fn search(
+    github: &GitHub,
+    rules: &crate::model::rules::RuleSet,
+    queries: &[String],
+    wanted: &std::collections::BTreeSet<&str>,
+    calls: &mut Calls,
+    notes: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut found: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    'queries: for query in queries {
         let mut page = 1;
         loop {
             calls.search += 1;
@@ -525,7 +603,15 @@ async fn onboarding(
             page += 1;
         }
     }
-    let entries = found
+    found
+}
+
+/// One entry per repository found, its files sorted; keyroll.toml would go to `config`.
+fn onboarding_entries(
+    found: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    config: &str,
+) -> Vec<OnboardingEntry> {
+    found
         .into_iter()
         .map(|(repository, files)| {
             let (owner, name) = repository
@@ -540,19 +626,7 @@ async fn onboarding(
                 files: files.into_iter().collect(),
             }
         })
-        .collect();
-    let complete = notes.is_empty();
-    (
-        entries,
-        OnboardingSearch {
-            queries,
-            complete,
-            // Printed as a warning: the queries hold owners' logins and the notes GitHub's
-            // answers, escaped so that neither can start a line.
-            note: (!complete)
-                .then(|| crate::render::sanitize::printable(&notes.join("; ")).into_owned()),
-        },
-    )
+        .collect()
 }
 
 /// `$GITHUB_OUTPUT` lines: `batch-count`, `repositories` (how many), and `matrix-1` …
