@@ -262,23 +262,7 @@ pub fn render_linked(
         .filter(|r| r.failures.is_empty() && (!r.pulls.is_empty() || r.pending > 0))
         .collect();
     let quiet = rows.len() - failed.len() - active.len();
-    let skipped: Vec<(String, String)> = discovery
-        .map(|d| {
-            let mut list = Vec::new();
-            for (key, fallback) in [("skipped", ""), ("failed", "discovery failed")] {
-                for s in d[key].as_array().into_iter().flatten() {
-                    let reason = s["reason"].as_str().unwrap_or(fallback);
-                    let reason = if key == "failed" {
-                        format!("discovery failed: {reason}")
-                    } else {
-                        reason.to_string()
-                    };
-                    list.push((s["repository"].as_str().unwrap_or("?").to_string(), reason));
-                }
-            }
-            list
-        })
-        .unwrap_or_default();
+    let skipped = discovery_skips(discovery);
 
     let mut out = format!("{MARKER}\n## keyroll: the estate\n\n");
     out.push_str(&format!(
@@ -300,70 +284,22 @@ pub fn render_linked(
             d["without_config"].as_u64().unwrap_or(0)
         ));
     }
-    let mut left_out = 0;
-    let mut section = |out: &mut String, title: &str, header: &str, lines: Vec<String>| {
-        if lines.is_empty() {
-            return;
-        }
-        out.push_str(&format!("\n### {title}\n\n{header}\n"));
-        for line in lines {
-            if out.len() + line.len() > limit {
-                left_out += 1;
-                continue;
-            }
-            out.push_str(&line);
-            out.push('\n');
-        }
+    let mut sections = Sections {
+        out,
+        limit,
+        left_out: 0,
     };
-    section(
-        &mut out,
+    sections.add(
         "Failed",
         "| repository | reason |\n| --- | --- |",
-        failed
-            .iter()
-            .map(|r| {
-                format!(
-                    "| {} | {} |",
-                    md_cell(&r.repository),
-                    r.failures
-                        .iter()
-                        .map(|f| md_cell(f))
-                        .collect::<Vec<_>>()
-                        .join("<br>")
-                )
-            })
-            .collect(),
+        failed_lines(&failed),
     );
-    section(
-        &mut out,
+    sections.add(
         "Pull requests and pending keys",
         "| repository | pull requests | keys pending |\n| --- | --- | --- |",
-        active
-            .iter()
-            .map(|r| {
-                let pulls = r
-                    .pulls
-                    .iter()
-                    .map(|(issuer, op, number, url)| {
-                        let linked = url.as_deref().and_then(|u| link_on(u, &server));
-                        let link = match (number, linked, url) {
-                            (Some(n), Some(u), _) => format!("[#{n}]({u})"),
-                            // Not on this GitHub: named, never linked (a code span is
-                            // not autolinked).
-                            (Some(n), None, Some(url)) => format!("#{n} ({})", md_cell(url)),
-                            (Some(n), None, None) => format!("#{n}"),
-                            _ => "no PR".into(),
-                        };
-                        format!("{link} {} ({})", md_cell(issuer), md_cell(op))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("<br>");
-                format!("| {} | {pulls} | {} |", md_cell(&r.repository), r.pending)
-            })
-            .collect(),
+        active_lines(&active, &server),
     );
-    section(
-        &mut out,
+    sections.add(
         "Skipped",
         "| repository | reason |\n| --- | --- |",
         skipped
@@ -371,6 +307,9 @@ pub fn render_linked(
             .map(|(repo, reason)| format!("| {} | {} |", md_cell(repo), md_cell(reason)))
             .collect(),
     );
+    let Sections {
+        mut out, left_out, ..
+    } = sections;
     if left_out > 0 {
         out.push_str(&format!(
             "\n{left_out} more rows left out: over the size GitHub accepts here (an issue body holds 65,536 characters; the job summary lists more).\n"
@@ -378,6 +317,98 @@ pub fn render_linked(
     }
     // Repository names, issuers and URLs come from the jobs' files too.
     redact_token_like(&out).into_owned()
+}
+
+/// The repositories discovery skipped or failed to look up, with why.
+fn discovery_skips(discovery: Option<&Value>) -> Vec<(String, String)> {
+    discovery
+        .map(|d| {
+            let mut list = Vec::new();
+            for (key, fallback) in [("skipped", ""), ("failed", "discovery failed")] {
+                for s in d[key].as_array().into_iter().flatten() {
+                    let reason = s["reason"].as_str().unwrap_or(fallback);
+                    let reason = if key == "failed" {
+                        format!("discovery failed: {reason}")
+                    } else {
+                        reason.to_string()
+                    };
+                    list.push((s["repository"].as_str().unwrap_or("?").to_string(), reason));
+                }
+            }
+            list
+        })
+        .unwrap_or_default()
+}
+
+/// The dashboard's text as its sections are added: a row that would take it over `limit` is
+/// counted in `left_out`, not written.
+struct Sections {
+    out: String,
+    limit: usize,
+    left_out: usize,
+}
+
+impl Sections {
+    /// A `### title` section with its table header, when it has lines.
+    fn add(&mut self, title: &str, header: &str, lines: Vec<String>) {
+        if lines.is_empty() {
+            return;
+        }
+        self.out.push_str(&format!("\n### {title}\n\n{header}\n"));
+        for line in lines {
+            if self.out.len() + line.len() > self.limit {
+                self.left_out += 1;
+                continue;
+            }
+            self.out.push_str(&line);
+            self.out.push('\n');
+        }
+    }
+}
+
+/// "Failed" rows: the repository and every reason.
+fn failed_lines(failed: &[&Row]) -> Vec<String> {
+    failed
+        .iter()
+        .map(|r| {
+            format!(
+                "| {} | {} |",
+                md_cell(&r.repository),
+                r.failures
+                    .iter()
+                    .map(|f| md_cell(f))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            )
+        })
+        .collect()
+}
+
+/// "Pull requests and pending keys" rows; a pull request is linked only on `server`.
+fn active_lines(active: &[&Row], server: &str) -> Vec<String> {
+    active
+        .iter()
+        .map(|r| {
+            let pulls = r
+                .pulls
+                .iter()
+                .map(|(issuer, op, number, url)| {
+                    let linked = url.as_deref().and_then(|u| link_on(u, server));
+                    let link = match (number, linked, url) {
+                        (Some(n), Some(u), _) => format!("[#{n}]({u})"),
+                        // Not on this GitHub: named, never linked (a code span is
+                        // not autolinked).
+                        (Some(n), None, Some(url)) => format!("#{n} ({})", md_cell(url)),
+                        (Some(n), None, None) => format!("#{n}"),
+                        _ => "no PR".into(),
+                    };
+                    format!("{link} {} ({})", md_cell(issuer), md_cell(op))
+                })
+                .collect::<Vec<_>>()
+                .join("<br>");
+            format!("| {} | {pulls} | {} |", md_cell(&r.repository), r.pending)
+        })
+        .collect()
 }
 
 /// What [`publish`] did.
