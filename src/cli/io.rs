@@ -1,8 +1,136 @@
-//! Output helpers every command shares: what reaches stdout or a runner's command file is
-//! redacted ([`keyroll::model::secret::redact`]) on every path.
+//! Helpers every command shares: the environment, the async runtime, and output. What
+//! reaches stdout, stderr or a runner's command file is redacted
+//! ([`keyroll::model::secret::redact`]) on every path.
 
 use anyhow::{Context as _, Result};
 use std::io::Write as _;
+
+use keyroll::model::secret::{RedactLines, redact};
+use keyroll::render::sanitize::{json_controls, no_commands, printable_block};
+
+/// An environment variable, `None` when unset or empty.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Which runtime a command's async work runs on.
+pub enum Threads {
+    /// This thread only (the repository commands).
+    Current,
+    /// This many worker threads (the organisation commands, whose look-ups run side by side).
+    Workers(usize),
+}
+
+pub fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        Threads::Current => tokio::runtime::Builder::new_current_thread(),
+        Threads::Workers(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+/// Reports for people (plan, inspect, pr, scan text): redacted, and no line of theirs reads
+/// as a runner command whatever a config or metadata put at its start (a diff's context line
+/// ` ::error::…` included; the runner trims leading blanks).
+pub fn print(text: &str) -> Result<()> {
+    print_raw(&no_commands(&redact(text)))
+}
+
+/// Output printed as it is but redacted: JSON, and the runner commands keyroll means
+/// (`scan --format github`, each escaped by the runner's own rules).
+pub fn print_as_is(text: &str) -> Result<()> {
+    print_raw(&redact(text))
+}
+
+/// A closed pipe (`keyroll inspect … | head`) is not an error.
+fn print_raw(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// A line on stderr (a warning, a note, what a run did), redacted.
+pub fn say(line: &str) {
+    eprintln!("{}", redact(line));
+}
+
+/// The run's error on stderr: redacted, its lines kept (some errors list several problems),
+/// any line break or control character of the outside text it quotes escaped, and no line a
+/// runner would read as a command.
+pub fn say_error(error: &anyhow::Error) {
+    let text = redact(&format!("{error:#}"));
+    eprintln!("error: {}", no_commands(&printable_block(&text)));
+}
+
+/// Writes to stdout as `write` makes the output, redacted line by line: no copy of a long
+/// report is held (an aggregate's inspect JSON is tens of megabytes). A closed pipe is not a
+/// failure.
+pub fn write_stdout(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let stdout = std::io::stdout().lock();
+    // serde_json writes a few bytes at a time: buffered before the escaping and redaction.
+    let mut out = std::io::BufWriter::with_capacity(
+        64 * 1024,
+        JsonControls::new(RedactLines::new(std::io::BufWriter::new(stdout))),
+    );
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// A writer passing whole lines of JSON on with [`json_controls`] applied (a character is never
+/// cut in two: lines end at a `\n` byte, which no UTF-8 sequence holds).
+struct JsonControls<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> JsonControls<W> {
+    fn new(inner: W) -> Self {
+        JsonControls {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn pass(&mut self, end: usize) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(&self.pending[..end]);
+        self.inner.write_all(json_controls(&text).as_bytes())?;
+        self.pending.drain(..end);
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for JsonControls<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(last) = memchr::memrchr(b'\n', &self.pending) {
+            self.pass(last + 1)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.pass(self.pending.len())?;
+        self.inner.flush()
+    }
+}
+
+/// `n` and `word`, plural unless `n` is 1: "1 error", "2 errors".
+pub fn count(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
 
 /// Appends `text`, redacted, to `path` (created if missing): how every command writes the
 /// Actions runner's command files (`$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`), which the
@@ -13,7 +141,7 @@ pub fn append(path: &std::path::Path, text: &str) -> Result<()> {
         .create(true)
         .append(true)
         .open(path)
-        .and_then(|mut file| file.write_all(keyroll::model::secret::redact(text).as_bytes()))
+        .and_then(|mut file| file.write_all(redact(text).as_bytes()))
         .with_context(|| format!("appending to {}", path.display()))
 }
 
@@ -23,6 +151,8 @@ mod tests {
     fn appended_text_is_redacted() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out");
+        // A token keyroll was given is registered for redaction as it is read.
+        keyroll::model::secret::Secret::new("ghs_stored_secret_0042");
         super::append(&file, "a=ghs_stored_secret_0042\n").unwrap();
         super::append(&file, "b=https://x:y@h/\n").unwrap();
         assert_eq!(

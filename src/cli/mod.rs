@@ -1,7 +1,12 @@
-//! Command-line definitions (clap). `main.rs` turns these into library calls.
+//! The front's parts: every command's arguments (clap) here; the runners that call the
+//! library, print and choose the exit code in `commands` (the repository commands), `pr` and
+//! `org` (the organisation commands); the helpers they share (environment, runtime, redacted
+//! output) in `io`. `main.rs` parses and dispatches to the runners.
 
+pub mod commands;
 pub mod io;
 pub mod org;
+pub mod pr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -77,16 +82,16 @@ pub enum Command {
     )]
     Pr(PrArgs),
     /// Read every issuer's metadata once into a folder that `--snapshot DIR` reads back.
-    Snapshot(crate::cli::org::SnapshotArgs),
+    Snapshot(SnapshotArgs),
     /// List the repositories an App installation or organisation reaches that hold keyroll.toml.
-    Discover(crate::cli::org::DiscoverArgs),
+    Discover(DiscoverArgs),
     /// Open one pull request adding a keyroll.toml written by `init` to a repository that has none.
     #[command(
         after_help = "Examples:\n  keyroll onboard --repo contoso/web-app --snapshot snapshot/ --dry-run\n  keyroll onboard --repo contoso/web-app --metadata https://adfs.contoso.com/FederationMetadata/2007-06/FederationMetadata.xml\n\nRun in a clone of the repository: its base branch is fetched and read, never its work tree. The pull request comes from keyroll/onboarding, is updated in place on later runs, and is never reopened once a person closed it without merging.\nExit codes: 0 done (created, updated, left as it is, or nothing to do), 1 error."
     )]
-    Onboard(crate::cli::org::OnboardArgs),
+    Onboard(OnboardArgs),
     /// One issue in the central repository with the state of every repository of a run.
-    Dashboard(crate::cli::org::DashboardArgs),
+    Dashboard(DashboardArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  keyroll completions bash > /etc/bash_completion.d/keyroll\n  keyroll completions powershell >> $PROFILE\n  keyroll completions zsh > \"${fpath[1]}/_keyroll\""
@@ -411,6 +416,177 @@ impl FetchArgs {
             ..Default::default()
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The central keyroll.toml naming every issuer (targets are not read).
+    #[arg(long, default_value = "keyroll.toml", value_name = "FILE")]
+    pub config: std::path::PathBuf,
+
+    /// The folder to write (created; manifest.json and documents/ are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// List an organisation's repositories (GET /orgs/ORG/repos) instead of the App
+    /// installation's (GET /installation/repositories, which needs an installation token).
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+
+    /// Where keyroll.toml may be in a repository (repeatable, tried in order).
+    #[arg(long = "path", default_value = "keyroll.toml", value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    #[arg(long)]
+    pub include_archived: bool,
+    #[arg(long)]
+    pub include_disabled: bool,
+    #[arg(long)]
+    pub include_forks: bool,
+
+    /// Repositories per matrix (GitHub Actions runs at most 256 jobs per matrix).
+    #[arg(long, default_value_t = keyroll::act::discover::MATRIX_LIMIT, value_name = "N")]
+    pub batch_size: usize,
+
+    /// Look-ups in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Also list, under "onboarding", the repositories with WIF configs (as the dialect rules
+    /// recognise them) but no keyroll.toml, found with GitHub's code search. When the token
+    /// may not search code, "onboarding_search" says why and that the list is not complete.
+    #[arg(long)]
+    pub onboarding: bool,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    /// An installation token (or, with --org, a token that can read the organisation).
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = keyroll::model::secret::Secret::parse_arg
+    )]
+    pub token: Option<keyroll::model::secret::Secret>,
+
+    /// GitHub API base (default: GITHUB_API_URL, https://api.github.com).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Append `batch-count`, `repositories` and `matrix-1` … `matrix-N` (with --onboarding also
+    /// `onboarding-count` and `onboarding-matrix`) to FILE ($GITHUB_OUTPUT).
+    #[arg(long, value_name = "FILE")]
+    pub write_outputs: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    /// owner/name of the repository to onboard (default: GITHUB_REPOSITORY, the origin remote).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    /// A clone of the repository (its base branch is fetched into it; the work tree is not read).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+
+    /// Issuer metadata URL (repeatable). Default with --snapshot: every source the snapshot holds.
+    #[arg(long, value_name = "URL")]
+    pub metadata: Vec<String>,
+
+    /// Where keyroll.toml goes in the repository (its folder is what init scans).
+    #[arg(long, default_value = "keyroll.toml", value_name = "PATH")]
+    pub config_path: String,
+
+    /// The branch the pull request targets (default: the repository's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+
+    /// Show the files, the pull request and every API call; push nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// A token with contents: write and pull-requests: write on the repository.
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = keyroll::model::secret::Secret::parse_arg
+    )]
+    pub token: Option<keyroll::model::secret::Secret>,
+
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// git remote to fetch from and push to (default: origin, else GITHUB_SERVER_URL/owner/name.git).
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// A folder of per-repository results (sub-folders with repository.txt, pr.json, stderr.txt, exit-code.txt).
+    #[arg(long, value_name = "DIR")]
+    pub results: std::path::PathBuf,
+
+    /// `keyroll discover`'s JSON: its skipped and failed repositories are listed too.
+    #[arg(long, value_name = "FILE")]
+    pub discovery: Option<std::path::PathBuf>,
+
+    /// The central repository that holds the dashboard issue (default: GITHUB_REPOSITORY).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    #[arg(long, default_value = keyroll::act::dashboard::DEFAULT_TITLE)]
+    pub title: String,
+
+    /// The label that finds the issue in one call (the hidden marker is checked too).
+    #[arg(long, default_value = keyroll::act::dashboard::DEFAULT_LABEL)]
+    pub label: String,
+
+    /// Print the body and the API calls; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Only write the job summary / print the body: no issue.
+    #[arg(long)]
+    pub no_issue: bool,
+
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = keyroll::model::secret::Secret::parse_arg
+    )]
+    pub token: Option<keyroll::model::secret::Secret>,
+
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Append the Markdown table to FILE ($GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub write_summary: Option<std::path::PathBuf>,
 }
 
 #[cfg(test)]

@@ -1,205 +1,24 @@
-//! The organisation commands' front (`snapshot`, `discover`, `onboard`, `dashboard`): arguments, calls
-//! into the library, output and exit codes. Kept apart from main.rs so that file only
-//! dispatches to them.
+//! The organisation commands' runners (`snapshot`, `discover`, `onboard`, `dashboard`):
+//! calls into the library, output and exit codes. Their arguments are defined with the
+//! others, in `cli/mod.rs`.
 
-use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use clap::Args;
 
-use keyroll::act::github::{GitHub, RepoName, RetryPolicy, Secret};
+use keyroll::act::dashboard::{self, Published, RepoResult};
+use keyroll::act::github::target::{self, Given, Target};
+use keyroll::act::github::{GitHub, RetryPolicy};
+use keyroll::load::snapshot::Manifest;
 use keyroll::model::clock::Clock;
 
-use crate::cli::{FetchArgs, Format, RulesArgs};
+use crate::cli::io::{self, Threads, count, env, print_as_is, say};
+use crate::cli::{DashboardArgs, DiscoverArgs, Format, OnboardArgs, SnapshotArgs};
 
-#[derive(Debug, Args)]
-pub struct SnapshotArgs {
-    /// The central keyroll.toml naming every issuer (targets are not read).
-    #[arg(long, default_value = "keyroll.toml", value_name = "FILE")]
-    pub config: std::path::PathBuf,
-
-    /// The folder to write (created; manifest.json and documents/ are replaced).
-    #[arg(long, value_name = "DIR")]
-    pub out: std::path::PathBuf,
-
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-
-    #[command(flatten)]
-    pub fetch: FetchArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DiscoverArgs {
-    /// List an organisation's repositories (GET /orgs/ORG/repos) instead of the App
-    /// installation's (GET /installation/repositories, which needs an installation token).
-    #[arg(long, value_name = "ORG")]
-    pub org: Option<String>,
-
-    /// Where keyroll.toml may be in a repository (repeatable, tried in order).
-    #[arg(long = "path", default_value = "keyroll.toml", value_name = "PATH")]
-    pub paths: Vec<String>,
-
-    #[arg(long)]
-    pub include_archived: bool,
-    #[arg(long)]
-    pub include_disabled: bool,
-    #[arg(long)]
-    pub include_forks: bool,
-
-    /// Repositories per matrix (GitHub Actions runs at most 256 jobs per matrix).
-    #[arg(long, default_value_t = keyroll::act::discover::MATRIX_LIMIT, value_name = "N")]
-    pub batch_size: usize,
-
-    /// Look-ups in flight at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub concurrency: usize,
-
-    /// Also list, under "onboarding", the repositories with WIF configs (as the dialect rules
-    /// recognise them) but no keyroll.toml, found with GitHub's code search. When the token
-    /// may not search code, "onboarding_search" says why and that the list is not complete.
-    #[arg(long)]
-    pub onboarding: bool,
-
-    #[command(flatten)]
-    pub rules: RulesArgs,
-
-    /// An installation token (or, with --org, a token that can read the organisation).
-    #[arg(
-        long,
-        env = "GITHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = Secret::parse_arg
-    )]
-    pub token: Option<Secret>,
-
-    /// GitHub API base (default: GITHUB_API_URL, https://api.github.com).
-    #[arg(long, value_name = "URL")]
-    pub api_url: Option<String>,
-
-    /// Append `batch-count`, `repositories` and `matrix-1` … `matrix-N` (with --onboarding also
-    /// `onboarding-count` and `onboarding-matrix`) to FILE ($GITHUB_OUTPUT).
-    #[arg(long, value_name = "FILE")]
-    pub write_outputs: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct OnboardArgs {
-    /// owner/name of the repository to onboard (default: GITHUB_REPOSITORY, the origin remote).
-    #[arg(long, value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
-
-    /// A clone of the repository (its base branch is fetched into it; the work tree is not read).
-    #[arg(long, default_value = ".", value_name = "DIR")]
-    pub dir: std::path::PathBuf,
-
-    /// Issuer metadata URL (repeatable). Default with --snapshot: every source the snapshot holds.
-    #[arg(long, value_name = "URL")]
-    pub metadata: Vec<String>,
-
-    /// Where keyroll.toml goes in the repository (its folder is what init scans).
-    #[arg(long, default_value = "keyroll.toml", value_name = "PATH")]
-    pub config_path: String,
-
-    /// The branch the pull request targets (default: the repository's default branch).
-    #[arg(long, value_name = "BRANCH")]
-    pub base: Option<String>,
-
-    /// Show the files, the pull request and every API call; push nothing, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-
-    /// A token with contents: write and pull-requests: write on the repository.
-    #[arg(
-        long,
-        env = "GITHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = Secret::parse_arg
-    )]
-    pub token: Option<Secret>,
-
-    #[arg(long, value_name = "URL")]
-    pub api_url: Option<String>,
-
-    /// git remote to fetch from and push to (default: origin, else GITHUB_SERVER_URL/owner/name.git).
-    #[arg(long, value_name = "URL")]
-    pub remote: Option<String>,
-
-    #[command(flatten)]
-    pub rules: RulesArgs,
-
-    #[command(flatten)]
-    pub fetch: FetchArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DashboardArgs {
-    /// A folder of per-repository results (sub-folders with repository.txt, pr.json, stderr.txt, exit-code.txt).
-    #[arg(long, value_name = "DIR")]
-    pub results: std::path::PathBuf,
-
-    /// `keyroll discover`'s JSON: its skipped and failed repositories are listed too.
-    #[arg(long, value_name = "FILE")]
-    pub discovery: Option<std::path::PathBuf>,
-
-    /// The central repository that holds the dashboard issue (default: GITHUB_REPOSITORY).
-    #[arg(long, value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
-
-    #[arg(long, default_value = keyroll::act::dashboard::DEFAULT_TITLE)]
-    pub title: String,
-
-    /// The label that finds the issue in one call (the hidden marker is checked too).
-    #[arg(long, default_value = keyroll::act::dashboard::DEFAULT_LABEL)]
-    pub label: String,
-
-    /// Print the body and the API calls; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Only write the job summary / print the body: no issue.
-    #[arg(long)]
-    pub no_issue: bool,
-
-    #[arg(
-        long,
-        env = "GITHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = Secret::parse_arg
-    )]
-    pub token: Option<Secret>,
-
-    #[arg(long, value_name = "URL")]
-    pub api_url: Option<String>,
-
-    /// Append the Markdown table to FILE ($GITHUB_STEP_SUMMARY).
-    #[arg(long, value_name = "FILE")]
-    pub write_summary: Option<std::path::PathBuf>,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn api_url(given: &Option<String>) -> String {
-    given
-        .clone()
-        .or_else(|| env("GITHUB_API_URL"))
-        .unwrap_or_else(|| "https://api.github.com".into())
-}
-
+/// The organisation commands' look-ups run side by side on two worker threads.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
+    io::runtime(Threads::Workers(2))
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -207,14 +26,16 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn print(text: &str) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(keyroll::model::secret::redact(text).as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
+/// Tests shorten the client's waits (`KEYROLL_TEST_FAST_RETRY=1`); real runs keep GitHub's.
+fn retry_policy() -> RetryPolicy {
+    if env("KEYROLL_TEST_FAST_RETRY").is_some() {
+        RetryPolicy {
+            attempts: 2,
+            backoff: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(1),
+        }
+    } else {
+        RetryPolicy::default()
     }
 }
 
@@ -237,60 +58,64 @@ pub fn snapshot(args: SnapshotArgs, clock: Clock) -> Result<ExitCode> {
         for source in &issuer.sources {
             if let Some(error) = &source.error {
                 failures += 1;
-                eprintln!(
+                say(&format!(
                     "warning: {}: {} (recorded: every repository reading this snapshot reports it)",
                     issuer.name, error
-                );
+                ));
             }
         }
     }
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&manifest)? + "\n",
-        Format::Text => {
-            let documents = manifest.documents.len();
-            let mut text = format!(
-                "snapshot {} ({}): {documents} document{}\n",
-                args.out.display(),
-                manifest.taken_at,
-                if documents == 1 { "" } else { "s" }
-            );
-            for issuer in &manifest.issuers {
-                for source in &issuer.sources {
-                    let state = match (&source.error, &source.skipped, &source.signature) {
-                        (Some(e), _, _) => format!("failed: {e}"),
-                        (_, Some(s), _) => format!("skipped: {s}"),
-                        (_, _, Some(sig)) => sig.summary.clone(),
-                        _ => "no signature (not SAML)".into(),
-                    };
-                    text.push_str(&format!(
-                        "  {} {}\n    SHA-256 {}  {}\n",
-                        issuer.name,
-                        source.source,
-                        source.sha256.as_deref().unwrap_or("-"),
-                        state
-                    ));
-                }
-            }
-            text
-        }
+        Format::Text => snapshot_text(&manifest, &args.out),
     };
-    print(&out)?;
+    print_as_is(&out)?;
     if failures > 0 {
-        eprintln!(
-            "{failures} source{} failed; the snapshot records why",
-            if failures == 1 { "" } else { "s" }
-        );
+        say(&format!(
+            "{} failed; the snapshot records why",
+            count(failures, "source")
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The snapshot written to `out`, one entry per source, for people.
+fn snapshot_text(manifest: &Manifest, out: &Path) -> String {
+    let mut text = format!(
+        "snapshot {} ({}): {}\n",
+        out.display(),
+        manifest.taken_at,
+        count(manifest.documents.len(), "document")
+    );
+    for issuer in &manifest.issuers {
+        for source in &issuer.sources {
+            let state = match (&source.error, &source.skipped, &source.signature) {
+                (Some(e), _, _) => format!("failed: {e}"),
+                (_, Some(s), _) => format!("skipped: {s}"),
+                (_, _, Some(sig)) => sig.summary.clone(),
+                _ => "no signature (not SAML)".into(),
+            };
+            text.push_str(&format!(
+                "  {} {}\n    SHA-256 {}  {}\n",
+                issuer.name,
+                source.source,
+                source.sha256.as_deref().unwrap_or("-"),
+                state
+            ));
+        }
+    }
+    text
+}
+
 pub fn discover(args: DiscoverArgs) -> Result<ExitCode> {
-    let token = args
-        .token
-        .clone()
-        .filter(|t| !t.is_empty())
-        .context("discover needs a token: an App installation token, or with --org one that can read the organisation (--token or GITHUB_TOKEN)")?;
-    let github = GitHub::new(&api_url(&args.api_url), Some(token), false, retry_policy());
+    let given = Given {
+        api_url: args.api_url.clone(),
+        token: args.token.clone(),
+        ..Default::default()
+    };
+    let target = target::resolve(given, env);
+    let token = target.token.context("discover needs a token: an App installation token, or with --org one that can read the organisation (--token or GITHUB_TOKEN)")?;
+    let github = GitHub::new(&target.api_url, Some(token), false, retry_policy());
     let options = keyroll::act::discover::Options {
         scope: match &args.org {
             Some(org) => keyroll::act::discover::Scope::Org(org.clone()),
@@ -310,47 +135,79 @@ pub fn discover(args: DiscoverArgs) -> Result<ExitCode> {
     };
     let discovery = runtime()?.block_on(keyroll::act::discover::discover(&github, &options))?;
     for failed in &discovery.failed {
-        eprintln!("warning: {}: {}", failed.repository, failed.reason);
+        say(&format!(
+            "warning: {}: {}",
+            failed.repository, failed.reason
+        ));
     }
     if let Some(search) = &discovery.onboarding_search
         && let Some(note) = &search.note
     {
         // Not an error: the matrix is whole; only the onboarding list is not.
-        eprintln!("warning: the onboarding list is not complete: {note}");
+        say(&format!(
+            "warning: the onboarding list is not complete: {note}"
+        ));
     }
     if let Some(path) = &args.write_outputs {
-        super::io::append(path, &keyroll::act::discover::outputs(&discovery))?;
+        io::append(path, &keyroll::act::discover::outputs(&discovery))?;
     }
-    print(&(serde_json::to_string_pretty(&discovery)? + "\n"))?;
+    print_as_is(&(serde_json::to_string_pretty(&discovery)? + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Tests shorten the client's waits (`KEYROLL_TEST_FAST_RETRY=1`); real runs keep GitHub's.
-fn retry_policy() -> RetryPolicy {
-    if env("KEYROLL_TEST_FAST_RETRY").is_some() {
-        RetryPolicy {
-            attempts: 2,
-            backoff: std::time::Duration::from_millis(10),
-            max_wait: std::time::Duration::from_secs(1),
-        }
-    } else {
-        RetryPolicy::default()
-    }
-}
-
 pub fn dashboard(args: DashboardArgs, clock: Clock) -> Result<ExitCode> {
-    let results = keyroll::act::dashboard::read_results(&args.results)?;
+    let results = dashboard::read_results(&args.results)?;
     let discovery = match &args.discovery {
-        Some(path) => Some(
-            serde_json::from_str::<serde_json::Value>(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-            )
-            .with_context(|| format!("{}: not keyroll discover's JSON", path.display()))?,
-        ),
+        Some(path) => Some(read_discovery(path)?),
         None => None,
     };
-    let run_url = match (
+    let given = Given {
+        repo: args.repo.clone(),
+        api_url: args.api_url.clone(),
+        token: args.token.clone(),
+        missing: "which repository holds the dashboard? Set --repo OWNER/NAME",
+        ..Default::default()
+    };
+    let target = target::resolve(given, env);
+    // Pull requests are linked only on the GitHub this run talks to: the runner's server,
+    // else the web server of the API URL (a GitHub Enterprise Server run outside Actions).
+    let server = env("GITHUB_SERVER_URL")
+        .or_else(|| dashboard::server_of_api(&target.api_url))
+        .unwrap_or_else(|| "https://github.com".into());
+    let now = rfc3339(clock.now());
+    let run_url = run_url();
+    let render = |limit| {
+        dashboard::render_linked(
+            &results,
+            discovery.as_ref(),
+            run_url.as_deref(),
+            &server,
+            &now,
+            limit,
+        )
+    };
+    let body = render(dashboard::BODY_LIMIT);
+    if let Some(path) = &args.write_summary {
+        io::append(path, &render(dashboard::SUMMARY_LIMIT))?;
+    }
+    if args.no_issue {
+        print_as_is(&body)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    publish_dashboard(&args, target, &results, body)
+}
+
+/// `keyroll discover`'s JSON, read back.
+fn read_discovery(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not keyroll discover's JSON", path.display()))
+}
+
+/// The Actions run this one is, when run in Actions.
+fn run_url() -> Option<String> {
+    match (
         env("GITHUB_SERVER_URL"),
         env("GITHUB_REPOSITORY"),
         env("GITHUB_RUN_ID"),
@@ -360,61 +217,39 @@ pub fn dashboard(args: DashboardArgs, clock: Clock) -> Result<ExitCode> {
             server.trim_end_matches('/')
         )),
         _ => None,
-    };
-    let now = rfc3339(clock.now());
-    // Pull requests are linked only on the GitHub this run talks to: the runner's server,
-    // else the web server of the API URL (a GitHub Enterprise Server run outside Actions).
-    let server = env("GITHUB_SERVER_URL")
-        .or_else(|| keyroll::act::dashboard::server_of_api(&api_url(&args.api_url)))
-        .unwrap_or_else(|| "https://github.com".into());
-    let render = |limit| {
-        keyroll::act::dashboard::render_linked(
-            &results,
-            discovery.as_ref(),
-            run_url.as_deref(),
-            &server,
-            &now,
-            limit,
-        )
-    };
-    let body = render(keyroll::act::dashboard::BODY_LIMIT);
-    if let Some(path) = &args.write_summary {
-        super::io::append(path, &render(keyroll::act::dashboard::SUMMARY_LIMIT))?;
     }
-    let failed = results
-        .iter()
-        .filter(|r| !keyroll::act::dashboard::row(r).failures.is_empty())
-        .count();
-    if args.no_issue {
-        print(&body)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let repo_text = args
-        .repo
-        .clone()
-        .or_else(|| env("GITHUB_REPOSITORY"))
-        .context("which repository holds the dashboard? Set --repo OWNER/NAME")?;
-    let repo =
-        RepoName::parse(&repo_text).with_context(|| format!("{repo_text:?} is not OWNER/NAME"))?;
-    let token = args.token.clone().filter(|t| !t.is_empty());
-    if token.is_none() && !args.dry_run {
+}
+
+/// The dashboard issue created or updated with `body`; what was done, as JSON on stdout.
+fn publish_dashboard(
+    args: &DashboardArgs,
+    target: Target,
+    results: &[RepoResult],
+    body: String,
+) -> Result<ExitCode> {
+    let repo = target.repository()?.clone();
+    if target.token.is_none() && !args.dry_run {
         anyhow::bail!(
             "dashboard needs a token with issues: write on {repo} (--token or GITHUB_TOKEN), or --dry-run"
         );
     }
-    let github = GitHub::new(&api_url(&args.api_url), token, args.dry_run, retry_policy());
-    let published = runtime()?.block_on(keyroll::act::dashboard::publish(
+    let github = GitHub::new(&target.api_url, target.token, args.dry_run, retry_policy());
+    let published = runtime()?.block_on(dashboard::publish(
         &github,
         &repo,
         &args.title,
         &args.label,
         &body,
     ))?;
+    let failed = results
+        .iter()
+        .filter(|r| !dashboard::row(r).failures.is_empty())
+        .count();
     let report = serde_json::json!({
         "repository": repo.to_string(),
         "issue": match published {
-            keyroll::act::dashboard::Published::Created(n) => serde_json::json!({"operation": "created", "number": n}),
-            keyroll::act::dashboard::Published::Updated(n) => serde_json::json!({"operation": "updated", "number": n}),
+            Published::Created(n) => serde_json::json!({"operation": "created", "number": n}),
+            Published::Updated(n) => serde_json::json!({"operation": "updated", "number": n}),
         },
         "repositories": results.len(),
         "failed": failed,
@@ -422,59 +257,33 @@ pub fn dashboard(args: DashboardArgs, clock: Clock) -> Result<ExitCode> {
         "api_calls": github.calls(),
         "body": body,
     });
-    print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    print_as_is(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn onboard(args: OnboardArgs, clock: Clock) -> Result<ExitCode> {
     let repo = keyroll::load::git::GitRepo::discover(&args.dir)?;
-    let origin = repo.remote_url("origin");
-    let repo_text = args
-        .repo
-        .clone()
-        .or_else(|| env("GITHUB_REPOSITORY"))
-        .or_else(|| {
-            origin
-                .as_deref()
-                .and_then(RepoName::from_remote_url)
-                .map(|r| r.to_string())
-        })
-        .context("which repository? Set --repo OWNER/NAME")?;
-    let repository =
-        RepoName::parse(&repo_text).with_context(|| format!("{repo_text:?} is not OWNER/NAME"))?;
-    let mut sources = args.metadata.clone();
-    if sources.is_empty()
-        && let Some(dir) = &args.fetch.snapshot
-    {
-        let snapshot = keyroll::load::snapshot::Snapshot::open(dir)?;
-        for issuer in &snapshot.manifest().issuers {
-            for source in &issuer.sources {
-                match (&source.error, &source.skipped) {
-                    // The manifest keeps no credentials: a source that had them is recorded
-                    // as `https://***@host/…`, which no repository can fetch.
-                    (None, None) if source.source.contains("://***@") => eprintln!(
-                        "warning: {} {}: left out (the snapshot does not store the URL's credentials: name it with --metadata)",
-                        issuer.name, source.source
-                    ),
-                    (None, None) => sources.push(source.source.clone()),
-                    (Some(why), _) | (None, Some(why)) => eprintln!(
-                        "warning: {} {}: left out ({why})",
-                        issuer.name, source.source
-                    ),
-                }
-            }
-        }
-    }
-    let remote_url = args.remote.clone().or(origin).or_else(|| {
-        env("GITHUB_SERVER_URL")
-            .map(|server| format!("{}/{}.git", server.trim_end_matches('/'), repository))
-    });
+    let given = Given {
+        repo: args.repo.clone(),
+        api_url: args.api_url.clone(),
+        remote: args.remote.clone(),
+        origin: repo.remote_url("origin"),
+        token: args.token.clone(),
+        missing: "which repository? Set --repo OWNER/NAME",
+        ..Default::default()
+    };
+    let target = target::resolve(given, env);
+    let repository = target.repository()?.clone();
+    let sources = match &args.fetch.snapshot {
+        Some(dir) if args.metadata.is_empty() => snapshot_sources(dir)?,
+        _ => args.metadata.clone(),
+    };
     let options = keyroll::act::onboard::OnboardOptions {
         dry_run: args.dry_run,
         repository,
-        api_url: api_url(&args.api_url),
-        remote_url,
-        token: args.token.clone().filter(|t| !t.is_empty()),
+        api_url: target.api_url,
+        remote_url: target.remote_url,
+        token: target.token,
         retry: retry_policy(),
         base: args.base.clone(),
         config_path: args.config_path.clone(),
@@ -493,6 +302,31 @@ pub fn onboard(args: OnboardArgs, clock: Clock) -> Result<ExitCode> {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
         Format::Text => report.to_text(),
     };
-    print(&out)?;
+    print_as_is(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every source the snapshot in `dir` holds that a repository can fetch; why each other
+/// one is left out, on stderr.
+fn snapshot_sources(dir: &Path) -> Result<Vec<String>> {
+    let snapshot = keyroll::load::snapshot::Snapshot::open(dir)?;
+    let mut sources = Vec::new();
+    for issuer in &snapshot.manifest().issuers {
+        for source in &issuer.sources {
+            match (&source.error, &source.skipped) {
+                // The manifest keeps no credentials: a source that had them is recorded
+                // as `https://***@host/…`, which no repository can fetch.
+                (None, None) if source.source.contains("://***@") => say(&format!(
+                    "warning: {} {}: left out (the snapshot does not store the URL's credentials: name it with --metadata)",
+                    issuer.name, source.source
+                )),
+                (None, None) => sources.push(source.source.clone()),
+                (Some(why), _) | (None, Some(why)) => say(&format!(
+                    "warning: {} {}: left out ({why})",
+                    issuer.name, source.source
+                )),
+            }
+        }
+    }
+    Ok(sources)
 }

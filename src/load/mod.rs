@@ -739,3 +739,16 @@ pub async fn load(
         accept_identity_change: BTreeSet::new(),
     })
 }
+
+impl Inputs {
+    /// The targets (by their display path) whose file in the work tree is not what was read:
+    /// for inputs read from a commit (`Tree::Git`), the files the work tree changed since.
+    /// A file the work tree lacks or cannot read differs too.
+    pub fn differing_from_work_tree(&self) -> Vec<&str> {
+        self.targets
+            .iter()
+            .filter(|t| std::fs::read(&t.path).ok() != Some(t.file.encoding.encode(&t.file.bytes)))
+            .map(|t| t.display.as_str())
+            .collect()
+    }
+}

@@ -157,6 +157,7 @@ fn with_marker(body: &str, marker: &str) -> Option<String> {
 mod app;
 mod org;
 mod pulls;
+pub mod target;
 
 pub use app::{app_jwt, load_app_private_key};
 pub use org::{
