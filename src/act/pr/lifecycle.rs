@@ -103,17 +103,7 @@ impl Run<'_> {
         let mut outcome = self.outcome(issuer);
         let branch = outcome.branch.clone();
         if !slice.errors.is_empty() {
-            // A failed source must never read as "nothing to do": the open PR stays as it is.
-            outcome.operation = Operation::Failed;
-            outcome.detail = Some(
-                slice
-                    .errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
-            return Ok(outcome);
+            return Ok(failed(outcome, slice));
         }
         let report = slice
             .report
@@ -129,18 +119,7 @@ impl Run<'_> {
         let proposal = self.proposal(&report, slice, &files, lock.as_ref(), &keyset);
         outcome.proposal = Some(proposal.clone());
 
-        if let Some(closed) = found
-            .open
-            .is_none()
-            .then(|| {
-                found.pulls.iter().find(|p| {
-                    p.merged_at.is_none()
-                        && Marker::find(p.body.as_deref().unwrap_or(""))
-                            .is_some_and(|m| m.keyset == keyset)
-                })
-            })
-            .flatten()
-        {
+        if let Some(closed) = closed_with_keyset(&found, &keyset) {
             outcome.operation = Operation::SkippedClosed;
             outcome.number = Some(closed.number);
             outcome.url = Some(closed.html_url.clone());
@@ -151,58 +130,70 @@ impl Run<'_> {
             return Ok(outcome);
         }
 
-        // Committed as stored: a UTF-16 file goes back to UTF-16 with its byte-order mark.
-        let mut commit_files: Vec<(String, Vec<u8>)> = slice
-            .files
-            .iter()
-            .zip(&files)
-            .map(|(f, shown)| (shown.name.clone(), f.plan.encoding.encode(&f.after)))
-            .collect();
-        commit_files.extend(lock);
-        let mut pushed = false;
-        if let (Some(repo), Some(base_head)) = (self.repo, self.base.head) {
-            let remote_head = repo.remote_branch(&branch, &self.settings.pr.branch_prefix);
-            if let Some(head) = remote_head
-                && !branch_is_keyrolls(repo, self.settings, &branch, base_head)?
-            {
+        let commit_files = commit_files(slice, &files, lock);
+        let pushed = match self.push_branch(&commit_files, &proposal, &keyset, &branch)? {
+            BranchState::Untouched => false,
+            BranchState::Human(head) => {
                 return self
                     .leave_human_branch(
                         issuer, &report, &files, &branch, head, found, &keyset, outcome,
                     )
                     .await;
             }
-            let up_to_date = match remote_head {
-                Some(head) => {
-                    repo.is_one_commit_with(head, base_head, &format!("Keyroll-Keyset: {keyset}"))?
-                }
-                None => false,
-            };
-            if up_to_date {
-                outcome.head_sha = remote_head.map(|h| h.to_string());
-            } else {
-                let identity = Identity {
-                    name: self.settings.pr.author_name.clone(),
-                    email: self.settings.pr.author_email.clone(),
-                };
-                let commit = repo.commit_files(
-                    base_head,
-                    &commit_files,
-                    &proposal.commit_message,
-                    &identity,
-                    self.now,
-                )?;
-                let url = self.options.remote_url.as_deref().ok_or_else(|| {
-                    PrError::Setup("no git remote to push to: set --remote or add an origin".into())
-                })?;
-                repo.push(url, &branch, commit, self.options.token.as_ref())?;
-                pushed = true;
-                outcome.head_sha = Some(commit.to_string());
+            BranchState::UpToDate(head) => {
+                outcome.head_sha = Some(head.to_string());
+                false
             }
-        }
+            BranchState::Pushed(commit) => {
+                outcome.head_sha = Some(commit.to_string());
+                true
+            }
+        };
         match found.open {
             Some(open) => self.update(open, &proposal, &keyset, pushed, outcome).await,
             None => self.create(&branch, &proposal, outcome).await,
         }
+    }
+
+    /// Commits `commit_files` onto the fetched base and pushes them to `branch`, unless the
+    /// branch already is that commit or holds a person's commits.
+    fn push_branch(
+        &self,
+        commit_files: &[NamedBytes],
+        proposal: &Proposal,
+        keyset: &str,
+        branch: &str,
+    ) -> Result<BranchState, PrError> {
+        let (Some(repo), Some(base_head)) = (self.repo, self.base.head) else {
+            return Ok(BranchState::Untouched);
+        };
+        let remote_head = repo.remote_branch(branch, &self.settings.pr.branch_prefix);
+        if let Some(head) = remote_head
+            && !branch_is_keyrolls(repo, self.settings, branch, base_head)?
+        {
+            return Ok(BranchState::Human(head));
+        }
+        if let Some(head) = remote_head
+            && repo.is_one_commit_with(head, base_head, &format!("Keyroll-Keyset: {keyset}"))?
+        {
+            return Ok(BranchState::UpToDate(head));
+        }
+        let identity = Identity {
+            name: self.settings.pr.author_name.clone(),
+            email: self.settings.pr.author_email.clone(),
+        };
+        let commit = repo.commit_files(
+            base_head,
+            commit_files,
+            &proposal.commit_message,
+            &identity,
+            self.now,
+        )?;
+        let url = self.options.remote_url.as_deref().ok_or_else(|| {
+            PrError::Setup("no git remote to push to: set --remote or add an origin".into())
+        })?;
+        repo.push(url, branch, commit, self.options.token.as_ref())?;
+        Ok(BranchState::Pushed(commit))
     }
 
     fn proposal(
@@ -421,6 +412,65 @@ impl Run<'_> {
         }
         Ok(outcome)
     }
+}
+
+/// keyroll's branch for an issuer, after [`Run::push_branch`].
+enum BranchState {
+    /// No repository or no fetched base (a dry run): nothing pushed.
+    Untouched,
+    /// It has commits keyroll did not make (its head): left alone.
+    Human(Oid),
+    /// It already is the one commit carrying this key set (its head).
+    UpToDate(Oid),
+    /// This commit was pushed to it.
+    Pushed(Oid),
+}
+
+/// A failed source must never read as "nothing to do": the open PR stays as it is.
+fn failed(mut outcome: IssuerOutcome, slice: &IssuerSlice<'_>) -> IssuerOutcome {
+    outcome.operation = Operation::Failed;
+    outcome.detail = Some(
+        slice
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    outcome
+}
+
+/// With no open pull request: the one a person closed without merging that proposed this
+/// same key set.
+fn closed_with_keyset<'f>(found: &'f Found, keyset: &str) -> Option<&'f PullRequest> {
+    found
+        .open
+        .is_none()
+        .then(|| {
+            found.pulls.iter().find(|p| {
+                p.merged_at.is_none()
+                    && Marker::find(p.body.as_deref().unwrap_or(""))
+                        .is_some_and(|m| m.keyset == keyset)
+            })
+        })
+        .flatten()
+}
+
+/// The commit's files. Committed as stored: a UTF-16 file goes back to UTF-16 with its
+/// byte-order mark.
+fn commit_files(
+    slice: &IssuerSlice<'_>,
+    files: &[ShownFile<'_>],
+    lock: Option<NamedBytes>,
+) -> Vec<NamedBytes> {
+    let mut commit_files: Vec<(String, Vec<u8>)> = slice
+        .files
+        .iter()
+        .zip(files)
+        .map(|(f, shown)| (shown.name.clone(), f.plan.encoding.encode(&f.after)))
+        .collect();
+    commit_files.extend(lock);
+    commit_files
 }
 
 /// Labels, assignees and reviewers from `[pr]`: one call each, only those configured.
