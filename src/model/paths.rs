@@ -87,6 +87,11 @@ pub fn resolve_in_list(
     }
 }
 
+/// Paths in reports use `/` on every OS (SARIF URIs, annotations, stable golden files).
+pub fn slash_path(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,9 +143,4 @@ mod tests {
             Err(PathError::Missing { .. })
         ));
     }
-}
-
-/// Paths in reports use `/` on every OS (SARIF URIs, annotations, stable golden files).
-pub fn slash_path(path: &std::path::Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
 }
