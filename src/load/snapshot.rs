@@ -243,6 +243,8 @@ impl Snapshot {
 /// Reads every issuer's metadata through `fetcher` (made with [`Fetcher::recording`]) and
 /// writes the snapshot into `out`. A source that fails is recorded, not fatal: every
 /// repository of the run then reports the same failure for that issuer.
+/// Reading ([`read_sources`]) comes first; then writing: the documents as fetched
+/// ([`write_documents`]) and the manifest ([`write_manifest`]).
 pub async fn take(
     settings: &Settings,
     config_shown: &str,
@@ -250,84 +252,126 @@ pub async fn take(
     now: OffsetDateTime,
     out: &Path,
 ) -> Result<Manifest, SnapshotError> {
+    let (issuers, failed) = read_sources(settings, fetcher, now).await;
+    let documents = write_documents(out, fetcher.take_recorded(), failed)?;
+    let manifest = Manifest {
+        schema: SCHEMA.into(),
+        keyroll_version: env!("CARGO_PKG_VERSION").into(),
+        config: config_shown.into(),
+        taken_at: rfc3339(now),
+        documents,
+        issuers,
+    };
+    write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
+
+/// Every issuer's sources read, and the (redacted URL, error) of each that failed.
+async fn read_sources(
+    settings: &Settings,
+    fetcher: &Fetcher,
+    now: OffsetDateTime,
+) -> (Vec<IssuerEntry>, Vec<(String, String)>) {
     let mut issuers = Vec::new();
     let mut failed: Vec<(String, String)> = Vec::new();
     for issuer in &settings.issuers {
         let mut sources = Vec::new();
         for source in &issuer.metadata {
-            let resolved = settings.resolve_source(source);
-            let mut entry = SourceEntry {
-                source: crate::model::secret::redact_urls(source),
-                kind: None,
-                sha256: None,
-                keys: None,
-                signature: None,
-                error: None,
-                skipped: None,
-            };
-            if !crate::load::metadata::is_url(&resolved) {
-                entry.skipped = Some(
-                    "a local path: each repository reads its own copy, not the snapshot".into(),
-                );
-                sources.push(entry);
-                continue;
-            }
-            match crate::load::metadata::load(&resolved, fetcher, now).await {
-                Ok(doc) => {
-                    entry.kind = serde_json::to_value(doc.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string));
-                    entry.sha256 = Some(doc.sha256.clone());
-                    entry.keys = Some(doc.keys.iter().filter(|k| k.is_signing()).count());
-                    // An XML document without a report carries no signature at all.
-                    let unsigned = (doc.kind == crate::load::metadata::DocumentKind::SamlMetadata)
-                        .then(|| SignatureEntry {
-                            status: "unsigned".into(),
-                            summary: "unsigned".into(),
-                            signer_sha1: None,
-                            weak: false,
-                        });
-                    entry.signature = doc
-                        .signature_report
-                        .as_ref()
-                        .map(|r| {
-                            let status = match r.verdict {
-                                crate::load::signature::Verdict::Unsigned => "unsigned",
-                                crate::load::signature::Verdict::Valid => "valid",
-                                crate::load::signature::Verdict::Refused(_) => "refused",
-                            };
-                            SignatureEntry {
-                                status: status.into(),
-                                summary: r.summary(),
-                                signer_sha1: r
-                                    .signature
-                                    .as_ref()
-                                    .and_then(|s| s.signer_sha1)
-                                    .filter(|_| r.is_valid())
-                                    .map(|t| t.to_string()),
-                                weak: doc.weak_signature,
-                            }
-                        })
-                        .or(unsigned);
-                }
-                Err(e) => {
-                    let error = crate::model::secret::redact(&e.to_string());
-                    failed.push((crate::model::secret::redact_urls(&resolved), error.clone()));
-                    entry.error = Some(error);
-                }
-            }
-            sources.push(entry);
+            sources.push(source_entry(settings, source, fetcher, now, &mut failed).await);
         }
         issuers.push(IssuerEntry {
             name: issuer.name.clone(),
             sources,
         });
     }
+    (issuers, failed)
+}
 
+/// One source as read: what it is, or why it was skipped or failed (pushed to `failed` too).
+async fn source_entry(
+    settings: &Settings,
+    source: &str,
+    fetcher: &Fetcher,
+    now: OffsetDateTime,
+    failed: &mut Vec<(String, String)>,
+) -> SourceEntry {
+    let resolved = settings.resolve_source(source);
+    let mut entry = SourceEntry {
+        source: crate::model::secret::redact_urls(source),
+        kind: None,
+        sha256: None,
+        keys: None,
+        signature: None,
+        error: None,
+        skipped: None,
+    };
+    if !crate::load::metadata::is_url(&resolved) {
+        entry.skipped =
+            Some("a local path: each repository reads its own copy, not the snapshot".into());
+        return entry;
+    }
+    match crate::load::metadata::load(&resolved, fetcher, now).await {
+        Ok(doc) => {
+            entry.kind = serde_json::to_value(doc.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            entry.sha256 = Some(doc.sha256.clone());
+            entry.keys = Some(doc.keys.iter().filter(|k| k.is_signing()).count());
+            entry.signature = signature_entry(&doc);
+        }
+        Err(e) => {
+            let error = crate::model::secret::redact(&e.to_string());
+            failed.push((crate::model::secret::redact_urls(&resolved), error.clone()));
+            entry.error = Some(error);
+        }
+    }
+    entry
+}
+
+/// The document's signature as parsing verified it; None without a report unless it is SAML.
+fn signature_entry(doc: &crate::load::metadata::MetadataDocument) -> Option<SignatureEntry> {
+    // An XML document without a report carries no signature at all.
+    let unsigned =
+        (doc.kind == crate::load::metadata::DocumentKind::SamlMetadata).then(|| SignatureEntry {
+            status: "unsigned".into(),
+            summary: "unsigned".into(),
+            signer_sha1: None,
+            weak: false,
+        });
+    doc.signature_report
+        .as_ref()
+        .map(|r| {
+            let status = match r.verdict {
+                crate::load::signature::Verdict::Unsigned => "unsigned",
+                crate::load::signature::Verdict::Valid => "valid",
+                crate::load::signature::Verdict::Refused(_) => "refused",
+            };
+            SignatureEntry {
+                status: status.into(),
+                summary: r.summary(),
+                signer_sha1: r
+                    .signature
+                    .as_ref()
+                    .and_then(|s| s.signer_sha1)
+                    .filter(|_| r.is_valid())
+                    .map(|t| t.to_string()),
+                weak: doc.weak_signature,
+            }
+        })
+        .or(unsigned)
+}
+
+/// Writes every document `recorded` (URL, as fetched) to `out/documents/`, named by its
+/// SHA-256; the entries list them, then the `failed` sources no document stands for.
+fn write_documents(
+    out: &Path,
+    recorded: Vec<(String, Fetched)>,
+    failed: Vec<(String, String)>,
+) -> Result<Vec<DocumentEntry>, SnapshotError> {
     let docs_dir = out.join("documents");
     std::fs::create_dir_all(&docs_dir).map_err(|e| io_error(&docs_dir, e))?;
     let mut documents = Vec::new();
-    for (url, fetched) in fetcher.take_recorded() {
+    for (url, fetched) in recorded {
         let sha256 = sha256_hex(&fetched.bytes);
         let ext = match fetched.bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'<') => "xml",
@@ -364,16 +408,11 @@ pub async fn take(
             });
         }
     }
-    let manifest = Manifest {
-        schema: SCHEMA.into(),
-        keyroll_version: env!("CARGO_PKG_VERSION").into(),
-        config: config_shown.into(),
-        taken_at: rfc3339(now),
-        documents,
-        issuers,
-    };
+    Ok(documents)
+}
+
+fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), SnapshotError> {
     let path = out.join(MANIFEST);
-    let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
-    std::fs::write(&path, text).map_err(|e| io_error(&path, e))?;
-    Ok(manifest)
+    let text = serde_json::to_string_pretty(manifest).expect("manifest serializes") + "\n";
+    std::fs::write(&path, text).map_err(|e| io_error(&path, e))
 }
