@@ -12,7 +12,7 @@ use super::keys::IssuerView;
 use super::registry::{attributable, entry_index, is_dirty, single_value};
 use crate::decide::patch::Change;
 use crate::decide::plan::{ChangeKind, Owner, PlannedChange, Reason};
-use crate::load::scan::{Code, ConfigFile};
+use crate::load::scan::{Code, ConfigFile, TrustedEntry};
 use crate::model::lock::Lock;
 use crate::model::settings::Settings;
 use crate::model::thumbprint::Thumbprint;
@@ -97,16 +97,7 @@ pub fn hygiene(
 ) -> Vec<PlannedChange> {
     let mut changes = Vec::new();
     let single = single_value(&file.registries[registry]);
-    let tidy = ctx.settings.policy.tidy;
-    let mut first_clean: BTreeMap<Thumbprint, u32> = BTreeMap::new();
-    for entry in file.entries_of(registry).filter(|e| attributable(e)) {
-        if let Some(t) = entry.normalized
-            && !is_dirty(entry)
-            && entry.duplicate_of.is_none()
-        {
-            first_clean.entry(t).or_insert(entry.line);
-        }
-    }
+    let first_clean = first_clean_lines(file, registry);
     for entry in file.entries_of(registry) {
         if entry.placeholder {
             notes.push(format!(
@@ -118,22 +109,7 @@ pub fn hygiene(
         if let (Some(of_line), false) = (entry.duplicate_of, single) {
             // Dropped whether or not a later `<remove>` withdraws it: WIF fails at the
             // second equal `<add>` before it reads the `<remove>`.
-            let t = entry.normalized;
-            changes.push(PlannedChange {
-                kind: ChangeKind::Dedupe,
-                owner: Owner::Hygiene,
-                published_with: t
-                    .and_then(|t| ctx.owner_of(&t))
-                    .or_else(|| ctx.trackers.first().map(|i| i.to_string())),
-                line: entry.line,
-                thumbprint: t,
-                reason: Reason::Duplicate { of_line },
-                lockout_window: false,
-                note: None,
-                change: Change::Remove {
-                    entry: entry_index(file, entry),
-                },
-            });
+            changes.push(drop_duplicate(ctx, file, entry, of_line));
             continue;
         }
         if !attributable(entry) {
@@ -148,13 +124,77 @@ pub fn hygiene(
             ));
             continue;
         };
-        let index = entry_index(file, entry);
-        let change = |kind, reason| PlannedChange {
+        let fixes = EntryFixes {
+            ctx,
+            file,
+            entry,
+            t,
+            single,
+        };
+        fixes.clean(&first_clean, &mut changes);
+        fixes.unknown(notes, &mut changes);
+    }
+    changes
+}
+
+/// The line of the first clean entry of each key: a pasted copy of it is a duplicate.
+fn first_clean_lines(file: &ConfigFile, registry: usize) -> BTreeMap<Thumbprint, u32> {
+    let mut first_clean: BTreeMap<Thumbprint, u32> = BTreeMap::new();
+    for entry in file.entries_of(registry).filter(|e| attributable(e)) {
+        if let Some(t) = entry.normalized
+            && !is_dirty(entry)
+            && entry.duplicate_of.is_none()
+        {
+            first_clean.entry(t).or_insert(entry.line);
+        }
+    }
+    first_clean
+}
+
+/// Removes a second equal entry of a registry that holds many.
+fn drop_duplicate(
+    ctx: &HygieneContext<'_, '_>,
+    file: &ConfigFile,
+    entry: &TrustedEntry,
+    of_line: u32,
+) -> PlannedChange {
+    let t = entry.normalized;
+    PlannedChange {
+        kind: ChangeKind::Dedupe,
+        owner: Owner::Hygiene,
+        published_with: t
+            .and_then(|t| ctx.owner_of(&t))
+            .or_else(|| ctx.trackers.first().map(|i| i.to_string())),
+        line: entry.line,
+        thumbprint: t,
+        reason: Reason::Duplicate { of_line },
+        lockout_window: false,
+        note: None,
+        change: Change::Remove {
+            entry: entry_index(file, entry),
+        },
+    }
+}
+
+/// What hygiene does to one attributable entry holding the thumbprint `t`.
+struct EntryFixes<'c, 'a, 'v> {
+    ctx: &'c HygieneContext<'a, 'v>,
+    file: &'c ConfigFile,
+    entry: &'c TrustedEntry,
+    t: Thumbprint,
+    /// The registry holds one value, so duplicates and unknown keys are not hygiene's.
+    single: bool,
+}
+
+impl EntryFixes<'_, '_, '_> {
+    fn change(&self, kind: ChangeKind, reason: Reason) -> PlannedChange {
+        let index = entry_index(self.file, self.entry);
+        PlannedChange {
             kind,
             owner: Owner::Hygiene,
-            published_with: ctx.owner_of(&t),
-            line: entry.line,
-            thumbprint: Some(t),
+            published_with: self.ctx.owner_of(&self.t),
+            line: self.entry.line,
+            thumbprint: Some(self.t),
             reason,
             lockout_window: false,
             note: None,
@@ -163,49 +203,57 @@ pub fn hygiene(
             } else {
                 Change::Remove { entry: index }
             },
-        };
+        }
+    }
+
+    /// Pasted characters cleaned (or the entry dropped, when a clean one of the same key
+    /// came first); under `tidy`, spaces and lowercase rewritten.
+    fn clean(&self, first_clean: &BTreeMap<Thumbprint, u32>, changes: &mut Vec<PlannedChange>) {
+        let entry = self.entry;
         let spaced = entry.findings.iter().any(|f| f.code == Code::Spaced);
         let lower = entry.findings.iter().any(|f| f.code == Code::Lowercase)
-            && !crate::decide::patch::file_uses_lowercase(file);
+            && !crate::decide::patch::file_uses_lowercase(self.file);
         if is_dirty(entry) {
             let what = pasted_characters(&entry.decoded);
-            match first_clean.get(&t) {
-                Some(line) if *line != entry.line && !single => changes.push(change(
+            match first_clean.get(&self.t) {
+                Some(line) if *line != entry.line && !self.single => changes.push(self.change(
                     ChangeKind::Dedupe,
                     Reason::PastedDuplicate {
                         what,
                         of_line: *line,
                     },
                 )),
-                _ => changes.push(change(ChangeKind::Normalize, Reason::Pasted { what })),
+                _ => changes.push(self.change(ChangeKind::Normalize, Reason::Pasted { what })),
             }
-        } else if tidy && (spaced || lower) {
+        } else if self.ctx.settings.policy.tidy && (spaced || lower) {
             let what = match (spaced, lower) {
                 (true, true) => "spaced, lowercase",
                 (true, false) => "spaced",
                 _ => "lowercase",
             };
-            changes.push(change(
-                ChangeKind::Normalize,
-                Reason::Untidy { what: what.into() },
-            ));
+            changes.push(self.change(ChangeKind::Normalize, Reason::Untidy { what: what.into() }));
         }
+    }
+
+    /// A key no loaded issuer knows: removed under `keep_unknown = false`, unless keyroll
+    /// cannot be sure it is unknown (an issuer failed, or keyroll.lock holds it).
+    fn unknown(&self, notes: &mut Vec<String>, changes: &mut Vec<PlannedChange>) {
+        let (ctx, t) = (self.ctx, self.t);
         let known = ctx.views.values().any(|v| v.knows(&t));
-        if !known && !single {
+        if !known && !self.single {
             let locked = ctx.locked_under(&t);
             if ctx.settings.policy.keep_unknown || !ctx.failed.is_empty() || !locked.is_empty() {
                 notes.push(format!(
                     "{}:{}: {t} {}",
                     ctx.display,
-                    entry.line,
+                    self.entry.line,
                     ctx.unknown_note(&locked)
                 ));
             } else {
-                changes.push(change(ChangeKind::Remove, Reason::Unknown));
+                changes.push(self.change(ChangeKind::Remove, Reason::Unknown));
             }
         }
     }
-    changes
 }
 
 /// "contained U+200E LEFT-TO-RIGHT MARK at position 1 and spaces", from the checker's notes.

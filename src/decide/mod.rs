@@ -28,8 +28,59 @@ use registry::{Assignment, attributable, is_dirty, single_value};
 /// keys are never mistaken for unknown ones; a file or issuer keyroll cannot handle is an
 /// error in the plan and never stops the others.
 pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
-    let settings = &inputs.settings;
-    let mut plan = Plan {
+    let mut plan = empty_plan(inputs, now);
+    let Some(mut issuer_errors) = check_lock_and_time(inputs, now, &mut plan) else {
+        return plan;
+    };
+    let (views, mut trust_verdicts) = check_issuers(inputs, now, &mut issuer_errors);
+    for (issuer, detail) in &issuer_errors {
+        plan.errors.push(PlanError::Issuer {
+            issuer: issuer.clone(),
+            detail: detail.clone(),
+        });
+    }
+
+    let mut ledger = Ledger::default();
+    for target in &inputs.targets {
+        let mut ctx = FileContext {
+            inputs,
+            rules,
+            views: &views,
+            now,
+            ledger: &mut ledger,
+            notes: &mut plan.notes,
+        };
+        match ctx.decide_file(target) {
+            Ok(Some(file_plan)) => plan.files.push(file_plan),
+            Ok(None) => {}
+            Err(errors) => plan.errors.extend(errors),
+        }
+    }
+    keys::update_lock(&inputs.settings, &views, &ledger, now, &mut plan.lock_after);
+    record_verdicts(&mut trust_verdicts, &mut plan);
+    plan.issuers = keys::reports(
+        &inputs.issuers,
+        &issuer_errors,
+        &plan.lock_after,
+        &ledger,
+        now,
+        inputs.settings.policy.warn_expiring.0,
+    );
+    for report in &mut plan.issuers {
+        if let Some(verdict) = trust_verdicts.get(&report.name) {
+            report.identity_change = verdict.identity_change;
+            for (source, trust) in report.sources.iter_mut().zip(&verdict.signer_trust) {
+                source.signer_trust = trust.clone();
+            }
+        }
+    }
+    plan
+}
+
+/// The plan before anything is decided: keyroll.lock as read, the loader's warnings, and
+/// the issuers each target file names.
+fn empty_plan(inputs: &Inputs, now: OffsetDateTime) -> Plan {
+    Plan {
         now,
         issuers: Vec::new(),
         files: Vec::new(),
@@ -49,19 +100,28 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
                 )
             })
             .collect(),
-    };
+    }
+}
+
+/// keyroll.lock's problems (warnings into the plan, errors per issuer, returned) and the
+/// clock. `None` when the run stops here: the clock's error is then in the plan.
+fn check_lock_and_time(
+    inputs: &Inputs,
+    now: OffsetDateTime,
+    plan: &mut Plan,
+) -> Option<BTreeMap<String, String>> {
     let mut issuer_errors: BTreeMap<String, String> = BTreeMap::new();
     // keyroll.lock against what the metadata holds: a row that disagrees with the
     // certificate (a hand-edited not_after, say) leaves that issuer alone with an error
     // naming the line, never a silent removal; tables of undefined issuers are a warning.
     // Checked first, so that the warning is given even when the run stops below.
-    let lock_problems = inputs.lock.check_loaded(settings, &inputs.issuers);
+    let lock_problems = inputs.lock.check_loaded(&inputs.settings, &inputs.issuers);
     for problem in lock_problems.iter().filter(|p| !p.is_error()) {
         plan.warnings.push(problem.to_string());
     }
     if let Err(e) = check_time(inputs, now) {
         plan.errors.push(e);
-        return plan;
+        return None;
     }
     for problem in lock_problems.into_iter().filter(|p| p.is_error()) {
         let entry = issuer_errors.entry(problem.issuer.clone()).or_default();
@@ -70,10 +130,24 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         }
         entry.push_str(&problem.to_string());
     }
+    Some(issuer_errors)
+}
+
+/// Each loaded issuer without an error yet: its keys not all expired, and its documents
+/// trusted ([`trust::check`]). Those that pass are viewed for the files; the others get
+/// their error in `issuer_errors`.
+fn check_issuers<'i>(
+    inputs: &'i Inputs,
+    now: OffsetDateTime,
+    issuer_errors: &mut BTreeMap<String, String>,
+) -> (
+    BTreeMap<&'i str, IssuerView<'i>>,
+    BTreeMap<String, trust::Verdict>,
+) {
     let mut views: BTreeMap<&str, IssuerView<'_>> = BTreeMap::new();
     let mut trust_verdicts: BTreeMap<String, trust::Verdict> = BTreeMap::new();
     for state in &inputs.issuers {
-        let Some(issuer_settings) = settings.issuer(&state.name) else {
+        let Some(issuer_settings) = inputs.settings.issuer(&state.name) else {
             continue;
         };
         if issuer_errors.contains_key(&state.name) {
@@ -122,31 +196,13 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
             }
         }
     }
-    for (issuer, detail) in &issuer_errors {
-        plan.errors.push(PlanError::Issuer {
-            issuer: issuer.clone(),
-            detail: detail.clone(),
-        });
-    }
+    (views, trust_verdicts)
+}
 
-    let mut ledger = Ledger::default();
-    for target in &inputs.targets {
-        let mut ctx = FileContext {
-            inputs,
-            rules,
-            views: &views,
-            now,
-            ledger: &mut ledger,
-            notes: &mut plan.notes,
-        };
-        match ctx.decide_file(target) {
-            Ok(Some(file_plan)) => plan.files.push(file_plan),
-            Ok(None) => {}
-            Err(errors) => plan.errors.extend(errors),
-        }
-    }
-    keys::update_lock(settings, &views, &ledger, now, &mut plan.lock_after);
-    for (issuer, verdict) in &mut trust_verdicts {
+/// Each trusted issuer's document warnings into the plan, and its record into keyroll.lock
+/// (an empty record removes the issuer's).
+fn record_verdicts(trust_verdicts: &mut BTreeMap<String, trust::Verdict>, plan: &mut Plan) {
+    for (issuer, verdict) in trust_verdicts {
         plan.warnings.append(&mut verdict.warnings);
         let record = std::mem::take(&mut verdict.record);
         if record.is_empty() {
@@ -155,23 +211,6 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
             plan.lock_after.records.insert(issuer.clone(), record);
         }
     }
-    plan.issuers = keys::reports(
-        &inputs.issuers,
-        &issuer_errors,
-        &plan.lock_after,
-        &ledger,
-        now,
-        settings.policy.warn_expiring.0,
-    );
-    for report in &mut plan.issuers {
-        if let Some(verdict) = trust_verdicts.get(&report.name) {
-            report.identity_change = verdict.identity_change;
-            for (source, trust) in report.sources.iter_mut().zip(&verdict.signer_trust) {
-                source.signer_trust = trust.clone();
-            }
-        }
-    }
-    plan
 }
 
 /// Where the target files trust each key *for this issuer*: `file:line` of entries that load

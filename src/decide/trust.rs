@@ -45,27 +45,71 @@ pub fn check(
     accept_identity_change: bool,
     now: OffsetDateTime,
 ) -> Result<Verdict, String> {
-    let lock = history.keys;
-    let pinned: BTreeSet<Thumbprint> = issuer
-        .signers
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect();
+    let vouchers = Vouchers {
+        pinned: issuer
+            .signers
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+        lock: history.keys,
+        in_configs,
+    };
+    let signatures = judge_signatures(issuer, keys, history, &vouchers, now)?;
+
+    let mut identity_change = false;
+    let mut accept = |why: String| -> Result<(), String> {
+        if !accept_identity_change {
+            return Err(format!(
+                "identity change, not a rollover: {why}; keyroll changes nothing. If the issuer really did this, run again with --accept-identity-change {}",
+                issuer.name
+            ));
+        }
+        identity_change = true;
+        Ok(())
+    };
+    if let Some(why) = signatures.downgrade {
+        accept(why)?;
+    }
+    if !signatures.vouched
+        && let Some(why) = broken_continuity(keys, history.keys, in_configs)
+    {
+        accept(why)?;
+    }
+    let enforce = issuer.signature != SignatureMode::Off;
+    let (record, warnings) = record(keys, history.record, enforce && signatures.all_signed, now);
+    Ok(Verdict {
+        signer_trust: signatures.signer_trust,
+        identity_change,
+        record,
+        warnings,
+    })
+}
+
+/// The keys that may vouch for this issuer's documents.
+struct Vouchers<'a> {
+    /// `signers` in keyroll.toml.
+    pinned: BTreeSet<Thumbprint>,
+    /// The issuer's keyroll.lock table.
+    lock: Option<&'a BTreeMap<String, LockedKey>>,
+    in_configs: &'a TrustedAt,
+}
+
+impl Vouchers<'_> {
     // A signer vouches only for its own issuer: pinned, this issuer's current or next key in
     // keyroll.lock, or a key the configs trust for this issuer. A key keyroll.lock records as
     // retired (no longer published) never vouches again unless pinned.
-    let why_trusted = |signer: &Thumbprint| -> Result<String, String> {
-        if pinned.contains(signer) {
+    fn why_trusted(&self, signer: &Thumbprint) -> Result<String, String> {
+        if self.pinned.contains(signer) {
             return Ok(format!("{signer} is pinned in keyroll.toml (signers)"));
         }
-        let locked = lock.and_then(|l| l.get(&signer.to_upper_hex()));
+        let locked = self.lock.and_then(|l| l.get(&signer.to_upper_hex()));
         if let Some(missing_since) = locked.and_then(|k| k.missing_since) {
             return Err(format!(
                 "signed by {signer}, a key keyroll.lock records as retired for this issuer (absent from its metadata since {}): a retired key vouches for nothing; keyroll adds and removes nothing. If the issuer really signs with it again, pin it: signers = [\"{signer}\"]",
                 rfc3339(missing_since)
             ));
         }
-        if let Some(at) = in_configs.get(signer) {
+        if let Some(at) = self.in_configs.get(signer) {
             return Ok(format!("{signer} is trusted for this issuer in {at}"));
         }
         if let Some(k) = locked {
@@ -77,16 +121,41 @@ pub fn check(
         Err(format!(
             "signed by {signer}, a key this issuer was never trusted with (not pinned in signers, not this issuer's in keyroll.lock, not trusted for this issuer in the configs; another issuer's key never vouches); keyroll adds and removes nothing. If the issuer really signs with it, pin it: signers = [\"{signer}\"]"
         ))
-    };
+    }
+}
+
+/// What the sources' signatures say, once none of them is refused outright.
+struct Signatures {
+    /// Per source, in order: why its signer is trusted, or why not.
+    signer_trust: Vec<Option<String>>,
+    /// Some document is signed by a key the issuer is trusted with.
+    vouched: bool,
+    /// The first unsigned document after signed ones (keyroll.lock's `signed_since`).
+    downgrade: Option<String>,
+    /// Every source is signed by a trusted key (and there is one).
+    all_signed: bool,
+}
+
+/// Judges each source in order: stale, unsigned or badly signed documents are refused
+/// (`Err`, the first one found) where the issuer's `signature` mode says so.
+fn judge_signatures(
+    issuer: &IssuerSettings,
+    keys: &IssuerKeys,
+    history: History<'_>,
+    vouchers: &Vouchers<'_>,
+    now: OffsetDateTime,
+) -> Result<Signatures, String> {
     let enforce = issuer.signature != SignatureMode::Off;
     let signed_before = history
         .record
         .and_then(|r| r.signed_since)
         .filter(|_| enforce);
-    let mut signer_trust = Vec::new();
-    let mut vouched = false;
-    let mut downgrade: Option<String> = None;
-    let mut all_signed = !keys.sources.is_empty();
+    let mut signatures = Signatures {
+        signer_trust: Vec::new(),
+        vouched: false,
+        downgrade: None,
+        all_signed: !keys.sources.is_empty(),
+    };
     for source in &keys.sources {
         if let Some(until) = source.valid_until
             && now > until
@@ -107,9 +176,9 @@ pub fn check(
                 ));
             }
             DocumentSignature::TlsOnly | DocumentSignature::Unsigned => {
-                all_signed = false;
+                signatures.all_signed = false;
                 if let Some(since) = signed_before {
-                    downgrade.get_or_insert(format!(
+                    signatures.downgrade.get_or_insert(format!(
                         "{} is {}, but this issuer's documents have been signed since {} (keyroll.lock): an unsigned document after a signed one is a downgrade",
                         source.source,
                         source.signature,
@@ -125,7 +194,7 @@ pub fn check(
                 ));
             }
             DocumentSignature::Refused { .. } => {
-                all_signed = false;
+                signatures.all_signed = false;
                 None
             }
             DocumentSignature::Valid {
@@ -136,37 +205,32 @@ pub fn check(
                     source.source
                 ));
             }
-            DocumentSignature::Valid { signer, .. } => match why_trusted(signer) {
+            DocumentSignature::Valid { signer, .. } => match vouchers.why_trusted(signer) {
                 Ok(reason) => {
-                    vouched = true;
+                    signatures.vouched = true;
                     Some(reason)
                 }
                 Err(why) if enforce => {
                     return Err(format!("{}: {why}", source.source));
                 }
                 Err(_) => {
-                    all_signed = false;
+                    signatures.all_signed = false;
                     Some(format!("{signer} is not trusted (signature = \"off\")"))
                 }
             },
         };
-        signer_trust.push(trust);
+        signatures.signer_trust.push(trust);
     }
+    Ok(signatures)
+}
 
-    let mut identity_change = false;
-    let mut accept = |why: String| -> Result<(), String> {
-        if !accept_identity_change {
-            return Err(format!(
-                "identity change, not a rollover: {why}; keyroll changes nothing. If the issuer really did this, run again with --accept-identity-change {}",
-                issuer.name
-            ));
-        }
-        identity_change = true;
-        Ok(())
-    };
-    if let Some(why) = downgrade {
-        accept(why)?;
-    }
+/// Why the published keys break with the issuer's past, when no trusted signer vouched for
+/// them; `None` when they continue it.
+fn broken_continuity(
+    keys: &IssuerKeys,
+    lock: Option<&BTreeMap<String, LockedKey>>,
+    in_configs: &TrustedAt,
+) -> Option<String> {
     // Continuity: some key keyroll has seen must still be published, or a trusted signer
     // must vouch for the new ones. With nothing seen yet (a first run), the keys the configs
     // trust for this issuer stand in: a document listing none of them is not a silent
@@ -174,35 +238,28 @@ pub fn check(
     let seen: BTreeSet<Thumbprint> = lock
         .map(|l| l.keys().filter_map(|k| k.parse().ok()).collect())
         .unwrap_or_default();
-    if !vouched {
-        if !seen.is_empty() && !seen.iter().any(|t| keys.published.contains_key(t)) {
-            accept(format!(
-                "none of the {} keys keyroll has seen for this issuer is still published, and no document is signed by a key it was trusted with",
-                seen.len()
-            ))?;
-        } else if seen.is_empty()
-            && !in_configs.is_empty()
-            && !in_configs.keys().any(|t| keys.published.contains_key(t))
-        {
-            accept(format!(
-                "keyroll.lock has no keys for this issuer yet, the configs trust {} key{} for it ({}), and the metadata lists none of them, and no document is signed by a key it was trusted with",
-                in_configs.len(),
-                if in_configs.len() == 1 { "" } else { "s" },
-                in_configs
-                    .iter()
-                    .map(|(t, at)| format!("{t} at {at}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))?;
-        }
+    if !seen.is_empty() && !seen.iter().any(|t| keys.published.contains_key(t)) {
+        Some(format!(
+            "none of the {} keys keyroll has seen for this issuer is still published, and no document is signed by a key it was trusted with",
+            seen.len()
+        ))
+    } else if seen.is_empty()
+        && !in_configs.is_empty()
+        && !in_configs.keys().any(|t| keys.published.contains_key(t))
+    {
+        Some(format!(
+            "keyroll.lock has no keys for this issuer yet, the configs trust {} key{} for it ({}), and the metadata lists none of them, and no document is signed by a key it was trusted with",
+            in_configs.len(),
+            if in_configs.len() == 1 { "" } else { "s" },
+            in_configs
+                .iter()
+                .map(|(t, at)| format!("{t} at {at}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        None
     }
-    let (record, warnings) = record(keys, history.record, enforce && all_signed, now);
-    Ok(Verdict {
-        signer_trust,
-        identity_change,
-        record,
-        warnings,
-    })
 }
 
 /// What keyroll.lock records of the issuer's documents once this run acts on them: whether

@@ -356,112 +356,77 @@ impl Lock {
         };
         let mut problems = Vec::new();
         for issuer in raw.issuers {
-            let name = issuer.name.get_ref().clone();
-            let issuer_line = line_at(issuer.name.span().start);
-            let problem = |line: usize, sha1: Option<&str>, kind: LockProblemKind| LockProblem {
-                file: file.clone(),
-                line: Some(line),
-                issuer: name.clone(),
-                sha1: sha1.map(str::to_string),
-                kind,
-            };
-            if name.trim().is_empty() {
-                problems.push(problem(issuer_line, None, LockProblemKind::EmptyIssuerName));
-                continue;
-            }
-            if let Some(&first_line) = origin.issuers.get(&name) {
-                problems.push(problem(
-                    issuer_line,
-                    None,
-                    LockProblemKind::DuplicateIssuer { first_line },
-                ));
-                continue;
-            }
-            origin.issuers.insert(name.clone(), issuer_line);
-            let record = read_record(&issuer, &line_at, &problem);
-            match record {
-                Ok(record) if !record.is_empty() => {
-                    lock.records.insert(name.clone(), record);
-                }
-                Ok(_) => {}
-                Err(found) => problems.extend(found),
-            }
-            let keys = lock.issuers.entry(name.clone()).or_default();
-            for row in issuer.keys {
-                let sha1_text = row.sha1.get_ref().as_str();
-                let line = line_at(row.sha1.span().start);
-                let problem = |kind| problem(line, Some(sha1_text), kind);
-                if !is_hex(sha1_text, 40) {
-                    problems.push(problem(LockProblemKind::NotSha1));
-                    continue;
-                }
-                let sha1 = sha1_text.to_ascii_uppercase();
-                if let Some(&first_line) = origin.rows.get(&(name.clone(), sha1.clone())) {
-                    problems.push(problem(LockProblemKind::DuplicateRow { first_line }));
-                    continue;
-                }
-                origin.rows.insert((name.clone(), sha1.clone()), line);
-                let mut row_problems = Vec::new();
-                if !is_hex(row.sha256.get_ref(), 64) {
-                    row_problems.push(problem(LockProblemKind::NotSha256 {
-                        value: row.sha256.get_ref().clone(),
-                    }));
-                }
-                let mut time = |field: &'static str, value: &Spanned<String>| {
-                    parse_rfc3339(value.get_ref())
-                        .map_err(|detail| {
-                            row_problems.push(LockProblem {
-                                line: Some(line_at(value.span().start)),
-                                ..problem(LockProblemKind::BadTime { field, detail })
-                            })
-                        })
-                        .ok()
-                };
-                let not_before = time("not_before", &row.not_before);
-                let not_after = time("not_after", &row.not_after);
-                let first_seen = time("first_seen", &row.first_seen);
-                let missing_since = row.missing_since.as_ref().map(|m| time("missing_since", m));
-                if let (Some(not_before), Some(not_after)) = (not_before, not_after)
-                    && not_before >= not_after
-                {
-                    row_problems.push(problem(LockProblemKind::DatesOrder {
-                        not_before,
-                        not_after,
-                    }));
-                }
-                if let (Some(first_seen), Some(Some(missing_since))) = (first_seen, missing_since)
-                    && missing_since < first_seen
-                {
-                    row_problems.push(problem(LockProblemKind::MissingBeforeSeen {
-                        first_seen,
-                        missing_since,
-                    }));
-                }
-                match (not_before, not_after, first_seen, missing_since) {
-                    (Some(not_before), Some(not_after), Some(first_seen), missing_since)
-                        if row_problems.is_empty() =>
-                    {
-                        keys.insert(
-                            sha1,
-                            LockedKey {
-                                sha256: row.sha256.get_ref().clone(),
-                                subject: row.subject,
-                                not_before,
-                                not_after,
-                                first_seen,
-                                missing_since: missing_since.flatten(),
-                            },
-                        );
-                    }
-                    _ => problems.extend(row_problems),
-                }
-            }
+            lock.read_issuer(issuer, &file, &line_at, &mut origin, &mut problems);
         }
         if !problems.is_empty() {
             return Err(LockError::Rows(problems));
         }
         lock.origin = Some(Arc::new(origin));
         Ok(lock)
+    }
+
+    /// One `[[issuer]]` table: its name (not empty, not twice), its record, and its key rows
+    /// (each SHA-1 once). A row with problems is left out and its problems are kept.
+    fn read_issuer(
+        &mut self,
+        issuer: ReadIssuer,
+        file: &str,
+        line_at: &dyn Fn(usize) -> usize,
+        origin: &mut LockOrigin,
+        problems: &mut Vec<LockProblem>,
+    ) {
+        let name = issuer.name.get_ref().clone();
+        let issuer_line = line_at(issuer.name.span().start);
+        let problem = |line: usize, sha1: Option<&str>, kind: LockProblemKind| LockProblem {
+            file: file.to_string(),
+            line: Some(line),
+            issuer: name.clone(),
+            sha1: sha1.map(str::to_string),
+            kind,
+        };
+        if name.trim().is_empty() {
+            problems.push(problem(issuer_line, None, LockProblemKind::EmptyIssuerName));
+            return;
+        }
+        if let Some(&first_line) = origin.issuers.get(&name) {
+            problems.push(problem(
+                issuer_line,
+                None,
+                LockProblemKind::DuplicateIssuer { first_line },
+            ));
+            return;
+        }
+        origin.issuers.insert(name.clone(), issuer_line);
+        let record = read_record(&issuer, line_at, &problem);
+        match record {
+            Ok(record) if !record.is_empty() => {
+                self.records.insert(name.clone(), record);
+            }
+            Ok(_) => {}
+            Err(found) => problems.extend(found),
+        }
+        let keys = self.issuers.entry(name.clone()).or_default();
+        for row in issuer.keys {
+            let sha1_text = row.sha1.get_ref().as_str();
+            let line = line_at(row.sha1.span().start);
+            let problem = |kind| problem(line, Some(sha1_text), kind);
+            if !is_hex(sha1_text, 40) {
+                problems.push(problem(LockProblemKind::NotSha1));
+                continue;
+            }
+            let sha1 = sha1_text.to_ascii_uppercase();
+            if let Some(&first_line) = origin.rows.get(&(name.clone(), sha1.clone())) {
+                problems.push(problem(LockProblemKind::DuplicateRow { first_line }));
+                continue;
+            }
+            origin.rows.insert((name.clone(), sha1.clone()), line);
+            match read_key(&row, line_at, &problem) {
+                Ok(key) => {
+                    keys.insert(sha1, key);
+                }
+                Err(row_problems) => problems.extend(row_problems),
+            }
+        }
     }
 
     /// Checks the lock against what this run loaded: tables for issuers keyroll.toml does
@@ -624,6 +589,65 @@ impl Lock {
 
     pub fn key(&self, issuer: &str, sha1: &str) -> Option<&LockedKey> {
         self.issuers.get(issuer).and_then(|keys| keys.get(sha1))
+    }
+}
+
+/// A key row's hashes and times, each checked, and the times in order.
+fn read_key(
+    row: &ReadRow,
+    line_at: &dyn Fn(usize) -> usize,
+    problem: &dyn Fn(LockProblemKind) -> LockProblem,
+) -> Result<LockedKey, Vec<LockProblem>> {
+    let mut row_problems = Vec::new();
+    if !is_hex(row.sha256.get_ref(), 64) {
+        row_problems.push(problem(LockProblemKind::NotSha256 {
+            value: row.sha256.get_ref().clone(),
+        }));
+    }
+    let mut time = |field: &'static str, value: &Spanned<String>| {
+        parse_rfc3339(value.get_ref())
+            .map_err(|detail| {
+                row_problems.push(LockProblem {
+                    line: Some(line_at(value.span().start)),
+                    ..problem(LockProblemKind::BadTime { field, detail })
+                })
+            })
+            .ok()
+    };
+    let not_before = time("not_before", &row.not_before);
+    let not_after = time("not_after", &row.not_after);
+    let first_seen = time("first_seen", &row.first_seen);
+    let missing_since = row.missing_since.as_ref().map(|m| time("missing_since", m));
+    if let (Some(not_before), Some(not_after)) = (not_before, not_after)
+        && not_before >= not_after
+    {
+        row_problems.push(problem(LockProblemKind::DatesOrder {
+            not_before,
+            not_after,
+        }));
+    }
+    if let (Some(first_seen), Some(Some(missing_since))) = (first_seen, missing_since)
+        && missing_since < first_seen
+    {
+        row_problems.push(problem(LockProblemKind::MissingBeforeSeen {
+            first_seen,
+            missing_since,
+        }));
+    }
+    match (not_before, not_after, first_seen, missing_since) {
+        (Some(not_before), Some(not_after), Some(first_seen), missing_since)
+            if row_problems.is_empty() =>
+        {
+            Ok(LockedKey {
+                sha256: row.sha256.get_ref().clone(),
+                subject: row.subject.clone(),
+                not_before,
+                not_after,
+                first_seen,
+                missing_since: missing_since.flatten(),
+            })
+        }
+        _ => Err(row_problems),
     }
 }
 

@@ -257,42 +257,37 @@ impl Default for PrSettings {
 
 impl Settings {
     pub fn parse(path: &Path, text: &str) -> Result<Self, SettingsError> {
-        let file = path.display().to_string();
-        let at = |offset: usize, detail: String| {
-            let before = &text[..offset.min(text.len())];
-            SettingsError::Invalid {
-                file: file.clone(),
-                line: before.matches('\n').count() + 1,
-                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
-                detail,
-            }
+        let text_at = TextAt {
+            file: path.display().to_string(),
+            text,
         };
         let mut settings: Settings = toml::from_str(text)
-            .map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
+            .map_err(|e| text_at.error(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         settings.path = path.to_path_buf();
         settings.text = text.to_string();
         settings.root = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let offset_of = |needle: &str| text.find(needle).unwrap_or(0);
-        // Where the index-th [[issuer]] table writes its name.
-        let issuer_at = |index: usize, name: &str| {
-            let table = text
-                .match_indices("[[issuer]]")
-                .nth(index)
-                .map_or(0, |(at, _)| at);
-            text[table..]
-                .find(&toml_string(name))
-                .or_else(|| text[table..].find(name))
-                .map_or(table, |p| table + p)
-        };
+        let names = settings.check_issuers(&text_at)?;
+        settings.check_targets(&names, &text_at)?;
+        settings.check_branches(&text_at)?;
+        Ok(settings)
+    }
 
+    /// Every issuer has a usable, unique name, a metadata source, well-formed signers and
+    /// some `uses`. Returns the names, for the targets to be checked against.
+    fn check_issuers(
+        &self,
+        text_at: &TextAt<'_>,
+    ) -> Result<std::collections::BTreeSet<&str>, SettingsError> {
+        let at = |offset, detail| text_at.error(offset, detail);
+        let offset_of = |needle: &str| text_at.offset_of(needle);
         let mut names = std::collections::BTreeSet::new();
-        for (index, issuer) in settings.issuers.iter().enumerate() {
+        for (index, issuer) in self.issuers.iter().enumerate() {
             if let Some(why) = issuer_name_problem(&issuer.name) {
                 return Err(at(
-                    issuer_at(index, &issuer.name),
+                    text_at.issuer_at(index, &issuer.name),
                     format!("issuer name {:?} {why}", issuer.name),
                 ));
             }
@@ -330,42 +325,59 @@ impl Settings {
                 ));
             }
         }
-        for target in &settings.targets {
+        Ok(names)
+    }
+
+    /// Every target names defined issuers and holds globs that compile.
+    fn check_targets(
+        &self,
+        names: &std::collections::BTreeSet<&str>,
+        text_at: &TextAt<'_>,
+    ) -> Result<(), SettingsError> {
+        for target in &self.targets {
             for name in &target.issuers {
                 if !names.contains(name.as_str()) {
-                    return Err(at(
-                        offset_of(&format!("\"{name}\"")),
+                    return Err(text_at.error(
+                        text_at.offset_of(&format!("\"{name}\"")),
                         format!("target names issuer \"{name}\", which no [[issuer]] defines"),
                     ));
                 }
             }
             for glob in &target.files {
                 if let Err(e) = globset::Glob::new(glob) {
-                    return Err(at(offset_of(glob), format!("bad glob {glob}: {e}")));
+                    return Err(
+                        text_at.error(text_at.offset_of(glob), format!("bad glob {glob}: {e}"))
+                    );
                 }
             }
         }
-        if settings.pr.branch_prefix.is_empty() || settings.pr.branch_prefix.contains(' ') {
+        Ok(())
+    }
+
+    /// The branch prefix, and the branch each issuer's pull request gets from it.
+    fn check_branches(&self, text_at: &TextAt<'_>) -> Result<(), SettingsError> {
+        let at = |offset, detail| text_at.error(offset, detail);
+        if self.pr.branch_prefix.is_empty() || self.pr.branch_prefix.contains(' ') {
             return Err(at(
-                offset_of("branch_prefix"),
+                text_at.offset_of("branch_prefix"),
                 "branch_prefix must be non-empty and contain no spaces".into(),
             ));
         }
         // Every issuer's branch is a name git accepts, and no two issuers share one: the
         // second would force-push over the first's open pull request.
-        let prefix = &settings.pr.branch_prefix;
+        let prefix = &self.pr.branch_prefix;
         if !valid_branch(&format!("{prefix}x")) {
             return Err(at(
-                offset_of("branch_prefix"),
+                text_at.offset_of("branch_prefix"),
                 format!(
                     "branch_prefix {prefix:?} does not make valid git branch names (git's ref-name rules: no \"..\", no space, no \"~^:?*[\\\" or control characters, no leading \"/\", no component starting with \".\" or ending in \".lock\")"
                 ),
             ));
         }
         let mut branches: std::collections::BTreeMap<String, &str> = Default::default();
-        for (index, issuer) in settings.issuers.iter().enumerate() {
-            let branch = settings.branch_name(&issuer.name);
-            let issuer_at = issuer_at(index, &issuer.name);
+        for (index, issuer) in self.issuers.iter().enumerate() {
+            let branch = self.branch_name(&issuer.name);
+            let issuer_at = text_at.issuer_at(index, &issuer.name);
             if !valid_branch(&branch) {
                 return Err(at(
                     issuer_at,
@@ -385,7 +397,7 @@ impl Settings {
                 ));
             }
         }
-        Ok(settings)
+        Ok(())
     }
 
     /// The branch of an issuer's pull request: `branch_prefix` + the name lowercased, every
@@ -425,6 +437,42 @@ impl Settings {
         } else {
             self.root.join(source).display().to_string()
         }
+    }
+}
+
+/// keyroll.toml's text, to point an error at the line and column of what it is about.
+struct TextAt<'t> {
+    file: String,
+    text: &'t str,
+}
+
+impl TextAt<'_> {
+    fn error(&self, offset: usize, detail: String) -> SettingsError {
+        let before = &self.text[..offset.min(self.text.len())];
+        SettingsError::Invalid {
+            file: self.file.clone(),
+            line: before.matches('\n').count() + 1,
+            column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            detail,
+        }
+    }
+
+    /// The first place `needle` occurs, else the start.
+    fn offset_of(&self, needle: &str) -> usize {
+        self.text.find(needle).unwrap_or(0)
+    }
+
+    /// Where the index-th [[issuer]] table writes its name.
+    fn issuer_at(&self, index: usize, name: &str) -> usize {
+        let text = self.text;
+        let table = text
+            .match_indices("[[issuer]]")
+            .nth(index)
+            .map_or(0, |(at, _)| at);
+        text[table..]
+            .find(&toml_string(name))
+            .or_else(|| text[table..].find(name))
+            .map_or(table, |p| table + p)
     }
 }
 
