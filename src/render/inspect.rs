@@ -338,6 +338,18 @@ fn inspect_document<Rows>(
 /// `&#10;::error::` cannot start a line of its own.
 pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
     use crate::render::sanitize::printable;
+    let mut out = document_header(doc, now);
+    out.push_str(&keys_text(doc, now, warn_days));
+    for note in &doc.notes {
+        out.push_str(&format!("note: {}\n", printable(note)));
+    }
+    out
+}
+
+/// What the document is: its source, kind, freshness and signature, and the time it is
+/// judged at.
+fn document_header(doc: &MetadataDocument, now: OffsetDateTime) -> String {
+    use crate::render::sanitize::printable;
     let mut out = String::new();
     out.push_str(&format!(
         "source:    {}\nkind:      {}, {} bytes, SHA-256 {}\n",
@@ -382,7 +394,14 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
     }
     out.push_str(&format!("signature: {signature}\n"));
     out.push_str(&format!("as of:     {}\n", rfc3339(now)));
+    out
+}
 
+/// The document's keys, grouped under the entity that publishes them: one row per
+/// certificate and a line of its details.
+fn keys_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64) -> String {
+    use crate::render::sanitize::printable;
+    let mut out = String::new();
     let mut entity: Option<Option<&str>> = None;
     for key in &doc.keys {
         if entity != Some(key.entity_id.as_deref()) {
@@ -422,9 +441,6 @@ pub fn inspect_text(doc: &MetadataDocument, now: OffsetDateTime, warn_days: i64)
         }
         out.push_str(&detail);
         out.push('\n');
-    }
-    for note in &doc.notes {
-        out.push_str(&format!("note: {}\n", printable(note)));
     }
     out
 }

@@ -150,63 +150,17 @@ pub fn scan_json(result: &ScanResult) -> String {
 
 /// [`scan_json`] written as it is made.
 pub fn write_scan_json(result: &ScanResult, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    #[derive(Serialize)]
-    struct ScanJson<'a> {
-        entries: Vec<EntryJson<'a>>,
-        problems: Vec<ProblemJson<'a>>,
-        schema: &'static str,
-        summary: Summary,
-    }
-    #[derive(Serialize)]
-    struct Summary {
-        entries: usize,
-        errors: usize,
-        files: usize,
-        notes: usize,
-        warnings: usize,
-    }
-    #[derive(Serialize)]
-    struct EntryJson<'a> {
-        column: u32,
-        dialect: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        duplicate_of: Option<u32>,
-        effective: bool,
-        file: String,
-        findings: Vec<FindingJson<'a>>,
-        issuer_name: &'a Option<String>,
-        key: &'a Option<String>,
-        kind: crate::load::scan::EntryKind,
-        line: u32,
-        normalized: Option<Thumbprint>,
-        placeholder: bool,
-        raw: &'a str,
-        scope: &'a Option<String>,
-    }
-    #[derive(Serialize)]
-    struct FindingJson<'a> {
-        code: crate::load::scan::Code,
-        message: &'a str,
-        severity: crate::load::scan::Severity,
-    }
-    #[derive(Serialize)]
-    struct ProblemJson<'a> {
-        code: crate::load::scan::Code,
-        column: u32,
-        file: String,
-        line: u32,
-        message: &'a str,
-        severity: crate::load::scan::Severity,
-    }
-    fn finding(f: &crate::load::scan::Finding) -> FindingJson<'_> {
-        FindingJson {
-            code: f.code,
-            message: &f.message,
-            severity: f.severity,
-        }
-    }
+    let json = scan_json_document(result);
+    // An I/O error keeps its kind (a closed pipe is not a failure, main.rs).
+    serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// The scan JSON's document: every entry and file problem with its findings, and the
+/// summary's counts.
+fn scan_json_document(result: &ScanResult) -> ScanJson<'_> {
     let (errors, warnings, notes) = counts(result);
-    let json = ScanJson {
+    ScanJson {
         entries: result
             .entries()
             .map(|e| EntryJson {
@@ -215,7 +169,7 @@ pub fn write_scan_json(result: &ScanResult, out: &mut dyn std::io::Write) -> std
                 duplicate_of: e.duplicate_of,
                 effective: e.effective,
                 file: slash_path(&e.file),
-                findings: e.findings.iter().map(finding).collect(),
+                findings: e.findings.iter().map(finding_json).collect(),
                 issuer_name: &e.issuer_name,
                 key: &e.key,
                 kind: e.kind,
@@ -238,17 +192,77 @@ pub fn write_scan_json(result: &ScanResult, out: &mut dyn std::io::Write) -> std
             })
             .collect(),
         schema: SCAN_SCHEMA,
-        summary: Summary {
+        summary: ScanSummary {
             entries: result.entries().count(),
             errors,
             files: result.files.len(),
             notes,
             warnings,
         },
-    };
-    // An I/O error keeps its kind (a closed pipe is not a failure, main.rs).
-    serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::from)?;
-    out.write_all(b"\n")
+    }
+}
+
+/// The scan JSON's shape: its structs' fields in alphabetical order, as [`scan_json`] keeps
+/// them.
+#[derive(Serialize)]
+struct ScanJson<'a> {
+    entries: Vec<EntryJson<'a>>,
+    problems: Vec<ProblemJson<'a>>,
+    schema: &'static str,
+    summary: ScanSummary,
+}
+
+#[derive(Serialize)]
+struct ScanSummary {
+    entries: usize,
+    errors: usize,
+    files: usize,
+    notes: usize,
+    warnings: usize,
+}
+
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    column: u32,
+    dialect: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<u32>,
+    effective: bool,
+    file: String,
+    findings: Vec<FindingJson<'a>>,
+    issuer_name: &'a Option<String>,
+    key: &'a Option<String>,
+    kind: crate::load::scan::EntryKind,
+    line: u32,
+    normalized: Option<Thumbprint>,
+    placeholder: bool,
+    raw: &'a str,
+    scope: &'a Option<String>,
+}
+
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    code: crate::load::scan::Code,
+    message: &'a str,
+    severity: crate::load::scan::Severity,
+}
+
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    code: crate::load::scan::Code,
+    column: u32,
+    file: String,
+    line: u32,
+    message: &'a str,
+    severity: crate::load::scan::Severity,
+}
+
+fn finding_json(f: &crate::load::scan::Finding) -> FindingJson<'_> {
+    FindingJson {
+        code: f.code,
+        message: &f.message,
+        severity: f.severity,
+    }
 }
 
 /// The scan JSON as it was made before, through `serde_json::Value`: the reference the

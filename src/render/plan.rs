@@ -67,6 +67,15 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             ""
         }
     ));
+    out.push_str(&issuers_text(plan));
+    out.push_str(&files_text(plan, color));
+    out.push_str(&messages_text(plan));
+    out
+}
+
+/// Each issuer: its error, or its sources and keys.
+fn issuers_text(plan: &Plan) -> String {
+    let mut out = String::new();
     for issuer in &plan.issuers {
         out.push_str(&format!("\nissuer {}", printable(&issuer.name)));
         if !issuer.entity_ids.is_empty() {
@@ -107,6 +116,12 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             ));
         }
     }
+    out
+}
+
+/// Each file to change: its changes and its diff.
+fn files_text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
     for file in &plan.files {
         let name = printable(&file.display);
         out.push_str(&format!("\n{name}\n"));
@@ -146,6 +161,12 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             color,
         ));
     }
+    out
+}
+
+/// The plan's notes, warnings and errors, in that order.
+fn messages_text(plan: &Plan) -> String {
+    let mut out = String::new();
     if !plan.notes.is_empty() {
         out.push('\n');
         for note in &plan.notes {

@@ -56,11 +56,25 @@ pub fn pr_body(
 ) -> String {
     let mut head = String::new();
     head.push_str(&format!("### {}\n\n", pr_summary(issuer)));
-    head.push_str(
+    head.push_str(&keys_table(issuer));
+    head.push_str(&metadata_list(issuer));
+    head.push_str(&files_list(files, lock_display));
+    let tail = checklist_and_marker(marker);
+    let mut body = head;
+    let budget = limit.saturating_sub(body.len() + tail.len() + 200);
+    body.push_str(&diff_sections(files, budget));
+    body.push_str(&tail);
+    body
+}
+
+/// The body's table of the issuer's keys.
+fn keys_table(issuer: &IssuerReport) -> String {
+    let mut out = String::new();
+    out.push_str(
         "| SHA-1 | subject | valid from | valid to | status | action | reason |\n|---|---|---|---|---|---|---|\n",
     );
     for key in &issuer.keys {
-        head.push_str(&format!(
+        out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | **{}** | {} |\n",
             key.sha1,
             crate::render::sanitize::md_cell(&key.subject),
@@ -71,9 +85,16 @@ pub fn pr_body(
             markdown_cell(&key.reason)
         ));
     }
-    head.push_str("\n**Metadata**\n\n");
+    out
+}
+
+/// The body's **Metadata** list: each source read, its signature, freshness, and the entity
+/// IDs.
+fn metadata_list(issuer: &IssuerReport) -> String {
+    let mut out = String::new();
+    out.push_str("\n**Metadata**\n\n");
     for source in &issuer.sources {
-        head.push_str(&format!(
+        out.push_str(&format!(
             "- {}: SHA-256 `{}`, {} bytes, read {}; {}{}\n",
             crate::render::sanitize::md_code(&source.source),
             source.sha256,
@@ -87,7 +108,7 @@ pub fn pr_body(
                 .unwrap_or_default()
         ));
         if let Some(freshness) = source.freshness_line() {
-            head.push_str(&format!(
+            out.push_str(&format!(
                 "  - {}\n",
                 crate::render::sanitize::one_line(&freshness)
             ));
@@ -99,16 +120,22 @@ pub fn pr_body(
             .iter()
             .map(|id| crate::render::sanitize::md_code(id))
             .collect();
-        head.push_str(&format!("- entityID: {}\n", ids.join(", ")));
+        out.push_str(&format!("- entityID: {}\n", ids.join(", ")));
     }
-    head.push_str("\n**Files**\n\n");
+    out
+}
+
+/// The body's **Files** list: each file's changes, and keyroll.lock when it changes too.
+fn files_list(files: &[ShownFile<'_>], lock_display: Option<&str>) -> String {
+    let mut out = String::new();
+    out.push_str("\n**Files**\n\n");
     for file in files {
-        head.push_str(&format!(
+        out.push_str(&format!(
             "- {}\n",
             crate::render::sanitize::md_code(&file.name)
         ));
         for change in &file.changes {
-            head.push_str(&format!(
+            out.push_str(&format!(
                 "  - line {}: **{}**{}{}: {}{}\n",
                 change.line,
                 change.kind.as_str(),
@@ -129,16 +156,20 @@ pub fn pr_body(
                 }
             ));
             if let Some(note) = &change.note {
-                head.push_str(&format!("    - {}\n", markdown_cell(note)));
+                out.push_str(&format!("    - {}\n", markdown_cell(note)));
             }
         }
     }
     if let Some(lock) = lock_display {
-        head.push_str(&format!(
+        out.push_str(&format!(
             "- `{lock}`: when each key was first seen or went missing (the grace-period clock)\n"
         ));
     }
+    out
+}
 
+/// The body's end: the reviewer's checklist and keyroll's hidden marker.
+fn checklist_and_marker(marker: &str) -> String {
     let mut tail = String::new();
     tail.push_str("\n**Before merging**\n\n");
     tail.push_str("- [ ] The SHA-1 thumbprints above match the signing certificates the identity provider shows (AD FS: `Get-AdfsCertificate -CertificateType Token-Signing`).\n");
@@ -160,9 +191,13 @@ pub fn pr_body(
         None => tail.push_str(marker),
     }
     tail.push('\n');
+    tail
+}
 
-    let mut body = head;
-    let mut budget = limit.saturating_sub(body.len() + tail.len() + 200);
+/// One diff section per file within `budget` characters in all: a diff is cut at a line,
+/// or left out with a note when too little room is left.
+fn diff_sections(files: &[ShownFile<'_>], mut budget: usize) -> String {
+    let mut out = String::new();
     for file in files {
         let diff = super::unified_diff(&file.name, file.before, file.after);
         let section_head = format!(
@@ -172,7 +207,7 @@ pub fn pr_body(
         let section_tail = "```\n\n</details>\n";
         let room = budget.saturating_sub(section_head.len() + section_tail.len() + 120);
         if room < 200 {
-            body.push_str(&format!(
+            out.push_str(&format!(
                 "\n{}: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
                 crate::render::sanitize::md_code(&file.name)
             ));
@@ -186,10 +221,9 @@ pub fn pr_body(
         }
         section.push_str(section_tail);
         budget = budget.saturating_sub(section.len());
-        body.push_str(&section);
+        out.push_str(&section);
     }
-    body.push_str(&tail);
-    body
+    out
 }
 
 /// The longest prefix of whole lines within `max` bytes, and how many lines were left out.

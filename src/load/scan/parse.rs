@@ -30,59 +30,8 @@ pub fn parse_config(
         is_transform: false,
         encoding: TextEncoding::Utf8,
     };
-    let problem = |line, column, code, message: String| FileProblem {
-        file: path.to_path_buf(),
-        line,
-        column,
-        finding: Finding::new(code, Severity::Error, message),
-    };
-    // Said as what it is: read as UTF-16 (its mark begins like UTF-16LE's) it would only be
-    // "malformed XML" at line 1.
-    if TextEncoding::is_utf32(&file.bytes) {
-        file.problems.push(problem(
-            1,
-            1,
-            Code::UnsupportedEncoding,
-            "UTF-32 (by its byte-order mark): keyroll reads UTF-8 and UTF-16 only, and will not read or change this file".into(),
-        ));
-        return file;
-    }
-    if let Some((encoding, text)) = TextEncoding::decode_utf16(&file.bytes) {
-        file.encoding = encoding;
-        file.bytes = text;
-    }
-    if file.bytes.starts_with(b"\xFF\xFE") || file.bytes.starts_with(b"\xFE\xFF") {
-        file.problems.push(problem(
-            1,
-            1,
-            Code::UnsupportedEncoding,
-            "not valid UTF-16 despite its byte-order mark: nothing here is checked or changed"
-                .into(),
-        ));
-        return file;
-    }
-    if let Err(e) = std::str::from_utf8(&file.bytes) {
-        let (line, column) = crate::load::metadata::line_column(&file.bytes[..e.valid_up_to()]);
-        file.problems.push(problem(
-            line,
-            column,
-            Code::UnsupportedEncoding,
-            "not valid UTF-8 (saved as ANSI?): keyroll will not read or change this file".into(),
-        ));
-        file.bytes.truncate(e.valid_up_to());
-        return file;
-    }
-    // A zero byte is never XML: binary, or text in an encoding keyroll does not read
-    // (UTF-32 or UTF-16 without its mark). Named as such, where it is, rather than as the
-    // parser's "non-XML character".
-    if let Some(at) = memchr::memchr(0, &file.bytes) {
-        let (line, column) = crate::load::metadata::line_column(&file.bytes[..at]);
-        file.problems.push(problem(
-            line,
-            column,
-            Code::Malformed,
-            "holds a NUL byte (a binary file, or text saved as UTF-32 or UTF-16 without a byte-order mark): keyroll will not read or change this file".into(),
-        ));
+    if let Err(refused) = decode_text(path, &mut file) {
+        file.problems.push(refused);
         return file;
     }
     let bom = file.bom_len();
@@ -93,8 +42,13 @@ pub fn parse_config(
         Ok(doc) => doc,
         Err(e) => {
             let (line, column) = xml_error_position(text, &e);
-            file.problems
-                .push(problem(line, column, Code::Malformed, xml_error_detail(&e)));
+            file.problems.push(file_problem(
+                path,
+                line,
+                column,
+                Code::Malformed,
+                xml_error_detail(&e),
+            ));
             drop(e);
             file.bytes = bytes;
             return file;
@@ -127,6 +81,69 @@ pub fn parse_config(
     file.entries.shrink_to_fit();
     file.problems.shrink_to_fit();
     file
+}
+
+/// A problem of the file as a whole (not of one entry), an error, at `line`:`column`.
+fn file_problem(path: &Path, line: u32, column: u32, code: Code, message: String) -> FileProblem {
+    FileProblem {
+        file: path.to_path_buf(),
+        line,
+        column,
+        finding: Finding::new(code, Severity::Error, message),
+    }
+}
+
+/// Leaves the file's bytes as UTF-8 text (UTF-16 decoded, its encoding recorded), or returns
+/// the problem that stops keyroll reading it: an encoding it does not read, or a NUL byte.
+fn decode_text(path: &Path, file: &mut ConfigFile) -> Result<(), FileProblem> {
+    let problem =
+        |line, column, code, message: String| file_problem(path, line, column, code, message);
+    // Said as what it is: read as UTF-16 (its mark begins like UTF-16LE's) it would only be
+    // "malformed XML" at line 1.
+    if TextEncoding::is_utf32(&file.bytes) {
+        return Err(problem(
+            1,
+            1,
+            Code::UnsupportedEncoding,
+            "UTF-32 (by its byte-order mark): keyroll reads UTF-8 and UTF-16 only, and will not read or change this file".into(),
+        ));
+    }
+    if let Some((encoding, text)) = TextEncoding::decode_utf16(&file.bytes) {
+        file.encoding = encoding;
+        file.bytes = text;
+    }
+    if file.bytes.starts_with(b"\xFF\xFE") || file.bytes.starts_with(b"\xFE\xFF") {
+        return Err(problem(
+            1,
+            1,
+            Code::UnsupportedEncoding,
+            "not valid UTF-16 despite its byte-order mark: nothing here is checked or changed"
+                .into(),
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(&file.bytes) {
+        let (line, column) = crate::load::metadata::line_column(&file.bytes[..e.valid_up_to()]);
+        file.bytes.truncate(e.valid_up_to());
+        return Err(problem(
+            line,
+            column,
+            Code::UnsupportedEncoding,
+            "not valid UTF-8 (saved as ANSI?): keyroll will not read or change this file".into(),
+        ));
+    }
+    // A zero byte is never XML: binary, or text in an encoding keyroll does not read
+    // (UTF-32 or UTF-16 without its mark). Named as such, where it is, rather than as the
+    // parser's "non-XML character".
+    if let Some(at) = memchr::memchr(0, &file.bytes) {
+        let (line, column) = crate::load::metadata::line_column(&file.bytes[..at]);
+        return Err(problem(
+            line,
+            column,
+            Code::Malformed,
+            "holds a NUL byte (a binary file, or text saved as UTF-32 or UTF-16 without a byte-order mark): keyroll will not read or change this file".into(),
+        ));
+    }
+    Ok(())
 }
 
 struct Ctx<'a, 'input> {
@@ -261,6 +278,43 @@ fn add_registry(
     file: &mut ConfigFile,
 ) {
     let anchor = container.or(create_under).expect("one of the two");
+    let (scope, issuer_name, valid_issuers) = registry_scope(rule, anchor);
+    let transform = anchor.ancestors().find_map(|a| {
+        a.attribute((XDT_NS, "Transform"))
+            .map(|t| format!("xdt:Transform=\"{t}\" on <{}>", a.tag_name().name()))
+    });
+    let replaced = anchor.ancestors().any(|a| {
+        a.attribute((XDT_NS, "Transform"))
+            .is_some_and(|t| t.trim() == "Replace")
+    });
+    let index = file.registries.len();
+    let (line, _) = ctx.pos(anchor.range().start);
+    file.registries.push(Registry {
+        index,
+        rule: rule.clone(),
+        scope,
+        issuer_name,
+        valid_issuers,
+        container: container.map(|c| ctx.span(c)),
+        create_under: create_under.map(|c| ctx.span(c)),
+        transform,
+        replaced,
+        line,
+        last_child: container
+            .and_then(|c| c.children().rev().find(|n| n.is_element()))
+            .map(|n| n.range().start + ctx.bom..n.range().end + ctx.bom),
+    });
+    if let Some(container) = container {
+        read_entries(ctx, rule, container, index, file);
+    }
+}
+
+/// The scope a registry sits in, as its rule names it (the scope element's attribute), the
+/// issuer name when that attribute names the issuer, and the scope's valid issuer names.
+fn registry_scope(
+    rule: &Rule,
+    anchor: roxmltree::Node<'_, '_>,
+) -> (Option<String>, Option<String>, Vec<String>) {
     let scope_node = rule.spec.scope.as_ref().and_then(|scope| {
         anchor
             .ancestors()
@@ -289,34 +343,21 @@ fn add_registry(
             .unwrap_or_default(),
         _ => Vec::new(),
     };
-    let transform = anchor.ancestors().find_map(|a| {
-        a.attribute((XDT_NS, "Transform"))
-            .map(|t| format!("xdt:Transform=\"{t}\" on <{}>", a.tag_name().name()))
-    });
-    let replaced = anchor.ancestors().any(|a| {
-        a.attribute((XDT_NS, "Transform"))
-            .is_some_and(|t| t.trim() == "Replace")
-    });
-    let index = file.registries.len();
-    let (line, _) = ctx.pos(anchor.range().start);
-    file.registries.push(Registry {
-        index,
-        rule: rule.clone(),
-        scope: scope.clone(),
-        issuer_name: issuer_name.clone(),
-        valid_issuers,
-        container: container.map(|c| ctx.span(c)),
-        create_under: create_under.map(|c| ctx.span(c)),
-        transform: transform.clone(),
-        replaced,
-        line,
-        last_child: container
-            .and_then(|c| c.children().rev().find(|n| n.is_element()))
-            .map(|n| n.range().start + ctx.bom..n.range().end + ctx.bom),
-    });
-    let Some(container) = container else {
-        return;
-    };
+    (scope, issuer_name, valid_issuers)
+}
+
+/// Reads the entries of registry `index` (its `container`) in document order: additions,
+/// removals and clears, each withdrawing the earlier additions it names.
+fn read_entries(
+    ctx: &Ctx<'_, '_>,
+    rule: &Arc<Rule>,
+    container: roxmltree::Node<'_, '_>,
+    index: usize,
+    file: &mut ConfigFile,
+) {
+    let registry = &file.registries[index];
+    let (scope, issuer_name) = (registry.scope.clone(), registry.issuer_name.clone());
+    let transform = registry.transform.clone();
     let first_entry = file.entries.len();
     let spec = &rule.spec.entry;
     // Keys added so far and not withdrawn since, as WIF tracks them while it reads: a
@@ -369,34 +410,33 @@ fn add_registry(
                 let removed = entry.wif_key();
                 live.remove(&removed);
                 let (line, _) = ctx.pos(child.range().start);
-                for earlier in &mut file.entries[first_entry..] {
-                    if earlier.kind == EntryKind::Add
-                        && earlier.effective
-                        && earlier.wif_key() == removed
-                    {
-                        earlier.effective = false;
-                        earlier.findings.push(Finding::new(
-                            Code::Withdrawn,
-                            Severity::Note,
-                            format!("withdrawn by <{tag}> at line {line}"),
-                        ));
-                    }
-                }
+                let withdrawn = format!("withdrawn by <{tag}> at line {line}");
+                withdraw(&mut file.entries[first_entry..], Some(&removed), &withdrawn);
                 file.entries.push(entry);
             }
         } else if Some(tag) == spec.clear.as_deref() {
             live.clear();
             let (line, _) = ctx.pos(child.range().start);
-            for earlier in &mut file.entries[first_entry..] {
-                if earlier.kind == EntryKind::Add && earlier.effective {
-                    earlier.effective = false;
-                    earlier.findings.push(Finding::new(
-                        Code::Withdrawn,
-                        Severity::Note,
-                        format!("withdrawn by <{tag}/> at line {line}"),
-                    ));
-                }
-            }
+            let withdrawn = format!("withdrawn by <{tag}/> at line {line}");
+            withdraw(&mut file.entries[first_entry..], None, &withdrawn);
+        }
+    }
+}
+
+/// Marks the earlier additions still in effect (those with WIF key `key`, or all of them) as
+/// withdrawn, with a note saying by what.
+fn withdraw(earlier: &mut [TrustedEntry], key: Option<&str>, withdrawn_by: &str) {
+    for entry in earlier {
+        if entry.kind == EntryKind::Add
+            && entry.effective
+            && key.is_none_or(|key| entry.wif_key() == key)
+        {
+            entry.effective = false;
+            entry.findings.push(Finding::new(
+                Code::Withdrawn,
+                Severity::Note,
+                withdrawn_by.to_string(),
+            ));
         }
     }
 }
