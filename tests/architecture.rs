@@ -717,3 +717,90 @@ fn an_unlisted_module_or_a_cycle_fails_the_check() {
         check(&doc, &changed)
     );
 }
+
+/// Every non-test function of `code` (comments, strings and test code already blanked):
+/// (name, first line, number of lines from `fn` to its closing brace).
+fn functions(code: &str) -> Vec<(String, usize, usize)> {
+    let bytes = code.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(p) = code[from..].find("fn ").map(|p| from + p) {
+        from = p + 3;
+        if p > 0 && (bytes[p - 1].is_ascii_alphanumeric() || bytes[p - 1] == b'_') {
+            continue;
+        }
+        let name: String = code[p + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body: the first `{` outside parentheses, angle brackets and brackets, unless a
+        // `;` comes first (a declaration in a trait).
+        let mut depth = 0i32;
+        let mut body = None;
+        for (k, c) in code[p..].char_indices() {
+            match c {
+                '(' | '[' | '<' => depth += 1,
+                ')' | ']' => depth -= 1,
+                '>' if !code[..p + k].ends_with('-') && !code[..p + k].ends_with('=') => depth -= 1,
+                ';' if depth <= 0 => break,
+                '{' if depth <= 0 => {
+                    body = Some(p + k);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(open) = body else { continue };
+        let mut level = 0;
+        let mut close = None;
+        for (k, c) in code[open..].char_indices() {
+            match c {
+                '{' => level += 1,
+                '}' => {
+                    level -= 1;
+                    if level == 0 {
+                        close = Some(open + k);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { continue };
+        let first = code[..p].matches('\n').count() + 1;
+        let last = code[..close].matches('\n').count() + 1;
+        out.push((name, first, last - first + 1));
+        // Nested functions are counted in their own right too: go on inside the body.
+    }
+    out
+}
+
+/// The shape issue 27 set: at most 12 top-level modules (and main.rs), main.rs at most 250
+/// lines with no function over 60, and no function over 100 lines outside tests.
+#[test]
+fn the_front_is_thin_and_no_function_is_too_long() {
+    let (_, sources) = repository();
+    let mut problems = Vec::new();
+    for source in &sources {
+        let (code, _) = without_tests(&code_only(&source.text));
+        let limit = if source.path == "main.rs" { 60 } else { 100 };
+        for (name, line, length) in functions(&code) {
+            if length > limit {
+                problems.push(format!(
+                    "src/{}:{line}: fn {name} is {length} lines (at most {limit})",
+                    source.path
+                ));
+            }
+        }
+        if source.path == "main.rs" {
+            let lines = source.text.lines().count();
+            if lines > 250 {
+                problems.push(format!("src/main.rs is {lines} lines (at most 250)"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
