@@ -8,7 +8,9 @@
 //!   runner's `runner`): its install step, then scripts/test's tool check, which no longer
 //!   stops at "needs: sudo apt-get install". The check itself is shown to stop without
 //!   xmlsec1, as it did on GitHub. The rest of the job (`.ci/run`: fmt, clippy, the linters
-//!   and the whole suite, this test included) is not run twice.
+//!   and the whole suite, this test included) is not run twice;
+//! - the release binaries are run, not only linted: a Linux job runs scripts/release-check,
+//!   which `.ci/run` runs too where it is the whole CI (issue 26).
 //!
 //! The run needs such a user: on GitHub's Linux runner (GITHUB_ACTIONS=true) it is the
 //! current one; as root, name one in KEYROLL_CI_RUNNER_USER (set up with `useradd -m NAME`
@@ -339,4 +341,120 @@ fn the_linux_job_runs_as_an_unprivileged_user_with_sudo_up_to_its_tests() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The release binaries run in CI, not only linted (issue 26): a Linux job of ci.yml runs
+/// `scripts/release-check --require` after the checkout and a pinned cache of the script's
+/// target dir; `.ci/run` (the whole CI where CI is that script) runs it after scripts/test,
+/// unless the ci.yml step running `.ci/run` leaves it to that job (every such step does, so it
+/// never runs twice); the script builds each target with the features release.yml ships.
+#[test]
+fn the_release_binaries_are_run_by_ci() {
+    let workflow = workflow();
+    let jobs = workflow["jobs"].as_mapping().unwrap();
+    let is_check = |s: &Value| run_of(s).contains("scripts/release-check");
+    let (name, job) = jobs
+        .iter()
+        .find(|(_, job)| steps(job).iter().any(is_check))
+        .expect("a ci.yml job runs scripts/release-check");
+    let name = name.as_str().unwrap();
+    assert_eq!(oses(job), ["Linux"], "job {name}");
+    let steps_of_job = steps(job);
+    let at = steps_of_job.iter().position(is_check).unwrap();
+    assert_eq!(
+        run_of(&steps_of_job[at]).trim(),
+        "scripts/release-check --require",
+        "job {name}: in CI a part that cannot run is a failure, not a skip"
+    );
+    let uses = |s: &Value, action: &str| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&format!("{action}@")) && pinned(u))
+    };
+    assert!(
+        steps_of_job[..at]
+            .iter()
+            .any(|s| uses(s, "actions/checkout")),
+        "job {name}: no checkout before the check"
+    );
+    let cache = steps_of_job[..at]
+        .iter()
+        .find(|s| uses(s, "actions/cache"))
+        .unwrap_or_else(|| panic!("job {name}: no pinned cargo cache before the check"));
+    let paths = cache["with"]["path"].as_str().unwrap();
+    for path in ["~/.cargo/registry/cache/", "target/release-check/"] {
+        assert!(
+            paths.lines().any(|l| l.trim() == path),
+            "job {name}: {paths}"
+        );
+    }
+    assert!(
+        cache["with"]["key"]
+            .as_str()
+            .unwrap()
+            .contains("hashFiles('Cargo.lock')")
+    );
+
+    // .ci/run: after scripts/test, and left out only where ci.yml runs it in its own job.
+    let ci_run = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let lines: Vec<&str> = ci_run.lines().map(str::trim).collect();
+    let test_at = lines
+        .iter()
+        .position(|l| l.starts_with("scripts/test"))
+        .expect(".ci/run runs scripts/test");
+    let check_at = lines
+        .iter()
+        .position(|l| *l == "scripts/release-check")
+        .expect(".ci/run runs scripts/release-check");
+    assert!(
+        test_at < check_at,
+        ".ci/run: the release check runs before the tests"
+    );
+    assert!(ci_run.contains(r#"if [ "${KEYROLL_RELEASE_CHECK:-}" = own-job ]; then"#));
+    let mut leaves_it = 0;
+    for (job_name, job) in jobs {
+        for step in steps(job) {
+            if run_of(step).contains(".ci/run") {
+                assert_eq!(
+                    step["env"]["KEYROLL_RELEASE_CHECK"].as_str(),
+                    Some("own-job"),
+                    "job {job_name:?}: .ci/run would run scripts/release-check a second time"
+                );
+                leaves_it += 1;
+            }
+        }
+    }
+    assert_eq!(leaves_it, 1, "the linux job runs .ci/run");
+
+    // The builds are release.yml's: the script reads each target's features from its matrix.
+    let release = std::fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    let script = std::fs::read_to_string(root().join("scripts/release-check")).unwrap();
+    for (shipped, part, built) in [
+        (
+            "x86_64-unknown-linux-musl",
+            "musl",
+            "x86_64-unknown-linux-musl",
+        ),
+        ("x86_64-pc-windows-msvc", "windows", "x86_64-pc-windows-gnu"),
+    ] {
+        assert!(
+            release.contains(&format!("target: {shipped},")),
+            "release.yml ships no {shipped}"
+        );
+        let features = format!("features=$(release_features {shipped})");
+        let build = format!("build {part} {built} \"$features\"");
+        let (Some(read), Some(built_at)) = (script.find(&features), script.find(&build)) else {
+            panic!("scripts/release-check does not build {built} with {shipped}'s features");
+        };
+        assert!(read < built_at);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(root().join("scripts/release-check"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "scripts/release-check is not executable");
+    }
 }
