@@ -1,10 +1,8 @@
 //! GitHub App authentication: the App's JWT (RS256 with ring) and installation tokens.
-#![allow(unused_imports)]
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::*;
+use super::{GitHub, GitHubError, RepoName, Secret};
 
 impl GitHub {
     /// A GitHub App installation token for `repo`: a JWT signed with the App's private key

@@ -1,12 +1,14 @@
 //! What an organisation run reads and writes: installation and organisation repositories,
 //! repository contents, and the dashboard issue.
-#![allow(unused_imports)]
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::pulls::clean_url;
-use super::*;
+use super::{
+    Find, GitHub, GitHubError, RepoName, Secret, query_escape, request_marker, url_escape,
+    with_marker,
+};
 
 /// A repository as the list endpoints describe it (only what discovery reads).
 #[derive(Debug, Clone, Deserialize, Serialize)]

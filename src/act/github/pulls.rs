@@ -1,11 +1,10 @@
 //! Pull requests: listing keyroll's, creating, updating, closing, commenting, labels,
 //! assignees, reviewers, and deleting a branch.
-#![allow(unused_imports)]
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::*;
+use super::{Find, GitHub, GitHubError, RepoName, request_marker, url_escape, with_marker};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PullRequest {
