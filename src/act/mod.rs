@@ -84,7 +84,7 @@ pub fn sweep_dirs(inputs: &Inputs) -> BTreeSet<PathBuf> {
 
 /// Writes every file of the plan and then keyroll.lock, which records only what reached the
 /// configs, as one transaction: all or nothing.
-pub fn apply(plan: &Plan, inputs: &Inputs) -> Result<Applied, ActError> {
+pub fn write_plan(plan: &Plan, inputs: &Inputs) -> Result<Applied, ActError> {
     let settings = &inputs.settings;
     let lock_file = lock_path(settings);
     // As stored: a UTF-16 file is compared and written in UTF-16, with its BOM.

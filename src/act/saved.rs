@@ -543,14 +543,14 @@ impl SavedPlan {
     /// plan (another key, a config left trusting nothing, malformed XML, a lock that
     /// "remembers" a key) is refused, and every write has passed the load rules and the
     /// lockout guard, as `pr --plan` does.
-    pub fn apply(
+    pub fn replan_and_write(
         &self,
         file: &Path,
         inputs: &Inputs,
         rules: &crate::model::rules::RuleSet,
     ) -> Result<Applied, SavedError> {
         let plan = self.replan(file, inputs, &Tree::Work, rules)?;
-        Ok(act::apply(&plan, inputs)?)
+        Ok(act::write_plan(&plan, inputs)?)
     }
 
     /// `pr --plan PLAN`: checks the inputs read now (from the tree the pull requests target),

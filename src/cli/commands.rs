@@ -270,7 +270,7 @@ pub fn apply(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
     let rules = args.plan.rules.load()?;
     // Decided again as `plan` decided it: the same acceptances must be given again.
     let inputs = load_work_tree(&args.plan, &settings, &rules, clock.now())?;
-    let applied = saved.apply(file, &inputs, &rules)?;
+    let applied = saved.replan_and_write(file, &inputs, &rules)?;
     say(&format!(
         "plan {} (as of {})",
         printable(&file.display().to_string()),
@@ -363,7 +363,7 @@ fn plan_with(args: PlanArgs, settings: Settings, clock: Clock, mode: Mode) -> Re
     print_plan(&plan, args.format)?;
     if let Mode::Apply = mode {
         // One file's error never blocks the others: what could be planned is written.
-        let applied = keyroll::act::apply(&plan, &inputs)?;
+        let applied = keyroll::act::write_plan(&plan, &inputs)?;
         report_applied(&applied);
     }
     if !plan.errors.is_empty() {
