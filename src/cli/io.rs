@@ -104,25 +104,37 @@ impl<W: std::io::Write> JsonControls<W> {
         }
     }
 
-    fn pass(&mut self, end: usize) -> std::io::Result<()> {
-        let text = String::from_utf8_lossy(&self.pending[..end]);
-        self.inner.write_all(json_controls(&text).as_bytes())?;
-        self.pending.drain(..end);
-        Ok(())
+    fn emit(inner: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+        inner.write_all(json_controls(&text).as_bytes())
     }
 }
 
 impl<W: std::io::Write> std::io::Write for JsonControls<W> {
+    /// Whole lines are passed on straight from `buf` (inspect writes tens of megabytes: no
+    /// copy); only an unfinished last line waits in `pending`.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if let Some(last) = memchr::memrchr(b'\n', &self.pending) {
-            self.pass(last + 1)?;
+        let Some(last) = memchr::memrchr(b'\n', buf) else {
+            self.pending.extend_from_slice(buf);
+            return Ok(buf.len());
+        };
+        if self.pending.is_empty() {
+            Self::emit(&mut self.inner, &buf[..=last])?;
+        } else {
+            self.pending.extend_from_slice(&buf[..=last]);
+            let lines = std::mem::take(&mut self.pending);
+            Self::emit(&mut self.inner, &lines)?;
         }
+        self.pending.extend_from_slice(&buf[last + 1..]);
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.pass(self.pending.len())?;
+        let rest = std::mem::take(&mut self.pending);
+        Self::emit(&mut self.inner, &rest)?;
         self.inner.flush()
     }
 }

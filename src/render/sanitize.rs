@@ -124,7 +124,10 @@ pub fn no_commands(text: &str) -> Cow<'_, str> {
 /// as the same character.
 pub fn json_controls(json: &str) -> Cow<'_, str> {
     let raw = |c: char| matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}');
-    if !json.chars().any(raw) {
+    // Every such character starts with one of three bytes (DEL; 0xC2 for U+0080..U+009F;
+    // 0xE2 for U+2028/9): one vectorised search passes the usual text (inspect's JSON is
+    // tens of megabytes) without decoding it.
+    if memchr::memchr3(0x7f, 0xc2, 0xe2, json.as_bytes()).is_none() || !json.chars().any(raw) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 12);
