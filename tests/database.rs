@@ -4,6 +4,10 @@
 //! finds each kind of drift; `db apply` converges; an app-style refresh racing a migration
 //! never leaves the table without a published key. The T-SQL keyroll writes for SQL Server,
 //! which does not run here, is parsed by an independent parser (sqlglot's `tsql` dialect).
+//!
+//! Linux only: the servers are Debian's packages (CI's Linux job installs them); the Windows
+//! and macOS jobs prove the rest of the suite.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod dbkit;
@@ -723,4 +727,172 @@ fn test_python() -> PathBuf {
         python.display()
     );
     python
+}
+
+/// `keyroll` in `dir` with the test database's URL in the environment.
+fn keyroll_in(dir: &Path, server: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(args)
+        .env(URL_VAR, server.url())
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// After `init`: the target on SQLite, read through the test's URL variable.
+fn point_at_sqlite(dir: &Path) {
+    let path = dir.join("keyroll.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("dialect = \"mssql\""), "{text}");
+    let text = text
+        .replace("dialect = \"mssql\"", "dialect = \"sqlite\"")
+        .replace(
+            "# url_env = \"KEYROLL_DB_URL\"",
+            &format!("url_env = \"{URL_VAR}\" #"),
+        );
+    std::fs::write(path, text).unwrap();
+}
+
+/// The rest of both seeds' stories once `init` has written the target: the table drifts
+/// after the key roll, the pull request carries the migration, and once a pipeline runs it
+/// `db check` is clean.
+fn roll_publish_and_run(dir: &Path, server: &Server, now: &str, expect_in_body: &[&str]) {
+    let check = keyroll_in(dir, server, &["db", "check", "--now", now]);
+    exit(&check, 2);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "keyroll init"]);
+    let pr = keyroll_in(
+        dir,
+        server,
+        &["pr", "--dry-run", "--repo", "contoso/portal", "--now", now],
+    );
+    let pr = exit(&pr, 0);
+    common::assert_contains(&pr, "db/keyroll/V");
+    common::assert_contains(&pr, "**Databases**");
+    for needle in expect_in_body {
+        common::assert_contains(&pr, needle);
+    }
+    exit(&keyroll_in(dir, server, &["apply", "--now", now]), 0);
+    let migration = migrations(dir).pop().expect("a migration");
+    server.run_ok(&std::fs::read_to_string(migration).unwrap());
+    exit(&keyroll_in(dir, server, &["db", "check", "--now", now]), 0);
+}
+
+/// Seed 001: the VS2013 template app (examples/vs2013-tenant-registry). scan finds the
+/// registry in the database, init writes the [[database]] target, Entra ID's key roll
+/// becomes a migration in the pull request, and the table is in step once it runs.
+#[test]
+fn seed_001_vs2013_template_app_end_to_end() {
+    let k = keys();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vs2013-tenant-registry");
+    common::copy_dir(&example.join("Contoso.Portal"), &dir.join("Contoso.Portal"));
+    std::fs::create_dir(dir.join("metadata")).unwrap();
+    std::fs::write(
+        dir.join("metadata/FederationMetadata.xml"),
+        kit::metadata(&entity_id(), &[&k.old, &k.new]),
+    )
+    .unwrap();
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "the app"]);
+    let server = Server::sqlite();
+    server.create_vs2013(&[k.old.hex()], &[TENANT]);
+
+    let scan = exit(&keyroll_in(dir, &server, &["scan", "."]), 0);
+    common::assert_contains(&scan, "Web.config:");
+    common::assert_contains(&scan, "warning[database-registry]");
+    common::assert_contains(&scan, "database table IssuingAuthorityKeys");
+    common::assert_contains(&scan, "connection string \"DefaultConnection\"");
+
+    let init = keyroll_in(
+        dir,
+        &server,
+        &[
+            "init",
+            "--metadata",
+            "metadata/FederationMetadata.xml",
+            "--now",
+            "2026-11-29T00:00:00Z",
+        ],
+    );
+    common::assert_contains(&exit(&init, 0), "database  tenants: vs2013-tenant-registry");
+    let settings = std::fs::read_to_string(dir.join("keyroll.toml")).unwrap();
+    common::assert_contains(
+        &settings,
+        "[[database]]\nname = \"tenants\"\npreset = \"vs2013-tenant-registry\"",
+    );
+    point_at_sqlite(dir);
+    roll_publish_and_run(
+        dir,
+        &server,
+        "2026-11-29T00:00:00Z",
+        &[&format!("**add** `{}`", k.new.hex())],
+    );
+    assert_eq!(server.key_rows(), set(&[&k.old.hex(), &k.new.hex()]));
+}
+
+/// Seed 000: K2's `[Identity].[ClaimIssuer]` after an Azure AD roll. scan finds the table
+/// in the repository's K2 scripts, init writes the target, the pull request duplicates the
+/// issuer's row with the new thumbprint and says the K2 service must be restarted.
+#[test]
+fn seed_000_k2_claim_issuer_end_to_end() {
+    let k = keys();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("k2")).unwrap();
+    std::fs::write(
+        dir.join("k2/claim-issuers.sql"),
+        "-- What the K2 admin runs to see the trusted issuers.\nSELECT [ID], [Name], [Issuer], [Thumbprint]\nFROM [Identity].[ClaimIssuer];\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("metadata.xml"),
+        kit::metadata(&entity_id(), &[&k.old, &k.new]),
+    )
+    .unwrap();
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "k2 scripts"]);
+    let server = Server::sqlite();
+    server.run_ok(&format!(
+        "CREATE TABLE \"ClaimIssuer\" (\"ID\" INTEGER PRIMARY KEY AUTOINCREMENT, \"Name\" TEXT, \"Issuer\" TEXT, \"Thumbprint\" TEXT, \"Description\" TEXT, \"Uri\" TEXT, \"UseForLogin\" INTEGER);
+CREATE TABLE \"ClaimRealmIssuer\" (\"IssuerID\" INTEGER, \"RealmID\" INTEGER);
+INSERT INTO \"ClaimIssuer\" (\"Name\", \"Issuer\", \"Thumbprint\", \"Description\", \"Uri\", \"UseForLogin\") VALUES ('AzureAD', '{}', '{}', 'Azure AD', 'https://login.microsoftonline.com/', 1);
+INSERT INTO \"ClaimRealmIssuer\" VALUES (1, 7);",
+        entity_id(),
+        k.old.hex()
+    ));
+    let scan = exit(&keyroll_in(dir, &server, &["scan", "."]), 0);
+    common::assert_contains(
+        &scan,
+        "k2/claim-issuers.sql:3:1: warning[database-registry]",
+    );
+    let init = keyroll_in(
+        dir,
+        &server,
+        &[
+            "init",
+            "--metadata",
+            "metadata.xml",
+            "--now",
+            "2026-11-29T00:00:00Z",
+        ],
+    );
+    common::assert_contains(&exit(&init, 0), "database  k2: k2-claim-issuer");
+    point_at_sqlite(dir);
+    roll_publish_and_run(
+        dir,
+        &server,
+        "2026-11-29T00:00:00Z",
+        &["restart the K2 service", &k.new.hex()],
+    );
+    assert_eq!(
+        server.query_strings(&format!(
+            "SELECT CAST(r.\"RealmID\" AS TEXT) FROM \"ClaimRealmIssuer\" r JOIN \"ClaimIssuer\" i ON i.\"ID\" = r.\"IssuerID\" WHERE i.\"Thumbprint\" = '{}'",
+            k.new.hex()
+        )),
+        vec!["7".to_string()]
+    );
 }

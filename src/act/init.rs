@@ -45,6 +45,8 @@ pub struct InitSummary {
     /// Sources that became no issuer: aggregates naming several entities, none trusted yet.
     /// Each has a commented `[[issuer]]` in keyroll.toml.
     pub unpicked_sources: Vec<UnpickedSource>,
+    /// `[[database]]` targets written for registries whose keys live in a table.
+    pub databases: Vec<String>,
 }
 
 /// One `[[issuer]]` written.
@@ -97,7 +99,13 @@ impl InitSummary {
                 "  unmatched {line} (no given metadata publishes it: stale, or another issuer)\n"
             ));
         }
-        for issuer in self.issuers.iter().filter(|i| i.trusted_by.is_empty()) {
+        for issuer in self.issuers.iter().filter(|i| {
+            i.trusted_by.is_empty()
+                && !self
+                    .databases
+                    .iter()
+                    .any(|d| d.contains(&format!("issuer {}", i.name)))
+        }) {
             out.push_str(&format!(
                 "  untrusted {}: no config here trusts any of its {} yet; fill in the commented [[target]] for it in keyroll.toml\n",
                 issuer.name,
@@ -109,6 +117,9 @@ impl InitSummary {
                 "  no match  {file}: none of its {} is published by the given metadata\n",
                 plural(*count, "trusted thumbprint"),
             ));
+        }
+        for line in &self.databases {
+            out.push_str(&format!("  database  {line}\n"));
         }
         for source in &self.unpicked_sources {
             out.push_str(&format!(
@@ -431,7 +442,9 @@ fn render_files(loaded: &Loaded<'_>, matched: Matched, now: OffsetDateTime) -> R
         .collect();
 
     let mut text = issuers_text(loaded, &issuers, &names, &summary.unpicked_sources);
-    text.push_str(&targets_text(&targets, &issuers, &stale_files));
+    let (databases, db_issuers) = databases_text(loaded, &issuers, &mut summary);
+    text.push_str(&targets_text(&targets, &issuers, &stale_files, &db_issuers));
+    text.push_str(&databases);
     text.push_str(
         "\n[policy]\n\
          # add_not_yet_valid = true   # add keys published before they become valid (AD FS: ~20 days ahead)\n\
@@ -530,6 +543,7 @@ fn targets_text(
     targets: &Targets,
     issuers: &[Issuer],
     stale_files: &[(&String, &String)],
+    db_issuers: &BTreeSet<String>,
 ) -> String {
     let mut text = String::new();
     for ((dialect, authority, issuers), files) in targets {
@@ -547,11 +561,84 @@ fn targets_text(
     }
     for issuer in issuers
         .iter()
-        .filter(|i| trusted_by(targets, &i.name).is_empty())
+        .filter(|i| trusted_by(targets, &i.name).is_empty() && !db_issuers.contains(&i.name))
     {
         text.push_str(&commented_target(issuer, stale_files));
     }
     text
+}
+
+/// A `[[database]]` per registry the scan found whose keys live in a table, with the issuer
+/// whose metadata the app reads (`ida:FederationMetadataLocation`), else the only issuer, else
+/// the first one with a note to check it. Returns the text and the issuers used.
+fn databases_text(
+    loaded: &Loaded<'_>,
+    issuers: &[Issuer],
+    summary: &mut InitSummary,
+) -> (String, BTreeSet<String>) {
+    let mut text = String::new();
+    let mut used = BTreeSet::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for registry in &loaded.scanned.databases {
+        let by_location = registry.metadata_location.as_deref().and_then(|location| {
+            issuers.iter().find(|i| {
+                loaded.sources[i.doc_index].eq_ignore_ascii_case(location)
+                    || i.metadata.eq_ignore_ascii_case(location)
+            })
+        });
+        let (issuer, sure) = match (by_location, issuers) {
+            (Some(i), _) => (i, true),
+            (None, [only]) => (only, true),
+            (None, [first, ..]) => (first, false),
+            (None, []) => continue,
+        };
+        let base = match registry.kind {
+            scan::databases::DatabaseKind::Vs2013TenantRegistry => "tenants",
+            scan::databases::DatabaseKind::K2ClaimIssuer => "k2",
+        };
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.to_string()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
+            .find(|n| taken.insert(n.clone()))
+            .expect("a free name");
+        let found = relative_path(loaded.root, &registry.file).map_or_else(
+            || registry.file.display().to_string(),
+            |p| crate::model::paths::slash_path(&p),
+        );
+        text.push_str(&format!(
+            "\n# {found}:{}: {}\n",
+            registry.line,
+            match &registry.connection {
+                Some(c) => format!(
+                    "reads table {} through connection string {c:?}",
+                    registry.table
+                ),
+                None => format!("reads table {} (connection string unknown)", registry.table),
+            }
+        ));
+        if !sure {
+            text.push_str("# Check the issuer: the app's metadata location names none of the given sources.\n");
+        }
+        text.push_str(&format!(
+            "[[database]]\nname = {}\npreset = {}\ndialect = \"mssql\"\nissuers = [{}]\nmigrations = \"db/keyroll\"\n# url_env = \"KEYROLL_DB_URL\"   # a PostgreSQL, MySQL or SQLite URL, for `keyroll db check`\n",
+            toml_string(&name),
+            toml_string(registry.kind.preset()),
+            toml_string(&issuer.name)
+        ));
+        summary.databases.push(format!(
+            "{name}: {} at {found}:{}, issuer {}",
+            registry.kind.preset(),
+            registry.line,
+            issuer.name
+        ));
+        used.insert(issuer.name.clone());
+    }
+    (text, used)
 }
 
 /// keyroll.lock: every issuer's signing keys, first seen `now`.

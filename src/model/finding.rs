@@ -49,10 +49,12 @@ pub enum Code {
     UninterpretedTransform,
     /// A symbolic link to outside the folder scanned, or to nothing: not followed.
     UnfollowedLink,
+    /// An issuer name registry whose trusted thumbprints live in a database table.
+    DatabaseRegistry,
 }
 
 impl Code {
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::Dirty,
         Code::BadLength,
         Code::Duplicate,
@@ -72,6 +74,7 @@ impl Code {
         Code::UndeclaredSection,
         Code::UninterpretedTransform,
         Code::UnfollowedLink,
+        Code::DatabaseRegistry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl Code {
             Code::UndeclaredSection => "undeclared-section",
             Code::UninterpretedTransform => "uninterpreted-transform",
             Code::UnfollowedLink => "unfollowed-link",
+            Code::DatabaseRegistry => "database-registry",
         }
     }
 
@@ -133,6 +137,9 @@ impl Code {
             }
             Code::UnfollowedLink => {
                 "A symbolic link that leaves the folder scanned, or leads nowhere: not followed"
+            }
+            Code::DatabaseRegistry => {
+                "The trusted thumbprints live in a database table: a [[database]] target keeps them in step"
             }
         }
     }

@@ -300,6 +300,8 @@ pub struct KnownCertificates {
 #[derive(Debug, Default)]
 pub struct ScanResult {
     pub files: Vec<ConfigFile>,
+    /// Registries whose trusted keys live in a database (also reported as findings).
+    pub databases: Vec<databases::DatabaseRegistry>,
 }
 
 impl ScanResult {
@@ -320,6 +322,7 @@ impl ScanResult {
     }
 }
 
+pub mod databases;
 mod parse;
 #[cfg(unix)]
 mod tree;

@@ -169,6 +169,8 @@ pub fn scan_paths_with_threads(
     if !errors.is_empty() {
         return Err(ScanError::of(errors));
     }
+    let folders: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    report_databases(&mut result, super::databases::find(&folders));
     result
         .files
         .sort_by_cached_key(|file| PathOrder::of(&file.path));
@@ -546,6 +548,46 @@ fn prefilter_needles(rules: &RuleSet) -> aho_corasick::AhoCorasick {
 
 fn clean_display_path(path: &Path) -> PathBuf {
     path.strip_prefix(".").unwrap_or(path).to_path_buf()
+}
+
+/// A database-held registry is a finding where the repository shows it: on each config whose
+/// `issuerNameRegistry` names it, else on the source that defines it (a file with no
+/// thumbprint of its own, listed for the finding only).
+fn report_databases(result: &mut ScanResult, found: Vec<super::databases::DatabaseRegistry>) {
+    for registry in &found {
+        let finding = Finding::new(
+            Code::DatabaseRegistry,
+            Severity::Warning,
+            registry.message(),
+        );
+        let mut places: Vec<(PathBuf, u32)> = registry.configs.clone();
+        if places.is_empty() {
+            places.push((registry.file.clone(), registry.line));
+        }
+        for (path, line) in places {
+            let problem = FileProblem {
+                file: path.clone(),
+                line,
+                column: 1,
+                finding: finding.clone(),
+            };
+            match result.files.iter_mut().find(|f| f.path == path) {
+                Some(file) => file.problems.push(problem),
+                None => result.files.push(ConfigFile {
+                    path,
+                    bytes: Vec::new(),
+                    registries: Vec::new(),
+                    entries: Vec::new(),
+                    config_source_refs: Vec::new(),
+                    config_sources: Vec::new(),
+                    problems: vec![problem],
+                    is_transform: false,
+                    encoding: Default::default(),
+                }),
+            }
+        }
+    }
+    result.databases = found;
 }
 
 #[cfg(test)]
