@@ -1000,3 +1000,85 @@ async fn markdown_in_a_certificate_subject_stays_text() {
         );
     }
 }
+
+// ---- db: check ----
+
+/// `db: check` on the schedule: the table read through the URL the job's env gives (from a
+/// secret in a real workflow), every drift an annotation and the step failed; once the table
+/// is in step, one summary line and a green step. The URL never reaches the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn db_check_annotates_drift_and_fails_the_step_then_passes_in_step() {
+    let fx = Fixture::new().await;
+    mock_pulls(&fx.github, json!([])).await;
+    let db = fx.dir.path().join("secret-name-app.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE \"IssuingAuthorityKeys\" (\"Id\" TEXT PRIMARY KEY); CREATE TABLE \"Tenants\" (\"Id\" TEXT PRIMARY KEY);")
+        .output()
+        .expect("sqlite3 runs (scripts/test installs it)");
+    assert!(out.status.success());
+    let settings = fx.work.join("keyroll.toml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("\n[[database]]\nname = \"tenants\"\npreset = \"vs2013-tenant-registry\"\ndialect = \"sqlite\"\nissuers = [\"contoso-adfs\"]\nmigrations = \"db/keyroll\"\nurl_env = \"TENANT_DB_URL\"\ntenant = \"contoso\"\n");
+    std::fs::write(&settings, text).unwrap();
+    fx.commit_and_push("a database target");
+
+    let mut runner = fx.runner();
+    runner.job_env.insert("TENANT_DB_URL".into(), url.clone());
+    let run = run_action(
+        runner,
+        &inputs(&[("dry-run", "true"), ("db", "check"), ("db-args", NOW)]),
+    )
+    .await;
+    let step = run.step("db");
+    assert!(
+        step.ran && !step.success,
+        "drift fails the step:\n{}",
+        run.log()
+    );
+    assert_eq!(step.code, Some(2), "{}", run.log());
+    assert!(
+        step.stdout.contains("::warning title=keyroll database drift::database tenants issuer contoso-adfs: missing published key"),
+        "{}",
+        run.log()
+    );
+    assert!(
+        step.stdout.contains("tenant row contoso missing"),
+        "{}",
+        run.log()
+    );
+    assert!(
+        run.summary.contains("keyroll db check: **"),
+        "{}",
+        run.summary
+    );
+    assert!(!run.log().contains("secret-name-app.db"), "{}", run.log());
+
+    // In step: a green step and its summary line.
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["db", "apply", "--now", "2026-11-23T12:00:00Z", "--config"])
+        .arg(&settings)
+        .env("TENANT_DB_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut runner = fx.runner();
+    runner.job_env.insert("TENANT_DB_URL".into(), url);
+    let run = run_action(
+        runner,
+        &inputs(&[("dry-run", "true"), ("db", "check"), ("db-args", NOW)]),
+    )
+    .await;
+    assert_success(&run);
+    assert!(
+        run.summary
+            .contains("keyroll db check: every table in step with its issuers' metadata."),
+        "{}",
+        run.summary
+    );
+}
