@@ -260,33 +260,59 @@ impl Target<'_> {
     }
 
     fn decide(&self, live: &Live, ledger: &mut Ledger) -> Result<DatabasePlan, PlanError> {
-        let settings = &self.inputs.settings;
         let (rows_from, rows, tenants) = self.rows(live);
-        let mut changes = Vec::new();
-        let mut notes = Vec::new();
         let present: BTreeSet<Thumbprint> = rows
             .iter()
             .filter(|r| r.junk.is_none())
             .filter_map(|r| r.clean)
             .collect();
-        for row in rows
-            .iter()
-            .filter(|r| r.junk.is_some() || r.clean.is_none())
-        {
+        let mut changes = junk_changes(&rows);
+        let mut notes = Vec::new();
+        let after = self.key_changes(&present, ledger, &mut changes, &mut notes);
+        self.guard(&after)?;
+        if let Some(tenant) = self.tenant_to_add(tenants.as_deref(), rows_from) {
             changes.push(RowChange {
-                kind: RowChangeKind::RemoveJunk,
-                value: row.value.clone(),
-                thumbprint: row.clean,
+                kind: RowChangeKind::AddTenant,
+                why: "the registry trusts a key only for a tenant it knows".into(),
+                thumbprint: None,
                 primary_by: None,
                 days_left: None,
-                why: match (&row.junk, row.clean) {
-                    (Some(junk), Some(t)) => {
-                        format!("{junk}: never equals {t}, so the registry never matches it")
-                    }
-                    _ => "is not a SHA-1 thumbprint".into(),
-                },
+                value: tenant,
             });
         }
+        ledger.trusts(self.issuer(), after.iter().copied());
+        changes.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+        let current: Vec<Thumbprint> = after
+            .iter()
+            .copied()
+            .filter(|t| self.view.is_current(t, self.now))
+            .collect();
+        let statements = sql::statements(self.db, self.layout, self.keys(), &changes, &current);
+        let migration = self.migration(&changes, &statements, rows_from);
+        Ok(DatabasePlan {
+            database: self.db.name.clone(),
+            issuer: self.issuer().to_string(),
+            dialect: self.db.dialect.as_str(),
+            preset: self.db.preset.map(Preset::as_str),
+            rows_from,
+            rows_before: rows.iter().map(|r| r.value.clone()).collect(),
+            rows_after: after.iter().map(Thumbprint::to_upper_hex).collect(),
+            changes,
+            notes,
+            statements,
+            migration,
+        })
+    }
+
+    /// Each published or present key's verdict as row changes; returns the rows after them.
+    fn key_changes(
+        &self,
+        present: &BTreeSet<Thumbprint>,
+        ledger: &mut Ledger,
+        changes: &mut Vec<RowChange>,
+        notes: &mut Vec<String>,
+    ) -> BTreeSet<Thumbprint> {
+        let settings = &self.inputs.settings;
         let mut after: BTreeSet<Thumbprint> = present.clone();
         let candidates: BTreeSet<Thumbprint> = present
             .iter()
@@ -355,39 +381,7 @@ impl Target<'_> {
                 }
             }
         }
-        self.guard(&after)?;
-        if let Some(tenant) = self.tenant_to_add(tenants.as_deref(), rows_from) {
-            changes.push(RowChange {
-                kind: RowChangeKind::AddTenant,
-                why: "the registry trusts a key only for a tenant it knows".into(),
-                thumbprint: None,
-                primary_by: None,
-                days_left: None,
-                value: tenant,
-            });
-        }
-        ledger.trusts(self.issuer(), after.iter().copied());
-        changes.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
-        let current: Vec<Thumbprint> = after
-            .iter()
-            .copied()
-            .filter(|t| self.view.is_current(t, self.now))
-            .collect();
-        let statements = sql::statements(self.db, self.layout, self.keys(), &changes, &current);
-        let migration = self.migration(&changes, &statements, rows_from);
-        Ok(DatabasePlan {
-            database: self.db.name.clone(),
-            issuer: self.issuer().to_string(),
-            dialect: self.db.dialect.as_str(),
-            preset: self.db.preset.map(Preset::as_str),
-            rows_from,
-            rows_before: rows.iter().map(|r| r.value.clone()).collect(),
-            rows_after: after.iter().map(Thumbprint::to_upper_hex).collect(),
-            changes,
-            notes,
-            statements,
-            migration,
-        })
+        after
     }
 
     /// The lockout guard, as for files: after the changes the table must trust a key the
@@ -463,6 +457,27 @@ impl Target<'_> {
             text,
         }
     }
+}
+
+/// Rows holding pasted characters or no thumbprint at all: deleted (the clean form is
+/// added by its key's own verdict when wanted).
+fn junk_changes(rows: &[Row]) -> Vec<RowChange> {
+    rows.iter()
+        .filter(|r| r.junk.is_some() || r.clean.is_none())
+        .map(|row| RowChange {
+            kind: RowChangeKind::RemoveJunk,
+            value: row.value.clone(),
+            thumbprint: row.clean,
+            primary_by: None,
+            days_left: None,
+            why: match (&row.junk, row.clean) {
+                (Some(junk), Some(t)) => {
+                    format!("{junk}: never equals {t}, so the registry never matches it")
+                }
+                _ => "is not a SHA-1 thumbprint".into(),
+            },
+        })
+        .collect()
 }
 
 fn reason_text(reason: &Reason) -> String {
