@@ -53,10 +53,13 @@ pub fn pr_body(
     lock_display: Option<&str>,
     marker: &str,
     limit: usize,
+    now: time::OffsetDateTime,
 ) -> String {
     let mut head = String::new();
     head.push_str(&format!("### {}\n\n", pr_summary(issuer)));
     head.push_str(&keys_table(issuer));
+    head.push_str("\n**Timeline**\n\n");
+    head.push_str(&super::timeline::issuer_timeline(issuer, now));
     head.push_str(&metadata_list(issuer));
     head.push_str(&files_list(files, lock_display));
     let tail = checklist_and_marker(marker);
@@ -68,7 +71,7 @@ pub fn pr_body(
 }
 
 /// The body's table of the issuer's keys.
-fn keys_table(issuer: &IssuerReport) -> String {
+pub(super) fn keys_table(issuer: &IssuerReport) -> String {
     let mut out = String::new();
     out.push_str(
         "| SHA-1 | subject | valid from | valid to | status | action | reason |\n|---|---|---|---|---|---|---|\n",
@@ -458,7 +461,7 @@ pub fn actions_outputs(report: &PrReport) -> String {
 
 /// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
 /// changed and the PR link, with certificates near or past expiry called out.
-pub fn actions_summary(report: &PrReport) -> String {
+pub fn actions_summary(report: &PrReport, now: time::OffsetDateTime) -> String {
     let mut out = format!(
         "## keyroll{}\n\nRepository `{}`, base `{}`.\n\n| issuer | operation | pull request | branch |\n|---|---|---|---|\n",
         if report.dry_run { " (dry run)" } else { "" },
@@ -510,6 +513,9 @@ pub fn actions_summary(report: &PrReport) -> String {
                 key.action.as_str()
             ));
         }
+        let keys: Vec<super::timeline::TimelineKey> = o.keys.iter().map(Into::into).collect();
+        out.push('\n');
+        out.push_str(&super::timeline::timeline(&o.issuer, &keys, false, now));
     }
     out
 }
@@ -543,7 +549,8 @@ mod pr_body_tests {
             changes: Vec::new(),
         };
         let marker = "<!-- keyroll: {} -->";
-        let body = pr_body(&issuer, &[file(), file()], None, marker, PR_BODY_LIMIT);
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let body = pr_body(&issuer, &[file(), file()], None, marker, PR_BODY_LIMIT, now);
         assert!(body.len() <= PR_BODY_LIMIT, "{} bytes", body.len());
         assert!(body.contains("more lines cut to stay under GitHub's size limit"));
         assert!(

@@ -228,6 +228,7 @@ impl Run<'_> {
             lock.map(|(name, _)| name.as_str()),
             &marker.render(),
             self.options.body_limit,
+            self.now,
         );
         let names: Vec<String> = files
             .iter()
