@@ -510,3 +510,54 @@ pub async fn publish(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(repo: &str, action: &str) -> RepoResult {
+        let key = |sha1: &str, from: &str, to: &str, action: &str| {
+            serde_json::json!({
+                "sha1": sha1, "subject": "CN=ADFS Signing: fs", "not_before": from,
+                "not_after": to, "published": true, "status": "valid", "action": action,
+                "first_seen": from,
+            })
+        };
+        RepoResult {
+            repository: repo.into(),
+            exit_code: Some(0),
+            report: Some(serde_json::json!({
+                "issuers": [{
+                    "issuer": "adfs", "operation": "created", "number": 3,
+                    "url": format!("https://github.com/{repo}/pull/3"),
+                    "keys": [
+                        key("AAAA1111", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", "keep"),
+                        key("BBBB2222", "2026-12-01T00:00:00Z", "2027-12-01T00:00:00Z", action),
+                    ],
+                }],
+            })),
+            stderr: None,
+        }
+    }
+
+    #[test]
+    fn issuers_whose_keys_change_get_a_timeline_within_the_limit() {
+        let now = "2026-12-07T12:00:00Z";
+        let results = [result("o/changing", "add"), result("o/quiet", "keep")];
+        let body = render(&results, None, None, now, BODY_LIMIT);
+        assert_eq!(body.matches("```mermaid\ngantt\n").count(), 1, "{body}");
+        assert!(body.contains("#### `o/changing` `adfs`"), "{body}");
+        assert!(body.contains("CN=ADFS Signing#58; fs (add)"), "{body}");
+        assert!(
+            body.contains("today :milestone, now, 2026-12-07, 0d"),
+            "{body}"
+        );
+        // 300 repositories' timelines do not fit: counted, the body under the limit.
+        let many: Vec<RepoResult> = (0..300)
+            .map(|i| result(&format!("o/r{i}"), "add"))
+            .collect();
+        let body = render(&many, None, None, now, BODY_LIMIT);
+        assert!(body.len() <= BODY_LIMIT, "{}", body.len());
+        assert!(body.contains("more rows or timelines left out"), "{body}");
+    }
+}
