@@ -155,6 +155,12 @@ impl Fixture {
         let work = dir.path().join("workspace");
         let bare = common::init_with_origin(dir.path(), &work);
         common::copy_dir(&common::demo_dir(), &work.join(subdir));
+        // These runs push to the bare origin with git: the fake GitHub has no git/
+        // endpoints, and `commits = "auto"` would commit through them with the workflow's
+        // installation token (tests/pr_api.rs covers that path).
+        let config = work.join(subdir).join("keyroll.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}commits = \"git\"\n")).unwrap();
         common::commit_and_push(&work, "demo");
         Fixture {
             dir,
