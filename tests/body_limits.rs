@@ -88,6 +88,11 @@ fn five_hundred_changed_files_give_a_body_and_summary_under_the_limit_saying_wha
         "{} characters",
         summary.chars().count()
     );
+    println!(
+        "500 files: body {} characters, summary {} characters",
+        body.chars().count(),
+        summary.chars().count()
+    );
     // Cut in order: diffs first, then the per-file detail; said once, with where to look.
     assert_contains(
         &body,
