@@ -155,6 +155,12 @@ impl Fixture {
         let work = dir.path().join("workspace");
         let bare = common::init_with_origin(dir.path(), &work);
         common::copy_dir(&common::demo_dir(), &work.join(subdir));
+        // These runs push to the bare origin with git: the fake GitHub has no git/
+        // endpoints, and `commits = "auto"` would commit through them with the workflow's
+        // installation token (tests/pr_api.rs covers that path).
+        let config = work.join(subdir).join("keyroll.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}commits = \"git\"\n")).unwrap();
         common::commit_and_push(&work, "demo");
         Fixture {
             dir,
@@ -984,7 +990,28 @@ async fn markdown_in_a_certificate_subject_stays_text() {
     let inert = "`CN=Evil [link](https://evil.example/x) @contoso/admins ![](https://evil.example/p.png) \\<img src=x\\> a\\|b c`";
     for (what, text) in [("PR body", body), ("job summary", run.summary.as_str())] {
         assert!(text.contains(inert), "{what}:\n{text}");
-        for line in text.lines().filter(|l| l.contains("evil.example")) {
+        let mut in_timeline = false;
+        for line in text.lines() {
+            if line == "```mermaid" || (in_timeline && line == "```") {
+                in_timeline = !in_timeline;
+                continue;
+            }
+            if !line.contains("evil.example") {
+                continue;
+            }
+            if in_timeline {
+                // A timeline label (Mermaid, not Markdown): every character Mermaid or
+                // Markdown reads is an entity.
+                assert!(
+                    line.contains("#91;link#93;(https#58;//evil.example/x) #64;contoso"),
+                    "{what}: {line}"
+                );
+                assert!(
+                    !line.contains(['[', ']', '<', '>', '@', '!', '`']),
+                    "{what}: {line}"
+                );
+                continue;
+            }
             // The only copy of the subject on the line is the code span.
             assert_eq!(line.matches("evil.example/x").count(), 1, "{what}: {line}");
             assert!(line.contains(inert), "{what}: {line}");

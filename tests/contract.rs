@@ -84,18 +84,46 @@ fn start_prism(description: &str, prefix: &str, work: &Path) -> Prism {
 }
 
 fn contract_run(description: &str, api_path: &str) {
+    contract_run_with(
+        description,
+        api_path,
+        "ghp_contract_test",
+        &[
+            "GET /pulls",
+            "POST /pulls",
+            "POST /labels",
+            "POST /requested_reviewers",
+        ],
+        false,
+    );
+}
+
+/// The `pr` flow with `token` (a `ghs_` installation token makes the commit through the
+/// API), expecting the calls `expect` (method and the path's last segment) in order. With
+/// `branch_exists`, keyroll's branch is already on the remote (at the base, so keyroll's):
+/// its ref is force-updated rather than created.
+fn contract_run_with(
+    description: &str,
+    api_path: &str,
+    token: &str,
+    expect: &[&str],
+    branch_exists: bool,
+) {
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("origin.git");
     let work = dir.path().join("work");
     git(dir.path(), &["init", "-q", "--bare", "origin.git"]);
     common::demo_work_repo(&work, &bare);
+    if branch_exists {
+        git(&bare, &["branch", "keyroll/contoso-adfs", "main"]);
+    }
 
     let prism = start_prism(description, api_path, dir.path());
     let api = format!("http://127.0.0.1:{}{api_path}", prism.port);
     let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
         .args(["pr", "--format", "json", "--now", "2026-11-23T12:00:00Z"])
         .args(["--api-url", &api, "--remote", bare.to_str().unwrap()])
-        .args(["--token", "ghp_contract_test"])
+        .args(["--token", token])
         .env_remove("GITHUB_TOKEN")
         .current_dir(&work)
         .output()
@@ -123,13 +151,17 @@ fn contract_run(description: &str, api_path: &str) {
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["issuers"][0]["operation"], "created", "{report:#}");
-    let methods: Vec<&str> = report["api_calls"]
+    let calls: Vec<String> = report["api_calls"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["method"].as_str().unwrap())
+        .map(|c| {
+            let path = c["path"].as_str().unwrap().split('?').next().unwrap();
+            let last = path.rsplit('/').next().unwrap();
+            format!("{} /{last}", c["method"].as_str().unwrap())
+        })
         .collect();
-    assert_eq!(methods, vec!["GET", "POST", "POST", "POST"], "{report:#}");
+    assert_eq!(calls, expect, "{report:#}");
     // Every call reached an operation of the description (Prism answers 404 otherwise).
     assert!(
         report["api_calls"]
@@ -151,6 +183,47 @@ fn pr_flow_matches_the_api_github_com_description() {
 #[test]
 fn pr_flow_matches_the_github_enterprise_server_description_under_api_v3() {
     contract_run("ghes-3.19.json", "/api/v3");
+}
+
+/// `[pr] commits = "auto"` with an installation token: the commit through the Git Database
+/// endpoints (blobs, trees, commits, refs), each checked against the description.
+const API_COMMIT_CALLS: &[&str] = &[
+    "GET /pulls",
+    "POST /blobs",
+    "POST /blobs",
+    "POST /blobs",
+    "POST /trees",
+    "POST /commits",
+    "POST /refs",
+    "POST /pulls",
+    "POST /labels",
+    "POST /requested_reviewers",
+];
+
+#[test]
+fn api_commits_match_the_api_github_com_description() {
+    contract_run_with(
+        "api.github.com.json",
+        "",
+        "ghs_contract_test",
+        API_COMMIT_CALLS,
+        false,
+    );
+}
+
+/// On GHES, with keyroll's branch already there: the ref is force-updated
+/// (`PATCH …/git/refs/heads%2Fkeyroll%2Fcontoso-adfs`: `{ref}` is one path segment).
+#[test]
+fn api_commits_match_the_github_enterprise_server_description_under_api_v3() {
+    let mut calls = API_COMMIT_CALLS.to_vec();
+    calls[6] = "PATCH /heads%2Fkeyroll%2Fcontoso-adfs";
+    contract_run_with(
+        "ghes-3.19.json",
+        "/api/v3",
+        "ghs_contract_test",
+        &calls,
+        true,
+    );
 }
 
 /// The organisation endpoints (discover and its code search for onboarding, dashboard, a

@@ -436,6 +436,9 @@ async fn an_organisation_of_a_thousand_repositories() {
             "metadata = [\"metadata/FederationMetadata.xml\"]",
             &format!("metadata = [\"{api}/demo.xml\"]"),
         );
+        // The run pushes with git to its bare origin (the fake GitHub has no git/
+        // endpoints); `auto` would commit through the API with this installation token.
+        text.push_str("commits = \"git\"\n");
         if case == "broken" {
             text.push_str("\nunknown_key = 1\n");
         }

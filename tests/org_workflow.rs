@@ -429,7 +429,7 @@ async fn the_matrix_job_runs_each_repository_with_its_own_token_and_the_snapshot
     });
     let api = estate.server.uri();
     let config = format!(
-        "[[issuer]]\nname = \"contoso-adfs\"\nmetadata = [\"{api}/idp.xml\"]\nentity_id = \"{entity}\"\n\n[[target]]\nfiles = [\"src/**/Web.config\"]\nissuers = [\"contoso-adfs\"]\n"
+        "[[issuer]]\nname = \"contoso-adfs\"\nmetadata = [\"{api}/idp.xml\"]\nentity_id = \"{entity}\"\n\n[[target]]\nfiles = [\"src/**/Web.config\"]\nissuers = [\"contoso-adfs\"]\n\n[pr]\ncommits = \"git\"\n"
     );
     let web_config = kit::wif45(&[kit::add(&current, entity)]);
     repository(

@@ -674,6 +674,12 @@ fn dry_run_needs_no_token_and_sends_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn github_app_key_mints_an_installation_token_used_for_the_api() {
     let fx = Fixture::demo();
+    // The minted token must reach git's push too: commit with git, not through the API
+    // (which `commits = "auto"` picks for an installation token; see tests/pr_api.rs).
+    let config = fx.work.join("keyroll.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}commits = \"git\"\n")).unwrap();
+    fx.commit_and_push("commit with git");
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("{REPO_PATH}/installation")))

@@ -163,6 +163,9 @@ async fn pushes_over_smart_http_with_the_token_from_the_credential_callback() {
     let bare = root.join("identity-configs.git");
     let work = dir.path().join("work");
     common::demo_work_repo(&work, &bare);
+    // This test is about git's push: keep it from committing through the API, which
+    // `commits = "auto"` does with an installation token like this one.
+    pin_git_commits(&work, &bare);
     let (server_url, log) = serve(root.clone());
     let remote = format!("{server_url}/identity-configs.git");
 
@@ -246,4 +249,14 @@ async fn pushes_over_smart_http_with_the_token_from_the_credential_callback() {
         git(&bare, &["rev-parse", &format!("{head}^")]),
         git(&bare, &["rev-parse", "refs/heads/main"])
     );
+}
+
+/// `[pr] commits = "git"` in the work repository's keyroll.toml (the demo's last section is
+/// `[pr]`), committed and pushed to main.
+fn pin_git_commits(work: &Path, bare: &Path) {
+    let config = work.join("keyroll.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}commits = \"git\"\n")).unwrap();
+    git(work, &["commit", "-q", "-am", "commit with git"]);
+    git(work, &["push", "-q", bare.to_str().unwrap(), "HEAD:main"]);
 }

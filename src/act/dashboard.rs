@@ -19,9 +19,9 @@ use crate::render::sanitize::{md_cell, md_url, redact_token_like};
 pub const MARKER: &str = "<!-- keyroll-dashboard -->";
 pub const DEFAULT_LABEL: &str = "keyroll-dashboard";
 pub const DEFAULT_TITLE: &str = "keyroll dashboard";
-/// GitHub refuses issue bodies over 65,536 characters; rows beyond this budget are counted,
-/// not listed.
-pub const BODY_LIMIT: usize = 60_000;
+/// GitHub refuses issue bodies over 65,536 characters; rows beyond this budget (Renovate's,
+/// which leaves room for GitHub's own additions) are counted, not listed.
+pub const BODY_LIMIT: usize = 58_000;
 /// A job summary may hold 1 MiB.
 pub const SUMMARY_LIMIT: usize = 1_000_000;
 /// The GitHub whose pull requests the dashboard links to when it is told no other.
@@ -307,12 +307,13 @@ pub fn render_linked(
             .map(|(repo, reason)| format!("| {} | {} |", md_cell(repo), md_cell(reason)))
             .collect(),
     );
+    sections.add_blocks("Timelines", timeline_blocks(results, now));
     let Sections {
         mut out, left_out, ..
     } = sections;
     if left_out > 0 {
         out.push_str(&format!(
-            "\n{left_out} more rows left out: over the size GitHub accepts here (an issue body holds 65,536 characters; the job summary lists more).\n"
+            "\n{left_out} more rows or timelines left out: over the size GitHub accepts here (an issue body holds 65,536 characters; kept under 58,000); see the job summary of this run, which lists more.\n"
         ));
     }
     // Repository names, issuers and URLs come from the jobs' files too.
@@ -364,6 +365,64 @@ impl Sections {
             self.out.push('\n');
         }
     }
+
+    /// A `### title` section of whole blocks (timelines): one that does not fit is counted.
+    fn add_blocks(&mut self, title: &str, blocks: Vec<String>) {
+        if blocks.is_empty() {
+            return;
+        }
+        let heading = format!("\n### {title}\n");
+        if self.out.len() + heading.len() + blocks[0].len() > self.limit {
+            self.left_out += blocks.len();
+            return;
+        }
+        self.out.push_str(&heading);
+        for block in blocks {
+            if self.out.len() + block.len() + 1 > self.limit {
+                self.left_out += 1;
+                continue;
+            }
+            self.out.push('\n');
+            self.out.push_str(&block);
+        }
+    }
+}
+
+/// Per repository and issuer whose keys change (added or removed, in a pull request or
+/// waiting), the rollover as a Mermaid timeline.
+fn timeline_blocks(results: &[RepoResult], now: &str) -> Vec<String> {
+    use crate::render::timeline::{TimelineKey, timeline};
+    let Ok(now) = crate::model::clock::parse_rfc3339(now) else {
+        return Vec::new();
+    };
+    let mut blocks = Vec::new();
+    for result in results {
+        let Some(report) = &result.report else {
+            continue;
+        };
+        for issuer in report["issuers"].as_array().into_iter().flatten() {
+            let keys: Vec<TimelineKey> = issuer["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(TimelineKey::from_json)
+                .collect();
+            if !keys
+                .iter()
+                .any(|k| k.action == "add" || k.action == "remove")
+            {
+                continue;
+            }
+            let name = issuer["issuer"].as_str().unwrap_or("?");
+            blocks.push(format!(
+                "#### {} {}\n\n{}",
+                md_cell(&result.repository),
+                md_cell(name),
+                timeline(name, &keys, false, now)
+            ));
+        }
+    }
+    blocks
 }
 
 /// "Failed" rows: the repository and every reason.
@@ -449,5 +508,56 @@ pub async fn publish(
                 .await?;
             Ok(Published::Created(created.map(|i| i.number)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(repo: &str, action: &str) -> RepoResult {
+        let key = |sha1: &str, from: &str, to: &str, action: &str| {
+            serde_json::json!({
+                "sha1": sha1, "subject": "CN=ADFS Signing: fs", "not_before": from,
+                "not_after": to, "published": true, "status": "valid", "action": action,
+                "first_seen": from,
+            })
+        };
+        RepoResult {
+            repository: repo.into(),
+            exit_code: Some(0),
+            report: Some(serde_json::json!({
+                "issuers": [{
+                    "issuer": "adfs", "operation": "created", "number": 3,
+                    "url": format!("https://github.com/{repo}/pull/3"),
+                    "keys": [
+                        key("AAAA1111", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", "keep"),
+                        key("BBBB2222", "2026-12-01T00:00:00Z", "2027-12-01T00:00:00Z", action),
+                    ],
+                }],
+            })),
+            stderr: None,
+        }
+    }
+
+    #[test]
+    fn issuers_whose_keys_change_get_a_timeline_within_the_limit() {
+        let now = "2026-12-07T12:00:00Z";
+        let results = [result("o/changing", "add"), result("o/quiet", "keep")];
+        let body = render(&results, None, None, now, BODY_LIMIT);
+        assert_eq!(body.matches("```mermaid\ngantt\n").count(), 1, "{body}");
+        assert!(body.contains("#### `o/changing` `adfs`"), "{body}");
+        assert!(body.contains("CN=ADFS Signing#58; fs (add)"), "{body}");
+        assert!(
+            body.contains("today :milestone, now, 2026-12-07, 0d"),
+            "{body}"
+        );
+        // 300 repositories' timelines do not fit: counted, the body under the limit.
+        let many: Vec<RepoResult> = (0..300)
+            .map(|i| result(&format!("o/r{i}"), "add"))
+            .collect();
+        let body = render(&many, None, None, now, BODY_LIMIT);
+        assert!(body.len() <= BODY_LIMIT, "{}", body.len());
+        assert!(body.contains("more rows or timelines left out"), "{body}");
     }
 }

@@ -41,16 +41,7 @@ impl GitRepo {
                 .repo
                 .blob(bytes)
                 .map_err(git_error(format!("storing {path}")))?;
-            let mode = base_tree
-                .get_path(Path::new(path))
-                .map_or(git2::FileMode::Blob, |e| {
-                    if e.filemode() == i32::from(git2::FileMode::BlobExecutable) {
-                        git2::FileMode::BlobExecutable
-                    } else {
-                        git2::FileMode::Blob
-                    }
-                });
-            update.upsert(path, blob, mode);
+            update.upsert(path, blob, mode_in(&base_tree, path));
         }
         let tree_id = update
             .create_updated(&self.repo, &base_tree)
@@ -72,6 +63,29 @@ impl GitRepo {
                 &[&parent_commit],
             )
             .map_err(git_error("creating the commit"))
+    }
+
+    /// What a commit through GitHub's API needs from `parent`: its tree's SHA, and the git
+    /// mode each of `paths` gets ([`commit_files`](Self::commit_files)' rule: an executable
+    /// file stays executable, anything else is a regular file), as the API spells it.
+    pub fn base_tree_and_modes(
+        &self,
+        parent: Oid,
+        paths: &[&str],
+    ) -> Result<(String, Vec<&'static str>), GitError> {
+        let tree = self
+            .repo
+            .find_commit(parent)
+            .and_then(|c| c.tree())
+            .map_err(git_error(format!("reading the tree of {parent}")))?;
+        let modes = paths
+            .iter()
+            .map(|p| match mode_in(&tree, p) {
+                git2::FileMode::BlobExecutable => "100755",
+                _ => "100644",
+            })
+            .collect();
+        Ok((tree.id().to_string(), modes))
     }
 
     /// Force-pushes `commit` to `refs/heads/<branch>` (keyroll force-pushes only branches
@@ -115,4 +129,18 @@ impl GitRepo {
         }
         Ok(())
     }
+}
+
+/// The mode `path` gets in a commit on `base_tree`: executable when it was, else a regular
+/// file (what keyroll writes is a config's text, never a link).
+fn mode_in(base_tree: &git2::Tree<'_>, path: &str) -> git2::FileMode {
+    base_tree
+        .get_path(Path::new(path))
+        .map_or(git2::FileMode::Blob, |e| {
+            if e.filemode() == i32::from(git2::FileMode::BlobExecutable) {
+                git2::FileMode::BlobExecutable
+            } else {
+                git2::FileMode::Blob
+            }
+        })
 }

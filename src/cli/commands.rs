@@ -22,7 +22,8 @@ use keyroll::render::sanitize::{json_controls, printable};
 
 use crate::cli::io::{Threads, count, print, print_as_is, runtime, say, say_error, write_stdout};
 use crate::cli::{
-    ApplyArgs, Format, InitArgs, InspectArgs, PlanArgs, ScanArgs, ScanFormat, ThumbprintArgs,
+    ApplyArgs, Format, InitArgs, InspectArgs, PlanArgs, PlanFormat, ScanArgs, ScanFormat,
+    ThumbprintArgs,
 };
 
 pub fn thumbprint(args: ThumbprintArgs) -> Result<ExitCode> {
@@ -377,10 +378,11 @@ fn plan_with(args: PlanArgs, settings: Settings, clock: Clock, mode: Mode) -> Re
 }
 
 /// The plan on stdout, its warnings on stderr.
-fn print_plan(plan: &Plan, format: Format) -> Result<()> {
+fn print_plan(plan: &Plan, format: PlanFormat) -> Result<()> {
     let out = match format {
-        Format::Json => json_controls(&render::plan_json(plan)).into_owned(),
-        Format::Text => {
+        PlanFormat::Json => json_controls(&render::plan_json(plan)).into_owned(),
+        PlanFormat::Markdown => render::plan_markdown(plan),
+        PlanFormat::Text => {
             use std::io::IsTerminal as _;
             render::plan_text(plan, std::io::stdout().is_terminal())
         }

@@ -237,8 +237,10 @@ pub struct PlanArgs {
     #[arg(long, default_value = "keyroll.toml", value_name = "FILE")]
     pub config: std::path::PathBuf,
 
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// text, json, or markdown (a report with each issuer's rollover timeline as a Mermaid
+    /// gantt chart, as pull requests show it).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 
     /// Exit 2 when changes are pending, 0 when there is nothing to do (like terraform).
     #[arg(long)]
@@ -345,6 +347,13 @@ impl RulesArgs {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

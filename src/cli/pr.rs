@@ -20,7 +20,7 @@ use keyroll::render;
 use keyroll::render::sanitize::{json_controls, printable};
 
 use crate::cli::io::{self, Threads, count, print, say};
-use crate::cli::{Format, PrArgs};
+use crate::cli::{PlanFormat, PrArgs};
 
 pub fn pr(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     let settings = Settings::load(&args.plan.config)?;
@@ -144,13 +144,17 @@ fn say_planned(inputs: &Inputs, tree: &Tree, plan: &Plan) {
 /// What the run did, on stdout and in the runner's files; the exit code.
 fn report(args: &PrArgs, result: &keyroll::act::pr::PrReport, plan: &Plan) -> Result<ExitCode> {
     let out = match args.plan.format {
-        Format::Json => json_controls(&render::report_json(result)).into_owned(),
-        Format::Text => render::report_text(result),
+        PlanFormat::Json => json_controls(&render::report_json(result)).into_owned(),
+        PlanFormat::Markdown => render::actions_summary(result, plan.now),
+        PlanFormat::Text => render::report_text(result),
     };
     print(&out)?;
     let files: [(&Option<PathBuf>, String); 2] = [
         (&args.write_outputs, render::actions_outputs(result)),
-        (&args.write_summary, render::actions_summary(result)),
+        (
+            &args.write_summary,
+            render::actions_summary(result, plan.now),
+        ),
     ];
     for (file, text) in files {
         if let Some(file) = file {

@@ -185,13 +185,40 @@ fn status(
     }
 }
 
+/// When a key's grace period ends (it left the metadata) and when keyroll will remove it:
+/// now when this plan removes it; otherwise at the grace period's end, or at its expiry when
+/// `remove_expired` comes first. A published key has neither: its clock has not started.
+fn planned_removal(
+    action: KeyAction,
+    missing_since: Option<OffsetDateTime>,
+    not_after: OffsetDateTime,
+    policy: &crate::model::settings::Policy,
+    now: OffsetDateTime,
+) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+    let grace_end = missing_since.map(|m| plus(m, policy.remove_after.0));
+    let removal = if action == KeyAction::Remove {
+        Some(now)
+    } else {
+        grace_end.map(|end| {
+            let end = if policy.remove_expired {
+                end.min(not_after)
+            } else {
+                end
+            };
+            end.max(now)
+        })
+    };
+    (grace_end, removal)
+}
+
 pub fn reports(
     issuers: &[crate::load::LoadedIssuer],
     errors: &BTreeMap<String, String>,
     lock: &Lock,
+    lock_before: &Lock,
     ledger: &Ledger,
     now: OffsetDateTime,
-    warn: time::Duration,
+    policy: &crate::model::settings::Policy,
 ) -> Vec<IssuerReport> {
     issuers
         .iter()
@@ -210,6 +237,9 @@ pub fn reports(
             report.sources = keys.sources.clone();
             report.entity_ids = keys.entity_ids.iter().cloned().collect();
             let locked = lock.issuers.get(&state.name);
+            // A key this plan removes is already forgotten by the new lock: its dates come
+            // from the lock as it was read.
+            let locked_before = lock_before.issuers.get(&state.name);
             let mut all: BTreeSet<Thumbprint> = keys.published.keys().copied().collect();
             all.extend(
                 ledger
@@ -219,7 +249,9 @@ pub fn reports(
                     .map(|(_, t)| *t),
             );
             for t in all {
-                let lock_key = locked.and_then(|l| l.get(&t.to_upper_hex()));
+                let lock_key = locked
+                    .and_then(|l| l.get(&t.to_upper_hex()))
+                    .or_else(|| locked_before.and_then(|l| l.get(&t.to_upper_hex())));
                 let (subject, not_before, not_after) = match (keys.published.get(&t), lock_key) {
                     (Some(c), _) => (c.subject.clone(), c.not_before, c.not_after),
                     (None, Some(k)) => (k.subject.clone(), k.not_before, k.not_after),
@@ -230,15 +262,20 @@ pub fn reports(
                     .get(&(state.name.clone(), t))
                     .cloned()
                     .unwrap_or((KeyAction::None, "no target file trusts it".into()));
+                let missing_since = lock_key.and_then(|k| k.missing_since);
+                let (grace_end, removal) =
+                    planned_removal(action, missing_since, not_after, policy, now);
                 report.keys.push(KeyReport {
-                    status: status(now, not_before, not_after, warn),
+                    status: status(now, not_before, not_after, policy.warn_expiring.0),
                     sha1: t,
                     subject,
                     not_before: rfc3339(not_before),
                     not_after: rfc3339(not_after),
                     published: keys.published.contains_key(&t),
                     first_seen: lock_key.map(|k| rfc3339(k.first_seen)),
-                    missing_since: lock_key.and_then(|k| k.missing_since).map(rfc3339),
+                    missing_since: missing_since.map(rfc3339),
+                    grace_end: grace_end.map(rfc3339),
+                    removal: removal.map(rfc3339),
                     action,
                     reason,
                 });

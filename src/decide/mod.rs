@@ -74,9 +74,10 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         &inputs.issuers,
         &issuer_errors,
         &plan.lock_after,
+        &plan.lock_before,
         &ledger,
         now,
-        inputs.settings.policy.warn_expiring.0,
+        &inputs.settings.policy,
     );
     for report in &mut plan.issuers {
         if let Some(verdict) = trust_verdicts.get(&report.name) {

@@ -281,6 +281,13 @@ pub struct KeyReport {
     pub status: KeyStatus,
     pub first_seen: Option<String>,
     pub missing_since: Option<String>,
+    /// When the grace period after `missing_since` ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_end: Option<String>,
+    /// When keyroll removes the key: this run, or a later one at the grace period's end or
+    /// the certificate's expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal: Option<String>,
     pub action: KeyAction,
     pub reason: String,
 }

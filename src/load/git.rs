@@ -33,6 +33,7 @@ pub(crate) fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> 
 pub struct CommitInfo {
     pub author_email: String,
     pub committer_email: String,
+    pub message: String,
 }
 
 pub struct GitRepo {
@@ -222,6 +223,7 @@ impl GitRepo {
             commits.push(CommitInfo {
                 author_email: commit.author().email().unwrap_or_default().to_string(),
                 committer_email: commit.committer().email().unwrap_or_default().to_string(),
+                message: commit.message().unwrap_or_default().to_string(),
             });
         }
         Ok(commits)

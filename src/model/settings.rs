@@ -238,6 +238,32 @@ pub struct PrSettings {
     /// GitHub Enterprise Server API, `https://HOST/api/v3`; default: `GITHUB_API_URL`, else
     /// `https://api.github.com`.
     pub api_url: Option<String>,
+    /// How the branch's commit is made: through GitHub's API (signed by GitHub: Verified) or
+    /// with git and pushed.
+    pub commits: CommitMode,
+}
+
+/// `[pr] commits = "auto" | "api" | "git"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitMode {
+    /// `api` with a GitHub App installation token (`ghs_…`, which the workflow's
+    /// `GITHUB_TOKEN` is), `git` with any other: only an App's API commits are signed.
+    #[default]
+    Auto,
+    Api,
+    Git,
+}
+
+impl CommitMode {
+    /// The mode a run uses with `token` (its text, when there is one).
+    pub fn resolve(self, token: Option<&str>) -> CommitMode {
+        match self {
+            CommitMode::Auto if token.is_some_and(|t| t.starts_with("ghs_")) => CommitMode::Api,
+            CommitMode::Auto => CommitMode::Git,
+            other => other,
+        }
+    }
 }
 
 impl Default for PrSettings {
@@ -254,6 +280,7 @@ impl Default for PrSettings {
             author_email: "keyroll[bot]@users.noreply.github.com".into(),
             repository: None,
             api_url: None,
+            commits: CommitMode::Auto,
         }
     }
 }
@@ -612,6 +639,20 @@ fn toml_string(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn commits_auto_means_the_api_only_with_an_app_installation_token() {
+        use super::CommitMode::*;
+        assert_eq!(
+            Auto.resolve(Some("ghs_16C7e42F292c6912E7710c838347Ae178B4a")),
+            Api
+        );
+        assert_eq!(Auto.resolve(Some("ghp_personal")), Git);
+        assert_eq!(Auto.resolve(Some("github_pat_11ABC")), Git);
+        assert_eq!(Auto.resolve(None), Git);
+        assert_eq!(Api.resolve(None), Api);
+        assert_eq!(Git.resolve(Some("ghs_x")), Git);
+    }
 
     #[test]
     fn durations_print_in_the_largest_exact_unit_singular_for_one() {

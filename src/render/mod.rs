@@ -378,6 +378,7 @@ fn escape_property(text: &str) -> String {
 mod plan;
 mod pr;
 pub mod pr_outcome;
+pub mod timeline;
 
 /// What each build configuration trusts once published, per base config with transforms.
 pub fn scan_transforms(result: &ScanResult) -> String {
@@ -458,7 +459,7 @@ pub fn scan_transforms(result: &ScanResult) -> String {
     out
 }
 
-pub use plan::{PLAN_SCHEMA, plan_json, plan_text, unified_diff};
+pub use plan::{PLAN_SCHEMA, plan_json, plan_markdown, plan_text, unified_diff};
 pub use pr::*;
 
 #[cfg(test)]

@@ -248,6 +248,71 @@ fn messages_text(plan: &Plan) -> String {
     out
 }
 
+/// The plan as Markdown (for a file, a wiki or an issue): per issuer its keys and the
+/// rollover timeline (a Mermaid `gantt` block), then each file's changes and full diff. Nothing
+/// is cut: this is where a pull request body that had to be shortened sends its reader.
+pub fn plan_markdown(plan: &Plan) -> String {
+    use crate::render::sanitize::{md_cell, md_code, one_line};
+    let mut out = format!(
+        "## keyroll plan as of {}\n\n{} file{} to change{}.\n",
+        rfc3339(plan.now),
+        plan.files.len(),
+        if plan.files.len() == 1 { "" } else { "s" },
+        if plan.lock_changed() {
+            ", keyroll.lock to update"
+        } else {
+            ""
+        }
+    );
+    for issuer in &plan.issuers {
+        out.push_str(&format!("\n### Issuer {}\n\n", md_code(&issuer.name)));
+        if let Some(error) = &issuer.error {
+            out.push_str(&format!("Error: {}\n", md_code(error)));
+            continue;
+        }
+        out.push_str(&super::pr::keys_table(issuer));
+        out.push('\n');
+        out.push_str(&super::timeline::issuer_timeline(issuer, plan.now));
+    }
+    for file in &plan.files {
+        out.push_str(&format!("\n### {}\n\n", md_code(&file.display)));
+        for change in &file.changes {
+            out.push_str(&format!(
+                "- line {}: **{}**{}: {}\n",
+                change.line,
+                change.kind.as_str(),
+                change
+                    .thumbprint
+                    .map(|t| format!(" `{t}`"))
+                    .unwrap_or_default(),
+                md_cell(&change.reason.to_string())
+            ));
+        }
+        let diff = unified_diff(&file.display, &file.before, &file.after);
+        out.push_str(&format!(
+            "\n<details><summary>diff</summary>\n\n```diff\n{}```\n\n</details>\n",
+            diff.replace("```", "`\u{200b}``")
+        ));
+    }
+    let messages = [
+        ("Note", plan.notes.clone()),
+        ("Warning", plan.warnings.clone()),
+        (
+            "Error",
+            plan.errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (label, list) in messages {
+        for text in list {
+            out.push_str(&format!("\n{label}: {}\n", md_code(&one_line(&text))));
+        }
+    }
+    out
+}
+
 pub fn plan_json(plan: &Plan) -> String {
     let files: Vec<serde_json::Value> = plan
         .files

@@ -12,8 +12,12 @@ pub struct ShownFile<'a> {
     pub changes: Vec<&'a PlannedChange>,
 }
 
-/// GitHub refuses a pull request body over 65,536 characters.
-pub const PR_BODY_LIMIT: usize = 65_536;
+/// GitHub refuses a pull request or issue body over 65,536 characters; keyroll keeps its
+/// bodies and summaries under Renovate's 58,000, which leaves room for what GitHub adds.
+pub const PR_BODY_LIMIT: usize = 58_000;
+
+/// Where a reader finds what a body had to leave out.
+const SEE_ALL: &str = "the run's job summary and `keyroll plan --format markdown` (or the Files changed tab) show everything";
 
 /// What happened to an issuer's keys, in one sentence a reviewer reads first.
 pub fn pr_summary(issuer: &IssuerReport) -> String {
@@ -44,9 +48,12 @@ pub fn pr_summary(issuer: &IssuerReport) -> String {
     parts.join("; ") + "."
 }
 
-/// The pull request body: what happened, the keys, the metadata evidence, one diff per
-/// file, a checklist, and keyroll's hidden marker last. Diffs are cut (at a line, with a
-/// note) to keep the whole under `limit` characters.
+/// The pull request body: what happened, the keys and their timeline, the metadata evidence,
+/// the files with each change, one diff per file, a checklist, and keyroll's hidden marker
+/// last. It stays under `limit` characters: the diffs of the largest files go first (the
+/// largest one that still has room is cut at a line), then the per-file detail (each file on
+/// one line, files beyond what fits counted), with a line saying what was cut and where to
+/// see it.
 pub fn pr_body(
     issuer: &IssuerReport,
     files: &[ShownFile<'_>],
@@ -54,23 +61,54 @@ pub fn pr_body(
     databases: &str,
     marker: &str,
     limit: usize,
+    now: time::OffsetDateTime,
 ) -> String {
     let mut head = String::new();
     head.push_str(&format!("### {}\n\n", pr_summary(issuer)));
     head.push_str(&keys_table(issuer));
+    head.push_str("\n**Timeline**\n\n");
+    head.push_str(&super::timeline::issuer_timeline(issuer, now));
     head.push_str(&metadata_list(issuer));
-    head.push_str(&files_list(files, lock_display));
+    // Tables' changes are never cut: a reviewer needs each statement's why.
     head.push_str(databases);
     let tail = checklist_and_marker(marker);
+    // Room for the note on what was cut.
+    let room = limit.saturating_sub(head.len() + tail.len() + 600);
+    let mut cuts = Vec::new();
+    let mut detail = files_list(files, lock_display);
+    if detail.len() > room / 2 {
+        detail = files_list_short(files, lock_display, room / 2);
+        cuts.push("the per-file detail (each file's changes and reasons)".to_string());
+    }
+    let diffs = diff_sections(files, room.saturating_sub(detail.len()));
+    if diffs.left_out > 0 {
+        cuts.insert(
+            0,
+            format!(
+                "the diffs of {} file{} (the largest first)",
+                diffs.left_out,
+                if diffs.left_out == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    if diffs.lines_cut > 0 {
+        cuts.insert(0, format!("{} lines of one diff", diffs.lines_cut));
+    }
     let mut body = head;
-    let budget = limit.saturating_sub(body.len() + tail.len() + 200);
-    body.push_str(&diff_sections(files, budget));
+    body.push_str(&detail);
+    if !cuts.is_empty() {
+        body.push_str(&format!(
+            "\n> **Shortened to stay under GitHub's size limit**: left out {}; {SEE_ALL}.\n",
+            cuts.join(", ")
+        ));
+    }
+    body.push_str(&diffs.text);
     body.push_str(&tail);
     body
 }
 
 /// The body's table of the issuer's keys.
-fn keys_table(issuer: &IssuerReport) -> String {
+pub(super) fn keys_table(issuer: &IssuerReport) -> String {
     let mut out = String::new();
     out.push_str(
         "| SHA-1 | subject | valid from | valid to | status | action | reason |\n|---|---|---|---|---|---|---|\n",
@@ -208,6 +246,29 @@ pub fn databases_section(databases: &[&crate::decide::database::DatabasePlan]) -
     out
 }
 
+/// [`files_list`] within `room` characters: each file on one line with how many changes it
+/// gets, and the files beyond what fits counted.
+fn files_list_short(files: &[ShownFile<'_>], lock_display: Option<&str>, room: usize) -> String {
+    let mut out = String::from("\n**Files**\n\n");
+    for (shown, file) in files.iter().enumerate() {
+        let line = format!(
+            "- {}: {} change{}\n",
+            crate::render::sanitize::md_code(&file.name),
+            file.changes.len(),
+            if file.changes.len() == 1 { "" } else { "s" }
+        );
+        if out.len() + line.len() + 200 > room {
+            out.push_str(&format!("- … and {} more files\n", files.len() - shown));
+            break;
+        }
+        out.push_str(&line);
+    }
+    if let Some(lock) = lock_display {
+        out.push_str(&format!("- `{lock}`\n"));
+    }
+    out
+}
+
 /// The body's end: the reviewer's checklist and keyroll's hidden marker.
 fn checklist_and_marker(marker: &str) -> String {
     let mut tail = String::new();
@@ -234,34 +295,87 @@ fn checklist_and_marker(marker: &str) -> String {
     tail
 }
 
-/// One diff section per file within `budget` characters in all: a diff is cut at a line,
-/// or left out with a note when too little room is left.
-fn diff_sections(files: &[ShownFile<'_>], mut budget: usize) -> String {
-    let mut out = String::new();
-    for file in files {
-        let diff = super::unified_diff(&file.name, file.before, file.after);
-        let section_head = format!(
-            "\n<details open><summary><code>{}</code></summary>\n\n```diff\n",
-            crate::render::sanitize::one_line(&file.name)
-        );
-        let section_tail = "```\n\n</details>\n";
-        let room = budget.saturating_sub(section_head.len() + section_tail.len() + 120);
-        if room < 200 {
-            out.push_str(&format!(
-                "\n{}: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
-                crate::render::sanitize::md_code(&file.name)
-            ));
+/// The diff sections of a body, and what they leave out.
+struct Diffs {
+    text: String,
+    /// Files whose diff is left out.
+    left_out: usize,
+    /// Lines cut from the one diff shown in part.
+    lines_cut: usize,
+}
+
+/// One diff section per file within `budget` characters in all, in the files' order. When
+/// they do not all fit, the largest diffs are the ones left out (each named with a note);
+/// the smallest of those, when enough room is left, is shown cut at a line instead.
+fn diff_sections(files: &[ShownFile<'_>], budget: usize) -> Diffs {
+    const SECTION_TAIL: &str = "```\n\n</details>\n";
+    let sections: Vec<(String, String)> = files
+        .iter()
+        .map(|file| {
+            let diff = super::unified_diff(&file.name, file.before, file.after);
+            let head = format!(
+                "\n<details open><summary><code>{}</code></summary>\n\n```diff\n",
+                crate::render::sanitize::one_line(&file.name)
+            );
+            (head, diff.replace("```", "`\u{200b}``"))
+        })
+        .collect();
+    let note = |name: &str| {
+        format!(
+            "\n{}: diff left out to stay under GitHub's size limit; see the Files changed tab.\n",
+            crate::render::sanitize::md_code(name)
+        )
+    };
+    let whole = |i: usize| sections[i].0.len() + sections[i].1.len() + SECTION_TAIL.len();
+    // Smallest first: what fits whole is shown whole, so what is left out is the largest.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| (whole(i), i));
+    // A left-out diff is named by a note while the notes take little room; past that the
+    // body's "Shortened" line counts them.
+    let all_notes: usize = files.iter().map(|f| note(&f.name).len()).sum();
+    let named = all_notes <= budget / 10;
+    let note_len = |i: usize| if named { note(&files[i].name).len() } else { 0 };
+    let mut room = budget;
+    let mut shown: Vec<Option<String>> = vec![None; files.len()];
+    let mut lines_cut = 0;
+    for (n, &i) in order.iter().enumerate() {
+        // Each diff not shown yet costs at least its note.
+        let notes: usize = order[n + 1..].iter().map(|&j| note_len(j)).sum();
+        let (head, diff) = &sections[i];
+        let free = room.saturating_sub(notes);
+        if whole(i) <= free {
+            room -= whole(i);
+            shown[i] = Some(format!("{head}{diff}{SECTION_TAIL}"));
             continue;
         }
-        let (shown, cut_lines) = cut_at_line(&diff, room);
-        let mut section = section_head;
-        section.push_str(&shown.replace("```", "`\u{200b}``"));
-        if cut_lines > 0 {
-            section.push_str(&format!("… {cut_lines} more lines cut to stay under GitHub's size limit; see the Files changed tab.\n"));
+        let for_text = free.saturating_sub(head.len() + SECTION_TAIL.len() + 120);
+        if lines_cut == 0 && for_text >= 200 {
+            let (text, cut) = cut_at_line(diff, for_text);
+            let section = format!(
+                "{head}{text}… {cut} more lines cut to stay under GitHub's size limit; see the Files changed tab.\n{SECTION_TAIL}"
+            );
+            room = room.saturating_sub(section.len());
+            shown[i] = Some(section);
+            lines_cut = cut;
+        } else {
+            room = room.saturating_sub(note_len(i));
         }
-        section.push_str(section_tail);
-        budget = budget.saturating_sub(section.len());
-        out.push_str(&section);
+    }
+    let mut out = Diffs {
+        text: String::new(),
+        left_out: 0,
+        lines_cut,
+    };
+    for (i, file) in files.iter().enumerate() {
+        match &shown[i] {
+            Some(section) => out.text.push_str(section),
+            None => {
+                out.left_out += 1;
+                if named {
+                    out.text.push_str(&note(&file.name));
+                }
+            }
+        }
     }
     out
 }
@@ -497,8 +611,18 @@ pub fn actions_outputs(report: &PrReport) -> String {
 }
 
 /// The job summary (Markdown for `$GITHUB_STEP_SUMMARY`): per issuer the keys found, what
-/// changed and the PR link, with certificates near or past expiry called out.
-pub fn actions_summary(report: &PrReport) -> String {
+/// changed and the PR link, with certificates near or past expiry called out, and the
+/// rollover timeline; under [`PR_BODY_LIMIT`] (timelines cut first, then key tables).
+pub fn actions_summary(report: &PrReport, now: time::OffsetDateTime) -> String {
+    actions_summary_within(report, now, PR_BODY_LIMIT)
+}
+
+/// [`actions_summary`] within `limit` characters.
+pub fn actions_summary_within(
+    report: &PrReport,
+    now: time::OffsetDateTime,
+    limit: usize,
+) -> String {
     let mut out = format!(
         "## keyroll{}\n\nRepository `{}`, base `{}`.\n\n| issuer | operation | pull request | branch |\n|---|---|---|---|\n",
         if report.dry_run { " (dry run)" } else { "" },
@@ -521,35 +645,77 @@ pub fn actions_summary(report: &PrReport) -> String {
             crate::render::sanitize::md_cell(&o.branch)
         ));
     }
-    for o in &report.outcomes {
-        out.push_str(&format!(
-            "\n### {}\n\n",
-            crate::render::sanitize::md_code(&o.issuer)
-        ));
-        if let Some(detail) = &o.detail {
-            out.push_str(&format!(
-                "> {}\n\n",
-                crate::render::sanitize::md_code(detail)
-            ));
-        }
-        if o.keys.is_empty() {
-            continue;
-        }
-        out.push_str("| SHA-1 | subject | valid to | status | action |\n|---|---|---|---|---|\n");
-        for key in &o.keys {
-            let status = match key.status {
-                KeyStatus::Expiring => "⚠️ **expiring**".to_string(),
-                KeyStatus::Expired => "❌ **expired**".to_string(),
-                other => other.as_str().to_string(),
+    // Per issuer: its section with the timeline, and without it.
+    let sections: Vec<(String, String)> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            let table = summary_keys(o);
+            let keys: Vec<super::timeline::TimelineKey> = o.keys.iter().map(Into::into).collect();
+            let picture = if o.keys.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n{}",
+                    super::timeline::timeline(&o.issuer, &keys, false, now)
+                )
             };
-            out.push_str(&format!(
-                "| `{}` | {} | {} | {status} | {} |\n",
-                key.sha1,
-                crate::render::sanitize::md_cell(&key.subject),
-                key.not_after,
-                key.action.as_str()
-            ));
+            (format!("{table}{picture}"), table)
+        })
+        .collect();
+    let full: usize = sections.iter().map(|s| s.0.len()).sum();
+    if out.len() + full <= limit {
+        sections.iter().for_each(|s| out.push_str(&s.0));
+        return out;
+    }
+    // Over the limit: timelines go first, then whole issuers' key tables, counted.
+    // Room for the line saying so.
+    let room = limit.saturating_sub(400);
+    let mut left_out = 0;
+    for (_, table) in &sections {
+        if out.len() + table.len() > room {
+            left_out += 1;
+        } else {
+            out.push_str(table);
         }
+    }
+    out.push_str(&format!(
+        "\n> **Shortened to stay under GitHub's size limit**: left out the timelines{}; `keyroll plan --format markdown` shows everything.\n",
+        if left_out > 0 {
+            format!(" and the key tables of {left_out} issuers")
+        } else {
+            String::new()
+        }
+    ));
+    out
+}
+
+/// One issuer's part of the job summary: its detail and its keys.
+fn summary_keys(o: &IssuerOutcome) -> String {
+    let mut out = format!("\n### {}\n\n", crate::render::sanitize::md_code(&o.issuer));
+    if let Some(detail) = &o.detail {
+        out.push_str(&format!(
+            "> {}\n\n",
+            crate::render::sanitize::md_code(detail)
+        ));
+    }
+    if o.keys.is_empty() {
+        return out;
+    }
+    out.push_str("| SHA-1 | subject | valid to | status | action |\n|---|---|---|---|---|\n");
+    for key in &o.keys {
+        let status = match key.status {
+            KeyStatus::Expiring => "⚠️ **expiring**".to_string(),
+            KeyStatus::Expired => "❌ **expired**".to_string(),
+            other => other.as_str().to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {status} | {} |\n",
+            key.sha1,
+            crate::render::sanitize::md_cell(&key.subject),
+            key.not_after,
+            key.action.as_str()
+        ));
     }
     out
 }
@@ -583,7 +749,8 @@ mod pr_body_tests {
             changes: Vec::new(),
         };
         let marker = "<!-- keyroll: {} -->";
-        let body = pr_body(&issuer, &[file(), file()], None, "", marker, PR_BODY_LIMIT);
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let body = pr_body(&issuer, &[file(), file()], None, "", marker, PR_BODY_LIMIT, now);
         assert!(body.len() <= PR_BODY_LIMIT, "{} bytes", body.len());
         assert!(body.contains("more lines cut to stay under GitHub's size limit"));
         assert!(
@@ -598,5 +765,72 @@ mod pr_body_tests {
         let shown = body.split("```diff\n").nth(1).unwrap();
         let before_note = shown.split("… ").next().unwrap();
         assert!(before_note.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_summary_over_the_limit_drops_timelines_first_then_key_tables() {
+        use crate::decide::plan::KeyReport;
+        let key = |n: u8| KeyReport {
+            sha1: format!("{:040X}", n).parse().unwrap(),
+            subject: "CN=ADFS Signing - fs.example.com".into(),
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2027-01-01T00:00:00Z".into(),
+            published: true,
+            status: KeyStatus::Valid,
+            first_seen: None,
+            missing_since: None,
+            grace_end: None,
+            removal: None,
+            action: crate::decide::plan::KeyAction::Add,
+            reason: String::new(),
+        };
+        let outcome = |i: usize| IssuerOutcome {
+            issuer: format!("issuer-{i}"),
+            operation: Operation::Created,
+            number: None,
+            url: None,
+            branch: format!("keyroll/issuer-{i}"),
+            head_sha: None,
+            detail: None,
+            keys: vec![key(1), key(2)],
+            errors: 0,
+            proposal: None,
+        };
+        let report = PrReport {
+            dry_run: true,
+            repository: "o/r".into(),
+            base: "main".into(),
+            planned_from: None,
+            outcomes: (0..40).map(outcome).collect(),
+            api_calls: Vec::new(),
+        };
+        let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_500);
+        let full = actions_summary_within(&report, now, usize::MAX);
+        assert_eq!(full.matches("```mermaid").count(), 40);
+        // Room for every key table but not every timeline: no timeline, every table.
+        let pictures: usize = full
+            .split("\n```mermaid\n")
+            .skip(1)
+            .map(|p| p.find("\n```\n").unwrap() + 16)
+            .sum();
+        let room = full.len() - pictures + 600;
+        let tables_only = actions_summary_within(&report, now, room);
+        assert!(tables_only.len() <= room);
+        assert_eq!(tables_only.matches("```mermaid").count(), 0);
+        assert_eq!(
+            tables_only.matches("| SHA-1 |").count(),
+            40,
+            "{tables_only}"
+        );
+        assert!(tables_only.contains("left out the timelines;"));
+        // Less room: key tables go too, counted.
+        let small = actions_summary_within(&report, now, 6000);
+        assert!(small.len() <= 6000, "{}", small.len());
+        assert!(small.contains("and the key tables of "), "{small}");
+        assert_eq!(
+            small.matches("| `issuer-").count(),
+            40,
+            "every issuer keeps its row"
+        );
     }
 }

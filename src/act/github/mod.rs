@@ -155,8 +155,10 @@ fn with_marker(body: &str, marker: &str) -> Option<String> {
 }
 
 mod app;
+mod gitdata;
 mod org;
 mod pulls;
+pub use gitdata::TreeEntry;
 pub mod target;
 
 pub use app::{app_jwt, load_app_private_key};

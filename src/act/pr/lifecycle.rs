@@ -140,7 +140,10 @@ impl Run<'_> {
         }
 
         let commit_files = commit_files(slice, &files, lock);
-        let pushed = match self.push_branch(&commit_files, &proposal, &keyset, &branch)? {
+        let pushed = match self
+            .push_branch(&commit_files, &proposal, &keyset, &branch)
+            .await?
+        {
             BranchState::Untouched => false,
             BranchState::Human(head) => {
                 return self
@@ -166,14 +169,24 @@ impl Run<'_> {
 
     /// Commits `commit_files` onto the fetched base and pushes them to `branch`, unless the
     /// branch already is that commit or holds a person's commits.
-    fn push_branch(
+    async fn push_branch(
         &self,
         commit_files: &[NamedBytes],
         proposal: &Proposal,
         keyset: &str,
         branch: &str,
     ) -> Result<BranchState, PrError> {
+        let api = self.commits_through_api();
         let (Some(repo), Some(base_head)) = (self.repo, self.base.head) else {
+            if api {
+                // A dry run: the calls the commit would take, listed.
+                let exists = self
+                    .repo
+                    .and_then(|r| r.remote_branch(branch, &self.settings.pr.branch_prefix))
+                    .is_some();
+                self.api_commit(commit_files, &proposal.commit_message, branch, None, exists)
+                    .await?;
+            }
             return Ok(BranchState::Untouched);
         };
         let remote_head = repo.remote_branch(branch, &self.settings.pr.branch_prefix);
@@ -186,6 +199,22 @@ impl Run<'_> {
             && repo.is_one_commit_with(head, base_head, &format!("Keyroll-Keyset: {keyset}"))?
         {
             return Ok(BranchState::UpToDate(head));
+        }
+        if api {
+            let base = Some((repo, base_head));
+            let commit = self
+                .api_commit(
+                    commit_files,
+                    &proposal.commit_message,
+                    branch,
+                    base,
+                    remote_head.is_some(),
+                )
+                .await?;
+            return Ok(match commit {
+                Some(commit) => BranchState::Pushed(commit),
+                None => BranchState::Untouched,
+            });
         }
         let identity = Identity {
             name: self.settings.pr.author_name.clone(),
@@ -238,6 +267,7 @@ impl Run<'_> {
             &crate::render::databases_section(&slice.databases),
             &marker.render(),
             self.options.body_limit,
+            self.now,
         );
         let names: Vec<String> = files
             .iter()
@@ -526,7 +556,8 @@ fn is_already_exists(e: &GitHubError) -> bool {
     matches!(e, GitHubError::Status { status: 422, message, .. } if message.contains("already exists"))
 }
 
-/// Every commit on the remote branch that the base lacks was made by keyroll's identity.
+/// Every commit on the remote branch that the base lacks was made by keyroll: with its git
+/// identity, or through the API by a GitHub App with keyroll's trailer.
 fn branch_is_keyrolls(
     repo: &GitRepo,
     settings: &Settings,
@@ -537,8 +568,8 @@ fn branch_is_keyrolls(
         return Ok(true);
     };
     let email = settings.pr.author_email.as_str();
-    Ok(repo
-        .commits_between(head, base_head)?
-        .iter()
-        .all(|c| c.author_email == email && c.committer_email == email))
+    Ok(repo.commits_between(head, base_head)?.iter().all(|c| {
+        (c.author_email == email && c.committer_email == email)
+            || super::api_commit::is_api_commit(&c.author_email, &c.committer_email, &c.message)
+    }))
 }

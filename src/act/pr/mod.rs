@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
+mod api_commit;
 mod lifecycle;
 
 use crate::act::github::{GitHub, GitHubError, RepoName, RetryPolicy, Secret};
