@@ -896,3 +896,25 @@ INSERT INTO \"ClaimRealmIssuer\" VALUES (1, 7);",
         vec!["7".to_string()]
     );
 }
+
+/// The same identity check as for configs: a first run whose metadata lists none of the keys
+/// the table trusts is an identity change (a wrong or hijacked metadata URL), refused until a
+/// person accepts it; nothing is proposed for the table.
+#[test]
+fn metadata_listing_none_of_the_tables_keys_is_an_identity_change() {
+    let k = keys();
+    let stranger = Key::current("stranger");
+    let server = Server::sqlite();
+    server.create_vs2013(&[k.old.hex()], &[TENANT]);
+    let repo = repo(&server, "vs2013-tenant-registry", &[&stranger]);
+    let out = exit(
+        &keyroll(&repo, &server, &["plan"], "2026-11-29T00:00:00Z"),
+        1,
+    );
+    common::assert_contains(&out, "identity");
+    common::assert_contains(&out, "database tenants (table)");
+    exit(&keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"), 1);
+    exit(&keyroll(&repo, &server, &["apply"], "2026-11-29T00:00:00Z"), 1);
+    assert!(migrations(repo.dir.path()).is_empty());
+    assert_eq!(server.key_rows(), set(&[&k.old.hex()]));
+}

@@ -351,7 +351,53 @@ fn trusted_in_configs(inputs: &Inputs, issuer: &str) -> trust::TrustedAt {
             }
         }
     }
+    trusted_in_tables(inputs, issuer, &mut at);
     at
+}
+
+/// The rows a `[[database]]` of this issuer alone holds (live, else keyroll.lock's record)
+/// count as trusted, as config entries do: a first run whose metadata lists none of them is
+/// an identity change, and a signer found there vouches. K2's shared table counts only the
+/// rows whose issuer column is one of the issuer's entityIDs.
+fn trusted_in_tables(inputs: &Inputs, issuer: &str, at: &mut trust::TrustedAt) {
+    use crate::load::database::Live;
+    let entity_ids: BTreeSet<&str> = inputs
+        .issuers
+        .iter()
+        .filter(|i| i.name == issuer)
+        .filter_map(|i| i.keys.as_ref().ok())
+        .flat_map(|k| k.entity_ids.iter().map(String::as_str))
+        .collect();
+    for db in &inputs.settings.databases {
+        if db.issuers.len() != 1 || db.issuers[0] != issuer {
+            continue;
+        }
+        let k2 = db.preset == Some(crate::model::database::Preset::K2ClaimIssuer);
+        let rows: Vec<&str> = match inputs.databases.get(&db.name) {
+            Some(Live::Read(table)) => table
+                .rows
+                .iter()
+                .filter(|r| !k2 || r.issuer.as_deref().is_some_and(|i| entity_ids.contains(i)))
+                .map(|r| r.value.as_str())
+                .collect(),
+            _ => inputs
+                .lock
+                .records
+                .get(issuer)
+                .and_then(|r| r.databases.get(&db.name))
+                .map(|rows| rows.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+        };
+        for value in rows {
+            let report = crate::model::thumbprint::check(value);
+            if let Some(t) = report.thumbprint()
+                && report.breaking_removals().next().is_none()
+            {
+                at.entry(t)
+                    .or_insert_with(|| format!("database {} (table)", db.name));
+            }
+        }
+    }
 }
 
 /// Dates the decision computes must stay within the calendar: `--now` near year 9999 plus
