@@ -9,6 +9,7 @@
 
 pub mod dashboard;
 pub mod discover;
+pub mod entra;
 pub mod git;
 pub mod github;
 pub mod init;

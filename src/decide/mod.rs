@@ -3,6 +3,7 @@
 //! registry tracks which issuer ([`registry`]), hygiene ([`hygiene`]), and the lockout
 //! guard (here), which every file and every issuer's slice of it must pass.
 
+pub mod federation;
 pub mod patch;
 pub mod plan;
 
@@ -100,6 +101,7 @@ fn empty_plan(inputs: &Inputs, now: OffsetDateTime) -> Plan {
                 )
             })
             .collect(),
+        federation: Vec::new(),
     }
 }
 
