@@ -23,24 +23,7 @@ pub fn run(command: EntraCommand, clock: Clock) -> Result<ExitCode> {
         EntraCommand::Apply(args) => (args, true),
     };
     let settings = Settings::load(&args.config)?;
-    if settings.federated_domains.is_empty() {
-        bail!(
-            "{}: no [[federated_domain]] is configured; add one with domain, issuer, tenant and client_id",
-            printable(&settings.path.display().to_string())
-        );
-    }
-    for wanted in &args.domain {
-        if !settings
-            .federated_domains
-            .iter()
-            .any(|d| d.domain.eq_ignore_ascii_case(wanted))
-        {
-            bail!(
-                "--domain {}: no [[federated_domain]] has that domain",
-                printable(wanted)
-            );
-        }
-    }
+    check_selection(&settings, &args.domain)?;
     let selected = |d: &FederatedDomain| {
         args.domain.is_empty()
             || args
@@ -107,16 +90,43 @@ pub fn run(command: EntraCommand, clock: Clock) -> Result<ExitCode> {
         }
     }
     print_reports(&reports, &applied, args.format, now)?;
-    let worst = reports.iter().map(DomainReport::exit_code);
-    let code = if worst.clone().any(|c| c == 1) {
+    Ok(ExitCode::from(exit_code(&reports, apply)))
+}
+
+/// 1 when a domain has an error, else 2 when one lacks its next key (`check`; for `apply`,
+/// which promised every domain in step, that is an error too), else 0.
+fn exit_code(reports: &[DomainReport], apply: bool) -> u8 {
+    let codes: Vec<u8> = reports.iter().map(DomainReport::exit_code).collect();
+    if codes.contains(&1) || (apply && codes.contains(&2)) {
         1
-    } else if worst.clone().any(|c| c == 2) {
-        // `apply` promised a domain in step; one it could not set is an error.
-        if apply { 1 } else { 2 }
+    } else if codes.contains(&2) {
+        2
     } else {
         0
-    };
-    Ok(ExitCode::from(code))
+    }
+}
+
+/// keyroll.toml has federated domains, and each `--domain` is one of them.
+fn check_selection(settings: &Settings, wanted: &[String]) -> Result<()> {
+    if settings.federated_domains.is_empty() {
+        bail!(
+            "{}: no [[federated_domain]] is configured; add one with domain, issuer, tenant and client_id",
+            printable(&settings.path.display().to_string())
+        );
+    }
+    for wanted in wanted {
+        if !settings
+            .federated_domains
+            .iter()
+            .any(|d| d.domain.eq_ignore_ascii_case(wanted))
+        {
+            bail!(
+                "--domain {}: no [[federated_domain]] has that domain",
+                printable(wanted)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn options(fetch: &FetchArgs) -> EntraOptions {
