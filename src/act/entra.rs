@@ -36,23 +36,21 @@ pub enum EntraError {
     #[error("{url}: {detail}")]
     Transport { url: String, detail: String },
     #[error(
-        "{domain}: Graph refused the token (401) for {method} {path}: {detail}; the app registration {client_id} needs the application permission {permission}, with admin consent"
+        "{domain}: Graph refused the token (401) for {request}: {detail}; the app registration {client_id} needs the application permission {permission}, with admin consent"
     )]
     Unauthorized {
         domain: String,
-        method: String,
-        path: String,
+        request: String,
         client_id: String,
         permission: &'static str,
         detail: String,
     },
     #[error(
-        "{domain}: Graph answered 403 Forbidden for {method} {path}: the app registration {client_id} lacks the application permission {permission} (grant it and give admin consent); Graph said: {detail}"
+        "{domain}: Graph answered 403 Forbidden for {request}: the app registration {client_id} lacks the application permission {permission} (grant it and give admin consent); Graph said: {detail}"
     )]
     Forbidden {
         domain: String,
-        method: String,
-        path: String,
+        request: String,
         client_id: String,
         permission: &'static str,
         detail: String,
@@ -69,18 +67,16 @@ pub enum EntraError {
         "{domain}: Graph is throttling keyroll (429) and asks to retry after {after}; nothing was sent after it; run again later"
     )]
     Throttled { domain: String, after: String },
-    #[error("{domain}: Graph's answer to {method} {path} {detail}")]
+    #[error("{domain}: Graph's answer to {request} {detail}")]
     Malformed {
         domain: String,
-        method: String,
-        path: String,
+        request: String,
         detail: String,
     },
-    #[error("{domain}: {method} {path} failed with HTTP {status}: {detail}")]
+    #[error("{domain}: {request} failed with HTTP {status}: {detail}")]
     Status {
         domain: String,
-        method: String,
-        path: String,
+        request: String,
         status: u16,
         detail: String,
     },
@@ -211,8 +207,7 @@ impl Entra {
             .await?;
         let malformed = |detail: String| EntraError::Malformed {
             domain: domain.domain.clone(),
-            method: "GET".into(),
-            path: path.clone(),
+            request: format!("GET {path}"),
             detail,
         };
         let json: Value = serde_json::from_str(&answer.body)
@@ -309,16 +304,14 @@ impl Entra {
             return Err(match status.as_u16() {
                 401 => EntraError::Unauthorized {
                     domain: domain_name,
-                    method: method_name,
-                    path: path.into(),
+                    request: format!("{method_name} {path}"),
                     client_id: domain.client_id.clone(),
                     permission,
                     detail,
                 },
                 403 => EntraError::Forbidden {
                     domain: domain_name,
-                    method: method_name,
-                    path: path.into(),
+                    request: format!("{method_name} {path}"),
                     client_id: domain.client_id.clone(),
                     permission,
                     detail,
@@ -336,8 +329,7 @@ impl Entra {
                 },
                 code => EntraError::Status {
                     domain: domain_name,
-                    method: method_name,
-                    path: path.into(),
+                    request: format!("{method_name} {path}"),
                     status: code,
                     detail,
                 },
@@ -654,14 +646,14 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let all = [
+        const ALL: &[(&str, &str)] = &[
             ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://t.example/x"),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-123"),
             ("KEYROLL_ENTRA_CLIENT_CERTIFICATE", "pem pem pem pem"),
             ("KEYROLL_ENTRA_CLIENT_SECRET", "secret-secret"),
         ];
         assert!(matches!(
-            Credential::from_env(env(&all.clone())),
+            Credential::from_env(env(ALL)),
             Some(Credential::ActionsOidc { .. })
         ));
         assert!(matches!(
