@@ -246,8 +246,10 @@ impl Entra {
             path_escape(&domain.domain),
             path_escape(config_id)
         );
+        // Only the one property: the navigation property is typed internalDomainFederation,
+        // so no `@odata.type` is needed, and Graph's description declares none (a string
+        // there breaks its schema: tests/graph_contract.rs).
         let body = serde_json::json!({
-            "@odata.type": "#microsoft.graph.internalDomainFederation",
             "nextSigningCertificate": base64::engine::general_purpose::STANDARD.encode(der),
         });
         self.graph(domain, Method::PATCH, &path, Some(body), WRITE_PERMISSION)
