@@ -737,3 +737,39 @@ fn plain_http_graph_urls_are_refused_unless_loopback() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issuers_promotion_threshold_moves_the_promotion_date() {
+    let seed = seed();
+    let server = MockServer::start().await;
+    mount_secret_token(&server).await;
+    mount_get(
+        &server,
+        ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)),
+    )
+    .await;
+    let dir = repo(&server.uri(), &[&seed.old, &seed.new]);
+    let toml = std::fs::read_to_string(dir.path().join("keyroll.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("keyroll.toml"),
+        toml.replacen(
+            "metadata = [\"FederationMetadata.xml\"]\n",
+            "metadata = [\"FederationMetadata.xml\"]\npromotion_threshold = \"10d\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    // With 10 days, 2014-07-12 is before promotion (07-15), not a lockout.
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check"],
+        "2014-07-12T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("which AD FS promotes on 2014-07-15 (3 days left)"),
+        "{}",
+        text(&out)
+    );
+}

@@ -505,19 +505,19 @@ impl Settings {
             let domain = entry.domain.trim().to_ascii_lowercase();
             if domain.is_empty() || domain.contains(['/', ' ', '?', '#', '%']) {
                 return Err(at(
-                    "domain",
+                    "domain =",
                     format!("federated_domain {:?} is not a domain name", entry.domain),
                 ));
             }
             if !domains.insert(domain) {
                 return Err(at(
-                    "domain",
+                    "domain =",
                     format!("federated_domain \"{}\" is listed twice", entry.domain),
                 ));
             }
             if !issuers.contains(entry.issuer.as_str()) {
                 return Err(at(
-                    "issuer",
+                    "issuer =",
                     format!(
                         "federated_domain \"{}\" names issuer \"{}\", which no [[issuer]] defines",
                         entry.domain, entry.issuer
@@ -527,7 +527,7 @@ impl Settings {
             for (key, value) in [("tenant", &entry.tenant), ("client_id", &entry.client_id)] {
                 if value.trim().is_empty() || value.contains(['/', ' ', '?', '#']) {
                     return Err(at(
-                        key,
+                        &format!("{key} ="),
                         format!(
                             "federated_domain \"{}\": {key} {value:?} is empty or not a name",
                             entry.domain
@@ -541,7 +541,7 @@ impl Settings {
             ] {
                 if let Some(why) = entra_url_problem(url) {
                     return Err(at(
-                        key,
+                        &format!("{key} ="),
                         format!("federated_domain \"{}\": {key} {url:?} {why}", entry.domain),
                     ));
                 }
@@ -777,6 +777,55 @@ mod tests {
             s.resolve_source("md.xml"),
             Path::new("repo").join("md.xml").display().to_string()
         );
+    }
+
+    #[test]
+    fn federated_domains_are_checked_where_they_are_written() {
+        let base = "[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n";
+        let domain = |extra: &str| {
+            format!(
+                "\n[[federated_domain]]\ndomain = \"contoso.com\"\nissuer = \"adfs\"\ntenant = \"t\"\nclient_id = \"c\"\n{extra}"
+            )
+        };
+        let parse = |text: String| Settings::parse(Path::new("keyroll.toml"), &text);
+        let ok = parse(format!("{base}{}", domain(""))).unwrap();
+        assert_eq!(
+            ok.federated_domains[0].graph_url,
+            "https://graph.microsoft.com"
+        );
+        assert_eq!(ok.issuers[0].promotion_threshold(), Duration::days(5));
+        let err = parse(format!("{base}{}{}", domain(""), domain("")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("keyroll.toml:12:1: federated_domain \"contoso.com\" is listed twice"),
+            "{err}"
+        );
+        for (extra, says) in [
+            (
+                "login_url = \"ftp://x\"\n",
+                "login_url \"ftp://x\" has the scheme ftp:",
+            ),
+            (
+                "graph_url = \"https://u:p@graph\"\n",
+                "has no host, or has user information",
+            ),
+            ("graph_url = \"http://[::1]:8080\"\n", ""),
+            ("graph_url = \"http://localhost:1\"\n", ""),
+        ] {
+            let result = parse(format!("{base}{}", domain(extra)));
+            match result {
+                Ok(_) => assert!(says.is_empty(), "{extra}"),
+                Err(e) => assert!(!says.is_empty() && e.to_string().contains(says), "{e}"),
+            }
+        }
+        let err = parse(format!(
+            "{base}{}",
+            domain("").replace("client_id = \"c\"", "client_id = \"\"")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("client_id \"\" is empty"), "{err}");
     }
 
     #[test]
