@@ -17,8 +17,11 @@ case "${KEYROLL_ENTRA:-}" in
     ;;
 esac
 
+split_words "${KEYROLL_ENTRA_ARGS:-}"
+extra=(${words[@]+"${words[@]}"})
 status=0
-report=$("$keyroll" entra check --config "$config" ${rules_args[@]+"${rules_args[@]}"}) || status=$?
+report=$("$keyroll" entra check --config "$config" ${rules_args[@]+"${rules_args[@]}"} \
+  ${extra[@]+"${extra[@]}"}) || status=$?
 printf '%s\n' "$report"
 # The report's verdict lines (keyroll escaped their outside text; none starts with `::`).
 verdicts=$(printf '%s\n' "$report" | awk '
