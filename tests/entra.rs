@@ -773,3 +773,44 @@ async fn the_issuers_promotion_threshold_moves_the_promotion_date() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sign_in_quotes_entras_reason_and_sends_no_graph_request() {
+    let seed = seed();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error": "invalid_client",
+            "error_description": format!("AADSTS7000215: Invalid client secret provided ({SECRET}).")
+        })))
+        .mount(&server)
+        .await;
+    let dir = repo(&server.uri(), &[&seed.old]);
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check"],
+        "2014-07-01T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the token request to")
+            && text(&out).contains("failed with HTTP 401: invalid_client: AADSTS7000215: Invalid client secret provided (***)"),
+        "{}",
+        text(&out)
+    );
+    assert!(graph_requests(&server).await.is_empty());
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check", "--domain", "fabrikam.com"],
+        "2014-07-01T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("--domain fabrikam.com: no [[federated_domain]] has that domain"),
+        "{}",
+        text(&out)
+    );
+}
