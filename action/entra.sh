@@ -39,6 +39,10 @@ case "$status" in
     echo "::error title=keyroll entra::${line//$'\n'/ }"
     ;;
 esac
+case "$status" in 0) state=in-step ;; 2) state=next-missing ;; *) state=error ;; esac
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  printf 'state=%s\n' "$state" >>"$GITHUB_OUTPUT"
+fi
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   printf '%s\n' "$line" >>"$GITHUB_STEP_SUMMARY"
 fi

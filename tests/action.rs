@@ -1065,6 +1065,7 @@ async fn entra_check_annotates_a_missing_next_key_and_writes_the_summary_line() 
     assert!(step.ran && step.success, "{}", run.log());
     let warning = "::warning title=keyroll entra::keyroll entra check: a next key is missing in Entra ID: contoso.com: next key missing: Entra ID does not hold 81CB9F506E54F19731D89F749FBBCE8FE6476295, which AD FS promotes on 2026-11-28 (4 days left)";
     assert!(step.stdout.contains(warning), "{}", run.log());
+    assert_eq!(run.outputs["entra"], "next-missing");
     assert!(
         run.summary.contains(
             "keyroll entra check: a next key is missing in Entra ID: contoso.com: next key missing"
