@@ -814,3 +814,78 @@ async fn a_refused_sign_in_quotes_entras_reason_and_sends_no_graph_request() {
         text(&out)
     );
 }
+
+/// An organisation run's dashboard shows what each job's `keyroll entra check --format json`
+/// found: a missing next key in its own section, a lockout among the failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_each_repositorys_entra_verdicts() {
+    let seed = seed();
+    let server = MockServer::start().await;
+    mount_secret_token(&server).await;
+    mount_get(
+        &server,
+        ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)),
+    )
+    .await;
+    let dir = repo(&server.uri(), &[&seed.old, &seed.new]);
+    let results = tempfile::tempdir().unwrap();
+    for (folder, now) in [
+        ("missing", "2014-07-06T00:00:00Z"),
+        ("lockout", "2014-07-10T12:00:00Z"),
+    ] {
+        let out = keyroll(
+            dir.path(),
+            &["entra", "check", "--format", "json"],
+            now,
+            &secret_env(),
+        );
+        let job = results.path().join(folder);
+        std::fs::create_dir_all(&job).unwrap();
+        std::fs::write(job.join("repository.txt"), format!("contoso/{folder}\n")).unwrap();
+        std::fs::write(job.join("entra.json"), &out.stdout).unwrap();
+        std::fs::write(
+            job.join("pr.json"),
+            json!({"schema": "keyroll.pr/v1", "issuers": []}).to_string(),
+        )
+        .unwrap();
+        std::fs::write(job.join("exit-code.txt"), "0\n").unwrap();
+    }
+    let summary = results.path().join("summary.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args([
+            "dashboard",
+            "--no-issue",
+            "--now",
+            "2014-07-10T12:00:00Z",
+            "--results",
+        ])
+        .arg(results.path())
+        .arg("--write-summary")
+        .arg(&summary)
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_SERVER_URL")
+        .env_remove("GITHUB_REPOSITORY")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "| `contoso/missing` | `contoso.com: Entra ID lacks {}, which AD FS promotes on 2014-07-10 (4 days left)` |",
+            seed.new.hex()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "| `contoso/lockout` | `contoso.com (Entra ID): lockout: AD FS signs with {} since 2014-07-10, Entra ID holds it nowhere` |",
+            seed.new.hex()
+        )),
+        "{summary}"
+    );
+    assert!(summary.contains("**1 failed**"), "{summary}");
+    assert!(
+        summary.contains("1 with a federated domain whose Entra ID copy lacks AD FS's next key."),
+        "{summary}"
+    );
+}
