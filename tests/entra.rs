@@ -429,6 +429,11 @@ async fn the_actions_oidc_token_is_the_client_assertion() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("entra: signing in with the GitHub Actions OIDC token"),
+        "{}",
+        text(&out)
+    );
     assert_no_secret(&out, &[REQUEST_TOKEN, OIDC_JWT, SECRET, ACCESS_TOKEN]);
 }
 

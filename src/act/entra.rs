@@ -161,8 +161,6 @@ pub struct Entra {
     options: EntraOptions,
     /// Access tokens by token endpoint, client and scope.
     tokens: Mutex<BTreeMap<String, Secret>>,
-    /// `METHOD path` of every Graph request sent, for the report.
-    sent: Mutex<Vec<String>>,
 }
 
 /// One HTTP answer: status, `Retry-After`, body.
@@ -187,13 +185,7 @@ impl Entra {
             credential,
             options,
             tokens: Mutex::new(BTreeMap::new()),
-            sent: Mutex::new(Vec::new()),
         }
-    }
-
-    /// The Graph requests sent so far (`GET /v1.0/…`).
-    pub fn sent(&self) -> Vec<String> {
-        self.sent.lock().expect("not poisoned").clone()
     }
 
     /// What Entra ID holds for the domain.
@@ -281,10 +273,6 @@ impl Entra {
                     .header("Content-Type", "application/json")
                     .body(body.to_string());
             }
-            self.sent
-                .lock()
-                .expect("not poisoned")
-                .push(format!("{method} {path}"));
             let answer = self.send(&url, request).await?;
             let status = answer.status;
             if status.is_success() {

@@ -32,6 +32,9 @@ pub fn run(command: EntraCommand, clock: Clock) -> Result<ExitCode> {
                 .any(|w| w.eq_ignore_ascii_case(&d.domain))
     };
     let credential = Credential::from_env(env).ok_or_else(|| anyhow::anyhow!(NO_CREDENTIAL))?;
+    // Which one was found, never its value: a run signing in with an unexpected credential
+    // (a stale secret beside the OIDC token) says so.
+    say(&format!("entra: signing in with {}", credential.describe()));
     let rules = args.rules.load()?;
     let now = clock.now();
     let rt = runtime(Threads::Current)?;
