@@ -80,6 +80,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => commands::apply(args, clock),
         Command::Init(args) => commands::init(args, clock),
         Command::Pr(args) => cli::pr::pr(args, clock),
+        Command::Db(command) => cli::db::db(command, clock),
         Command::Snapshot(args) => cli::org::snapshot(args, clock),
         Command::Onboard(args) => cli::org::onboard(args, clock),
         Command::Discover(args) => cli::org::discover(args),

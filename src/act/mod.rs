@@ -8,6 +8,7 @@
 //! until the writes are done, so two runs never plan from, or write over, each other.
 
 pub mod dashboard;
+pub mod database;
 pub mod discover;
 pub mod entra;
 pub mod git;
@@ -80,6 +81,9 @@ pub fn sweep_dirs(inputs: &Inputs) -> BTreeSet<PathBuf> {
         .filter_map(|t| t.path.parent().map(Path::to_path_buf))
         .collect();
     dirs.insert(inputs.settings.root.clone());
+    for db in &inputs.settings.databases {
+        dirs.insert(inputs.settings.root.join(&db.migrations));
+    }
     dirs
 }
 
@@ -104,6 +108,21 @@ pub fn write_plan(plan: &Plan, inputs: &Inputs) -> Result<Applied, ActError> {
             bytes: after,
         })
         .collect();
+    // A migration is a new file: written only where none is (a second apply in the same
+    // second would otherwise overwrite the first's file). Its folder is made first.
+    for db in &plan.databases {
+        if let Some(folder) = db.migration.path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| ActError::Io {
+                file: folder.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        }
+        writes.push(FileWrite {
+            path: &db.migration.path,
+            expect: Expect::Absent,
+            bytes: db.migration.text.as_bytes(),
+        });
+    }
     let lock_before = read_lock_bytes(settings)?;
     let lock_after = plan.lock_after.to_toml().into_bytes();
     if plan.lock_changed() {

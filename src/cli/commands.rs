@@ -296,7 +296,7 @@ pub fn apply(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
 }
 
 /// The work tree's inputs, with the identity changes the run accepts.
-fn load_work_tree(
+pub(crate) fn load_work_tree(
     args: &PlanArgs,
     settings: &Settings,
     rules: &RuleSet,

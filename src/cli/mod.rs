@@ -4,6 +4,7 @@
 //! output) in `io`. `main.rs` parses and dispatches to the runners.
 
 pub mod commands;
+pub mod db;
 pub mod entra;
 pub mod io;
 pub mod org;
@@ -35,6 +36,7 @@ pub const SUBCOMMANDS: &[&str] = &[
     "scan",
     "plan",
     "apply",
+    "db",
     "init",
     "pr",
     "snapshot",
@@ -83,6 +85,9 @@ pub enum Command {
         after_help = "Examples:\n  keyroll pr --dry-run --config examples/demo/keyroll.toml\n  GITHUB_TOKEN=... keyroll pr\n  keyroll pr --app-id 12345 --app-private-key key.pem --format json\n\nThe token goes to GitHub and to git's credential callback only; it is never printed.\nExit codes: 0 done, 1 an issuer failed or keyroll could not run."
     )]
     Pr(PrArgs),
+    /// Tables that hold trusted thumbprints ([[database]] targets): check them live, or apply the plan to them.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Read every issuer's metadata once into a folder that `--snapshot DIR` reads back.
     Snapshot(SnapshotArgs),
     /// List the repositories an App installation or organisation reaches that hold keyroll.toml.

@@ -3,9 +3,11 @@
 //! registry tracks which issuer ([`registry`]), hygiene ([`hygiene`]), and the lockout
 //! guard (here), which every file and every issuer's slice of it must pass.
 
+pub mod database;
 pub mod federation;
 pub mod patch;
 pub mod plan;
+pub mod sql;
 
 pub mod hygiene;
 pub mod keys;
@@ -57,8 +59,18 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
             Err(errors) => plan.errors.extend(errors),
         }
     }
+    let database_rows = database::decide_all(
+        inputs,
+        &views,
+        now,
+        &mut ledger,
+        &mut plan.databases,
+        &mut plan.errors,
+    );
+    note_live_rows(inputs, &mut plan);
     keys::update_lock(&inputs.settings, &views, &ledger, now, &mut plan.lock_after);
     record_verdicts(&mut trust_verdicts, &mut plan);
+    record_database_rows(database_rows, &mut plan);
     plan.issuers = keys::reports(
         &inputs.issuers,
         &issuer_errors,
@@ -78,6 +90,36 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
     plan
 }
 
+/// keyroll.lock records a table's rows once keyroll proposes a change to it: the migration
+/// and the record travel in one commit, so a merged pull request leaves both.
+fn record_database_rows(rows: BTreeMap<(String, String), BTreeSet<String>>, plan: &mut Plan) {
+    for ((issuer, database), rows) in rows {
+        let changed = plan
+            .databases
+            .iter()
+            .any(|d| d.issuer == issuer && d.database == database);
+        if changed {
+            plan.lock_after
+                .records
+                .entry(issuer)
+                .or_default()
+                .databases
+                .insert(database, rows);
+        }
+    }
+}
+
+/// Says where a table's rows came from when a connection was configured but not used.
+fn note_live_rows(inputs: &Inputs, plan: &mut Plan) {
+    for (name, live) in &inputs.databases {
+        if let crate::load::database::Live::Unset { var } = live {
+            plan.notes.push(format!(
+                "database \"{name}\": {var} is not set here, so its rows are known from keyroll.lock only"
+            ));
+        }
+    }
+}
+
 /// The plan before anything is decided: keyroll.lock as read, the loader's warnings, and
 /// the issuers each target file names.
 fn empty_plan(inputs: &Inputs, now: OffsetDateTime) -> Plan {
@@ -85,6 +127,7 @@ fn empty_plan(inputs: &Inputs, now: OffsetDateTime) -> Plan {
         now,
         issuers: Vec::new(),
         files: Vec::new(),
+        databases: Vec::new(),
         notes: Vec::new(),
         warnings: inputs.warnings.clone(),
         errors: Vec::new(),

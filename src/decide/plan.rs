@@ -336,6 +336,12 @@ pub enum PlanError {
         issuer: String,
         old: Thumbprint,
     },
+    #[error("database \"{database}\": {detail}; nothing is changed in this table")]
+    Database { database: String, detail: String },
+    #[error(
+        "database \"{database}\": lockout guard: after these changes the table would hold no key that issuer {issuer} publishes and that is valid now; nothing is changed in this table"
+    )]
+    DatabaseLockout { database: String, issuer: String },
     #[error("{0}")]
     Patch(String),
     #[error("{0}")]
@@ -368,6 +374,8 @@ pub struct Plan {
     pub now: OffsetDateTime,
     pub issuers: Vec<IssuerReport>,
     pub files: Vec<FilePlan>,
+    /// `[[database]]` targets with changes, per (database, issuer): decide/database.rs.
+    pub databases: Vec<super::database::DatabasePlan>,
     /// Things left alone that a reader should know (unknown entries, placeholders).
     pub notes: Vec<String>,
     /// Likely mistakes that stop nothing (a target glob that matches no file).
@@ -392,7 +400,9 @@ impl Plan {
     /// Files to change, or keyroll.lock to change in more than its documents' first-seen
     /// records (those ride along; see [`Lock::same_but_documents`]).
     pub fn has_changes(&self) -> bool {
-        !self.files.is_empty() || !self.lock_before.same_but_documents(&self.lock_after)
+        !self.files.is_empty()
+            || !self.databases.is_empty()
+            || !self.lock_before.same_but_documents(&self.lock_after)
     }
 
     /// The part of the plan one issuer's pull request publishes: its rollover changes, the
@@ -419,12 +429,21 @@ impl Plan {
         IssuerSlice {
             report: self.issuers.iter().find(|r| r.name == issuer),
             files,
+            databases: self
+                .databases
+                .iter()
+                .filter(|d| d.issuer == issuer)
+                .collect(),
             lock_before: &self.lock_before,
             lock_after,
             errors: self
                 .errors
                 .iter()
-                .filter(|e| matches!(e, PlanError::Issuer { issuer: i, .. } if i == issuer))
+                .filter(|e| match e {
+                    PlanError::Issuer { issuer: i, .. } => i == issuer,
+                    PlanError::DatabaseLockout { issuer: i, .. } => i == issuer,
+                    _ => false,
+                })
                 .collect(),
         }
     }
@@ -435,6 +454,7 @@ impl Plan {
 pub struct IssuerSlice<'a> {
     pub report: Option<&'a IssuerReport>,
     pub files: Vec<SliceFile<'a>>,
+    pub databases: Vec<&'a super::database::DatabasePlan>,
     pub lock_before: &'a Lock,
     pub lock_after: Lock,
     pub errors: Vec<&'a PlanError>,
@@ -446,7 +466,9 @@ impl IssuerSlice<'_> {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.files.is_empty() || !self.lock_before.same_but_documents(&self.lock_after)
+        !self.files.is_empty()
+            || !self.databases.is_empty()
+            || !self.lock_before.same_but_documents(&self.lock_after)
     }
 }
 

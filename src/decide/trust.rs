@@ -275,6 +275,8 @@ fn record(
     let mut record = IssuerRecord {
         signed_since: signed.then(|| before.and_then(|r| r.signed_since).unwrap_or(now)),
         documents: BTreeMap::new(),
+        // The database decision (decide/database.rs) updates these after the files.
+        databases: before.map(|r| r.databases.clone()).unwrap_or_default(),
     };
     let mut warnings = Vec::new();
     for source in &keys.sources {

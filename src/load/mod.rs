@@ -3,6 +3,7 @@
 //! commit a pull request targets), scanned with `configSource` followed. All I/O of a run
 //! happens here or in [`crate::act`]; [`crate::decide`] reads none.
 
+pub mod database;
 pub mod fetch;
 pub mod git;
 mod lock;
@@ -301,7 +302,7 @@ pub enum LoadError {
     )]
     NoIssuers { file: String },
     #[error(
-        "{file}: no [[target]] or [[federated_domain]] is configured, so no config file would ever change. Add one with files = [\"src/**/Web.config\"] and issuers = [\"NAME\"]"
+        "{file}: no target is configured ([[target]] for config files, [[database]] for tables, [[federated_domain]] for Entra ID), so nothing would ever change. Add one, e.g. [[target]] with files = [\"src/**/Web.config\"] and issuers = [\"NAME\"]"
     )]
     NoTargets { file: String },
     #[error("listing target files under {root}: {detail}")]
@@ -333,6 +334,8 @@ pub struct Inputs {
     pub warnings: Vec<String>,
     /// Issuers whose identity change this run accepts (`--accept-identity-change`).
     pub accept_identity_change: BTreeSet<String>,
+    /// Per `[[database]]` target, its live rows when `url_env` gives a connection.
+    pub databases: BTreeMap<String, database::Live>,
 }
 
 /// Checks keyroll.toml against the rules: targets name known dialects, and there is
@@ -342,8 +345,12 @@ pub fn check_settings(settings: &Settings, rules: &RuleSet) -> Result<(), LoadEr
     if settings.issuers.is_empty() {
         return Err(LoadError::NoIssuers { file });
     }
-    // A domain whose Entra ID copy of the keys keyroll checks is a target too.
-    if settings.targets.is_empty() && settings.federated_domains.is_empty() {
+    // Every kind of target counts: a keyroll.toml may hold only tables, or only federated
+    // domains (whose Entra ID copy of the keys keyroll checks).
+    if settings.targets.is_empty()
+        && settings.databases.is_empty()
+        && settings.federated_domains.is_empty()
+    {
         return Err(LoadError::NoTargets { file });
     }
     for target in &settings.targets {
@@ -761,6 +768,7 @@ pub async fn load(
     let lock = tree.lock(settings)?;
     let (targets, warnings) = load_targets(settings, rules, tree)?;
     let issuers = load_issuers(settings, fetcher, now).await;
+    let databases = database::load_live(settings).await;
     Ok(Inputs {
         settings: settings.clone(),
         lock,
@@ -768,6 +776,7 @@ pub async fn load(
         targets,
         warnings,
         accept_identity_change: BTreeSet::new(),
+        databases,
     })
 }
 

@@ -60,11 +60,14 @@ pub struct IssuerRecord {
     /// SHA-256 and when keyroll first read exactly those bytes, which the duration is
     /// measured from.
     pub documents: BTreeMap<String, LockedDocument>,
+    /// `[[database]]` target name → the thumbprints (uppercase hex) its table holds for this
+    /// issuer once keyroll's migrations ran: the rows keyroll knows without a connection.
+    pub databases: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl IssuerRecord {
     pub fn is_empty(&self) -> bool {
-        self.signed_since.is_none() && self.documents.is_empty()
+        self.signed_since.is_none() && self.documents.is_empty() && self.databases.is_empty()
     }
 }
 
@@ -261,6 +264,8 @@ struct LockIssuer {
     signed_since: Option<String>,
     #[serde(rename = "document", skip_serializing_if = "Vec::is_empty")]
     documents: Vec<LockDocumentRow>,
+    #[serde(rename = "database", skip_serializing_if = "Vec::is_empty")]
+    databases: Vec<LockDatabaseRow>,
     #[serde(rename = "key")]
     keys: Vec<LockKeyRow>,
 }
@@ -270,6 +275,12 @@ struct LockDocumentRow {
     source: String,
     sha256: String,
     first_seen: String,
+}
+
+#[derive(Serialize)]
+struct LockDatabaseRow {
+    name: String,
+    rows: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -300,6 +311,8 @@ struct ReadIssuer {
     signed_since: Option<Spanned<String>>,
     #[serde(default, rename = "document")]
     documents: Vec<ReadDocument>,
+    #[serde(default, rename = "database")]
+    databases: Vec<ReadDatabase>,
     #[serde(default, rename = "key")]
     keys: Vec<ReadRow>,
 }
@@ -310,6 +323,13 @@ struct ReadDocument {
     source: Spanned<String>,
     sha256: Spanned<String>,
     first_seen: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadDatabase {
+    name: Spanned<String>,
+    rows: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -535,6 +555,14 @@ impl Lock {
                             first_seen: rfc3339(d.first_seen),
                         })
                         .collect(),
+                    databases: record
+                        .databases
+                        .iter()
+                        .map(|(name, rows)| LockDatabaseRow {
+                            name: name.clone(),
+                            rows: rows.iter().cloned().collect(),
+                        })
+                        .collect(),
                     keys: keys
                         .iter()
                         .map(|(sha1, k)| LockKeyRow {
@@ -582,8 +610,9 @@ impl Lock {
     pub fn same_but_documents(&self, other: &Lock) -> bool {
         self.issuers == other.issuers
             && self.records.keys().chain(other.records.keys()).all(|name| {
-                self.records.get(name).and_then(|r| r.signed_since)
-                    == other.records.get(name).and_then(|r| r.signed_since)
+                let (a, b) = (self.records.get(name), other.records.get(name));
+                a.and_then(|r| r.signed_since) == b.and_then(|r| r.signed_since)
+                    && a.map(|r| &r.databases) == b.map(|r| &r.databases)
             })
     }
 
@@ -704,6 +733,31 @@ fn read_record(
                 first_seen,
             },
         );
+    }
+    for database in &issuer.databases {
+        let line = line_at(database.name.span().start);
+        let mut rows = std::collections::BTreeSet::new();
+        for row in &database.rows {
+            if !is_hex(row.get_ref(), 40) {
+                problems.push(problem(
+                    line_at(row.span().start),
+                    Some(row.get_ref()),
+                    LockProblemKind::NotSha1,
+                ));
+                continue;
+            }
+            rows.insert(row.get_ref().to_ascii_uppercase());
+        }
+        let name = database.name.get_ref().clone();
+        if record.databases.insert(name.clone(), rows).is_some() {
+            problems.push(problem(
+                line,
+                None,
+                LockProblemKind::DuplicateDocument {
+                    source: format!("database {name}"),
+                },
+            ));
+        }
     }
     if problems.is_empty() {
         Ok(record)

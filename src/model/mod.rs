@@ -1,6 +1,7 @@
 pub mod api_call;
 pub mod cert;
 pub mod clock;
+pub mod database;
 pub mod finding;
 pub mod lock;
 pub mod paths;

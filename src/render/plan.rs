@@ -1,7 +1,9 @@
 //! `keyroll plan` / `apply`: the plan for people (text, with diffs) and machines (JSON).
 
+use crate::decide::database::{RowChangeKind, RowsFrom};
 use crate::decide::federation::DomainReport;
 use crate::decide::plan::{ChangeKind, Plan};
+use crate::decide::sql::comment_safe;
 use crate::model::cert::rfc3339;
 use crate::render::sanitize::{printable, printable_block};
 
@@ -57,11 +59,17 @@ fn colour_diff(diff: &str, color: bool) -> String {
 pub fn plan_text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     let files = plan.files.len();
+    let tables = plan.databases.len();
     out.push_str(&format!(
-        "keyroll plan as of {}: {} file{} to change{}\n",
+        "keyroll plan as of {}: {} file{} to change{}{}\n",
         rfc3339(plan.now),
         files,
         if files == 1 { "" } else { "s" },
+        match tables {
+            0 => String::new(),
+            1 => ", 1 database migration".to_string(),
+            n => format!(", {n} database migrations"),
+        },
         if plan.lock_changed() {
             ", keyroll.lock to update"
         } else {
@@ -71,7 +79,59 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
     out.push_str(&issuers_text(plan));
     out.push_str(&federation_text(plan));
     out.push_str(&files_text(plan, color));
+    out.push_str(&databases_text(plan));
     out.push_str(&messages_text(plan));
+    out
+}
+
+/// Each table to change: its rows' changes, then every statement of its migration.
+pub fn databases_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for db in &plan.databases {
+        out.push_str(&format!(
+            "\ndatabase {} ({}, {}) for issuer {}: rows known from {}\n",
+            printable(&db.database),
+            db.preset.unwrap_or("custom table"),
+            db.dialect,
+            printable(&db.issuer),
+            match db.rows_from {
+                RowsFrom::Live => "the table (url_env)",
+                RowsFrom::Lock => "keyroll.lock",
+                RowsFrom::Nothing => "nowhere yet (every published key inserted where missing)",
+            }
+        ));
+        for change in &db.changes {
+            let mark = match change.kind {
+                RowChangeKind::Add | RowChangeKind::AddTenant => "+",
+                RowChangeKind::Remove | RowChangeKind::RemoveJunk => "-",
+            };
+            out.push_str(&format!(
+                "  {mark} {} {}: {}\n",
+                match change.kind {
+                    RowChangeKind::Add => "add",
+                    RowChangeKind::AddTenant => "add tenant",
+                    RowChangeKind::Remove => "remove",
+                    RowChangeKind::RemoveJunk => "remove pasted",
+                },
+                comment_safe(&change.value),
+                printable(&change.why)
+            ));
+        }
+        for note in &db.notes {
+            out.push_str(&format!("  note: {}\n", printable(note)));
+        }
+        out.push_str(&format!(
+            "  migration {}:\n",
+            printable(&db.migration.display)
+        ));
+        // Shown with anything but printable ASCII as `\u{...}`: a pasted row's invisible
+        // character is what the reviewer must see.
+        for statement in &db.statements {
+            for line in statement.lines() {
+                out.push_str(&format!("    {}\n", comment_safe(line)));
+            }
+        }
+    }
     out
 }
 
@@ -251,6 +311,7 @@ pub fn plan_json(plan: &Plan) -> String {
         "lock_changed": plan.lock_changed(),
         "issuers": plan.issuers,
         "files": files,
+        "databases": plan.databases,
         "federated_domains": plan.federation,
         "notes": plan.notes,
         "warnings": plan.warnings,

@@ -51,6 +51,7 @@ pub fn pr_body(
     issuer: &IssuerReport,
     files: &[ShownFile<'_>],
     lock_display: Option<&str>,
+    databases: &str,
     marker: &str,
     limit: usize,
 ) -> String {
@@ -59,6 +60,7 @@ pub fn pr_body(
     head.push_str(&keys_table(issuer));
     head.push_str(&metadata_list(issuer));
     head.push_str(&files_list(files, lock_display));
+    head.push_str(databases);
     let tail = checklist_and_marker(marker);
     let mut body = head;
     let budget = limit.saturating_sub(body.len() + tail.len() + 200);
@@ -164,6 +166,44 @@ fn files_list(files: &[ShownFile<'_>], lock_display: Option<&str>) -> String {
         out.push_str(&format!(
             "- `{lock}`: when each key was first seen or went missing (the grace-period clock)\n"
         ));
+    }
+    out
+}
+
+/// The body's section on `[[database]]` targets: per table, the rows changed and why, the
+/// migration file, and what must happen for it to take effect.
+pub fn databases_section(databases: &[&crate::decide::database::DatabasePlan]) -> String {
+    use crate::decide::database::RowChangeKind;
+    let mut out = String::new();
+    if databases.is_empty() {
+        return out;
+    }
+    out.push_str("\n**Databases**\n\n");
+    for db in databases {
+        out.push_str(&format!(
+            "- {} ({}, {}): migration {}\n",
+            crate::render::sanitize::md_code(&db.database),
+            db.preset.unwrap_or("custom table"),
+            db.dialect,
+            crate::render::sanitize::md_code(&db.migration.display)
+        ));
+        for change in &db.changes {
+            let what = match change.kind {
+                RowChangeKind::Add => "add",
+                RowChangeKind::AddTenant => "add tenant",
+                RowChangeKind::Remove => "remove",
+                RowChangeKind::RemoveJunk => "remove pasted row",
+            };
+            out.push_str(&format!(
+                "  - **{what}** {}: {}\n",
+                crate::render::sanitize::md_code(&crate::decide::sql::comment_safe(&change.value)),
+                markdown_cell(&change.why)
+            ));
+        }
+        if db.preset == Some("k2-claim-issuer") {
+            out.push_str("  - ⚠️ K2 reads its claim issuers at start: **restart the K2 service** after the migration runs.\n");
+        }
+        out.push_str("  - The file is one transaction and idempotent: run it with your migration tool (DbUp, Flyway, `sqlcmd`), or `keyroll db apply` where keyroll can connect; `keyroll db check` shows the table's drift.\n");
     }
     out
 }
@@ -543,7 +583,7 @@ mod pr_body_tests {
             changes: Vec::new(),
         };
         let marker = "<!-- keyroll: {} -->";
-        let body = pr_body(&issuer, &[file(), file()], None, marker, PR_BODY_LIMIT);
+        let body = pr_body(&issuer, &[file(), file()], None, "", marker, PR_BODY_LIMIT);
         assert!(body.len() <= PR_BODY_LIMIT, "{} bytes", body.len());
         assert!(body.contains("more lines cut to stay under GitHub's size limit"));
         assert!(

@@ -143,6 +143,7 @@ pub fn inputs(
         targets,
         warnings: Vec::new(),
         accept_identity_change: BTreeSet::new(),
+        databases: Default::default(),
     }
 }
 

@@ -84,6 +84,15 @@ impl Run<'_> {
                 changes: file.changes.clone(),
             });
         }
+        // A table's migration is a new file in the same commit.
+        for db in &slice.databases {
+            files.push(ShownFile {
+                name: name_of(&db.migration.display)?,
+                before: &[],
+                after: db.migration.text.as_bytes(),
+                changes: Vec::new(),
+            });
+        }
         let lock = if slice.lock_changed() {
             Some((
                 name_of(crate::model::lock::FILE_NAME)?,
@@ -226,6 +235,7 @@ impl Run<'_> {
             report,
             files,
             lock.map(|(name, _)| name.as_str()),
+            &crate::render::databases_section(&slice.databases),
             &marker.render(),
             self.options.body_limit,
         );

@@ -237,6 +237,16 @@ pub(super) fn keyset(slice: &IssuerSlice<'_>) -> String {
             ));
         }
     }
+    // A table's migration by its target, not its file name: the name holds the run's time,
+    // and the same rows proposed again are the same proposal.
+    for db in &slice.databases {
+        for change in &db.changes {
+            lines.insert(format!(
+                "database {}\t{:?}\t{}",
+                db.database, change.kind, change.value
+            ));
+        }
+    }
     if let Some(report) = slice.report {
         for key in report.keys.iter().filter(|k| k.published) {
             lines.insert(format!("published\t{}", key.sha1));

@@ -1,0 +1,503 @@
+//! `[[database]]` targets, decided by the same rollover policy as files
+//! ([`IssuerView::verdict`]: add on publish, keep through the grace period, remove after),
+//! with the same lockout guard; the result is SQL (decide/sql.rs), published as a migration
+//! file or run by `db apply`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::keys::{IssuerView, Ledger, Verdict};
+use super::plan::{KeyAction, PlanError, Reason};
+use super::sql;
+use crate::load::database::{Live, LiveTable};
+use crate::load::{Inputs, IssuerKeys};
+use crate::model::database::{DatabaseSettings, Layout, Preset};
+use crate::model::thumbprint::{self, Thumbprint};
+
+/// Where the rows a decision started from came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowsFrom {
+    /// Read from the table through `url_env`.
+    Live,
+    /// keyroll.lock: what keyroll's merged migrations put there.
+    Lock,
+    /// Neither: every published key is inserted, idempotently.
+    Nothing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowChangeKind {
+    Add,
+    Remove,
+    /// A row holding pasted characters: deleted (its clean form is added if wanted).
+    RemoveJunk,
+    /// VS2013: the tenant row the registry also requires.
+    AddTenant,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowChange {
+    pub kind: RowChangeKind,
+    /// The value as stored or to be stored (40 uppercase hex digits, or the junk as found).
+    pub value: String,
+    pub thumbprint: Option<Thumbprint>,
+    pub why: String,
+    /// For a published key the table lacks: when it is expected to sign tokens (its
+    /// NotBefore plus AD FS's 5-day promotion threshold) and the whole days until then
+    /// (negative: already past).
+    pub primary_by: Option<String>,
+    pub days_left: Option<i64>,
+}
+
+/// AD FS promotes its next certificate 5 days after generating it (CertificatePromotionThreshold).
+pub const PROMOTION_DAYS: i64 = 5;
+
+/// One `[[database]]` target's decision for one of its issuers.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabasePlan {
+    pub database: String,
+    pub issuer: String,
+    pub dialect: &'static str,
+    pub preset: Option<&'static str>,
+    pub rows_from: RowsFrom,
+    /// The thumbprints the table holds for the issuer before and after the changes.
+    pub rows_before: Vec<String>,
+    pub rows_after: Vec<String>,
+    pub changes: Vec<RowChange>,
+    /// Published keys the table lacks and will not get yet (e.g. not yet valid under
+    /// `add_not_yet_valid = false`), with why.
+    pub notes: Vec<String>,
+    /// The SQL statements, in order, inside one transaction.
+    pub statements: Vec<String>,
+    /// The migration file `apply` adds and `pr` commits.
+    pub migration: Migration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Migration {
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Relative to keyroll.toml's folder, with `/`.
+    pub display: String,
+    pub text: String,
+}
+
+impl DatabasePlan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+/// Decides every `[[database]]` target. Changes go into `plans`, the rows kept into the
+/// ledger (so keyroll.lock keeps those keys' history), errors into `errors`. Returns, per
+/// (issuer, database), the rows to record in keyroll.lock.
+pub fn decide_all(
+    inputs: &Inputs,
+    views: &BTreeMap<&str, IssuerView<'_>>,
+    now: OffsetDateTime,
+    ledger: &mut Ledger,
+    plans: &mut Vec<DatabasePlan>,
+    errors: &mut Vec<PlanError>,
+) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut record = BTreeMap::new();
+    for db in &inputs.settings.databases {
+        let live = inputs.databases.get(&db.name).unwrap_or(&Live::Off);
+        if let Live::Failed(detail) = live {
+            errors.push(PlanError::Database {
+                database: db.name.clone(),
+                detail: detail.clone(),
+            });
+            continue;
+        }
+        let layout = match db.layout() {
+            Ok(layout) => layout,
+            Err(detail) => {
+                errors.push(PlanError::Database {
+                    database: db.name.clone(),
+                    detail,
+                });
+                continue;
+            }
+        };
+        for (index, issuer) in db.issuers.iter().enumerate() {
+            // An issuer that failed to load or to prove its identity is in the plan's
+            // errors already; its rows are left as they are.
+            let Some(view) = views.get(issuer.as_str()) else {
+                continue;
+            };
+            let target = Target {
+                inputs,
+                db,
+                layout: &layout,
+                view,
+                // Rows no issuer of this target knows are decided once, with the first.
+                owns_unknown: index == 0,
+                others: db
+                    .issuers
+                    .iter()
+                    .filter(|o| *o != issuer)
+                    .filter_map(|o| views.get(o.as_str()))
+                    .collect(),
+                now,
+            };
+            match target.decide(live, ledger) {
+                Ok(plan) => {
+                    record.insert(
+                        (issuer.clone(), db.name.clone()),
+                        plan.rows_after.iter().cloned().collect(),
+                    );
+                    if plan.has_changes() {
+                        plans.push(plan);
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    record
+}
+
+struct Target<'a> {
+    inputs: &'a Inputs,
+    db: &'a DatabaseSettings,
+    layout: &'a Layout,
+    view: &'a IssuerView<'a>,
+    owns_unknown: bool,
+    others: Vec<&'a IssuerView<'a>>,
+    now: OffsetDateTime,
+}
+
+/// A row as the decision sees it.
+struct Row {
+    value: String,
+    clean: Option<Thumbprint>,
+    /// What a person pasted in with it (U+200E, spaces, lowercase is fine: SQL Server's
+    /// default collation ignores case, .NET prints uppercase).
+    junk: Option<String>,
+}
+
+impl Target<'_> {
+    fn issuer(&self) -> &str {
+        &self.view.settings.name
+    }
+
+    fn keys(&self) -> &IssuerKeys {
+        self.view.keys
+    }
+
+    /// The rows this issuer's decision starts from.
+    fn rows(&self, live: &Live) -> (RowsFrom, Vec<Row>, Option<Vec<String>>) {
+        match live {
+            Live::Read(table) => (RowsFrom::Live, self.live_rows(table), table.tenants.clone()),
+            _ => {
+                let locked = self
+                    .inputs
+                    .lock
+                    .records
+                    .get(self.issuer())
+                    .and_then(|r| r.databases.get(&self.db.name));
+                match locked {
+                    Some(rows) => (
+                        RowsFrom::Lock,
+                        rows.iter()
+                            .map(|value| Row {
+                                value: value.clone(),
+                                clean: value.parse().ok(),
+                                junk: None,
+                            })
+                            .collect(),
+                        None,
+                    ),
+                    None => (RowsFrom::Nothing, Vec::new(), None),
+                }
+            }
+        }
+    }
+
+    /// The live rows that are this issuer's: K2 rows by their issuer URI; otherwise every
+    /// row but those another issuer of this target knows (and unknown rows only for the
+    /// first issuer).
+    fn live_rows(&self, table: &LiveTable) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for row in &table.rows {
+            if self.layout.k2.is_some() {
+                let ours = row
+                    .issuer
+                    .as_deref()
+                    .is_some_and(|i| self.keys().entity_ids.contains(i));
+                if !ours {
+                    continue;
+                }
+            }
+            let report = thumbprint::check(&row.value);
+            let clean = report.thumbprint();
+            let junk: Vec<String> = report
+                .removed
+                .iter()
+                .map(|n| format!("contains {n}"))
+                .collect();
+            let junk = (!junk.is_empty()).then(|| junk.join("; "));
+            if self.layout.k2.is_none() {
+                let known_here = clean.is_some_and(|t| self.view.knows(&t));
+                let known_elsewhere =
+                    clean.is_some_and(|t| self.others.iter().any(|o| o.knows(&t)));
+                if !known_here && (known_elsewhere || !self.owns_unknown) {
+                    continue;
+                }
+            }
+            rows.push(Row {
+                value: row.value.clone(),
+                clean,
+                junk,
+            });
+        }
+        rows
+    }
+
+    fn decide(&self, live: &Live, ledger: &mut Ledger) -> Result<DatabasePlan, PlanError> {
+        let settings = &self.inputs.settings;
+        let (rows_from, rows, tenants) = self.rows(live);
+        let mut changes = Vec::new();
+        let mut notes = Vec::new();
+        let present: BTreeSet<Thumbprint> = rows
+            .iter()
+            .filter(|r| r.junk.is_none())
+            .filter_map(|r| r.clean)
+            .collect();
+        for row in rows
+            .iter()
+            .filter(|r| r.junk.is_some() || r.clean.is_none())
+        {
+            changes.push(RowChange {
+                kind: RowChangeKind::RemoveJunk,
+                value: row.value.clone(),
+                thumbprint: row.clean,
+                primary_by: None,
+                days_left: None,
+                why: match (&row.junk, row.clean) {
+                    (Some(junk), Some(t)) => {
+                        format!("{junk}: never equals {t}, so the registry never matches it")
+                    }
+                    _ => "is not a SHA-1 thumbprint".into(),
+                },
+            });
+        }
+        let mut after: BTreeSet<Thumbprint> = present.clone();
+        let candidates: BTreeSet<Thumbprint> = present
+            .iter()
+            .copied()
+            .chain(self.keys().published.keys().copied())
+            .collect();
+        for t in candidates {
+            let here = present.contains(&t);
+            let verdict = self.view.verdict(&t, settings, self.now);
+            if here && !matches!(verdict, Verdict::Drop(_)) {
+                ledger.record(
+                    self.issuer(),
+                    t,
+                    KeyAction::Keep,
+                    format!("database {} trusts it", self.db.name),
+                );
+            }
+            match verdict {
+                Verdict::Want(reason) => {
+                    if !here {
+                        after.insert(t);
+                        let why = reason_text(&reason);
+                        ledger.record(
+                            self.issuer(),
+                            t,
+                            KeyAction::Add,
+                            format!("database {}: add", self.db.name),
+                        );
+                        let primary = self.keys().published.get(&t).map(|c| {
+                            super::keys::plus(c.not_before, time::Duration::days(PROMOTION_DAYS))
+                        });
+                        changes.push(RowChange {
+                            kind: RowChangeKind::Add,
+                            value: t.to_upper_hex(),
+                            thumbprint: Some(t),
+                            why,
+                            primary_by: primary.map(crate::model::cert::rfc3339),
+                            days_left: primary.map(|p| (p - self.now).whole_days()),
+                        });
+                    }
+                }
+                Verdict::KeepOnly(why) | Verdict::Ignore(why) => {
+                    if !here && self.keys().published.contains_key(&t) {
+                        notes.push(format!("{t}: {why}; not added"));
+                    }
+                }
+                Verdict::Drop(reason) => {
+                    if here && !(matches!(reason, Reason::Unknown) && settings.policy.keep_unknown)
+                    {
+                        after.remove(&t);
+                        ledger.record(
+                            self.issuer(),
+                            t,
+                            KeyAction::Remove,
+                            format!("database {}: remove", self.db.name),
+                        );
+                        changes.push(RowChange {
+                            kind: RowChangeKind::Remove,
+                            value: t.to_upper_hex(),
+                            thumbprint: Some(t),
+                            why: reason_text(&reason),
+                            primary_by: None,
+                            days_left: None,
+                        });
+                    }
+                }
+            }
+        }
+        self.guard(&after)?;
+        if let Some(tenant) = self.tenant_to_add(tenants.as_deref(), rows_from) {
+            changes.push(RowChange {
+                kind: RowChangeKind::AddTenant,
+                why: "the registry trusts a key only for a tenant it knows".into(),
+                thumbprint: None,
+                primary_by: None,
+                days_left: None,
+                value: tenant,
+            });
+        }
+        ledger.trusts(self.issuer(), after.iter().copied());
+        changes.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+        let current: Vec<Thumbprint> = after
+            .iter()
+            .copied()
+            .filter(|t| self.view.is_current(t, self.now))
+            .collect();
+        let statements = sql::statements(self.db, self.layout, self.keys(), &changes, &current);
+        let migration = self.migration(&changes, &statements, rows_from);
+        Ok(DatabasePlan {
+            database: self.db.name.clone(),
+            issuer: self.issuer().to_string(),
+            dialect: self.db.dialect.as_str(),
+            preset: self.db.preset.map(Preset::as_str),
+            rows_from,
+            rows_before: rows.iter().map(|r| r.value.clone()).collect(),
+            rows_after: after.iter().map(Thumbprint::to_upper_hex).collect(),
+            changes,
+            notes,
+            statements,
+            migration,
+        })
+    }
+
+    /// The lockout guard, as for files: after the changes the table must trust a key the
+    /// issuer publishes and that is valid now.
+    fn guard(&self, after: &BTreeSet<Thumbprint>) -> Result<(), PlanError> {
+        if after.iter().any(|t| self.view.is_current(t, self.now)) {
+            return Ok(());
+        }
+        Err(PlanError::DatabaseLockout {
+            database: self.db.name.clone(),
+            issuer: self.issuer().to_string(),
+        })
+    }
+
+    /// VS2013's tenant row, when the table is read live and lacks it, or when nothing is
+    /// known (the insert is idempotent). The tenant is keyroll.toml's `tenant`, else the
+    /// last path segment of the issuer's entityID (what the template's `RefreshKeys` stores).
+    fn tenant_to_add(&self, live: Option<&[String]>, from: RowsFrom) -> Option<String> {
+        self.layout.tenants.as_ref()?;
+        let tenant = self.db.tenant.clone().or_else(|| {
+            self.keys().entity_ids.iter().find_map(|id| {
+                id.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .filter(|s| !s.is_empty() && !s.contains(':'))
+                    .map(str::to_string)
+            })
+        })?;
+        match (live, from) {
+            (Some(ids), _) => {
+                (!ids.iter().any(|i| i.eq_ignore_ascii_case(&tenant))).then_some(tenant)
+            }
+            (None, RowsFrom::Nothing) => Some(tenant),
+            (None, _) => None,
+        }
+    }
+
+    fn migration(&self, changes: &[RowChange], statements: &[String], from: RowsFrom) -> Migration {
+        let stamp = self
+            .now
+            .format(time::macros::format_description!(
+                "[year][month][day][hour][minute][second]"
+            ))
+            .unwrap_or_default();
+        let slug: String = self
+            .issuer()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let file = format!("V{stamp}__keyroll_{}_{slug}.sql", self.db.name);
+        let folder = self.db.migrations.trim_end_matches('/');
+        let display = format!("{folder}/{file}");
+        let text = sql::migration_text(
+            &sql::Header {
+                db: self.db,
+                issuer: self.issuer(),
+                keys: self.keys(),
+                changes,
+                from,
+                now: self.now,
+            },
+            statements,
+        );
+        Migration {
+            path: self.inputs.settings.root.join(folder).join(file),
+            display,
+            text,
+        }
+    }
+}
+
+fn reason_text(reason: &Reason) -> String {
+    use crate::model::cert::rfc3339;
+    match reason {
+        Reason::Published {
+            since,
+            not_before,
+            not_after,
+            not_yet_valid,
+        } => format!(
+            "published since {}, valid {} to {}{}",
+            rfc3339(*since),
+            rfc3339(*not_before),
+            rfc3339(*not_after),
+            if *not_yet_valid {
+                " (not yet valid: added early)"
+            } else {
+                ""
+            }
+        ),
+        Reason::GraceElapsed {
+            missing_since,
+            grace,
+        } => format!(
+            "absent from the metadata since {}; grace of {} elapsed",
+            rfc3339(*missing_since),
+            crate::model::settings::format_duration(*grace)
+        ),
+        Reason::ExpiredUnpublished { not_after } => {
+            format!("expired on {} and no longer published", rfc3339(*not_after))
+        }
+        Reason::Unknown => {
+            "not published by the issuer and not in keyroll.lock (keep_unknown = false)".into()
+        }
+        other => other.code().to_string(),
+    }
+}

@@ -1,0 +1,726 @@
+//! `[[database]]` targets on real database servers the test starts itself (PostgreSQL and
+//! MariaDB from Debian's packages, SQLite files): every migration keyroll writes runs with the
+//! database's own client, is idempotent, and leaves exactly the intended rows; `db check`
+//! finds each kind of drift; `db apply` converges; an app-style refresh racing a migration
+//! never leaves the table without a published key. The T-SQL keyroll writes for SQL Server,
+//! which does not run here, is parsed by an independent parser (sqlglot's `tsql` dialect).
+
+mod common;
+mod dbkit;
+mod kit;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{Repo, git};
+use kit::Key;
+use sqlx::{Connection, Row};
+
+const TENANT: &str = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490";
+const URL_VAR: &str = "KEYROLL_TEST_DB_URL";
+const PASTED: char = '\u{200E}';
+
+fn entity_id() -> String {
+    format!("https://sts.windows.net/{TENANT}/")
+}
+
+struct Keys {
+    old: Key,
+    new: Key,
+}
+
+fn keys() -> Keys {
+    Keys {
+        old: Key::new(
+            "old",
+            time::macros::datetime!(2026-01-01 0:00 UTC),
+            time::macros::datetime!(2027-06-01 0:00 UTC),
+        ),
+        new: Key::new(
+            "new",
+            time::macros::datetime!(2026-11-28 0:00 UTC),
+            time::macros::datetime!(2028-01-01 0:00 UTC),
+        ),
+    }
+}
+
+/// The database under test: its URL, dialect, and how its own client runs a file.
+enum Server {
+    Sqlite(tempfile::TempDir),
+    Postgres(dbkit::Postgres),
+    Mariadb(dbkit::Mariadb),
+}
+
+impl Server {
+    fn sqlite() -> Server {
+        Server::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    fn file(&self) -> PathBuf {
+        match self {
+            Server::Sqlite(dir) => dir.path().join("app.db"),
+            _ => unreachable!(),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Server::Sqlite(_) => format!("sqlite://{}?mode=rwc", self.file().display()),
+            Server::Postgres(pg) => pg.url(),
+            Server::Mariadb(m) => m.url(),
+        }
+    }
+
+    fn dialect(&self) -> &'static str {
+        match self {
+            Server::Sqlite(_) => "sqlite",
+            Server::Postgres(_) => "postgres",
+            Server::Mariadb(_) => "mysql",
+        }
+    }
+
+    /// Runs SQL with the database's own command-line client (as a migration pipeline
+    /// would), stopping at the first error.
+    fn run_client(&self, sql: &str) -> Output {
+        match self {
+            Server::Sqlite(_) => dbkit::sqlite(&self.file(), sql),
+            Server::Postgres(pg) => pg.psql(sql),
+            Server::Mariadb(m) => m.run(sql),
+        }
+    }
+
+    #[track_caller]
+    fn run_ok(&self, sql: &str) {
+        let out = self.run_client(sql);
+        assert!(
+            out.status.success(),
+            "the {} client refused:\n{sql}\n{}{}",
+            self.dialect(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The VS2013 template's tables, as its EF migration creates them.
+    fn create_vs2013(&self, keys: &[String], tenants: &[&str]) {
+        let (q, text) = match self {
+            Server::Mariadb(_) => ('`', "VARCHAR(128)"),
+            _ => ('"', "VARCHAR(128)"),
+        };
+        let mut sql = format!(
+            "CREATE TABLE {q}IssuingAuthorityKeys{q} ({q}Id{q} {text} NOT NULL PRIMARY KEY);\nCREATE TABLE {q}Tenants{q} ({q}Id{q} {text} NOT NULL PRIMARY KEY);\n"
+        );
+        for k in keys {
+            sql.push_str(&format!(
+                "INSERT INTO {q}IssuingAuthorityKeys{q} ({q}Id{q}) VALUES ('{k}');\n"
+            ));
+        }
+        for t in tenants {
+            sql.push_str(&format!(
+                "INSERT INTO {q}Tenants{q} ({q}Id{q}) VALUES ('{t}');\n"
+            ));
+        }
+        self.run_ok(&sql);
+    }
+
+    fn query_strings(&self, sql: &str) -> Vec<String> {
+        let url = self.url();
+        let sql = sql.to_string();
+        tokio_rt().block_on(async move {
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            rows.iter().map(|r| r.get::<String, _>(0)).collect()
+        })
+    }
+
+    fn key_rows(&self) -> BTreeSet<String> {
+        let q = if matches!(self, Server::Mariadb(_)) {
+            '`'
+        } else {
+            '"'
+        };
+        self.query_strings(&format!("SELECT {q}Id{q} FROM {q}IssuingAuthorityKeys{q}"))
+            .into_iter()
+            .collect()
+    }
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A repository with the issuer's metadata and a `[[database]]` target of `preset`.
+fn repo(server: &Server, preset: &str, published: &[&Key]) -> Repo {
+    let repo = Repo::with_settings(&format!(
+        "[[issuer]]\nname = \"aad\"\nmetadata = [\"metadata.xml\"]\n\n[[database]]\nname = \"tenants\"\npreset = \"{preset}\"\ndialect = \"{}\"\nissuers = [\"aad\"]\nmigrations = \"db/keyroll\"\nurl_env = \"{URL_VAR}\"\n\n[policy]\nremove_after = \"7d\"\n",
+        server.dialect()
+    ));
+    git(repo.dir.path(), &["init", "-q"]);
+    publish(&repo, published);
+    repo
+}
+
+fn publish(repo: &Repo, keys: &[&Key]) {
+    repo.write("metadata.xml", &kit::metadata(&entity_id(), keys));
+}
+
+fn keyroll(repo: &Repo, server: &Server, args: &[&str], now: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(args)
+        .arg("--now")
+        .arg(now)
+        .arg("--config")
+        .arg(repo.path("keyroll.toml"))
+        .env(URL_VAR, server.url())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[track_caller]
+fn exit(out: &Output, code: i32) -> String {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+    text(out)
+}
+
+/// `apply` and the one migration file it adds (the newest in db/keyroll).
+fn apply_migration(repo: &Repo, server: &Server, now: &str) -> String {
+    let before = migrations(repo.dir.path());
+    exit(&keyroll(repo, server, &["apply"], now), 0);
+    let after = migrations(repo.dir.path());
+    let new: Vec<&PathBuf> = after.iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!(new.len(), 1, "apply at {now} adds one migration: {after:?}");
+    std::fs::read_to_string(new[0]).unwrap()
+}
+
+fn migrations(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("db/keyroll"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn set(values: &[&str]) -> BTreeSet<String> {
+    values.iter().map(|s| s.to_string()).collect()
+}
+
+/// Seed 001's story on one server: a table holding the old key and a pasted copy of it,
+/// a key roll, the migration, its removal after the grace period, and `db apply`.
+fn vs2013_story(server: Server) {
+    let k = keys();
+    let pasted = format!("{PASTED}{}", k.old.hex());
+    server.create_vs2013(&[k.old.hex(), pasted.clone()], &[TENANT]);
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+
+    // Drift, named by thumbprint, with the days before the new key signs tokens.
+    let check = exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        2,
+    );
+    common::assert_contains(
+        &check,
+        &format!(
+            "missing published key {}; expected to sign tokens from 2026-12-03 (4 days left)",
+            k.new.hex()
+        ),
+    );
+    common::assert_contains(&check, &format!("pasted row \\u{{200E}}{}", k.old.hex()));
+
+    // The migration runs with the database's own client, twice, with the same result.
+    let sql = apply_migration(&repo, &server, "2026-11-29T00:00:00Z");
+    common::assert_contains(&sql, &format!("-- add {}", k.new.hex()));
+    common::assert_contains(&sql, "issuer \"aad\"");
+    server.run_ok(&sql);
+    server.run_ok(&sql);
+    assert_eq!(server.key_rows(), set(&[&k.old.hex(), &k.new.hex()]));
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+
+    // The old key leaves the metadata: kept through the grace period, then removed.
+    publish(&repo, &[&k.new]);
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-12-01T00:00:00Z"),
+        0,
+    );
+    assert_eq!(
+        migrations(repo.dir.path()).len(),
+        1,
+        "nothing to do inside the grace period"
+    );
+    let sql = apply_migration(&repo, &server, "2026-12-09T00:00:00Z");
+    common::assert_contains(&sql, &format!("-- remove {}", k.old.hex()));
+    server.run_ok(&sql);
+    server.run_ok(&sql);
+    assert_eq!(server.key_rows(), set(&[&k.new.hex()]));
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-12-09T00:00:00Z"),
+        0,
+    );
+
+    assert_eq!(server.key_rows(), set(&[&k.new.hex()]));
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-12-09T00:00:00Z"),
+        0,
+    );
+
+    // Someone replaces the key by hand with a pasted copy: drift; `db apply` converges.
+    let q = if matches!(server, Server::Mariadb(_)) {
+        '`'
+    } else {
+        '"'
+    };
+    server.run_ok(&format!(
+        "DELETE FROM {q}IssuingAuthorityKeys{q};\nINSERT INTO {q}IssuingAuthorityKeys{q} ({q}Id{q}) VALUES ('{PASTED}{}');",
+        k.new.hex()
+    ));
+    let check = exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-12-10T00:00:00Z"),
+        2,
+    );
+    common::assert_contains(&check, &format!("missing published key {}", k.new.hex()));
+    common::assert_contains(&check, &format!("pasted row \\u{{200E}}{}", k.new.hex()));
+    exit(
+        &keyroll(&repo, &server, &["db", "apply"], "2026-12-10T00:00:00Z"),
+        0,
+    );
+    assert_eq!(server.key_rows(), set(&[&k.new.hex()]));
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-12-10T00:00:00Z"),
+        0,
+    );
+}
+
+#[test]
+fn vs2013_registry_on_sqlite() {
+    vs2013_story(Server::sqlite());
+}
+
+#[test]
+fn vs2013_registry_on_postgres() {
+    vs2013_story(Server::Postgres(dbkit::Postgres::start()));
+}
+
+#[test]
+fn vs2013_registry_on_mariadb() {
+    vs2013_story(Server::Mariadb(dbkit::Mariadb::start()));
+}
+
+/// A table keyroll knows nothing of (no lock, no connection): the migration inserts every
+/// published key and the tenant, idempotently, and leaves rows already there alone.
+#[test]
+fn with_no_known_rows_every_published_key_is_inserted_where_missing() {
+    let k = keys();
+    let server = Server::sqlite();
+    server.create_vs2013(&[k.old.hex()], &[]);
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["apply", "--now", "2026-11-29T00:00:00Z", "--config"])
+        .arg(repo.path("keyroll.toml"))
+        .env_remove(URL_VAR)
+        .output()
+        .unwrap();
+    exit(&out, 0);
+    let sql = std::fs::read_to_string(&migrations(repo.dir.path())[0]).unwrap();
+    common::assert_contains(&sql, "rows known from: nothing yet");
+    server.run_ok(&sql);
+    server.run_ok(&sql);
+    assert_eq!(server.key_rows(), set(&[&k.old.hex(), &k.new.hex()]));
+    assert_eq!(
+        server.query_strings("SELECT \"Id\" FROM \"Tenants\""),
+        vec![TENANT.to_string()]
+    );
+    // keyroll.lock now knows the rows: the next run, still without a connection, has
+    // nothing to do.
+    common::assert_contains(&repo.lock().unwrap(), "[[issuer.database]]");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args([
+            "plan",
+            "--detailed-exitcode",
+            "--now",
+            "2026-11-30T00:00:00Z",
+            "--config",
+        ])
+        .arg(repo.path("keyroll.toml"))
+        .env_remove(URL_VAR)
+        .output()
+        .unwrap();
+    exit(&out, 0);
+}
+
+/// A migration that cannot reach its intended rows fails as a whole: the check at its end
+/// rolls back everything before it.
+#[test]
+fn a_migration_whose_rows_cannot_be_reached_rolls_back_on_every_server() {
+    for server in [
+        Server::sqlite(),
+        Server::Postgres(dbkit::Postgres::start()),
+        Server::Mariadb(dbkit::Mariadb::start()),
+    ] {
+        let k = keys();
+        server.create_vs2013(&[k.old.hex()], &[TENANT]);
+        let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+        let sql = apply_migration(&repo, &server, "2026-11-29T00:00:00Z");
+        // A trigger stands in for anything that keeps the insert from landing.
+        let q = if matches!(server, Server::Mariadb(_)) {
+            '`'
+        } else {
+            '"'
+        };
+        let sabotage = format!(
+            "INSERT INTO {q}Tenants{q} ({q}Id{q}) VALUES ('marker');\n{}",
+            sql.replace(&format!("SELECT '{}'", k.new.hex()), "SELECT 'NOT-THE-KEY'")
+        );
+        let out = server.run_client(&sabotage);
+        assert!(
+            !out.status.success(),
+            "{}: the check must fail",
+            server.dialect()
+        );
+        assert_eq!(
+            server.key_rows(),
+            set(&[&k.old.hex()]),
+            "{}",
+            server.dialect()
+        );
+    }
+}
+
+/// Seed 000's K2: the issuer's row duplicated with the new thumbprint and its realm
+/// mappings, another issuer's rows untouched; later the old row and its mappings removed.
+fn k2_story(server: Server) {
+    let k = keys();
+    let (schema, table, realm) = match server {
+        Server::Postgres(_) => (
+            "CREATE SCHEMA \"Identity\";",
+            "\"Identity\".\"ClaimIssuer\"",
+            "\"Identity\".\"ClaimRealmIssuer\"",
+        ),
+        _ => ("", "\"ClaimIssuer\"", "\"ClaimRealmIssuer\""),
+    };
+    let id = match server {
+        Server::Postgres(_) => "\"ID\" SERIAL PRIMARY KEY",
+        _ => "\"ID\" INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    server.run_ok(&format!(
+        "{schema}
+CREATE TABLE {table} ({id}, \"Name\" VARCHAR(200), \"Issuer\" VARCHAR(400), \"Thumbprint\" VARCHAR(200), \"Description\" VARCHAR(400), \"Uri\" VARCHAR(400), \"UseForLogin\" INTEGER);
+CREATE TABLE {realm} (\"IssuerID\" INTEGER NOT NULL, \"RealmID\" INTEGER NOT NULL);
+INSERT INTO {table} (\"Name\", \"Issuer\", \"Thumbprint\", \"Description\", \"Uri\", \"UseForLogin\") VALUES ('AAD', '{}', '{}', 'Azure AD', 'https://login.example/', 1);
+INSERT INTO {table} (\"Name\", \"Issuer\", \"Thumbprint\", \"Description\", \"Uri\", \"UseForLogin\") VALUES ('Other', 'urn:other', '1111111111111111111111111111111111111111', 'x', 'y', 0);
+INSERT INTO {realm} VALUES (1, 10), (1, 11), (2, 10);",
+        entity_id(),
+        k.old.hex()
+    ));
+    let repo = repo(&server, "k2-claim-issuer", &[&k.old, &k.new]);
+    let sql = apply_migration(&repo, &server, "2026-11-29T00:00:00Z");
+    common::assert_contains(&sql, "restart the K2 service");
+    server.run_ok(&sql);
+    server.run_ok(&sql);
+    let rows = |who: &str| -> BTreeSet<String> {
+        server
+            .query_strings(&format!(
+                "SELECT \"Thumbprint\" || ':' || \"Name\" || ':' || \"Uri\" FROM {table} WHERE \"Issuer\" = '{who}'"
+            ))
+            .into_iter()
+            .collect()
+    };
+    let realms_of = |thumbprint: &str| -> BTreeSet<String> {
+        server
+            .query_strings(&format!(
+                "SELECT CAST(r.\"RealmID\" AS VARCHAR(20)) FROM {realm} r JOIN {table} i ON i.\"ID\" = r.\"IssuerID\" WHERE i.\"Thumbprint\" = '{thumbprint}'"
+            ))
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(
+        rows(&entity_id()),
+        set(&[
+            &format!("{}:AAD:https://login.example/", k.old.hex()),
+            &format!("{}:AAD:https://login.example/", k.new.hex())
+        ])
+    );
+    assert_eq!(realms_of(&k.new.hex()), set(&["10", "11"]));
+    assert_eq!(rows("urn:other").len(), 1);
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+
+    publish(&repo, &[&k.new]);
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-12-01T00:00:00Z"),
+        0,
+    );
+    let sql = apply_migration(&repo, &server, "2026-12-09T00:00:00Z");
+    server.run_ok(&sql);
+    server.run_ok(&sql);
+    assert_eq!(
+        rows(&entity_id()),
+        set(&[&format!("{}:AAD:https://login.example/", k.new.hex())])
+    );
+    assert!(realms_of(&k.old.hex()).is_empty());
+    assert_eq!(realms_of(&k.new.hex()), set(&["10", "11"]));
+    assert_eq!(
+        realms_of("1111111111111111111111111111111111111111"),
+        set(&["10"])
+    );
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-12-09T00:00:00Z"),
+        0,
+    );
+}
+
+#[test]
+fn k2_claim_issuer_on_sqlite() {
+    k2_story(Server::sqlite());
+}
+
+#[test]
+fn k2_claim_issuer_on_postgres() {
+    k2_story(Server::Postgres(dbkit::Postgres::start()));
+}
+
+/// The app's own `RefreshKeys` (delete every row, insert what it read as published, in one
+/// transaction) racing keyroll's migration (add the new key, remove a retired one): a reader
+/// never sees the table without a published key, and the end state holds one.
+fn race(server: Server) {
+    let k = keys();
+    let retired = "2222222222222222222222222222222222222222";
+    server.create_vs2013(&[k.old.hex(), retired.to_string()], &[TENANT]);
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+    // keyroll.lock learns the retired key went missing long ago.
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+    let sql = std::fs::read_to_string(&migrations(repo.dir.path())[0]).unwrap();
+    let url = server.url();
+    let q = if matches!(server, Server::Mariadb(_)) {
+        '`'
+    } else {
+        '"'
+    };
+    let published = [k.old.hex(), k.new.hex()];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = {
+        let (url, published, stop) = (url.clone(), published.clone(), stop.clone());
+        std::thread::spawn(move || {
+            tokio_rt().block_on(async move {
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+                let mut refreshes = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(mut tx) = conn.begin().await else {
+                        continue;
+                    };
+                    let mut ok = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM {q}IssuingAuthorityKeys{q}"
+                    )))
+                    .execute(&mut *tx)
+                    .await
+                    .is_ok();
+                    // The app read the metadata before the roll: only the old key.
+                    ok &= sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO {q}IssuingAuthorityKeys{q} ({q}Id{q}) VALUES ('{}')",
+                        published[0]
+                    )))
+                    .execute(&mut *tx)
+                    .await
+                    .is_ok();
+                    if ok && tx.commit().await.is_ok() {
+                        refreshes += 1;
+                    }
+                }
+                refreshes
+            })
+        })
+    };
+    let reader = {
+        let (url, published, stop) = (url.clone(), published.clone(), stop.clone());
+        std::thread::spawn(move || {
+            tokio_rt().block_on(async move {
+                let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {q}Id{q} FROM {q}IssuingAuthorityKeys{q}"
+                    )))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+                    assert!(
+                        ids.iter().any(|i| published.contains(i)),
+                        "a reader saw no published key: {ids:?}"
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        })
+    };
+    let mut ran = 0;
+    for _ in 0..40 {
+        if server.run_client(&sql).status.success() {
+            ran += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let refreshes = app.join().unwrap();
+    let reads = reader
+        .join()
+        .expect("the reader never saw the table without a published key");
+    assert!(
+        ran > 0 && refreshes > 0 && reads > 0,
+        "{ran} {refreshes} {reads}"
+    );
+    // After the race, the migration once more: the intended rows.
+    server.run_ok(&sql);
+    let rows = server.key_rows();
+    assert!(
+        rows.contains(&k.new.hex()) && rows.contains(&k.old.hex()),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn an_app_refresh_racing_a_migration_never_empties_postgres() {
+    race(Server::Postgres(dbkit::Postgres::start()));
+}
+
+#[test]
+fn an_app_refresh_racing_a_migration_never_empties_mariadb() {
+    race(Server::Mariadb(dbkit::Mariadb::start()));
+}
+
+/// Errors name the target and leave everything as it was: a missing table, a URL for
+/// another dialect, an unset variable.
+#[test]
+fn connection_and_schema_errors_name_the_target_and_change_nothing() {
+    let k = keys();
+    let server = Server::sqlite();
+    server.run_ok("CREATE TABLE unrelated (x INTEGER);");
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+    let out = exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        1,
+    );
+    common::assert_contains(&out, "database \"tenants\"");
+    common::assert_contains(&out, "IssuingAuthorityKeys");
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-11-29T00:00:00Z"),
+        1,
+    );
+    assert!(migrations(repo.dir.path()).is_empty());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["db", "check", "--now", "2026-11-29T00:00:00Z", "--config"])
+        .arg(repo.path("keyroll.toml"))
+        .env(URL_VAR, "postgres://user:hunter2@127.0.0.1:1/x")
+        .output()
+        .unwrap();
+    let out = exit(&out, 1);
+    common::assert_contains(&out, "but the target's dialect is sqlite");
+    assert!(!out.contains("hunter2"), "{out}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["db", "check", "--now", "2026-11-29T00:00:00Z", "--config"])
+        .arg(repo.path("keyroll.toml"))
+        .env_remove(URL_VAR)
+        .output()
+        .unwrap();
+    common::assert_contains(&exit(&out, 1), &format!("{URL_VAR} is not set"));
+}
+
+/// SQL Server does not run here: the T-SQL keyroll writes for every statement shape (key and
+/// tenant inserts, guarded deletes, pasted rows, K2's duplicated rows and realm mappings,
+/// the closing check) is parsed by sqlglot's `tsql` dialect, with no statement left to its
+/// "unsupported: parse as a command" fallback.
+#[test]
+fn mssql_migrations_parse_as_t_sql() {
+    let k = keys();
+    let mut files = Vec::new();
+    for preset in ["vs2013-tenant-registry", "k2-claim-issuer"] {
+        let repo = Repo::with_settings(&format!(
+            "[[issuer]]\nname = \"aad\"\nmetadata = [\"metadata.xml\"]\n\n[[database]]\nname = \"registry\"\npreset = \"{preset}\"\nissuers = [\"aad\"]\nmigrations = \"db\"\n\n[policy]\nremove_after = \"7d\"\n"
+        ));
+        git(repo.dir.path(), &["init", "-q"]);
+        publish(&repo, &[&k.old, &k.new]);
+        repo.apply("2026-11-29T00:00:00Z");
+        publish(&repo, &[&k.new]);
+        repo.apply("2026-12-01T00:00:00Z");
+        repo.apply("2026-12-09T00:00:00Z");
+        let written: Vec<PathBuf> = std::fs::read_dir(repo.path("db"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(
+            written.len(),
+            2,
+            "{preset}: an adding and a removing migration"
+        );
+        for file in written {
+            let sql = std::fs::read_to_string(&file).unwrap();
+            common::assert_contains(&sql, "BEGIN TRANSACTION;");
+            common::assert_contains(&sql, "RAISERROR(");
+            files.push((preset, sql));
+        }
+    }
+    let python = test_python();
+    for (preset, sql) in &files {
+        let out = Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/parse_tsql.py"))
+            .env("SQL", sql)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{preset}: sqlglot refused:\n{sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kinds = String::from_utf8_lossy(&out.stdout);
+        let expected = [
+            ("Insert", sql.contains("INSERT INTO")),
+            ("Delete", sql.contains("DELETE FROM")),
+            ("IfBlock", true),
+            ("Commit", true),
+        ];
+        for (kind, wanted) in expected {
+            if wanted {
+                assert!(
+                    kinds.lines().any(|l| l == kind),
+                    "{preset}: no {kind} in sqlglot's tree"
+                );
+            }
+        }
+    }
+}
+
+/// The Python that scripts/test gave sqlglot (pinned), in target/test-venv.
+fn test_python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which installs sqlglot there",
+        python.display()
+    );
+    python
+}
