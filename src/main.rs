@@ -85,6 +85,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Onboard(args) => cli::org::onboard(args, clock),
         Command::Discover(args) => cli::org::discover(args),
         Command::Dashboard(args) => cli::org::dashboard(args, clock),
+        Command::Entra(command) => cli::entra::run(command, clock),
         Command::Completions { shell } => completions(shell),
         Command::Man { dir: Some(dir) } => man_pages(&dir),
         Command::Man { dir: None } => man_page(),

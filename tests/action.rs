@@ -1108,4 +1108,90 @@ async fn db_check_annotates_drift_and_fails_the_step_then_passes_in_step() {
         "{}",
         run.summary
     );
+
+// ---- entra: check ----
+
+/// The demo's AD FS metadata holds the current signing certificate (5DD3BC…, from 2025-12-13)
+/// and the next (81CB9F…, generated 2026-11-23, promoted 2026-11-28). Entra ID's fake holds
+/// only the current one: a warning annotation and a summary line, the job still succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_check_annotates_a_missing_next_key_and_writes_the_summary_line() {
+    const SECRET: &str = "entra-client-secret-in-job-env";
+    let fx = Fixture::new().await;
+    let entra = MockServer::start().await;
+    let metadata =
+        std::fs::read_to_string(fx.work.join("metadata/FederationMetadata.xml")).unwrap();
+    let current = metadata
+        .split("X509Certificate>")
+        .filter_map(|piece| piece.split('<').next())
+        .filter_map(|b64| keyroll::model::cert::Certificate::from_base64(b64).ok())
+        .find(|c| c.sha1.to_string() == "5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379")
+        .unwrap();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &current.der);
+    Mock::given(method("POST"))
+        .and(path("/contoso.onmicrosoft.com/oauth2/v2.0/token"))
+        .and(wiremock::matchers::body_string_contains(format!(
+            "client_secret={SECRET}"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "access_token": "entra-access-token-x" })),
+        )
+        .mount(&entra)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/domains/contoso.com/federationConfiguration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [{
+            "id": "fed-1", "signingCertificate": b64, "nextSigningCertificate": null
+        }]})))
+        .mount(&entra)
+        .await;
+    let config = fx.work.join("keyroll.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[[federated_domain]]\ndomain = \"contoso.com\"\nissuer = \"contoso-adfs\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"client\"\ngraph_url = \"{0}\"\nlogin_url = \"{0}\"\n",
+        entra.uri()
+    ));
+    std::fs::write(&config, text).unwrap();
+    fx.commit_and_push("federated domain");
+    mock_pulls(&fx.github, json!([])).await;
+    mock_create(&fx.github, PR_URL).await;
+    let mut runner = fx.runner();
+    runner
+        .job_env
+        .insert("KEYROLL_ENTRA_CLIENT_SECRET".into(), SECRET.into());
+    let run = run_action(
+        runner,
+        &inputs(&[
+            ("entra", "check"),
+            ("entra-args", "--now 2026-11-23T12:00:00Z --allow-http"),
+        ]),
+    )
+    .await;
+    assert_success(&run);
+    let step = run.step("entra");
+    assert!(step.ran && step.success, "{}", run.log());
+    let warning = "::warning title=keyroll entra::keyroll entra check: a next key is missing in Entra ID: contoso.com: next key missing: Entra ID does not hold 81CB9F506E54F19731D89F749FBBCE8FE6476295, which AD FS promotes on 2026-11-28 (4 days left)";
+    assert!(step.stdout.contains(warning), "{}", run.log());
+    assert_eq!(run.outputs["entra"], "next-missing");
+    assert!(
+        run.summary.contains(
+            "keyroll entra check: a next key is missing in Entra ID: contoso.com: next key missing"
+        ),
+        "{}",
+        run.summary
+    );
+    fx.assert_not_leaked(&run, &[TOKEN, SECRET, "entra-access-token-x"], &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_entra_input_no_entra_check_runs() {
+    let fx = Fixture::new().await;
+    mock_pulls(&fx.github, json!([])).await;
+    mock_create(&fx.github, PR_URL).await;
+    let run = run_action(fx.runner(), &inputs(&[])).await;
+    assert_success(&run);
+    let step = run.step("entra");
+    assert!(step.success && step.stdout.is_empty(), "{}", run.log());
+    assert!(!run.summary.contains("keyroll entra"), "{}", run.summary);
 }

@@ -380,6 +380,8 @@ async fn run_matrix(
                 std::fs::read_to_string(manifest_dir().join("tests/data/github-app-test-key.pem"))
                     .unwrap(),
             ),
+            // Optional and not passed by this caller: GitHub gives an unset secret as "".
+            ("entra-client-secret".to_string(), String::new()),
         ]);
         let contexts = BTreeMap::from([
             ("matrix".to_string(), matrix),

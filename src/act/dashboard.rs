@@ -4,7 +4,9 @@
 //!
 //! Results folder: one sub-folder per repository (what `actions/download-artifact` makes of
 //! one artifact per matrix job), holding `repository.txt` (`owner/name`), and when they exist
-//! `pr.json` (`keyroll pr --format json`'s output), `stderr.txt` and `exit-code.txt`. A job
+//! `pr.json` (`keyroll pr --format json`'s output), `entra.json` (`keyroll entra check
+//! --format json`'s, for repositories with `[[federated_domain]]`), `stderr.txt` and
+//! `exit-code.txt`. A job
 //! that failed before keyroll ran has only `repository.txt` and perhaps `exit-code.txt`: it is
 //! listed as failed, never dropped.
 
@@ -44,6 +46,8 @@ pub struct RepoResult {
     pub exit_code: Option<i32>,
     /// `keyroll pr --format json`.
     pub report: Option<Value>,
+    /// `keyroll entra check --format json`, when the job ran it.
+    pub entra: Option<Value>,
     pub stderr: Option<String>,
 }
 
@@ -57,6 +61,8 @@ pub struct Row {
     pub pending: usize,
     /// Why the repository (or one of its issuers) failed.
     pub failures: Vec<String>,
+    /// Federated domains whose Entra ID copy lacks AD FS's next key (a lockout is a failure).
+    pub entra: Vec<String>,
 }
 
 fn read_error(path: &Path, e: impl std::fmt::Display) -> DashboardError {
@@ -93,29 +99,72 @@ pub fn read_results(dir: &Path) -> Result<Vec<RepoResult>, DashboardError> {
             ),
             Err(_) => None,
         };
-        let pr_path = folder.join("pr.json");
-        let report =
-            match std::fs::read_to_string(&pr_path) {
-                // An empty file: keyroll stopped before it printed anything (stderr says why).
-                Ok(text) if text.trim().is_empty() => None,
-                Ok(text) => Some(serde_json::from_str::<Value>(&text).map_err(|e| {
-                    DashboardError::Json {
-                        path: pr_path.display().to_string(),
-                        detail: e.to_string(),
-                    }
-                })?),
-                Err(_) => None,
-            };
+        let report = read_json(&folder.join("pr.json"))?;
+        let entra = read_json(&folder.join("entra.json"))?;
         let stderr = std::fs::read_to_string(folder.join("stderr.txt")).ok();
         results.push(RepoResult {
             repository,
             exit_code,
             report,
+            entra,
             stderr,
         });
     }
     results.sort_by(|a, b| a.repository.cmp(&b.repository));
     Ok(results)
+}
+
+/// A job's JSON file: None when absent or empty (keyroll stopped before it printed anything;
+/// stderr says why).
+fn read_json(path: &Path) -> Result<Option<Value>, DashboardError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => {
+            serde_json::from_str::<Value>(&text)
+                .map(Some)
+                .map_err(|e| DashboardError::Json {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Each federated domain of `keyroll entra check --format json` that needs someone: a next
+/// key missing (`attention`), a lockout or an error (`failures`).
+fn entra_rows(entra: &Value, attention: &mut Vec<String>, failures: &mut Vec<String>) {
+    for domain in entra["federated_domains"].as_array().into_iter().flatten() {
+        let name = domain["domain"].as_str().unwrap_or("?");
+        let verdict = &domain["verdict"];
+        let field = |key: &str| verdict[key].as_str().unwrap_or("?").to_string();
+        let text = match verdict["state"].as_str() {
+            Some("in-step") | Some("not-checked") => continue,
+            Some("next-missing") => {
+                attention.push(format!(
+                    "{name}: Entra ID lacks {}, which AD FS promotes on {} ({} days left)",
+                    field("next"),
+                    field("promotion"),
+                    verdict["days_left"].as_i64().unwrap_or(0)
+                ));
+                continue;
+            }
+            Some("lockout") => format!(
+                "lockout: AD FS signs with {} since {}, Entra ID holds it nowhere",
+                field("adfs_current"),
+                field("promoted")
+            ),
+            Some("stale-current") => format!(
+                "lockout: Entra ID's current certificate {} is not published by AD FS any more",
+                field("entra_current")
+            ),
+            _ => field("detail"),
+        };
+        failures.push(format!(
+            "{name} (Entra ID): {}",
+            crate::model::secret::redact(&redact_token_like(&text))
+        ));
+    }
 }
 
 /// The last `error:` line keyroll wrote, else the last non-empty line. A job's stderr may
@@ -144,7 +193,11 @@ pub fn row(result: &RepoResult) -> Row {
         pulls: Vec::new(),
         pending: 0,
         failures: Vec::new(),
+        entra: Vec::new(),
     };
+    if let Some(entra) = &result.entra {
+        entra_rows(entra, &mut row.entra, &mut row.failures);
+    }
     if let Some(report) = &result.report {
         for issuer in report["issuers"].as_array().into_iter().flatten() {
             let name = issuer["issuer"].as_str().unwrap_or("?").to_string();
@@ -277,6 +330,12 @@ pub fn render_linked(
         quiet,
         skipped.len()
     ));
+    let entra_missing = rows.iter().filter(|r| !r.entra.is_empty()).count();
+    if entra_missing > 0 {
+        out.push_str(&format!(
+            "{entra_missing} with a federated domain whose Entra ID copy lacks AD FS's next key.\n"
+        ));
+    }
     if let Some(d) = discovery {
         out.push_str(&format!(
             "Discovery listed {} repositories; {} hold no keyroll.toml.\n",
@@ -298,6 +357,17 @@ pub fn render_linked(
         "Pull requests and pending keys",
         "| repository | pull requests | keys pending |\n| --- | --- | --- |",
         active_lines(&active, &server),
+    );
+    sections.add(
+        "Entra ID: next keys missing",
+        "| repository | federated domains |\n| --- | --- |",
+        rows.iter()
+            .filter(|r| !r.entra.is_empty())
+            .map(|r| {
+                let domains: Vec<String> = r.entra.iter().map(|d| md_cell(d)).collect();
+                format!("| {} | {} |", md_cell(&r.repository), domains.join("<br>"))
+            })
+            .collect(),
     );
     sections.add(
         "Skipped",

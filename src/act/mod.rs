@@ -10,6 +10,7 @@
 pub mod dashboard;
 pub mod database;
 pub mod discover;
+pub mod entra;
 pub mod git;
 pub mod github;
 pub mod init;

@@ -349,7 +349,11 @@ fn plan_with(args: PlanArgs, settings: Settings, clock: Clock, mode: Mode) -> Re
     let rules = args.rules.load()?;
     let now = clock.now();
     let inputs = load_work_tree(&args, &settings, &rules, now)?;
-    let plan = keyroll::decide::decide(&inputs, &rules, now);
+    let mut plan = keyroll::decide::decide(&inputs, &rules, now);
+    if !settings.federated_domains.is_empty() {
+        let reads = crate::cli::entra::read_for_plan(&settings, &args.fetch)?;
+        keyroll::decide::federation::add_to_plan(&mut plan, &inputs, &reads);
+    }
     if let Mode::Plan {
         save_to: Some(file),
     } = mode

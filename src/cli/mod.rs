@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod db;
+pub mod entra;
 pub mod io;
 pub mod org;
 pub mod pr;
@@ -42,6 +43,7 @@ pub const SUBCOMMANDS: &[&str] = &[
     "discover",
     "onboard",
     "dashboard",
+    "entra",
     "completions",
     "man",
 ];
@@ -97,6 +99,9 @@ pub enum Command {
     Onboard(OnboardArgs),
     /// One issue in the central repository with the state of every repository of a run.
     Dashboard(DashboardArgs),
+    /// Check (or set) the copy of an AD FS issuer's keys Entra ID holds for each [[federated_domain]].
+    #[command(subcommand)]
+    Entra(EntraCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  keyroll completions bash > /etc/bash_completion.d/keyroll\n  keyroll completions powershell >> $PROFILE\n  keyroll completions zsh > \"${fpath[1]}/_keyroll\""
@@ -249,6 +254,44 @@ pub struct PlanArgs {
     /// Accept, for this run only, that ISSUER no longer publishes any key keyroll has seen
     /// and no trusted signer vouches for the new ones (an identity change, not a rollover).
     /// Review the new keys first: this is how a hijacked or wrong metadata URL would look.
+    #[arg(long, value_name = "ISSUER")]
+    pub accept_identity_change: Vec<String>,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntraCommand {
+    /// Read Entra ID's certificates for each [[federated_domain]] and compare them with the AD FS metadata.
+    #[command(
+        after_help = "Examples:\n  keyroll entra check\n  keyroll entra check --now 2014-07-06T00:00:00Z --format json\n\nCredentials, first found: the GitHub Actions OIDC token (job permission id-token: write), KEYROLL_ENTRA_CLIENT_CERTIFICATE (PEM, certificate and key), KEYROLL_ENTRA_CLIENT_SECRET. Never printed.\nExit codes: 0 in step, 2 a next key Entra ID does not hold yet, 1 error (a lockout included)."
+    )]
+    Check(EntraArgs),
+    /// Set Entra ID's nextSigningCertificate to the next key AD FS publishes, where it is missing.
+    #[command(
+        after_help = "Examples:\n  keyroll entra apply\n\nOnly nextSigningCertificate is changed, only to a key the issuer's metadata publishes (after keyroll's signature and identity checks); the current certificate is never replaced. Running it again changes nothing.\nExit codes: 0 in step afterwards, 1 otherwise."
+    )]
+    Apply(EntraArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EntraArgs {
+    /// Path of keyroll.toml.
+    #[arg(long, default_value = "keyroll.toml", value_name = "FILE")]
+    pub config: std::path::PathBuf,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Only this domain (repeatable); every [[federated_domain]] when not given.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<String>,
+
+    /// As for `plan`: accept this run an issuer's identity change.
     #[arg(long, value_name = "ISSUER")]
     pub accept_identity_change: Vec<String>,
 

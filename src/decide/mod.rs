@@ -4,6 +4,7 @@
 //! guard (here), which every file and every issuer's slice of it must pass.
 
 pub mod database;
+pub mod federation;
 pub mod patch;
 pub mod plan;
 pub mod sql;
@@ -144,6 +145,7 @@ fn empty_plan(inputs: &Inputs, now: OffsetDateTime) -> Plan {
                 )
             })
             .collect(),
+        federation: Vec::new(),
     }
 }
 

@@ -353,6 +353,8 @@ pub enum PlanError {
     Patch(String),
     #[error("{0}")]
     Time(String),
+    #[error("federated domain {domain}: {detail}")]
+    Federation { domain: String, detail: String },
 }
 
 impl PlanError {
@@ -392,6 +394,9 @@ pub struct Plan {
     /// Per target file (as displayed), the issuers its targets name: which pull requests an
     /// error about that file concerns.
     pub issuers_of_file: BTreeMap<String, Vec<String>>,
+    /// Each `[[federated_domain]]`: Entra ID's copy of its issuer's keys
+    /// ([`crate::decide::federation`]).
+    pub federation: Vec<crate::decide::federation::DomainReport>,
 }
 
 impl Plan {

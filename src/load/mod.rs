@@ -80,6 +80,36 @@ pub struct LoadedIssuer {
     pub keys: Result<IssuerKeys, IssuerError>,
 }
 
+/// The DER of the certificate with this SHA-1 as the issuer's metadata publishes it, read
+/// again: keys are held without their DER once loaded, and `entra apply` sends the
+/// certificate itself. Its SHA-1 is checked, so only the key decided on can be sent.
+pub async fn published_der(
+    settings: &Settings,
+    issuer: &IssuerSettings,
+    fetcher: &Fetcher,
+    sha1: Thumbprint,
+) -> Result<Vec<u8>, String> {
+    for source in &issuer.metadata {
+        let resolved = settings.resolve_source(source);
+        let bytes = metadata::read_source(&resolved, fetcher)
+            .await
+            .map_err(|e| crate::model::secret::redact(&e.to_string()))?;
+        let text = String::from_utf8_lossy(&bytes);
+        for piece in text.split("X509Certificate>").skip(1) {
+            let base64 = piece.split('<').next().unwrap_or("");
+            if let Ok(certificate) = Certificate::from_base64(base64)
+                && certificate.sha1 == sha1
+            {
+                return Ok(certificate.der);
+            }
+        }
+    }
+    Err(format!(
+        "issuer {}'s metadata no longer holds the certificate {sha1}",
+        issuer.name
+    ))
+}
+
 /// Reads every issuer's sources, in keyroll.toml's order.
 pub async fn load_issuers(
     settings: &Settings,
@@ -272,7 +302,7 @@ pub enum LoadError {
     )]
     NoIssuers { file: String },
     #[error(
-        "{file}: no target is configured ([[target]] for config files, [[database]] for tables), so nothing would ever change. Add one, e.g. [[target]] with files = [\"src/**/Web.config\"] and issuers = [\"NAME\"]"
+        "{file}: no target is configured ([[target]] for config files, [[database]] for tables, [[federated_domain]] for Entra ID), so nothing would ever change. Add one, e.g. [[target]] with files = [\"src/**/Web.config\"] and issuers = [\"NAME\"]"
     )]
     NoTargets { file: String },
     #[error("listing target files under {root}: {detail}")]
@@ -315,8 +345,12 @@ pub fn check_settings(settings: &Settings, rules: &RuleSet) -> Result<(), LoadEr
     if settings.issuers.is_empty() {
         return Err(LoadError::NoIssuers { file });
     }
-    // Every kind of target counts: a keyroll.toml may hold only tables.
-    if settings.targets.is_empty() && settings.databases.is_empty() {
+    // Every kind of target counts: a keyroll.toml may hold only tables, or only federated
+    // domains (whose Entra ID copy of the keys keyroll checks).
+    if settings.targets.is_empty()
+        && settings.databases.is_empty()
+        && settings.federated_domains.is_empty()
+    {
         return Err(LoadError::NoTargets { file });
     }
     for target in &settings.targets {

@@ -459,7 +459,7 @@ pub fn scan_transforms(result: &ScanResult) -> String {
     out
 }
 
-pub use plan::{PLAN_SCHEMA, plan_json, plan_markdown, plan_text, unified_diff};
+pub use plan::{PLAN_SCHEMA, domain_text, plan_json, plan_markdown, plan_text, unified_diff};
 pub use pr::*;
 
 #[cfg(test)]

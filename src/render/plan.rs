@@ -1,6 +1,7 @@
 //! `keyroll plan` / `apply`: the plan for people (text, with diffs) and machines (JSON).
 
 use crate::decide::database::{RowChangeKind, RowsFrom};
+use crate::decide::federation::DomainReport;
 use crate::decide::plan::{ChangeKind, Plan};
 use crate::decide::sql::comment_safe;
 use crate::model::cert::rfc3339;
@@ -76,6 +77,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
     ));
     out.push_str(&issuers_text(plan));
+    out.push_str(&federation_text(plan));
     out.push_str(&files_text(plan, color));
     out.push_str(&databases_text(plan));
     out.push_str(&messages_text(plan));
@@ -176,6 +178,48 @@ fn issuers_text(plan: &Plan) -> String {
             ));
         }
     }
+    out
+}
+
+/// Each `[[federated_domain]]`: the certificates AD FS and Entra ID hold, and the verdict.
+fn federation_text(plan: &Plan) -> String {
+    plan.federation.iter().map(domain_text).collect()
+}
+
+/// One federated domain, as `plan` and `entra check` show it.
+pub fn domain_text(report: &DomainReport) -> String {
+    let thumb = |t: Option<crate::model::thumbprint::Thumbprint>| {
+        t.map_or_else(|| "none".to_string(), |t| t.to_string())
+    };
+    let mut out = format!(
+        "\nfederated domain {} (issuer {}, Entra ID)\n",
+        printable(&report.domain),
+        printable(&report.issuer)
+    );
+    out.push_str(&format!(
+        "  AD FS     current {}  next {}\n",
+        thumb(report.adfs_current),
+        thumb(report.adfs_next)
+    ));
+    if report.entra_current.is_some() {
+        out.push_str(&format!(
+            "  Entra ID  current {}  next {}\n",
+            thumb(report.entra_current),
+            thumb(report.entra_next)
+        ));
+    }
+    if let Some(result) = &report.entra_update_result {
+        out.push_str(&format!(
+            "  Entra ID's own update: {}{}\n",
+            printable(result),
+            report
+                .entra_update_ran
+                .as_deref()
+                .map(|at| format!(" (last run {})", printable(at)))
+                .unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!("  {}\n", printable(&report.summary())));
     out
 }
 
@@ -333,6 +377,7 @@ pub fn plan_json(plan: &Plan) -> String {
         "issuers": plan.issuers,
         "files": files,
         "databases": plan.databases,
+        "federated_domains": plan.federation,
         "notes": plan.notes,
         "warnings": plan.warnings,
         "errors": plan.errors,

@@ -256,7 +256,7 @@ const PREFIX: usize = 1024;
 
 pub use crate::model::source::is_url;
 
-async fn read_source(source: &str, fetcher: &Fetcher) -> Result<Vec<u8>, MetadataError> {
+pub(crate) async fn read_source(source: &str, fetcher: &Fetcher) -> Result<Vec<u8>, MetadataError> {
     if is_url(source) {
         Ok(fetcher.get(source).await?.bytes)
     } else {
