@@ -1108,6 +1108,7 @@ async fn db_check_annotates_drift_and_fails_the_step_then_passes_in_step() {
         "{}",
         run.summary
     );
+}
 
 // ---- entra: check ----
 

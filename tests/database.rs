@@ -913,8 +913,14 @@ fn metadata_listing_none_of_the_tables_keys_is_an_identity_change() {
     );
     common::assert_contains(&out, "identity");
     common::assert_contains(&out, "database tenants (table)");
-    exit(&keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"), 1);
-    exit(&keyroll(&repo, &server, &["apply"], "2026-11-29T00:00:00Z"), 1);
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        1,
+    );
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-11-29T00:00:00Z"),
+        1,
+    );
     assert!(migrations(repo.dir.path()).is_empty());
     assert_eq!(server.key_rows(), set(&[&k.old.hex()]));
 }

@@ -607,6 +607,7 @@ mod tests {
                 }],
             })),
             stderr: None,
+            entra: None,
         }
     }
 

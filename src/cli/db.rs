@@ -62,7 +62,7 @@ pub fn db(command: DbCommand, clock: Clock) -> Result<ExitCode> {
     let format = args.format;
     let plan_args = PlanArgs {
         config: args.config,
-        format,
+        format: crate::cli::PlanFormat::Text,
         detailed_exitcode: false,
         accept_identity_change: Vec::new(),
         rules: args.rules,

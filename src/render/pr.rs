@@ -750,7 +750,15 @@ mod pr_body_tests {
         };
         let marker = "<!-- keyroll: {} -->";
         let now = time::OffsetDateTime::UNIX_EPOCH;
-        let body = pr_body(&issuer, &[file(), file()], None, "", marker, PR_BODY_LIMIT, now);
+        let body = pr_body(
+            &issuer,
+            &[file(), file()],
+            None,
+            "",
+            marker,
+            PR_BODY_LIMIT,
+            now,
+        );
         assert!(body.len() <= PR_BODY_LIMIT, "{} bytes", body.len());
         assert!(body.contains("more lines cut to stay under GitHub's size limit"));
         assert!(
