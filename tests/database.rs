@@ -759,6 +759,12 @@ fn point_at_sqlite(dir: &Path) {
 fn roll_publish_and_run(dir: &Path, server: &Server, now: &str, expect_in_body: &[&str]) {
     let check = keyroll_in(dir, server, &["db", "check", "--now", now]);
     exit(&check, 2);
+    let markdown = keyroll_in(dir, server, &["plan", "--format", "markdown", "--now", now]);
+    let markdown = exit(&markdown, 0);
+    common::assert_contains(&markdown, "**Databases**");
+    for needle in expect_in_body.iter().filter(|n| !n.contains("restart")) {
+        common::assert_contains(&markdown, needle);
+    }
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "keyroll init"]);
     let pr = keyroll_in(

@@ -170,6 +170,15 @@ async fn mount_get(server: &MockServer, answer: ResponseTemplate) {
         .await;
 }
 
+/// A fake token endpoint taking the client secret, and a fake Graph answering the read with
+/// `answer`: what most tests start from.
+async fn graph_answering(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    mount_secret_token(&server).await;
+    mount_get(&server, answer).await;
+    server
+}
+
 fn secret_env() -> Vec<(&'static str, &'static str)> {
     vec![("KEYROLL_ENTRA_CLIENT_SECRET", SECRET)]
 }
@@ -531,10 +540,7 @@ async fn a_current_certificate_ad_fs_no_longer_publishes_is_an_error() {
         datetime!(2012-07-25 0:00 UTC),
         datetime!(2014-08-25 0:00 UTC),
     );
-    let server = MockServer::start().await;
-    mount_secret_token(&server).await;
-    mount_get(
-        &server,
+    let server = graph_answering(
         ResponseTemplate::new(200).set_body_json(federation(&gone, Some(&seed.old))),
     )
     .await;
@@ -746,13 +752,9 @@ fn plain_http_graph_urls_are_refused_unless_loopback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_issuers_promotion_threshold_moves_the_promotion_date() {
     let seed = seed();
-    let server = MockServer::start().await;
-    mount_secret_token(&server).await;
-    mount_get(
-        &server,
-        ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)),
-    )
-    .await;
+    let server =
+        graph_answering(ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)))
+            .await;
     let dir = repo(&server.uri(), &[&seed.old, &seed.new]);
     let toml = std::fs::read_to_string(dir.path().join("keyroll.toml")).unwrap();
     std::fs::write(
@@ -825,13 +827,9 @@ async fn a_refused_sign_in_quotes_entras_reason_and_sends_no_graph_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_each_repositorys_entra_verdicts() {
     let seed = seed();
-    let server = MockServer::start().await;
-    mount_secret_token(&server).await;
-    mount_get(
-        &server,
-        ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)),
-    )
-    .await;
+    let server =
+        graph_answering(ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)))
+            .await;
     let dir = repo(&server.uri(), &[&seed.old, &seed.new]);
     let results = tempfile::tempdir().unwrap();
     for (folder, now) in [

@@ -338,6 +338,14 @@ pub fn plan_markdown(plan: &Plan) -> String {
             diff.replace("```", "`\u{200b}``")
         ));
     }
+    let tables: Vec<&crate::decide::database::DatabasePlan> = plan.databases.iter().collect();
+    out.push_str(&super::pr::databases_section(&tables));
+    for domain in &plan.federation {
+        out.push_str(&format!(
+            "\n```text{}```\n",
+            printable_block(&domain_text(domain)).replace("```", "`\u{200b}``")
+        ));
+    }
     let messages = [
         ("Note", plan.notes.clone()),
         ("Warning", plan.warnings.clone()),

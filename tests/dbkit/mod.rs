@@ -218,7 +218,6 @@ impl Mariadb {
     }
 
     fn client(&self, sql: &str, database: Option<&str>) -> std::process::Output {
-        use std::io::Write as _;
         let mut command = Command::new("mariadb");
         command
             .args(["--no-defaults", "--default-character-set=utf8mb4"])
@@ -227,19 +226,7 @@ impl Mariadb {
         if let Some(db) = database {
             command.arg(db);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the mariadb client runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        pipe(command, sql, "the mariadb client runs")
     }
 
     /// Runs SQL (a file's text) with the mariadb client, which stops at the first error.
@@ -257,15 +244,24 @@ impl Drop for Mariadb {
 
 /// Runs SQL with the sqlite3 shell, stopping at the first error (`-bail`).
 pub fn sqlite(file: &Path, sql: &str) -> std::process::Output {
+    let mut command = Command::new("sqlite3");
+    command.arg("-bail").arg(file);
+    pipe(
+        command,
+        sql,
+        "sqlite3 runs (scripts/test installs Debian's sqlite3)",
+    )
+}
+
+/// Runs a database client with `sql` on its standard input, as a migration pipeline feeds it.
+fn pipe(mut command: Command, sql: &str, expect: &str) -> std::process::Output {
     use std::io::Write as _;
-    let mut child = Command::new("sqlite3")
-        .arg("-bail")
-        .arg(file)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("sqlite3 runs (scripts/test installs Debian's sqlite3)");
+        .expect(expect);
     child
         .stdin
         .take()
