@@ -378,6 +378,7 @@ fn escape_property(text: &str) -> String {
 mod plan;
 mod pr;
 pub mod pr_outcome;
+mod pr_report;
 pub mod timeline;
 
 /// What each build configuration trusts once published, per base config with transforms.
@@ -461,6 +462,7 @@ pub fn scan_transforms(result: &ScanResult) -> String {
 
 pub use plan::{PLAN_SCHEMA, domain_text, plan_json, plan_markdown, plan_text, unified_diff};
 pub use pr::*;
+pub use pr_report::*;
 
 #[cfg(test)]
 mod tests {
