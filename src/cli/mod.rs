@@ -72,7 +72,7 @@ pub enum Command {
     Plan(PlanCommandArgs),
     /// Make the planned changes and update keyroll.lock, as one transaction (files with errors are left out and named).
     #[command(
-        after_help = "Examples:\n  keyroll apply\n  keyroll apply --config deploy/keyroll.toml\n  keyroll plan --out plan.json && keyroll apply plan.json   # exactly the reviewed plan\n\nOne apply runs at a time per folder: it holds a lock on .keyroll.lck (ignore it in git) and a second run waits --lock-timeout seconds.\nExit codes: 0 done, 1 error (a file changed by another program, or a saved plan whose inputs changed: nothing written)."
+        after_help = "Examples:\n  keyroll apply\n  keyroll apply --config deploy/keyroll.toml\n  keyroll plan --out plan.json && keyroll apply plan.json   # exactly the reviewed plan\n\nOne apply runs at a time per work tree: it holds a lock on keyroll.lck in the git directory (.keyroll.lck beside keyroll.toml outside a repository), removed when it ends, and a second run waits --lock-timeout seconds.\nExit codes: 0 done, 1 error (a file changed by another program, or a saved plan whose inputs changed: nothing written)."
     )]
     Apply(ApplyArgs),
     /// Write a starter keyroll.toml and keyroll.lock by matching the repository's thumbprints to metadata.
