@@ -9,78 +9,39 @@
 //! tests/contract/package.json); without them this test fails, it never skips.
 
 mod common;
+mod prism;
 use common::git;
+use prism::{Prism, contract_dir};
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn contract_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract")
-}
-
-struct Prism {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 /// Prism serving `description`; with `prefix`, every path of the description is moved
 /// under it (Prism ignores the GHES description's templated server path
 /// `{protocol}://{hostname}/api/v3`, so the copy it serves spells the prefix out).
 fn start_prism(description: &str, prefix: &str, work: &Path) -> Prism {
     let dir = contract_dir();
-    let prism = dir.join("node_modules/.bin/prism");
     let mut spec = dir
         .join("node_modules/@octokit/openapi/generated")
         .join(description);
     assert!(
-        prism.exists() && spec.exists(),
-        "Prism or GitHub's OpenAPI description is missing under {}: run scripts/test, which installs them",
+        spec.exists(),
+        "GitHub's OpenAPI description is missing under {}: run scripts/test, which installs it",
         dir.display()
     );
     if !prefix.is_empty() {
-        let mut doc: serde_json::Value =
+        let doc: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
-        let paths = doc["paths"].as_object().unwrap().clone();
-        doc["paths"] = paths
-            .into_iter()
-            .map(|(p, v)| (format!("{prefix}{p}"), v))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
         spec = work.join(description);
-        std::fs::write(&spec, serde_json::to_vec(&doc).unwrap()).unwrap();
+        std::fs::write(
+            &spec,
+            serde_json::to_vec(&prism::under_prefix(doc, prefix)).unwrap(),
+        )
+        .unwrap();
     }
-    let log = work.join("prism.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&prism)
-        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(&spec)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prism starts");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "Prism did not start"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    Prism { child, log, port }
+    prism::start("mock", &spec, None, work, Duration::from_secs(180))
 }
 
 fn contract_run(description: &str, api_path: &str) {

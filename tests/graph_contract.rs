@@ -9,13 +9,15 @@
 //! tests/contract/package.json); without it this test fails, it never skips.
 
 mod kit;
+mod prism;
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use kit::Key;
+use prism::{Prism, contract_dir};
 use serde_json::json;
 use time::macros::datetime;
 use wiremock::matchers::{method, path};
@@ -25,69 +27,33 @@ const TENANT: &str = "contoso.onmicrosoft.com";
 const GET_PATH: &str = "/v1.0/domains/contoso.com/federationConfiguration";
 const PATCH_PATH: &str = "/v1.0/domains/contoso.com/federationConfiguration/fed-config-1";
 
-fn contract_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract")
-}
-
-struct Prism {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Prism proxying to `upstream`, validating against the kept Graph description with its paths
 /// moved under `/v1.0` (Prism ignores the description's server path
 /// `https://graph.microsoft.com/v1.0/`, so the copy it reads spells it out).
 fn start_prism(upstream: &str, work: &Path) -> Prism {
-    let dir = contract_dir();
-    let prism = dir.join("node_modules/.bin/prism");
-    assert!(
-        prism.exists(),
-        "Prism is missing under {}: run scripts/test, which installs it",
-        dir.display()
+    let text = std::fs::read_to_string(
+        contract_dir().join("graph/graph-v1.0-federationConfiguration.yaml"),
+    )
+    .unwrap();
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(
+        doc["paths"].as_object().unwrap().len(),
+        2,
+        "only the paths keyroll uses are kept"
     );
-    let text =
-        std::fs::read_to_string(dir.join("graph/graph-v1.0-federationConfiguration.yaml")).unwrap();
-    let mut doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    let paths = doc["paths"].as_object().unwrap().clone();
-    assert_eq!(paths.len(), 2, "only the paths keyroll uses are kept");
-    doc["paths"] = paths
-        .into_iter()
-        .map(|(p, v)| (format!("/v1.0{p}"), v))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
     let spec = work.join("graph.json");
-    std::fs::write(&spec, serde_json::to_vec(&doc).unwrap()).unwrap();
-    let log = work.join("prism.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&prism)
-        .args(["proxy", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(&spec)
-        .arg(upstream)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prism starts");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "Prism did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Prism { child, log, port }
+    std::fs::write(
+        &spec,
+        serde_json::to_vec(&prism::under_prefix(doc, "/v1.0")).unwrap(),
+    )
+    .unwrap();
+    prism::start(
+        "proxy",
+        &spec,
+        Some(upstream),
+        work,
+        Duration::from_secs(120),
+    )
 }
 
 fn federation(signing: &Key, next: Option<&Key>) -> serde_json::Value {
