@@ -237,8 +237,7 @@ fn inspect_prints_hostile_metadata_and_a_hostile_path_escaped() {
     );
 
     // A source that does not exist, named with a lone CR, a CR LF and a command: the error
-    // quotes it. The error keeps its own line breaks (some list several problems), so the CR
-    // LF the library quoted still breaks the line; no line reads as a command all the same.
+    // quotes it: its CR LF is escaped too, so the error stays one line.
     let out = keyroll(
         root,
         &[
@@ -251,11 +250,11 @@ fn inspect_prints_hostile_metadata_and_a_hostile_path_escaped() {
     assert!(!out.status.success());
     assert_both_clean("inspect of a missing hostile path", &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(r"missing\r::warning::cr"), "{stderr}");
     assert!(
-        stderr.contains(r"\u{3a}:error title=path::x.xml"),
+        stderr.contains(r"missing\r::warning::cr\r\n::error title=path::x.xml"),
         "{stderr}"
     );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
     // A metadata path in keyroll.toml with a CR LF: plan's issuer error quotes it.
     let toml = std::fs::read_to_string(root.join("keyroll.toml")).unwrap();
@@ -399,4 +398,53 @@ fn a_marker_holding_an_issuer_name_with_a_comment_end_stays_one_comment() {
     // Read back as keyroll reads it.
     let found = keyroll::act::pr::Marker::find(body).expect("the marker parses");
     assert_eq!(found.issuer, name);
+}
+
+/// A parser's message quotes outside text: serde names an unknown keyroll.toml key as it was
+/// written, line breaks included (a quoted TOML key may hold `\n`). The error is still one
+/// line: only the problems of an error that lists several get lines of their own.
+#[test]
+fn an_error_quoting_a_line_break_from_a_parser_message_stays_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    common::copy_dir(&common::demo_dir(), root);
+    let toml = root.join("keyroll.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\"x\\nerror: all clear\\r::error::pwn\" = 1\n");
+    std::fs::write(&toml, text).unwrap();
+    for args in [
+        &["plan", "--config", "keyroll.toml", "--now", NOW][..],
+        &["apply", "--config", "keyroll.toml", "--now", NOW],
+        &["scan", "--config", "keyroll.toml"],
+    ] {
+        let out = keyroll(root, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert_both_clean(args[0], &out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(r"unknown field `x\nerror: all clear\r::error::pwn`"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A lock with two bad rows lists both, one per line, each escaped.
+    std::fs::write(
+        root.join("keyroll.toml"),
+        std::fs::read(common::demo_dir().join("keyroll.toml")).unwrap(),
+    )
+    .unwrap();
+    let lock = root.join("keyroll.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let bad = text.replacen("sha1 = \"", "sha1 = \"\\nerror: forged ", 2);
+    assert_ne!(bad, text);
+    std::fs::write(&lock, bad).unwrap();
+    let out = keyroll(root, &["plan", "--config", "keyroll.toml", "--now", NOW]);
+    assert!(!out.status.success());
+    assert_both_clean("plan with a bad lock", &out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().all(|l| !l.starts_with("error: forged")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(r#"sha1 "\nerror: forged "#), "{stderr}");
 }

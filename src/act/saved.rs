@@ -39,6 +39,8 @@ use crate::model::settings::Settings;
 
 pub const SCHEMA: &str = "keyroll-saved-plan";
 pub const VERSION: u32 = 1;
+/// What [`SavedError::Drift`] says before it lists what changed.
+pub const DRIFT: &str = "the inputs changed since the plan was made, so it is not applied (nothing written); make a new plan and review it";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedError {
@@ -51,7 +53,7 @@ pub enum SavedError {
     )]
     Version { file: String, found: u32 },
     #[error(
-        "{file}: the inputs changed since the plan was made, so it is not applied (nothing written); make a new plan and review it:\n{}",
+        "{file}: {DRIFT}:\n{}",
         .drift.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
     )]
     Drift { file: String, drift: Vec<Drift> },

@@ -15,7 +15,7 @@ use keyroll::model::settings::Settings;
 use keyroll::render::sanitize::{json_controls, printable};
 
 use crate::cli::commands::load_work_tree;
-use crate::cli::io::{Threads, print, runtime, say};
+use crate::cli::io::{ErrorLines, Threads, print, runtime, say};
 use crate::cli::{FetchArgs, Format, PlanArgs, RulesArgs};
 
 #[derive(Debug, Subcommand)]
@@ -256,14 +256,7 @@ fn finish(
         }
     }
     if !errors.is_empty() {
-        anyhow::bail!(
-            "{}",
-            errors
-                .iter()
-                .map(|e| printable(e))
-                .collect::<Vec<_>>()
-                .join("\nerror: ")
-        );
+        return Err(ErrorLines(errors.iter().map(|e| printable(e).into_owned()).collect()).into());
     }
     Ok(if drift.is_empty() {
         ExitCode::SUCCESS

@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use std::io::Write as _;
 
 use keyroll::model::secret::{RedactLines, redact};
-use keyroll::render::sanitize::{json_controls, no_commands, printable_block};
+use keyroll::render::sanitize::{json_controls, no_commands, printable};
 
 /// An environment variable, `None` when unset or empty.
 pub fn env(name: &str) -> Option<String> {
@@ -63,12 +63,105 @@ pub fn say(line: &str) {
     eprintln!("{}", redact(line));
 }
 
-/// The run's error on stderr: redacted, its lines kept (some errors list several problems),
-/// any line break or control character of the outside text it quotes escaped, and no line a
-/// runner would read as a command.
+/// The run's error on stderr, redacted, with no line a runner would read as a command. An
+/// error's text quotes outside text (an entityID, a file name, a TOML key or JSON field named
+/// in a parser's message, a database server's or an API's message) that may hold line breaks:
+/// every line break and control character in it is escaped (`\n`), so the error is one line.
+/// The only line breaks printed are those between the problems of an error that lists
+/// several ([`listed`]), each problem escaped on its own line.
 pub fn say_error(error: &anyhow::Error) {
-    let text = redact(&format!("{error:#}"));
-    eprintln!("error: {}", no_commands(&printable_block(&text)));
+    let text = error.chain().map(cause_text).collect::<Vec<_>>().join(": ");
+    eprintln!("error: {}", no_commands(&redact(&text)));
+}
+
+/// One cause of an error chain as `{:#}` prints it (causes are joined with ": "), escaped.
+fn cause_text(cause: &(dyn std::error::Error + 'static)) -> String {
+    listed(cause).unwrap_or_else(|| printable(&cause.to_string()).into_owned())
+}
+
+/// Several errors that end a command together (each already escaped), one per line, each
+/// after the first with its own `error: `.
+#[derive(Debug)]
+pub struct ErrorLines(pub Vec<String>);
+
+impl std::fmt::Display for ErrorLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\nerror: "))
+    }
+}
+
+impl std::error::Error for ErrorLines {}
+
+/// The text of an error that lists several problems, one per line as its `Display` has them,
+/// each problem escaped: the lock's rows, the paths a scan could not read, the inputs a saved
+/// plan no longer matches, found also inside the errors that carry them transparently.
+fn listed(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use keyroll::act::ActError;
+    use keyroll::act::init::InitError;
+    use keyroll::act::onboard::OnboardError;
+    use keyroll::act::saved::{DRIFT, SavedError};
+    use keyroll::load::LoadError;
+    use keyroll::load::scan::ScanError;
+    use keyroll::model::lock::LockError;
+    fn lock(e: &LockError) -> Option<String> {
+        let LockError::Rows(rows) = e else {
+            return None;
+        };
+        Some(lines(rows.iter().map(ToString::to_string), ""))
+    }
+    fn scan(e: &ScanError) -> Option<String> {
+        let ScanError::Several(errors) = e else {
+            return None;
+        };
+        Some(format!(
+            "{} paths could not be read:\n{}",
+            errors.len(),
+            lines(errors.iter().map(ToString::to_string), "  ")
+        ))
+    }
+    fn act(e: &ActError) -> Option<String> {
+        match e {
+            ActError::Lock(e) => lock(e),
+            _ => None,
+        }
+    }
+    fn lines(items: impl Iterator<Item = String>, indent: &str) -> String {
+        items
+            .map(|item| format!("{indent}{}", printable(&item)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+    if let Some(e) = cause.downcast_ref::<ErrorLines>() {
+        return Some(e.to_string());
+    }
+    if let Some(e) = cause.downcast_ref::<LockError>() {
+        return lock(e);
+    }
+    if let Some(e) = cause.downcast_ref::<ScanError>() {
+        return scan(e);
+    }
+    if let Some(e) = cause.downcast_ref::<ActError>() {
+        return act(e);
+    }
+    if let Some(LoadError::Lock(e)) = cause.downcast_ref::<LoadError>() {
+        return lock(e);
+    }
+    if let Some(InitError::Scan(e)) = cause.downcast_ref::<InitError>() {
+        return scan(e);
+    }
+    if let Some(OnboardError::Init(InitError::Scan(e))) = cause.downcast_ref::<OnboardError>() {
+        return scan(e);
+    }
+    match cause.downcast_ref::<SavedError>()? {
+        SavedError::Drift { file, drift } => Some(format!(
+            "{}: {DRIFT}:\n{}",
+            printable(file),
+            lines(drift.iter().map(ToString::to_string), "  ")
+        )),
+        SavedError::Lock(e) => lock(e),
+        SavedError::Act(e) => act(e),
+        _ => None,
+    }
 }
 
 /// Writes to stdout as `write` makes the output, redacted line by line: no copy of a long

@@ -36,7 +36,8 @@ use crate::load::signature::{
     verify_streamed,
 };
 use pieces::{
-    Batch, BatchRead, Item, ItemRead, Parsed, Piece, WRAPPER, id_carriers, work, workers,
+    Batch, BatchRead, Item, ItemRead, Parsed, Piece, WRAPPER, id_carriers, read_batch, work,
+    workers,
 };
 use window::Window;
 #[doc(hidden)]
@@ -252,12 +253,18 @@ fn normalize_line_ends(text: &str) -> String {
 /// results are merged in document order as they come back. The queue is bounded, so memory
 /// holds a few batches, never the document.
 /// `size` is the document's length in bytes when known (the key list is sized from it).
-pub fn read(
+pub fn read<R: std::io::Read>(
     source: &str,
-    input: impl std::io::Read,
+    input: R,
     skip: usize,
     size: Option<usize>,
 ) -> Result<StreamedXml, Fallback> {
+    if size.is_some_and(|n| n <= Window::<R>::SMALL) {
+        // One batch or two: starting workers (and joining them) costs more than reading the
+        // pieces here, and a parse that starts no thread leaves none behind.
+        let (_, reads) = mpsc::channel::<BatchRead>();
+        return read_with(source, input, skip, size, None, reads);
+    }
     let workers = workers();
     let (queue, batches) = mpsc::sync_channel::<Batch>(workers * 2);
     let batches = Mutex::new(batches);
@@ -271,7 +278,7 @@ pub fn read(
         drop(done);
         // The queue closes with the stream, on success or not: the workers finish and are
         // joined.
-        read_with(source, input, skip, size, queue, reads)
+        read_with(source, input, skip, size, Some(queue), reads)
     })
 }
 
@@ -280,17 +287,18 @@ fn read_with<R: std::io::Read>(
     input: R,
     skip: usize,
     size: Option<usize>,
-    queue: SyncSender<Batch>,
+    queue: Option<SyncSender<Batch>>,
     reads: Receiver<BatchRead>,
 ) -> Result<StreamedXml, Fallback> {
     let mut stream = Stream {
         source,
-        queue: Some(queue),
+        inline: queue.is_none(),
+        queue,
         reads,
         sent: 0,
         merged: 0,
         waiting: BTreeMap::new(),
-        reader: Reader::from_reader(Window::new(input, skip)),
+        reader: Reader::from_reader(Window::new(input, skip, size)),
         containers: Vec::new(),
         items: Vec::new(),
         text: String::new(),
@@ -336,6 +344,8 @@ struct RootSignature {
 
 struct Stream<'s, R: std::io::Read> {
     source: &'s str,
+    /// Batches are read here, not by workers (a small document).
+    inline: bool,
     /// Batches to the workers (`None` once closed), their results back, how many were
     /// sent and merged, and results that came back before an earlier batch's.
     queue: Option<SyncSender<Batch>>,
@@ -755,9 +765,13 @@ impl<R: std::io::Read> Stream<'_, R> {
                 items: std::mem::take(&mut self.items),
                 root_ids: Arc::new(self.root_ids.clone()),
             };
+            self.sent += 1;
+            if self.inline {
+                let read = read_batch(self.source, batch);
+                return self.take_in(read);
+            }
             let queue = self.queue.as_ref().ok_or(Fallback::Invalid)?;
             queue.send(batch).map_err(|_| Fallback::Invalid)?;
-            self.sent += 1;
         }
         while let Ok(read) = self.reads.try_recv() {
             self.take_in(read)?;

@@ -291,32 +291,36 @@ pub(super) fn work(source: &str, queue: &Mutex<Receiver<Batch>>, done: &Sender<B
             Err(_) => return,
         };
         let Ok(batch) = batch else { return };
-        let items = batch
-            .items
-            .into_iter()
-            .map(|item| match item {
-                Item::Piece(piece) => {
-                    ItemRead::Piece(read_piece(source, &batch.text, &piece, &batch.root_ids))
-                }
-                Item::Between {
-                    canonical,
-                    carriers,
-                } => ItemRead::Between {
-                    canonical,
-                    carriers,
-                },
-            })
-            .collect();
-        let mut text = batch.text;
-        text.clear();
-        let read = BatchRead {
-            number: batch.number,
-            items,
-            text,
-        };
-        if done.send(read).is_err() {
+        if done.send(read_batch(source, batch)).is_err() {
             return;
         }
+    }
+}
+
+/// One batch's pieces read, on a worker or (a small document) on the reading thread.
+pub(super) fn read_batch(source: &str, batch: Batch) -> BatchRead {
+    let items = batch
+        .items
+        .into_iter()
+        .map(|item| match item {
+            Item::Piece(piece) => {
+                ItemRead::Piece(read_piece(source, &batch.text, &piece, &batch.root_ids))
+            }
+            Item::Between {
+                canonical,
+                carriers,
+            } => ItemRead::Between {
+                canonical,
+                carriers,
+            },
+        })
+        .collect();
+    let mut text = batch.text;
+    text.clear();
+    BatchRead {
+        number: batch.number,
+        items,
+        text,
     }
 }
 

@@ -24,23 +24,38 @@ pub(super) struct Window<R> {
     /// Byte-order mark bytes still to drop (hashed, but not part of the text).
     skip: usize,
     eof: bool,
+    /// Bytes asked of the input per read: [`Self::CHUNK`], or less for a small document.
+    chunk: usize,
 }
 
 impl<R: Read> Window<R> {
     const CHUNK: usize = 256 * 1024;
 
-    pub(super) fn new(inner: R, skip: usize) -> Self {
+    /// A document of at most this many bytes is hashed on the reading thread: a thread of its
+    /// own costs more to start than hashing it does.
+    pub(super) const SMALL: usize = 512 * 1024;
+
+    /// `size`: the document's length when known. A small document is read in one chunk of
+    /// its own size (not a zeroed 256 KiB one) and hashed in place.
+    pub(super) fn new(inner: R, skip: usize, size: Option<usize>) -> Self {
+        let small = size.filter(|&n| n <= Self::SMALL);
+        // One byte more than the document, so the first read takes all of it.
+        let chunk = small.map_or(Self::CHUNK, |n| (n + 1).clamp(4096, Self::CHUNK));
         Window {
             inner,
-            buf: Vec::with_capacity(Self::CHUNK * 2),
+            buf: Vec::with_capacity(chunk * 2),
             pos: 0,
             base: 0,
             keep: 0,
             counter: Counter::default(),
-            hasher: Hasher::new(),
+            hasher: match small {
+                Some(_) => Hasher::InPlace(sha2::Sha256::new()),
+                None => Hasher::new(),
+            },
             total: 0,
             skip,
             eof: false,
+            chunk,
         }
     }
 
@@ -76,7 +91,7 @@ impl<R: Read> Window<R> {
     pub(super) fn read_more(&mut self) -> io::Result<bool> {
         self.compact();
         let length = self.buf.len();
-        self.buf.resize(length + Self::CHUNK, 0);
+        self.buf.resize(length + self.chunk, 0);
         let n = loop {
             match self.inner.read(&mut self.buf[length..]) {
                 Ok(n) => break n,
@@ -138,7 +153,7 @@ impl<R: Read> Window<R> {
     /// Drops what is neither kept nor unread, counting its lines first.
     pub(super) fn compact(&mut self) {
         let drop_to = ((self.keep.max(self.base) - self.base) as usize).min(self.pos);
-        if drop_to < Self::CHUNK / 4 {
+        if drop_to < self.chunk / 4 {
             return;
         }
         let offset = self.base + drop_to as u64;
