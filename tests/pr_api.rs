@@ -10,6 +10,8 @@ use common::{assert_ok, copy_dir, demo_dir, git};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -64,9 +66,11 @@ impl Fixture {
     }
 }
 
-/// GitHub's Git Database API over a real bare repository.
+/// GitHub's Git Database API over a real bare repository. `flaky_ref`: the next ref created
+/// is answered with a 502 after it is made (GitHub may answer so once it has done the work).
 struct GitBacked {
     bare: PathBuf,
+    flaky_ref: Arc<AtomicBool>,
 }
 
 impl Respond for GitBacked {
@@ -119,9 +123,22 @@ impl Respond for GitBacked {
         } else if p.ends_with("/git/refs") {
             let name = body["ref"].as_str().unwrap();
             match repo.reference(name, oid(&body["sha"]), false, "api") {
+                Ok(_) if self.flaky_ref.swap(false, Ordering::SeqCst) => {
+                    ResponseTemplate::new(502).set_body_json(json!({"message": "Server Error"}))
+                }
                 Ok(_) => ResponseTemplate::new(201).set_body_json(json!({"ref": name})),
                 Err(_) => ResponseTemplate::new(422)
                     .set_body_json(json!({"message": "Reference already exists"})),
+            }
+        } else if let Some(name) = p.split("/git/ref/").nth(1) {
+            assert_eq!(request.method.as_str(), "GET");
+            let name = format!("refs/{}", name.replace("%2F", "/"));
+            match repo.find_reference(&name) {
+                Ok(r) => ResponseTemplate::new(200).set_body_json(json!({
+                    "ref": name,
+                    "object": {"type": "commit", "sha": r.target().unwrap().to_string()},
+                })),
+                Err(_) => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
             }
         } else if let Some(name) = p.split("/git/refs/").nth(1) {
             // `{ref}` is one segment: `heads%2Fkeyroll%2F…`.
@@ -154,6 +171,10 @@ fn pull(number: u64, body: &str, sha: &str) -> Value {
 }
 
 async fn github(fx: &Fixture, pulls: Value) -> MockServer {
+    github_with(fx, pulls, false).await
+}
+
+async fn github_with(fx: &Fixture, pulls: Value, flaky_ref: bool) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("{REPO_PATH}/pulls")))
@@ -164,6 +185,7 @@ async fn github(fx: &Fixture, pulls: Value) -> MockServer {
     Mock::given(path_regex(format!("^{REPO_PATH}/git/")))
         .respond_with(GitBacked {
             bare: fx.bare.clone(),
+            flaky_ref: Arc::new(AtomicBool::new(flaky_ref)),
         })
         .mount(&server)
         .await;
@@ -193,6 +215,7 @@ fn keyroll_pr(work: &Path, api: &str, now: &str, token: &str) -> Value {
         .args(["--token", token])
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITHUB_ACTIONS")
+        .env("KEYROLL_TEST_FAST_RETRY", "1")
         .current_dir(work)
         .output()
         .expect("keyroll runs");
@@ -461,4 +484,30 @@ fn a_dry_run_lists_every_api_call_with_its_full_path() {
         .unwrap();
     assert_ok(&out);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("/git/"));
+}
+
+/// A ref GitHub made but answered with a 502: keyroll sends the create again (a ref made
+/// twice is the same ref), GitHub refuses it as existing, and keyroll looks: the branch
+/// points at its commit, so the pull request is made. Before, the run failed on the 422.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ref_created_but_answered_with_a_5xx_is_found_not_failed() {
+    let fx = Fixture::demo(None);
+    let server = github_with(&fx, json!([]), true).await;
+    let report = run_pr(&fx, &server, NOW).await;
+    let o = &report["issuers"][0];
+    assert_eq!(o["operation"], "created", "{report:#}");
+    let head = fx.remote_head(BRANCH).expect("the ref was created");
+    assert_eq!(o["head_sha"], head.as_str());
+    let calls = calls(&server).await;
+    let refs: Vec<&String> = calls.iter().filter(|c| c.contains("/git/ref")).collect();
+    assert_eq!(
+        refs,
+        vec![
+            &format!("POST {REPO_PATH}/git/refs"),
+            &format!("POST {REPO_PATH}/git/refs"),
+            &format!("GET {REPO_PATH}/git/ref/heads%2Fkeyroll%2Fcontoso-adfs"),
+        ],
+        "{calls:#?}"
+    );
+    assert!(calls.contains(&format!("POST {REPO_PATH}/pulls")));
 }

@@ -266,3 +266,18 @@ mod tests {
         );
     }
 }
+
+/// The GitHub client's retries. Tests shorten the waits (`KEYROLL_TEST_FAST_RETRY=1`); real
+/// runs keep GitHub's.
+pub fn retry_policy() -> keyroll::act::github::RetryPolicy {
+    use keyroll::act::github::RetryPolicy;
+    if env("KEYROLL_TEST_FAST_RETRY").is_some() {
+        RetryPolicy {
+            attempts: 2,
+            backoff: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(1),
+        }
+    } else {
+        RetryPolicy::default()
+    }
+}

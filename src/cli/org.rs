@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use keyroll::act::dashboard::{self, Published, RepoResult};
+use keyroll::act::github::GitHub;
 use keyroll::act::github::target::{self, Given, Target};
-use keyroll::act::github::{GitHub, RetryPolicy};
 use keyroll::load::snapshot::Manifest;
 use keyroll::model::clock::Clock;
 
-use crate::cli::io::{self, Threads, count, env, print_as_is, say};
+use crate::cli::io::{self, Threads, count, env, print_as_is, retry_policy, say};
 use crate::cli::{DashboardArgs, DiscoverArgs, Format, OnboardArgs, SnapshotArgs};
 
 /// The organisation commands' look-ups run side by side on two worker threads.
@@ -24,19 +24,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// Tests shorten the client's waits (`KEYROLL_TEST_FAST_RETRY=1`); real runs keep GitHub's.
-fn retry_policy() -> RetryPolicy {
-    if env("KEYROLL_TEST_FAST_RETRY").is_some() {
-        RetryPolicy {
-            attempts: 2,
-            backoff: std::time::Duration::from_millis(10),
-            max_wait: std::time::Duration::from_secs(1),
-        }
-    } else {
-        RetryPolicy::default()
-    }
 }
 
 pub fn snapshot(args: SnapshotArgs, clock: Clock) -> Result<ExitCode> {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use keyroll::act::github::RetryPolicy;
 use keyroll::act::github::target::{self, Given};
 use keyroll::act::pr::{Base, PrOptions};
 use keyroll::act::saved::SavedPlan;
@@ -19,7 +18,7 @@ use keyroll::model::settings::Settings;
 use keyroll::render;
 use keyroll::render::sanitize::{json_controls, printable};
 
-use crate::cli::io::{self, Threads, count, print, say};
+use crate::cli::io::{self, Threads, count, print, retry_policy, say};
 use crate::cli::{PlanFormat, PrArgs};
 
 pub fn pr(args: PrArgs, clock: Clock) -> Result<ExitCode> {
@@ -95,7 +94,7 @@ fn options(
         api_url: target.api_url,
         remote_url: target.remote_url,
         token: target.token,
-        retry: RetryPolicy::default(),
+        retry: retry_policy(),
         body_limit: render::PR_BODY_LIMIT,
     })
 }

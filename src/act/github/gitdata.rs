@@ -90,9 +90,43 @@ impl GitHub {
         } else {
             let path = format!("/repos/{}/{}/git/refs", repo.owner, repo.name);
             let body = json!({ "ref": format!("refs/heads/{branch}"), "sha": sha });
-            self.call(reqwest::Method::POST, &path, Some(&body)).await?;
+            if let Err(error) = self.call(reqwest::Method::POST, &path, Some(&body)).await {
+                // The create is sent again after a timeout or a 5xx, which GitHub may answer
+                // after making the ref: the repeat is then refused (422, "Reference already
+                // exists"). A branch that exists and points at `sha` is what was asked for;
+                // one pointing elsewhere (another run's) is the error it was.
+                let refused = matches!(error, GitHubError::Status { status: 422, .. });
+                if refused && self.branch_sha(repo, branch).await?.as_deref() == Some(sha) {
+                    return Ok(());
+                }
+                return Err(error);
+            }
         }
         Ok(())
+    }
+
+    /// `GET /repos/{o}/{r}/git/ref/heads%2F<branch>`: the commit the branch points at, `None`
+    /// when there is no such branch.
+    async fn branch_sha(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Ref {
+            object: Created,
+        }
+        let path = format!(
+            "/repos/{}/{}/git/ref/{}",
+            repo.owner,
+            repo.name,
+            query_escape(&format!("heads/{branch}"))
+        );
+        match self.call(reqwest::Method::GET, &path, None).await {
+            Ok(Some(v)) => Ok(Some(Self::decode::<Ref>("GET", &path, v)?.object.sha)),
+            Ok(None) | Err(GitHubError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// A `POST` whose answer names what it made by `sha`. Made again when sent twice, such a
