@@ -250,6 +250,21 @@ pub fn append(path: &std::path::Path, text: &str) -> Result<()> {
         .with_context(|| format!("appending to {}", path.display()))
 }
 
+/// The GitHub client's retries. Tests shorten the waits (`KEYROLL_TEST_FAST_RETRY=1`); real
+/// runs keep GitHub's.
+pub fn retry_policy() -> keyroll::act::github::RetryPolicy {
+    use keyroll::act::github::RetryPolicy;
+    if env("KEYROLL_TEST_FAST_RETRY").is_some() {
+        RetryPolicy {
+            attempts: 2,
+            backoff: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(1),
+        }
+    } else {
+        RetryPolicy::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -264,20 +279,5 @@ mod tests {
             std::fs::read_to_string(&file).unwrap(),
             "a=***\nb=https://***@h/\n"
         );
-    }
-}
-
-/// The GitHub client's retries. Tests shorten the waits (`KEYROLL_TEST_FAST_RETRY=1`); real
-/// runs keep GitHub's.
-pub fn retry_policy() -> keyroll::act::github::RetryPolicy {
-    use keyroll::act::github::RetryPolicy;
-    if env("KEYROLL_TEST_FAST_RETRY").is_some() {
-        RetryPolicy {
-            attempts: 2,
-            backoff: std::time::Duration::from_millis(10),
-            max_wait: std::time::Duration::from_secs(1),
-        }
-    } else {
-        RetryPolicy::default()
     }
 }
