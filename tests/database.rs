@@ -524,11 +524,12 @@ fn race(server: Server) {
     };
     let published = [k.old.hex(), k.new.hex()];
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Before either thread connects: the reader may connect first.
+    sqlx::any::install_default_drivers();
     let app = {
         let (url, published, stop) = (url.clone(), published.clone(), stop.clone());
         std::thread::spawn(move || {
             tokio_rt().block_on(async move {
-                sqlx::any::install_default_drivers();
                 let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
                 let mut refreshes = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {

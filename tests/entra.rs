@@ -892,3 +892,152 @@ async fn the_dashboard_shows_each_repositorys_entra_verdicts() {
         "{summary}"
     );
 }
+
+/// Entra ID holds the old key as current and AD FS's current key only as its next
+/// certificate; AD FS now publishes a third key. Writing the third into the next slot would
+/// push out the key AD FS signs with (the lockout `entra apply` exists to prevent): apply
+/// refuses, sends no PATCH, and says what to do first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_never_pushes_out_the_key_ad_fs_signs_with_from_the_next_slot() {
+    let seed = seed();
+    let third = Key::new(
+        "ADFS Signing - adfs.contoso.com (2015)",
+        datetime!(2014-07-20 0:00 UTC),
+        datetime!(2015-07-20 0:00 UTC),
+    );
+    let server = graph_answering(
+        ResponseTemplate::new(200).set_body_json(federation(&seed.old, Some(&seed.new))),
+    )
+    .await;
+    let dir = repo(&server.uri(), &[&seed.old, &seed.new, &third]);
+    // 2014-07-21: AD FS signs with the 2014 key (promoted on 07-10), the 2015 key is next.
+    let out = keyroll(
+        dir.path(),
+        &["entra", "apply"],
+        "2014-07-21T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "Entra ID holds {}, the key AD FS signs with, only as its next certificate, so AD FS's next key {} cannot be added",
+            seed.new.hex(),
+            third.hex()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !graph_requests(&server)
+            .await
+            .iter()
+            .any(|r| r.starts_with("PATCH")),
+        "nothing is written"
+    );
+}
+
+/// A next certificate in Entra ID that AD FS never published is trusted by Entra for the
+/// domain (a planted backdoor): an error, never "in step".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_certificate_ad_fs_does_not_publish_is_an_error() {
+    let seed = seed();
+    let rogue = Key::new(
+        "Not AD FS",
+        datetime!(2014-01-01 0:00 UTC),
+        datetime!(2016-01-01 0:00 UTC),
+    );
+    let server = graph_answering(
+        ResponseTemplate::new(200).set_body_json(federation(&seed.old, Some(&rogue))),
+    )
+    .await;
+    let dir = repo(&server.uri(), &[&seed.old]);
+    for command in ["check", "apply"] {
+        let out = keyroll(
+            dir.path(),
+            &["entra", command],
+            "2014-07-01T00:00:00Z",
+            &secret_env(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!(
+                "Entra ID trusts a next certificate AD FS does not publish: {}",
+                rogue.hex()
+            )),
+            "{command}: {}",
+            text(&out)
+        );
+    }
+    assert!(
+        !graph_requests(&server)
+            .await
+            .iter()
+            .any(|r| r.starts_with("PATCH"))
+    );
+}
+
+/// keyroll.toml is repository content: a login or Graph URL naming another https host would
+/// get the client secret or the access token. Only Microsoft's hosts (or a loopback fake).
+#[test]
+fn credentials_go_only_to_microsofts_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keyroll.toml"),
+        format!("[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n\n[[federated_domain]]\ndomain = \"contoso.com\"\nissuer = \"adfs\"\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nlogin_url = \"https://login.attacker.example\"\n"),
+    )
+    .unwrap();
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check"],
+        "2014-07-01T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("login_url \"https://login.attacker.example\" is not one of Microsoft's hosts for it (login.microsoftonline.com, "),
+        "{}",
+        text(&out)
+    );
+    assert_no_secret(&out, &[SECRET]);
+}
+
+/// `--allow-http` (which `keyroll()` passes, for the loopback fakes) lets `entra` read the AD
+/// FS metadata over plain http only from a loopback host: a key slipped into the document on the wire would be written into Entra ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_reads_metadata_over_http_only_from_loopback() {
+    let seed = seed();
+    let server =
+        graph_answering(ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)))
+            .await;
+    let dir = repo(&server.uri(), &[&seed.old]);
+    let toml = std::fs::read_to_string(dir.path().join("keyroll.toml")).unwrap();
+    // 192.0.2.1 (TEST-NET-1): never reached; the scheme is refused before any connection.
+    std::fs::write(
+        dir.path().join("keyroll.toml"),
+        toml.replace(
+            "metadata = [\"FederationMetadata.xml\"]",
+            "metadata = [\"http://192.0.2.1/FederationMetadata/2007-06/FederationMetadata.xml\"]",
+        ),
+    )
+    .unwrap();
+    let out = keyroll(
+        dir.path(),
+        &["entra", "apply"],
+        "2014-07-01T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "refusing plain http:// here: a key read from it would be written to Entra ID"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !graph_requests(&server)
+            .await
+            .iter()
+            .any(|r| r.starts_with("PATCH"))
+    );
+}

@@ -158,6 +158,15 @@ fn entra_rows(entra: &Value, attention: &mut Vec<String>, failures: &mut Vec<Str
                 "lockout: Entra ID's current certificate {} is not published by AD FS any more",
                 field("entra_current")
             ),
+            Some("unpublished-next") => format!(
+                "Entra ID trusts a next certificate AD FS does not publish: {}",
+                field("entra_next")
+            ),
+            Some("current-in-next-slot") => format!(
+                "Entra ID holds {}, the key AD FS signs with, only as its next certificate: set it as the current one before AD FS's next key {} can be added",
+                field("adfs_current"),
+                field("next")
+            ),
             _ => field("detail"),
         };
         failures.push(format!(

@@ -67,6 +67,22 @@ pub enum SavedError {
         detail: String,
         version: String,
     },
+    #[error(
+        "{file}: the plan is dated {as_of}, later than now ({now}); a plan from the future is not applied (make it again)"
+    )]
+    Future {
+        file: String,
+        as_of: String,
+        now: String,
+    },
+    #[error(
+        "{file}: the plan is out of date: decided again now ({now}), the same inputs give {detail} (a document gone stale, a key past its grace period or expired); make the plan again and review it"
+    )]
+    OutOfDate {
+        file: String,
+        now: String,
+        detail: String,
+    },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
@@ -545,14 +561,18 @@ impl SavedPlan {
     /// plan (another key, a config left trusting nothing, malformed XML, a lock that
     /// "remembers" a key) is refused, and every write has passed the load rules and the
     /// lockout guard, as `pr --plan` does.
+    /// Returns what was written and the plan as decided again (its errors and warnings are
+    /// the run's: the saved file's own are not trusted).
     pub fn replan_and_write(
         &self,
         file: &Path,
         inputs: &Inputs,
         rules: &crate::model::rules::RuleSet,
-    ) -> Result<Applied, SavedError> {
-        let plan = self.replan(file, inputs, &Tree::Work, rules)?;
-        Ok(act::write_plan(&plan, inputs)?)
+        now: OffsetDateTime,
+    ) -> Result<(Applied, Plan), SavedError> {
+        let plan = self.replan(file, inputs, &Tree::Work, rules, now)?;
+        let applied = act::write_plan(&plan, inputs)?;
+        Ok((applied, plan))
     }
 
     /// `pr --plan PLAN`: checks the inputs read now (from the tree the pull requests target),
@@ -563,10 +583,20 @@ impl SavedPlan {
         inputs: &Inputs,
         tree: &Tree<'_>,
         rules: &crate::model::rules::RuleSet,
+        now: OffsetDateTime,
     ) -> Result<Plan, SavedError> {
         let lock = lock_bytes(&inputs.settings, tree, &inputs.lock)?;
         self.check(file, inputs, lock.as_deref())?;
         let as_of = self.as_of_time(&file.display().to_string())?;
+        // `as_of` is the file's word: a plan dated later than now would have its grace
+        // periods and expiries judged in the future.
+        if as_of > now + time::Duration::minutes(5) {
+            return Err(SavedError::Future {
+                file: file.display().to_string(),
+                as_of: self.as_of.clone(),
+                now: rfc3339(now),
+            });
+        }
         let plan = crate::decide::decide(inputs, rules, as_of);
         let again = SavedPlan::new(inputs, &plan, lock.as_deref());
         let differ = |detail: String| SavedError::Decision {
@@ -598,6 +628,38 @@ impl SavedPlan {
         }
         if again.lock_after != self.lock_after {
             return Err(differ("keyroll.lock's new text differs".into()));
+        }
+        // Time passed since the plan was made: the same inputs decided now must still make
+        // these changes (keyroll.lock's dates are the plan's, so its text is not compared), or
+        // a document that went stale, a key removed before its grace period ends, or a
+        // lockout the guard would refuse now would be written.
+        if now != as_of {
+            let current = crate::decide::decide(inputs, rules, now);
+            let bytes = |p: &Plan| -> Vec<(String, Vec<u8>)> {
+                p.files
+                    .iter()
+                    .map(|f| (f.display.clone(), f.after.clone()))
+                    .collect()
+            };
+            let out_of_date = |detail: String| SavedError::OutOfDate {
+                file: file.display().to_string(),
+                now: rfc3339(now),
+                detail,
+            };
+            if bytes(&current) != bytes(&plan) {
+                return Err(out_of_date("other changes to the files".into()));
+            }
+            if current.errors.len() > plan.errors.len() {
+                return Err(out_of_date(format!(
+                    "an error: {}",
+                    current
+                        .errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .find(|e| !plan.errors.iter().any(|p| p.to_string() == *e))
+                        .unwrap_or_default()
+                )));
+            }
         }
         Ok(plan)
     }

@@ -271,22 +271,23 @@ pub fn apply(args: ApplyArgs, clock: Clock) -> Result<ExitCode> {
     let rules = args.plan.rules.load()?;
     // Decided again as `plan` decided it: the same acceptances must be given again.
     let inputs = load_work_tree(&args.plan, &settings, &rules, clock.now())?;
-    let applied = saved.replan_and_write(file, &inputs, &rules)?;
+    let (applied, plan) = saved.replan_and_write(file, &inputs, &rules, clock.now())?;
     say(&format!(
         "plan {} (as of {})",
         printable(&file.display().to_string()),
         printable(&saved.as_of)
     ));
     report_applied(&applied);
-    for warning in &saved.warnings {
+    // The errors and warnings of the plan as decided again, not the file's (which anyone
+    // holding it could have emptied).
+    for warning in &plan.warnings {
         say(&format!("warning: {}", printable(warning)));
     }
-    for error in &saved.errors {
-        say(&format!("error: {}", printable(error)));
+    for error in &plan.errors {
+        say(&format!("error: {}", printable(&error.to_string())));
     }
-    if !saved.errors.is_empty() {
-        // A saved plan keeps its errors as text: whether each names a file is not known here.
-        let n = saved.errors.len();
+    if !plan.errors.is_empty() {
+        let n = plan.errors.len();
         anyhow::bail!(
             "the saved plan has {}: what {} was not written (every other change was)",
             count(n, "error"),

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use keyroll::act::entra::{Credential, Entra, EntraOptions, NO_CREDENTIAL};
 use keyroll::decide::federation::{DomainReport, EntraRead, add_to_plan};
 use keyroll::load::Tree;
-use keyroll::load::fetch::Fetcher;
+use keyroll::load::fetch::{FetchOptions, Fetcher};
 use keyroll::model::clock::Clock;
 use keyroll::model::settings::{FederatedDomain, Settings};
 use keyroll::render::sanitize::{json_controls, printable};
@@ -38,7 +38,10 @@ pub fn run(command: EntraCommand, clock: Clock) -> Result<ExitCode> {
     let rules = args.rules.load()?;
     let now = clock.now();
     let rt = runtime(Threads::Current)?;
-    let fetcher = Fetcher::new(args.fetch.options())?;
+    let fetcher = Fetcher::new(FetchOptions {
+        http_loopback_only: true,
+        ..args.fetch.options()
+    })?;
     let mut inputs = rt.block_on(keyroll::load::load(
         &settings,
         &rules,

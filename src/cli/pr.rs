@@ -41,7 +41,7 @@ pub fn pr(args: PrArgs, clock: Clock) -> Result<ExitCode> {
     inputs.accept_identity_change = args.plan.accept_identity_change.iter().cloned().collect();
     let plan = match &saved {
         // Exactly the saved plan, if what it read is what the base holds now.
-        Some((file, saved)) => saved.replan(file, &inputs, &tree, &rules)?,
+        Some((file, saved)) => saved.replan(file, &inputs, &tree, &rules, now)?,
         None => keyroll::decide::decide(&inputs, &rules, now),
     };
     say_planned(&inputs, &tree, &plan);

@@ -135,8 +135,11 @@ pub fn decide_all(
                 db,
                 layout: &layout,
                 view,
-                // Rows no issuer of this target knows are decided once, with the first.
-                owns_unknown: index == 0,
+                // Rows no issuer of this target knows are decided once, with the first; and
+                // not at all while an issuer of the table failed to load (its rows would look
+                // unknown, and it may be the only key it has there).
+                owns_unknown: index == 0
+                    && db.issuers.iter().all(|o| views.contains_key(o.as_str())),
                 others: db
                     .issuers
                     .iter()
@@ -159,7 +162,46 @@ pub fn decide_all(
             }
         }
     }
+    unique_versions(plans);
     record
+}
+
+/// Every migration of a run has the run's time as its version; a migration tool (Flyway)
+/// refuses two files with one version in a folder, and two issuers whose names differ only
+/// in punctuation (`a.b`, `a-b`) would even get one file name. Where a folder gets more than
+/// one file, each gets its own version: `V<time>_1__…`, `V<time>_2__…`, in plan order.
+fn unique_versions(plans: &mut [DatabasePlan]) {
+    let folder = |p: &DatabasePlan| {
+        p.migration
+            .display
+            .rsplit_once('/')
+            .map_or(String::new(), |(f, _)| f.to_string())
+    };
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for p in plans.iter() {
+        *count.entry(folder(p)).or_default() += 1;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for p in plans.iter_mut() {
+        let f = folder(p);
+        if count[&f] < 2 {
+            continue;
+        }
+        let n = seen.entry(f).or_default();
+        *n += 1;
+        let rename = |name: &str| name.replacen("__keyroll_", &format!("_{n}__keyroll_"), 1);
+        let file = p
+            .migration
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .map(rename);
+        if let Some(file) = file {
+            p.migration.path.set_file_name(file);
+        }
+        let (dir, name) = p.migration.display.rsplit_once('/').unwrap_or(("", ""));
+        p.migration.display = format!("{dir}/{}", rename(name));
+    }
 }
 
 struct Target<'a> {
@@ -360,7 +402,29 @@ impl Target<'_> {
                     }
                 }
                 Verdict::Drop(reason) => {
-                    if here && !(matches!(reason, Reason::Unknown) && settings.policy.keep_unknown)
+                    // A table with no issuer column is shared: a row another issuer of it
+                    // still keeps (the same certificate, published by both) stays.
+                    let kept_by = self
+                        .layout
+                        .k2
+                        .is_none()
+                        .then(|| {
+                            self.others.iter().find(|o| {
+                                o.knows(&t)
+                                    && !matches!(
+                                        o.verdict(&t, settings, self.now),
+                                        Verdict::Drop(_)
+                                    )
+                            })
+                        })
+                        .flatten();
+                    if let (true, Some(other)) = (here, kept_by) {
+                        notes.push(format!(
+                            "{t}: kept: issuer {} still trusts it, and the table is shared",
+                            other.settings.name
+                        ));
+                    } else if here
+                        && !(matches!(reason, Reason::Unknown) && settings.policy.keep_unknown)
                     {
                         after.remove(&t);
                         ledger.record(

@@ -64,6 +64,16 @@ pub enum Verdict {
     },
     /// Entra's current certificate is no longer in the AD FS metadata.
     StaleCurrent { entra_current: Thumbprint },
+    /// Entra's next certificate is one AD FS does not publish: Entra ID accepts tokens it
+    /// signs (a rogue next certificate is how a federated domain is taken over).
+    UnpublishedNext { entra_next: Thumbprint },
+    /// AD FS signs with a key Entra ID holds only as its next certificate, and AD FS publishes
+    /// a further key: setting that as the next certificate would push out the key sign-ins use,
+    /// so `entra apply` does not; Entra's current certificate must be set to it first.
+    CurrentInNextSlot {
+        adfs_current: Thumbprint,
+        next: Thumbprint,
+    },
     /// Entra ID was not read (no credential): nothing is known about it.
     NotChecked { why: String },
     /// The issuer's keys or Entra's state could not be read.
@@ -107,7 +117,11 @@ impl DomainReport {
     /// The key `entra apply` sets as Entra's next certificate, when that is what is missing.
     pub fn to_apply(&self) -> Option<Thumbprint> {
         match &self.verdict {
-            Verdict::NextMissing { next, .. } => Some(*next),
+            // Never a write that pushes out the key AD FS signs with (the verdict already
+            // says so; this holds whatever the verdict's rules become).
+            Verdict::NextMissing { next, .. } if self.entra_next != self.adfs_current => {
+                Some(*next)
+            }
             _ => None,
         }
     }
@@ -147,6 +161,12 @@ impl DomainReport {
             ),
             Verdict::StaleCurrent { entra_current } => format!(
                 "lockout: Entra ID's current certificate {entra_current} is not published by AD FS any more; update it with Update-MgDomainFederationConfiguration"
+            ),
+            Verdict::UnpublishedNext { entra_next } => format!(
+                "Entra ID trusts a next certificate AD FS does not publish: {entra_next} (tokens it signs are accepted for the domain); find out who set it, then remove or replace it with Update-MgDomainFederationConfiguration"
+            ),
+            Verdict::CurrentInNextSlot { adfs_current, next } => format!(
+                "Entra ID holds {adfs_current}, the key AD FS signs with, only as its next certificate, so AD FS's next key {next} cannot be added without pushing it out (entra apply does not): set Entra ID's signingCertificate to {adfs_current} first (Update-MgDomainFederationConfiguration), then run entra apply"
             ),
             Verdict::NotChecked { why } => format!("Entra ID not read: {why}"),
             Verdict::Error { detail } => detail.clone(),
@@ -286,7 +306,22 @@ fn verdict(
             entra_current: state.signing.sha1,
         };
     }
+    if let Some(entra_next) = &state.next
+        && !published.contains_key(&entra_next.sha1)
+    {
+        return Verdict::UnpublishedNext {
+            entra_next: entra_next.sha1,
+        };
+    }
     match timeline.next {
+        // `entra apply` writes only the next slot: never while it holds the key AD FS signs
+        // with (Entra's current certificate is then an older one).
+        Some(next) if !held(next.sha1) && state.signing.sha1 != current.sha1 => {
+            Verdict::CurrentInNextSlot {
+                adfs_current: current.sha1,
+                next: next.sha1,
+            }
+        }
         Some(next) if !held(next.sha1) => {
             let promotion = next.not_before + timeline.threshold;
             Verdict::NextMissing {

@@ -201,9 +201,16 @@ impl Sql<'_> {
             Dialect::Mssql => format!(
                 "IF NOT ({condition})\nBEGIN\n    RAISERROR(N'{message}', 16, 1);\n    ROLLBACK TRANSACTION;\n    RETURN;\nEND;"
             ),
-            Dialect::Postgres => format!(
-                "DO $$ BEGIN IF NOT ({condition}) THEN RAISE EXCEPTION '{message}'; END IF; END $$;"
-            ),
+            Dialect::Postgres => {
+                // The body is dollar-quoted: its tag must not occur in it, or a value in the
+                // condition (an entityID from metadata holding `$$`) would end the body and
+                // run what follows as statements of its own.
+                let body = format!(
+                    "BEGIN IF NOT ({condition}) THEN RAISE EXCEPTION '{message}'; END IF; END"
+                );
+                let tag = dollar_tag(&body);
+                format!("DO {tag}{body}{tag};")
+            }
             // Neither has a statement that raises outside a stored program: a scalar
             // subquery with two rows (MySQL, MariaDB) and malformed JSON (SQLite) fail the
             // statement, and with it the migration run.
@@ -215,6 +222,20 @@ impl Sql<'_> {
             ),
         }
     }
+}
+
+/// A PostgreSQL dollar-quote tag (`$keyroll$`, `$keyroll1$`, …) that `body` does not hold.
+fn dollar_tag(body: &str) -> String {
+    (0..)
+        .map(|n: u32| {
+            if n == 0 {
+                "$keyroll$".to_string()
+            } else {
+                format!("$keyroll{n}$")
+            }
+        })
+        .find(|tag| !body.contains(tag.as_str()))
+        .expect("some tag is free")
 }
 
 /// The statements for a decision's changes, each preceded by a comment saying why.

@@ -51,7 +51,11 @@ pub fn url_of(db: &DatabaseSettings) -> Result<Option<String>, DbError> {
         return Ok(None);
     };
     match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => Ok(Some(url)),
+        Ok(url) if !url.trim().is_empty() => {
+            // Redacted from every output from here on, whatever error quotes it.
+            let _ = crate::model::secret::Secret::new(url.as_str());
+            Ok(Some(url))
+        }
         _ => Ok(None),
     }
 }
@@ -59,11 +63,20 @@ pub fn url_of(db: &DatabaseSettings) -> Result<Option<String>, DbError> {
 /// Checks a URL's scheme against the target's dialect before connecting: a PostgreSQL URL
 /// on a `dialect = "mysql"` target would read one table and write SQL for another.
 pub fn check_scheme(db: &DatabaseSettings, url: &str) -> Result<(), DbError> {
+    // Only a URL's short scheme is ever named: a connection string that is not a URL
+    // (`host=… password=…`, ADO.NET's `Data Source=…;Password=…`) is not quoted at all.
     let scheme = url
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+        .split_once("://")
+        .map(|(scheme, _)| scheme)
+        .or_else(|| url.split_once(':').map(|(scheme, _)| scheme))
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 16
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .map(str::to_ascii_lowercase);
+    let scheme = scheme.as_deref().unwrap_or_default();
     let fits = match db.dialect {
         Dialect::Postgres => scheme == "postgres" || scheme == "postgresql",
         Dialect::Mysql => scheme == "mysql" || scheme == "mariadb",
@@ -79,11 +92,18 @@ pub fn check_scheme(db: &DatabaseSettings, url: &str) -> Result<(), DbError> {
             db.url_env.as_deref().unwrap_or_default()
         )
     } else {
-        format!(
-            "the URL in {} is a {scheme:?} URL, but the target's dialect is {}",
-            db.url_env.as_deref().unwrap_or_default(),
-            db.dialect.as_str()
-        )
+        if scheme.is_empty() {
+            format!(
+                "the value of {} is not a URL (scheme://…); keyroll does not quote it, it may hold a password",
+                db.url_env.as_deref().unwrap_or_default()
+            )
+        } else {
+            format!(
+                "the URL in {} is a {scheme:?} URL, but the target's dialect is {}",
+                db.url_env.as_deref().unwrap_or_default(),
+                db.dialect.as_str()
+            )
+        }
     };
     Err(DbError::Target {
         name: db.name.clone(),

@@ -13,6 +13,9 @@ pub const USER_AGENT: &str = concat!("keyroll/", env!("CARGO_PKG_VERSION"));
 pub struct FetchOptions {
     /// Allows plain `http://` for the URL the user named (never for a host a redirect names).
     pub allow_http: bool,
+    /// With `allow_http`, only to a loopback host: `entra` writes a key it reads into Entra
+    /// ID, where a key slipped into a document on the wire would take over the domain.
+    pub http_loopback_only: bool,
     pub connect_timeout: Duration,
     /// The deadline for one source, every attempt and wait between attempts included
     /// (`--timeout`): a stalled server costs this long, not this long per attempt.
@@ -31,6 +34,7 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             allow_http: false,
+            http_loopback_only: false,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(60),
             max_bytes: 10 * 1024 * 1024,
@@ -50,6 +54,10 @@ fn attempts_text(attempts: u32) -> String {
 pub enum FetchError {
     #[error("{url}: refusing plain http:// (use https, or --allow-http for a trusted network)")]
     InsecureScheme { url: String },
+    #[error(
+        "{url}: refusing plain http:// here: a key read from it would be written to Entra ID, and --allow-http allows only a loopback host for that"
+    )]
+    HttpNotLoopback { url: String },
     #[error("{url}: not a valid URL: {detail}")]
     BadUrl { url: String, detail: String },
     #[error("{url}: DNS lookup failed: {detail}")]
@@ -210,6 +218,15 @@ impl Fetcher {
         })?;
         match parsed.scheme() {
             "https" => {}
+            "http"
+                if self.options.http_loopback_only
+                    && !parsed.host_str().is_some_and(|h| {
+                        crate::model::settings::is_loopback_host(h)
+                            || crate::model::settings::is_loopback_host(&format!("[{h}]"))
+                    }) =>
+            {
+                return Err(FetchError::HttpNotLoopback { url: shown });
+            }
             "http" if self.options.allow_http => {}
             "http" => return Err(FetchError::InsecureScheme { url: shown }),
             other => {

@@ -94,11 +94,11 @@ impl Settings {
                     ));
                 }
             }
-            for (key, url) in [
-                ("graph_url", &entry.graph_url),
-                ("login_url", &entry.login_url),
+            for (key, url, hosts) in [
+                ("graph_url", &entry.graph_url, GRAPH_HOSTS),
+                ("login_url", &entry.login_url, LOGIN_HOSTS),
             ] {
-                if let Some(why) = entra_url_problem(url) {
+                if let Some(why) = entra_url_problem(url, hosts) {
                     return Err(at(
                         &format!("{key} ="),
                         format!("federated_domain \"{}\": {key} {url:?} {why}", entry.domain),
@@ -110,8 +110,28 @@ impl Settings {
     }
 }
 
-/// Why a Graph or login URL is refused: https, or plain http to a loopback host only.
-pub fn entra_url_problem(url: &str) -> Option<String> {
+/// Microsoft's Graph hosts: the global service and the national clouds (US Government L4 and
+/// L5 (DoD), China operated by 21Vianet).
+pub const GRAPH_HOSTS: &[&str] = &[
+    "graph.microsoft.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "microsoftgraph.chinacloudapi.cn",
+];
+
+/// Microsoft Entra ID's sign-in hosts, for the same clouds.
+pub const LOGIN_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+];
+
+/// Why a Graph or login URL is refused: https to one of Microsoft's `hosts`, or plain http to
+/// a loopback host (a test's fake). keyroll.toml is repository content: a URL it names gets
+/// the client secret or assertion (login) and the access token (Graph), so a change to it
+/// must not send them to a host of the changer's choosing.
+pub fn entra_url_problem(url: &str, hosts: &[&str]) -> Option<String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Some("is not a URL (https://host)".into());
     };
@@ -122,8 +142,14 @@ pub fn entra_url_problem(url: &str) -> Option<String> {
     if rest.contains(['?', '#']) {
         return Some("must not carry a query or fragment".into());
     }
+    let name = host.split(':').next().unwrap_or("");
     match scheme {
-        "https" => None,
+        "https" if is_loopback_host(host) => None,
+        "https" if hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) => None,
+        "https" => Some(format!(
+            "is not one of Microsoft's hosts for it ({}); keyroll sends credentials only there",
+            hosts.join(", ")
+        )),
         "http" if is_loopback_host(host) => None,
         "http" => Some("is plain http to a host that is not loopback; use https".into()),
         other => Some(format!("has the scheme {other}:, not https")),
