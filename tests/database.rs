@@ -645,6 +645,25 @@ fn connection_and_schema_errors_name_the_target_and_change_nothing() {
     let out = exit(&out, 1);
     common::assert_contains(&out, "but the target's dialect is sqlite");
     assert!(!out.contains("hunter2"), "{out}");
+    // A connection string that is not a URL (libpq's key=value, ADO.NET's) is never quoted.
+    for value in [
+        "host=db.example.com user=app password=Hunter2Secret dbname=app",
+        "Data Source=db;User ID=sa;Password=Hunter2Secret",
+    ] {
+        for args in [&["db", "check"][..], &["plan"]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+                .args(args)
+                .args(["--now", "2026-11-29T00:00:00Z", "--config"])
+                .arg(repo.path("keyroll.toml"))
+                .env(URL_VAR, value)
+                .output()
+                .unwrap();
+            let said = text(&out);
+            assert!(!out.status.success(), "{said}");
+            common::assert_contains(&said, "is not a URL (scheme://…)");
+            assert!(!said.to_lowercase().contains("hunter2"), "{said}");
+        }
+    }
 
     let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
         .args(["db", "check", "--now", "2026-11-29T00:00:00Z", "--config"])
@@ -930,4 +949,122 @@ fn metadata_listing_none_of_the_tables_keys_is_an_identity_change() {
     );
     assert!(migrations(repo.dir.path()).is_empty());
     assert_eq!(server.key_rows(), set(&[&k.old.hex()]));
+}
+
+/// An entityID from metadata holding `$$` (PostgreSQL's dollar quote) stays inside the
+/// closing check's body: the migration runs as written, and nothing after `$$` runs as a
+/// statement of its own (it dropped a table when the body was quoted with a bare `$$`).
+#[test]
+fn an_entity_id_holding_dollar_quotes_stays_inside_the_postgres_check() {
+    let k = keys();
+    let server = Server::Postgres(dbkit::Postgres::start());
+    let hostile = "https://sts.example/x$$; DROP TABLE victims; --";
+    server.run_ok(&format!(
+        "CREATE TABLE victims (x INTEGER);
+CREATE SCHEMA \"Identity\";
+CREATE TABLE \"Identity\".\"ClaimIssuer\" (\"ID\" SERIAL PRIMARY KEY, \"Name\" VARCHAR(200), \"Issuer\" VARCHAR(400), \"Thumbprint\" VARCHAR(200), \"Description\" VARCHAR(400), \"Uri\" VARCHAR(400), \"UseForLogin\" INTEGER);
+CREATE TABLE \"Identity\".\"ClaimRealmIssuer\" (\"IssuerID\" INTEGER NOT NULL, \"RealmID\" INTEGER NOT NULL);
+INSERT INTO \"Identity\".\"ClaimIssuer\" (\"Name\", \"Issuer\", \"Thumbprint\", \"Description\", \"Uri\", \"UseForLogin\") VALUES ('AAD', '{hostile}', '{}', 'x', 'y', 1);",
+        k.old.hex()
+    ));
+    let repo = repo(&server, "k2-claim-issuer", &[&k.old, &k.new]);
+    repo.write("metadata.xml", &kit::metadata(hostile, &[&k.old, &k.new]));
+    let sql = apply_migration(&repo, &server, "2026-11-29T00:00:00Z");
+    assert!(!sql.contains("DO $$"), "{sql}");
+    server.run_ok(&sql);
+    assert_eq!(
+        server.query_strings("SELECT CAST(COUNT(*) AS TEXT) FROM victims"),
+        vec!["0".to_string()],
+        "the table is still there"
+    );
+    assert_eq!(
+        server
+            .query_strings(&format!(
+                "SELECT \"Thumbprint\" FROM \"Identity\".\"ClaimIssuer\" WHERE \"Thumbprint\" = '{}'",
+                k.new.hex()
+            ))
+            .len(),
+        1
+    );
+}
+
+/// Two issuers share one VS2013 table (it has no issuer column), and both published the
+/// old certificate. One stops publishing it and its grace period ends: the row stays while
+/// the other still trusts it. Each issuer's migration has its own Flyway version.
+#[test]
+fn a_shared_table_keeps_a_key_another_issuer_still_trusts() {
+    let k = keys();
+    let server = Server::sqlite();
+    server.create_vs2013(&[k.old.hex()], &[TENANT]);
+    let repo = Repo::with_settings(&format!(
+        "[[issuer]]\nname = \"aad\"\nmetadata = [\"metadata.xml\"]\n\n[[issuer]]\nname = \"aad.two\"\nmetadata = [\"two.xml\"]\n\n[[database]]\nname = \"tenants\"\npreset = \"vs2013-tenant-registry\"\ndialect = \"sqlite\"\nissuers = [\"aad\", \"aad.two\"]\ntenant = \"{TENANT}\"\nmigrations = \"db/keyroll\"\nurl_env = \"{URL_VAR}\"\n\n[policy]\nremove_after = \"7d\"\n"
+    ));
+    git(repo.dir.path(), &["init", "-q"]);
+    let second = Key::new(
+        "second",
+        time::macros::datetime!(2026-11-20 0:00 UTC),
+        time::macros::datetime!(2028-01-01 0:00 UTC),
+    );
+    publish(&repo, &[&k.old, &k.new]);
+    repo.write(
+        "two.xml",
+        &kit::metadata("https://two.example/", &[&k.old, &second]),
+    );
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+    let files = migrations(repo.dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    let version = |p: &PathBuf| {
+        p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split("__")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(version(&files[0]), version(&files[1]), "{files:?}");
+    for f in &files {
+        server.run_ok(&std::fs::read_to_string(f).unwrap());
+    }
+    assert_eq!(
+        server.key_rows(),
+        set(&[&k.old.hex(), &k.new.hex(), &second.hex()])
+    );
+    // aad stops publishing the old key; past its grace period it would drop it, but aad.two
+    // still publishes it.
+    publish(&repo, &[&k.new]);
+    // keyroll.lock records that aad stopped publishing it (its grace period starts).
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-12-01T00:00:00Z"),
+        0,
+    );
+    let out = keyroll(
+        &repo,
+        &server,
+        &["plan", "--format", "json"],
+        "2026-12-20T00:00:00Z",
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["databases"],
+        serde_json::json!([]),
+        "no change to the table: {plan:#}"
+    );
+    let before = migrations(repo.dir.path()).len();
+    exit(
+        &keyroll(&repo, &server, &["apply"], "2026-12-20T00:00:00Z"),
+        0,
+    );
+    for f in migrations(repo.dir.path()).iter().skip(before) {
+        server.run_ok(&std::fs::read_to_string(f).unwrap());
+    }
+    assert!(
+        server.key_rows().contains(&k.old.hex()),
+        "{:?}",
+        server.key_rows()
+    );
 }

@@ -663,3 +663,60 @@ fn every_key_read_lies_inside_the_signed_element_and_outside_every_signature() {
     }
     assert!(valid >= 4, "{valid} documents verified");
 }
+
+/// A saved plan is judged when it is applied, not only when it was made: its `as_of` is the
+/// file's word. A document that went stale since, or a plan dated in the future (its grace
+/// periods and expiries judged then), is refused, nothing written; and the errors `apply`
+/// reports are the plan's as decided again, not the file's (emptied, they hid a failure).
+#[test]
+fn a_saved_plan_is_judged_at_the_time_it_is_applied() {
+    let k = keys();
+    let repo = Repo::new("");
+    let valid_until = keyroll::model::cert::rfc3339(repo.start + time::Duration::days(3));
+    let fresh_for_three_days = unsigned(&k.current, &k.next).replace(
+        "validUntil=\"2031-01-01T00:00:00Z\"",
+        &format!("validUntil=\"{valid_until}\""),
+    );
+    assert_ne!(fresh_for_three_days, unsigned(&k.current, &k.next));
+    repo.metadata(&fresh_for_three_days);
+    let out = repo.run(0, &["plan", "--out", "plan.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Five days later the document is stale: a plain apply refuses it, and so does the plan.
+    repo.refused(5, &["apply"], "is stale");
+    let said = repo.refused(5, &["apply", "plan.json"], "the plan is out of date");
+    assert!(said.contains("is stale"), "{said}");
+    // A plan made "in four days" applied today: refused.
+    repo.metadata(&unsigned(&k.current, &k.next));
+    let out = repo.run(4, &["plan", "--out", "plan.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    repo.refused(
+        0,
+        &["apply", "plan.json"],
+        "a plan from the future is not applied",
+    );
+
+    // An issuer whose metadata is missing fails; its error emptied from the file still
+    // fails the apply, and is named.
+    let toml = repo.read("keyroll.toml");
+    repo.write(
+        "keyroll.toml",
+        &format!(
+            "{toml}\n[[issuer]]\nname = \"other\"\nmetadata = [\"missing.xml\"]\n\n[[target]]\nfiles = [\"Other.config\"]\nissuers = [\"other\"]\n"
+        ),
+    );
+    repo.write("Other.config", &web_config(&[(sha1(&k.current), "other")]));
+    let out = repo.run(0, &["plan", "--out", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    edit_plan(&repo, |plan| plan["errors"] = serde_json::json!([]));
+    let out = repo.run(0, &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: issuer other:") && text(&out).contains("missing.xml"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        repo.read("Web.config").contains(&sha1(&k.next)),
+        "adfs's change is written"
+    );
+}

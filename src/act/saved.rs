@@ -646,19 +646,16 @@ impl SavedPlan {
                 now: rfc3339(now),
                 detail,
             };
-            if bytes(&current) != bytes(&plan) {
-                return Err(out_of_date("other changes to the files".into()));
-            }
-            if current.errors.len() > plan.errors.len() {
-                return Err(out_of_date(format!(
-                    "an error: {}",
-                    current
-                        .errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .find(|e| !plan.errors.iter().any(|p| p.to_string() == *e))
-                        .unwrap_or_default()
-                )));
+            let new_error = current
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .find(|e| !plan.errors.iter().any(|p| p.to_string() == *e));
+            if bytes(&current) != bytes(&plan) || current.errors.len() > plan.errors.len() {
+                return Err(out_of_date(match new_error {
+                    Some(error) => format!("an error: {error}"),
+                    None => "other changes to the files".into(),
+                }));
             }
         }
         Ok(plan)
