@@ -1068,3 +1068,62 @@ fn a_shared_table_keeps_a_key_another_issuer_still_trusts() {
         server.key_rows()
     );
 }
+
+/// Rows as the app compares them. PostgreSQL and SQLite compare exactly: a key stored in
+/// lowercase, or as its x5t (base64url), is not matched by the registry, so it is not
+/// "in step": `db apply` stores the uppercase form and removes the other.
+fn stored_forms_story(server: Server) {
+    use base64::Engine as _;
+    let k = keys();
+    let lower = k.old.hex().to_lowercase();
+    let x5t =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hex::decode(k.new.hex()).unwrap());
+    server.create_vs2013(&[lower, x5t], &[TENANT]);
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+    let out = exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        2,
+    );
+    common::assert_contains(&out, "is not stored as the 40 uppercase hexadecimal digits");
+    exit(
+        &keyroll(&repo, &server, &["db", "apply"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+    assert_eq!(server.key_rows(), set(&[&k.old.hex(), &k.new.hex()]));
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+    // A run-wide error (a time out of range) decides nothing: never "in step".
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "9999-12-30T00:00:00Z"),
+        1,
+    );
+}
+
+#[test]
+fn rows_in_another_form_are_not_in_step_on_sqlite() {
+    stored_forms_story(Server::sqlite());
+}
+
+/// MariaDB (as SQL Server) compares with PAD SPACE and ignoring case: a current key stored
+/// in lowercase with a trailing space does match, so it is kept as it is, and the next key
+/// is added (before, the row was taken for a pasted one: its delete counted itself as the
+/// current key, and the closing check rolled every migration back).
+#[test]
+fn a_row_mariadb_pads_to_the_key_counts_and_the_next_key_is_added() {
+    let k = keys();
+    let server = Server::Mariadb(dbkit::Mariadb::start());
+    let padded = format!("{} ", k.old.hex().to_lowercase());
+    server.create_vs2013(std::slice::from_ref(&padded), &[TENANT]);
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+    exit(
+        &keyroll(&repo, &server, &["db", "apply"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+    assert_eq!(server.key_rows(), set(&[&padded, &k.new.hex()]));
+    exit(
+        &keyroll(&repo, &server, &["db", "check"], "2026-11-29T00:00:00Z"),
+        0,
+    );
+}

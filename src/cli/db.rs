@@ -172,7 +172,16 @@ fn errors_of(plan: &Plan, chosen: &[&DatabaseSettings]) -> Vec<String> {
                 chosen.iter().any(|d| &d.name == database)
             }
             PlanError::Issuer { issuer, .. } => chosen.iter().any(|d| d.issuers.contains(issuer)),
-            _ => false,
+            // A run-wide error (the time given is out of range): nothing was decided, so
+            // nothing may read as "in step".
+            PlanError::Time(_) => true,
+            // Each of these names a file or a federated domain: not the tables' concern.
+            PlanError::Unreadable { .. }
+            | PlanError::Lockout { .. }
+            | PlanError::AmbiguousRegistry { .. }
+            | PlanError::NoReplacement { .. }
+            | PlanError::Patch(_)
+            | PlanError::Federation { .. } => false,
         })
         .map(|e| e.to_string())
         .collect()

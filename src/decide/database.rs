@@ -14,7 +14,7 @@ use super::plan::{KeyAction, PlanError, Reason};
 use super::sql;
 use crate::load::database::{Live, LiveTable};
 use crate::load::{Inputs, IssuerKeys};
-use crate::model::database::{DatabaseSettings, Layout, Preset};
+use crate::model::database::{DatabaseSettings, Dialect, Layout, Preset};
 use crate::model::thumbprint::{self, Thumbprint};
 
 /// Where the rows a decision started from came from.
@@ -261,6 +261,42 @@ impl Target<'_> {
         }
     }
 
+    /// What a stored value is to the app: the key it matches, and why the row is junk (to be
+    /// deleted by its stored value, its clean form added) when the app's own comparison does
+    /// not match it. The app compares the stored text with the 40 uppercase hexadecimal
+    /// digits WIF computes: exactly in PostgreSQL and SQLite; in SQL Server and MySQL/MariaDB
+    /// their default collations ignore case and trailing spaces (PAD SPACE), so such a row
+    /// does match, and must not be deleted and inserted again (the insert would find it, and
+    /// the delete's guard would count the very row it deletes).
+    fn stored_form(&self, value: &str) -> (Option<Thumbprint>, Option<String>) {
+        let report = thumbprint::check(value);
+        let clean = report.thumbprint();
+        let lenient = matches!(self.db.dialect, Dialect::Mssql | Dialect::Mysql);
+        if let Some(t) = clean {
+            let hex = t.to_upper_hex();
+            let compared = if lenient {
+                value.trim_end_matches(' ')
+            } else {
+                value
+            };
+            let matches = compared == hex || (lenient && compared.eq_ignore_ascii_case(&hex));
+            if matches {
+                return (clean, None);
+            }
+        }
+        let mut junk: Vec<String> = report
+            .removed
+            .iter()
+            .map(|n| format!("contains {n}"))
+            .collect();
+        if junk.is_empty() && clean.is_some() {
+            junk.push(
+                "is not stored as the 40 uppercase hexadecimal digits the app compares with".into(),
+            );
+        }
+        (clean, (!junk.is_empty()).then(|| junk.join("; ")))
+    }
+
     /// The live rows that are this issuer's: K2 rows by their issuer URI; otherwise every
     /// row but those another issuer of this target knows (and unknown rows only for the
     /// first issuer).
@@ -276,14 +312,7 @@ impl Target<'_> {
                     continue;
                 }
             }
-            let report = thumbprint::check(&row.value);
-            let clean = report.thumbprint();
-            let junk: Vec<String> = report
-                .removed
-                .iter()
-                .map(|n| format!("contains {n}"))
-                .collect();
-            let junk = (!junk.is_empty()).then(|| junk.join("; "));
+            let (clean, junk) = self.stored_form(&row.value);
             if self.layout.k2.is_none() {
                 let known_here = clean.is_some_and(|t| self.view.knows(&t));
                 let known_elsewhere =
@@ -476,7 +505,16 @@ impl Target<'_> {
         })?;
         match (live, from) {
             (Some(ids), _) => {
-                (!ids.iter().any(|i| i.eq_ignore_ascii_case(&tenant))).then_some(tenant)
+                // As the app compares (see `stored_form`).
+                let lenient = matches!(self.db.dialect, Dialect::Mssql | Dialect::Mysql);
+                let held = |i: &String| {
+                    if lenient {
+                        i.trim_end_matches(' ').eq_ignore_ascii_case(&tenant)
+                    } else {
+                        *i == tenant
+                    }
+                };
+                (!ids.iter().any(held)).then_some(tenant)
             }
             (None, RowsFrom::Nothing) => Some(tenant),
             (None, _) => None,
