@@ -10,7 +10,7 @@ use crate::load::database::{DbError, connect, target_error, url_of};
 use crate::model::database::DatabaseSettings;
 
 /// Runs one table's statements in a transaction through its `url_env` connection.
-pub async fn run_statements(db: &DatabaseSettings, plan: &DatabasePlan) -> Result<(), DbError> {
+pub async fn run_statements(db: &DatabaseSettings, plans: &[&DatabasePlan]) -> Result<(), DbError> {
     let Some(url) = url_of(db)? else {
         return Err(DbError::Target {
             name: db.name.clone(),
@@ -25,10 +25,13 @@ pub async fn run_statements(db: &DatabaseSettings, plan: &DatabasePlan) -> Resul
         .begin()
         .await
         .map_err(|e| target_error(db, "starting a transaction", &e))?;
-    for (index, statement) in plan.statements.iter().enumerate() {
+    // Every issuer's statements for the table in one transaction: the table is changed
+    // whole or not at all (one issuer's check failing rolls back the others' changes too).
+    let statements: Vec<&String> = plans.iter().flat_map(|p| &p.statements).collect();
+    for (index, statement) in statements.iter().enumerate() {
         // Statements are built from quoted, checked names and literals of thumbprints,
         // tenant IDs and entityIDs (decide/sql.rs); raw_sql runs a K2 pair in one call.
-        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe((*statement).clone()))
             .execute(&mut *tx)
             .await
         {
@@ -38,7 +41,7 @@ pub async fn run_statements(db: &DatabaseSettings, plan: &DatabasePlan) -> Resul
                 &format!(
                     "statement {} of {} failed; the transaction is rolled back, nothing changed",
                     index + 1,
-                    plan.statements.len()
+                    statements.len()
                 ),
                 &e,
             ));

@@ -101,28 +101,28 @@ pub fn db(command: DbCommand, clock: Clock) -> Result<ExitCode> {
     if !apply || !errors.is_empty() {
         return finish(&plan, &chosen, &errors, format, apply);
     }
-    let work: Vec<(&DatabaseSettings, &DatabasePlan)> = chosen
-        .iter()
-        .flat_map(|db| {
-            plan.databases
-                .iter()
-                .filter(move |p| p.database == db.name)
-                .map(move |p| (*db, p))
-        })
-        .collect();
     let runtime = runtime(Threads::Current)?;
-    for (db, table_plan) in &work {
-        runtime.block_on(keyroll::act::database::run_statements(db, table_plan))?;
+    for db in &chosen {
+        let plans: Vec<&DatabasePlan> = plan
+            .databases
+            .iter()
+            .filter(|p| p.database == db.name)
+            .collect();
+        if plans.is_empty() {
+            continue;
+        }
+        runtime.block_on(keyroll::act::database::run_statements(db, &plans))?;
+        let n: usize = plans.iter().map(|p| p.statements.len()).sum();
+        let issuers: Vec<String> = plans
+            .iter()
+            .map(|p| printable(&p.issuer).into_owned())
+            .collect();
         say(&format!(
-            "database \"{}\": ran {} statement{} for issuer {} in one transaction",
+            "database \"{}\": ran {n} statement{} for issuer{} {} in one transaction",
             db.name,
-            table_plan.statements.len(),
-            if table_plan.statements.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            printable(&table_plan.issuer)
+            if n == 1 { "" } else { "s" },
+            if issuers.len() == 1 { "" } else { "s" },
+            issuers.join(", ")
         ));
     }
     // Read again: what the table holds now is what counts.
