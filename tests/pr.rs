@@ -372,9 +372,12 @@ async fn closes_its_pull_request_and_deletes_the_branch_when_nothing_is_left() {
             format!("DELETE {REPO_PATH}/git/refs/heads/{BRANCH}"),
         ]
     );
-    assert_eq!(
-        body_of(&server, "PATCH", &format!("{REPO_PATH}/pulls/7")).await,
-        json!({"state": "closed"})
+    let closing = body_of(&server, "PATCH", &format!("{REPO_PATH}/pulls/7")).await;
+    assert_eq!(closing["state"], "closed");
+    let closed_body = closing["body"].as_str().unwrap().to_string();
+    assert!(
+        closed_body.contains("\"closed_by_keyroll\":true"),
+        "the marker says keyroll closed it: {closed_body}"
     );
     let comment = body_of(&server, "POST", &format!("{REPO_PATH}/issues/7/comments")).await;
     assert!(
@@ -383,6 +386,68 @@ async fn closes_its_pull_request_and_deletes_the_branch_when_nothing_is_left() {
             .unwrap()
             .contains("nothing is left to change")
     );
+
+    // The hand edit is reverted and the same key set is wanted again: keyroll's own close is
+    // not a person's "no", so a new pull request is proposed.
+    common::git(&fx.work, &["revert", "--no-edit", "HEAD"]);
+    common::git(&fx.work, &["push", "-q", "origin", "HEAD:main"]);
+    let server = MockServer::start().await;
+    mock_pulls(
+        &server,
+        json!([pull(7, "closed", false, &closed_body, "abc")]),
+    )
+    .await;
+    mock_create(&server, 8).await;
+    let report = run_pr(&fx, &server, NOW).await;
+    assert_eq!(outcome(&report)["operation"], "created", "{report:#}");
+    assert_eq!(outcome(&report)["number"], 8);
+}
+
+/// A config of the issuer that cannot be read (malformed on main mid-roll) says nothing about
+/// whether the new key is trusted: the open pull request is neither closed nor rewritten, and
+/// the run fails for the issuer naming the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_config_leaves_the_open_pull_request_as_it_is() {
+    let fx = Fixture::demo();
+    let body = first_run(&fx).await;
+    for file in [
+        "src/Contoso.Web/Web.config",
+        "src/Contoso.Api/identity.config",
+    ] {
+        let path = fx.work.join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("<oops\n");
+        std::fs::write(&path, text).unwrap();
+    }
+    fx.commit_and_push("a bad merge");
+    let server = MockServer::start().await;
+    mock_pulls(&server, json!([pull(7, "open", false, &body, "abc")])).await;
+    mock_any_write(&server).await;
+    let (work, api) = (fx.work.clone(), server.uri());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_keyroll"))
+            .args(["pr", "--format", "json", "--now", NOW, "--api-url", &api])
+            .args(["--token", "test-token-123"])
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_ACTIONS")
+            .current_dir(&work)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(outcome(&report)["operation"], "failed", "{report:#}");
+    assert!(
+        outcome(&report)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Web.config"),
+        "{report:#}"
+    );
+    assert_eq!(calls(&server).await, vec![format!("GET {REPO_PATH}/pulls")]);
+    assert_ne!(out.status.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

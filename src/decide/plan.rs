@@ -452,6 +452,17 @@ impl Plan {
                     _ => false,
                 })
                 .collect(),
+            file_errors: self
+                .errors
+                .iter()
+                .filter(|e| {
+                    e.file().is_some_and(|f| {
+                        self.issuers_of_file
+                            .get(f)
+                            .is_some_and(|names| names.iter().any(|n| n == issuer))
+                    })
+                })
+                .collect(),
         }
     }
 }
@@ -465,6 +476,8 @@ pub struct IssuerSlice<'a> {
     pub lock_before: &'a Lock,
     pub lock_after: Lock,
     pub errors: Vec<&'a PlanError>,
+    /// Errors of files the issuer's keys are trusted in (the file could not be decided).
+    pub file_errors: Vec<&'a PlanError>,
 }
 
 impl IssuerSlice<'_> {

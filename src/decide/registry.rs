@@ -183,11 +183,24 @@ pub fn rollover(
             }
         }
     }
+    // A registry whose keys a deploy tool fills in (`#{AdfsThumbprint}`): a key added beside
+    // the placeholder becomes a second equal `<add>` once the deploy puts the same key there,
+    // and WIF refuses the config. Nothing is added to it; the note says what to set instead.
+    let placeholder = file.entries_of(registry.index).find(|e| e.placeholder);
     for t in view.keys.published.keys() {
         if present.contains_key(t) {
             continue;
         }
         match view.verdict(t, settings, now) {
+            Verdict::Want(reason) if placeholder.is_some() => {
+                let p = placeholder.expect("checked");
+                let why = format!(
+                    "not added: this registry's keys are filled in at deploy time (placeholder {} at {display}:{}), and an added key would be a duplicate WIF refuses once the deploy sets the same one; set it in the deploy's variables",
+                    p.raw, p.line
+                );
+                notes.push(format!("{display}:{}: {t} ({issuer}) {why}", registry.line));
+                ledger.record(issuer, *t, KeyAction::Ignore, format!("{reason}; {why}"));
+            }
             Verdict::Want(reason) => {
                 if let Some(line) = withdrawn_by(file, registry.index, t) {
                     // A person removed it on purpose; keyroll reports and never overrides.

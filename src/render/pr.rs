@@ -399,7 +399,7 @@ fn cut_at_line(text: &str, max: usize) -> (String, usize) {
 /// CR and control characters that would break the row), `|` escaped. Unlike
 /// `sanitize::md_cell` it stays prose, not a code span: reasons and notes are keyroll's words.
 fn markdown_cell(text: &str) -> String {
-    crate::render::sanitize::one_line(text).replace('|', "\\|")
+    crate::render::sanitize::md_text(text)
 }
 
 /// The pull request's title, from what the issuer's keys go through.

@@ -270,6 +270,26 @@ pub fn md_code(text: &str) -> String {
     format!("{fence}{pad}{line}{pad}{fence}")
 }
 
+/// Prose from outside (an entityID, a config's issuer name, a reason quoting them) as
+/// Markdown text on one line, rendered as written: the characters that make links, images,
+/// HTML, code, emphasis and table cells are backslash-escaped, and `@` is followed by a
+/// word joiner so no `@user` or `@org/team` notifies anyone.
+pub fn md_text(text: &str) -> String {
+    let line = one_line(text);
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '|' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => out.push_str("@\u{2060}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// [`md_code`] fit for a table cell: `|` escaped (GitHub splits cells before it reads code
 /// spans, and drops the backslash of `\|` inside them).
 pub fn md_cell(text: &str) -> String {

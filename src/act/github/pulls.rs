@@ -119,14 +119,19 @@ impl GitHub {
         Ok(())
     }
 
-    pub async fn close_pull(&self, repo: &RepoName, number: u64) -> Result<(), GitHubError> {
+    pub async fn close_pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        body: Option<&str>,
+    ) -> Result<(), GitHubError> {
         let path = format!("/repos/{}/{}/pulls/{number}", repo.owner, repo.name);
-        self.call(
-            reqwest::Method::PATCH,
-            &path,
-            Some(&json!({ "state": "closed" })),
-        )
-        .await?;
+        let update = match body {
+            Some(body) => json!({ "state": "closed", "body": body }),
+            None => json!({ "state": "closed" }),
+        };
+        self.call(reqwest::Method::PATCH, &path, Some(&update))
+            .await?;
         Ok(())
     }
 

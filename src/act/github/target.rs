@@ -10,7 +10,7 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// What a command was given, each from most to least specific. Fields a command has no
 /// source for stay `None`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Given<'a> {
     /// `--repo OWNER/NAME`.
     pub repo: Option<String>,
@@ -76,10 +76,13 @@ pub fn resolve(given: Given<'_>, env: impl Fn(&str) -> Option<String>) -> Target
         })
         .ok_or_else(|| RepoError::Missing(given.missing.to_string()))
         .and_then(|text| RepoName::parse(&text).ok_or(RepoError::NotOwnerName(text)));
+    // The runner's GITHUB_API_URL before keyroll.toml's `[pr] api_url`: keyroll.toml is
+    // repository content (in an organisation run, any member repository's), and the API URL
+    // receives the token and the App's signed login token.
     let api_url = given
         .api_url
-        .or(given.configured_api_url)
         .or_else(|| env("GITHUB_API_URL"))
+        .or(given.configured_api_url)
         .unwrap_or_else(|| DEFAULT_API_URL.into());
     let remote_url = given.remote.or(given.origin).or_else(|| {
         let server = env("GITHUB_SERVER_URL")?;
@@ -163,12 +166,18 @@ mod tests {
             configured_api_url: Some("https://s/api".into()),
             ..given()
         };
-        let from_settings = resolve(configured, env(&[("GITHUB_REPOSITORY", "from/env")]));
+        let from_settings = resolve(
+            configured.clone(),
+            env(&[("GITHUB_REPOSITORY", "from/env")]),
+        );
         assert_eq!(
             from_settings.repository().unwrap().to_string(),
             "from/settings"
         );
         assert_eq!(from_settings.api_url, "https://s/api");
+        // On a runner its GITHUB_API_URL wins over keyroll.toml's (repository content).
+        let on_runner = resolve(configured, env(&[("GITHUB_API_URL", "https://e/api")]));
+        assert_eq!(on_runner.api_url, "https://e/api");
         let flagged = Given {
             repo: Some("from/flag".into()),
             remote: Some("https://r/x.git".into()),

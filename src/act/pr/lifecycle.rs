@@ -120,6 +120,24 @@ impl Run<'_> {
             .ok_or_else(|| PrError::Setup(format!("no report for issuer {issuer}")))?;
         outcome.keys = report.keys.clone();
         let found = self.find(&branch).await?;
+        // A file of the issuer that could not be decided (malformed, a lockout refused) says
+        // nothing about whether its keys are trusted: an open pull request is left as it is
+        // (closing it, or rewriting it without that file's change, would drop the key it
+        // adds), and the run fails for the issuer naming the file.
+        if !slice.file_errors.is_empty() && (found.open.is_some() || !slice.has_changes()) {
+            outcome.operation = Operation::Failed;
+            outcome.detail = Some(
+                slice
+                    .file_errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            outcome.number = found.open.as_ref().map(|p| p.number);
+            outcome.url = found.open.as_ref().map(|p| p.html_url.clone());
+            return Ok(outcome);
+        }
         if !slice.has_changes() {
             return self.close_if_open(issuer, &branch, found, outcome).await;
         }
@@ -259,6 +277,7 @@ impl Run<'_> {
             issuer: report.name.clone(),
             keyset: keyset.to_string(),
             notified: None,
+            closed_by_keyroll: false,
         };
         let body = crate::render::pr_body(
             report,
@@ -315,7 +334,17 @@ impl Run<'_> {
                 ),
             )
             .await?;
-        self.github.close_pull(repo, open.number).await?;
+        // The marker says keyroll closed it, so that the same key set coming back (the
+        // metadata rolling forward again) is proposed anew, not taken for a person's "no".
+        let body = open.body.as_deref().unwrap_or("");
+        let closed_body = Marker::find(body).map(|mut marker| {
+            marker.closed_by_keyroll = true;
+            let at = body.rfind(MARKER_START).unwrap_or(body.len());
+            format!("{}{}", &body[..at], marker.render())
+        });
+        self.github
+            .close_pull(repo, open.number, closed_body.as_deref())
+            .await?;
         if owned {
             self.github.delete_branch(repo, branch).await?;
         }
@@ -490,7 +519,7 @@ fn closed_with_keyset<'f>(found: &'f Found, keyset: &str) -> Option<&'f PullRequ
             found.pulls.iter().find(|p| {
                 p.merged_at.is_none()
                     && Marker::find(p.body.as_deref().unwrap_or(""))
-                        .is_some_and(|m| m.keyset == keyset)
+                        .is_some_and(|m| m.keyset == keyset && !m.closed_by_keyroll)
             })
         })
         .flatten()

@@ -54,6 +54,10 @@ pub struct Marker {
     /// The key set keyroll last described in a comment on a branch a person pushed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified: Option<String>,
+    /// Set when keyroll itself closed the pull request (nothing was left to change): such a
+    /// close is not a person's rejection, and the same key set may be proposed again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_by_keyroll: bool,
 }
 
 pub(super) const MARKER_START: &str = "<!-- keyroll: ";
@@ -272,6 +276,7 @@ mod tests {
             issuer: "contoso --> <b>x</b> --!> y".into(),
             keyset: "A--B".into(),
             notified: Some("--".into()),
+            closed_by_keyroll: false,
         };
         let rendered = marker.render();
         let inner = rendered
