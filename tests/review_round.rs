@@ -221,3 +221,44 @@ async fn keyroll_toml_never_overrides_the_runners_api_url() {
     let asked = server.received_requests().await.unwrap();
     assert!(!asked.is_empty(), "the runner's API was asked: {said}");
 }
+
+/// Two pasted copies of one key and no clean one (WIF reads them as two keys, so the file
+/// loads): the first is cleaned and the second dropped, and the new key is added. Cleaning
+/// both made two equal entries, which the write check refused, so the file was never rolled.
+#[test]
+fn two_pasted_copies_of_a_key_are_cleaned_into_one_and_the_roll_goes_on() {
+    let dir = demo();
+    let config = dir.path().join("src/Contoso.Web/Web.config");
+    let text_before = std::fs::read_to_string(&config).unwrap();
+    let clean = "<add thumbprint=\"5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379\" name=\"http://adfs.contoso.com/adfs/services/trust\" />";
+    assert!(text_before.contains(clean));
+    let pasted = text_before.replacen(
+        clean,
+        &format!(
+            "{}\n          {}",
+            clean.replace("\"5DD3", "\"&#x200E;5DD3"),
+            clean.replace("379\"", "379&#x200E;\"")
+        ),
+        1,
+    );
+    std::fs::write(&config, &pasted).unwrap();
+    let out = keyroll(
+        dir.path(),
+        &["apply", "--config", "keyroll.toml", "--now", NOW],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(
+        after
+            .matches("5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379")
+            .count(),
+        1,
+        "{after}"
+    );
+    assert!(!after.contains("&#x200E;"), "{after}");
+    assert!(
+        after.contains("81CB9F506E54F19731D89F749FBBCE8FE6476295"),
+        "{after}"
+    );
+}

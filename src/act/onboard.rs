@@ -107,31 +107,34 @@ pub struct OnboardReport {
 }
 
 impl OnboardReport {
+    /// One line per fact; every field from outside (the repository's configs, the API) is
+    /// escaped onto its line ([`printable`]), so none starts a line of its own.
     pub fn to_text(&self) -> String {
+        use crate::render::sanitize::printable;
         let mut out = format!(
             "{}: {} ({})",
-            self.repository,
+            printable(&self.repository),
             serde_json::to_value(self.operation)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
-            self.branch
+            printable(&self.branch)
         );
         if let Some(url) = &self.url {
-            out.push_str(&format!(" {url}"));
+            out.push_str(&format!(" {}", printable(url)));
         }
         out.push('\n');
         if let Some(detail) = &self.detail {
-            out.push_str(&format!("  {detail}\n"));
+            out.push_str(&format!("  {}\n", printable(detail)));
         }
         for issuer in &self.issuers {
-            out.push_str(&format!("  issuer    {issuer}\n"));
+            out.push_str(&format!("  issuer    {}\n", printable(issuer)));
         }
         for line in &self.matched {
-            out.push_str(&format!("  matched   {line}\n"));
+            out.push_str(&format!("  matched   {}\n", printable(line)));
         }
         for line in &self.unmatched {
-            out.push_str(&format!("  unmatched {line}\n"));
+            out.push_str(&format!("  unmatched {}\n", printable(line)));
         }
         if self.dry_run {
             for call in &self.api_calls {

@@ -285,11 +285,11 @@ pub fn onboard(args: OnboardArgs, clock: Clock) -> Result<ExitCode> {
         &fetcher,
         clock.now(),
     ))?;
-    let out = match args.format {
-        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
-        Format::Text => report.to_text(),
-    };
-    print_as_is(&out)?;
+    match args.format {
+        Format::Json => print_as_is(&(serde_json::to_string_pretty(&report)? + "\n"))?,
+        // No line of it a runner would run, whatever a repository's config holds.
+        Format::Text => io::print(&report.to_text())?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 

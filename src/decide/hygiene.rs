@@ -137,12 +137,24 @@ pub fn hygiene(
     changes
 }
 
-/// The line of the first clean entry of each key: a pasted copy of it is a duplicate.
+/// The line of the first clean entry of each key (else of its first pasted copy): a pasted
+/// copy of it is a duplicate.
 fn first_clean_lines(file: &ConfigFile, registry: usize) -> BTreeMap<Thumbprint, u32> {
     let mut first_clean: BTreeMap<Thumbprint, u32> = BTreeMap::new();
     for entry in file.entries_of(registry).filter(|e| attributable(e)) {
         if let Some(t) = entry.normalized
             && !is_dirty(entry)
+            && entry.duplicate_of.is_none()
+        {
+            first_clean.entry(t).or_insert(entry.line);
+        }
+    }
+    // A key with no clean entry: the first pasted copy is the one cleaned, and every later
+    // copy of the same key is dropped (two cleaned copies would be two equal `<add>`s, which
+    // WIF refuses).
+    for entry in file.entries_of(registry).filter(|e| attributable(e)) {
+        if let Some(t) = entry.normalized
+            && is_dirty(entry)
             && entry.duplicate_of.is_none()
         {
             first_clean.entry(t).or_insert(entry.line);
