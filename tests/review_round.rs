@@ -262,3 +262,27 @@ fn two_pasted_copies_of_a_key_are_cleaned_into_one_and_the_roll_goes_on() {
         "{after}"
     );
 }
+
+/// A Release transform that inserts a whole `<location>` holding a trust set: what the
+/// published app trusts is not computed, so the file is an error naming it (it was skipped
+/// without a word, and the published app kept only the old key).
+#[test]
+fn a_transform_inserting_a_location_with_a_registry_is_an_error_naming_it() {
+    let dir = demo();
+    std::fs::write(
+        dir.path().join("src/Contoso.Web/Web.Release.config"),
+        "<?xml version=\"1.0\"?>\n<configuration xmlns:xdt=\"http://schemas.microsoft.com/XML-Document-Transform\">\n  <location path=\".\" xdt:Transform=\"Insert\">\n    <system.identityModel>\n      <identityConfiguration name=\"prod\">\n        <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel\">\n          <trustedIssuers>\n            <add thumbprint=\"5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379\" name=\"http://adfs.contoso.com/adfs/services/trust\" />\n          </trustedIssuers>\n        </issuerNameRegistry>\n      </identityConfiguration>\n    </system.identityModel>\n  </location>\n</configuration>\n",
+    )
+    .unwrap();
+    let out = keyroll(
+        dir.path(),
+        &["plan", "--config", "keyroll.toml", "--now", NOW],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("src/Contoso.Web/Web.Release.config:4:5: uninterpreted-transform: xdt:Transform=\"Insert\" on <location> around <system.identityModel>"),
+        "{}",
+        text(&out)
+    );
+}

@@ -109,6 +109,31 @@ impl<'a, 'input> Checker<'a, 'input> {
             if !in_wif {
                 continue;
             }
+            if [WIF45, WIF35].contains(&node.tag_name().name()) {
+                // A transform on an element around the section (a `<location>` inserted
+                // whole) adds or removes a whole trust set at publish time: not computed.
+                let around = node
+                    .ancestors()
+                    .skip(1)
+                    .filter(|a| a.is_element())
+                    .find(|a| {
+                        a.attribute((XDT_NS, "Transform"))
+                            .is_some_and(|t| t.trim() != "Replace")
+                    });
+                if let Some(around) = around {
+                    let transform = around.attribute((XDT_NS, "Transform")).unwrap_or_default();
+                    self.refuse(
+                        node,
+                        Code::UninterpretedTransform,
+                        format!(
+                            "xdt:Transform=\"{}\" on <{}> around <{}>: keyroll cannot tell what this build configuration trusts after publishing; it never edits this file (check it by hand)",
+                            transform.trim(),
+                            around.tag_name().name(),
+                            node.tag_name().name()
+                        ),
+                    );
+                }
+            }
             let transform = node.attribute((XDT_NS, "Transform")).map(str::trim);
             let locator = node.attribute((XDT_NS, "Locator")).map(str::trim);
             let interpreted = match transform {
