@@ -712,7 +712,7 @@ async fn without_a_credential_check_fails_and_plan_shows_entra_not_read() {
 }
 
 #[test]
-fn plain_http_graph_urls_are_refused_unless_loopback() {
+fn graph_and_login_urls_are_microsofts_hosts_or_a_loopback_fake() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("keyroll.toml"),
@@ -731,6 +731,26 @@ fn plain_http_graph_urls_are_refused_unless_loopback() {
         "{}",
         text(&out)
     );
+    // keyroll.toml is repository content: a login or Graph URL naming another https host
+    // would get the client secret or the access token. Only Microsoft's hosts.
+    std::fs::write(
+        dir.path().join("keyroll.toml"),
+        format!("[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n\n[[federated_domain]]\ndomain = \"contoso.com\"\nissuer = \"adfs\"\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nlogin_url = \"https://login.attacker.example\"\n"),
+    )
+    .unwrap();
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check"],
+        "2014-07-01T00:00:00Z",
+        &secret_env(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("login_url \"https://login.attacker.example\" is not one of Microsoft's hosts for it (login.microsoftonline.com, "),
+        "{}",
+        text(&out)
+    );
+    assert_no_secret(&out, &[SECRET]);
     std::fs::write(
         dir.path().join("keyroll.toml"),
         "[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n\n[[federated_domain]]\ndomain = \"contoso.com\"\nissuer = \"adfx\"\ntenant = \"t\"\nclient_id = \"c\"\n",
@@ -974,31 +994,6 @@ async fn a_next_certificate_ad_fs_does_not_publish_is_an_error() {
             .iter()
             .any(|r| r.starts_with("PATCH"))
     );
-}
-
-/// keyroll.toml is repository content: a login or Graph URL naming another https host would
-/// get the client secret or the access token. Only Microsoft's hosts (or a loopback fake).
-#[test]
-fn credentials_go_only_to_microsofts_hosts() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keyroll.toml"),
-        format!("[[issuer]]\nname = \"adfs\"\nmetadata = [\"md.xml\"]\n\n[[federated_domain]]\ndomain = \"contoso.com\"\nissuer = \"adfs\"\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nlogin_url = \"https://login.attacker.example\"\n"),
-    )
-    .unwrap();
-    let out = keyroll(
-        dir.path(),
-        &["entra", "check"],
-        "2014-07-01T00:00:00Z",
-        &secret_env(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("login_url \"https://login.attacker.example\" is not one of Microsoft's hosts for it (login.microsoftonline.com, "),
-        "{}",
-        text(&out)
-    );
-    assert_no_secret(&out, &[SECRET]);
 }
 
 /// `--allow-http` (which `keyroll()` passes, for the loopback fakes) lets `entra` read the AD

@@ -112,7 +112,7 @@ impl Run<'_> {
         let mut outcome = self.outcome(issuer);
         let branch = outcome.branch.clone();
         if !slice.errors.is_empty() {
-            return Ok(failed(outcome, slice));
+            return Ok(failed(outcome, &slice.errors));
         }
         let report = slice
             .report
@@ -125,15 +125,7 @@ impl Run<'_> {
         // (closing it, or rewriting it without that file's change, would drop the key it
         // adds), and the run fails for the issuer naming the file.
         if !slice.file_errors.is_empty() && (found.open.is_some() || !slice.has_changes()) {
-            outcome.operation = Operation::Failed;
-            outcome.detail = Some(
-                slice
-                    .file_errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
+            let mut outcome = failed(outcome, &slice.file_errors);
             outcome.number = found.open.as_ref().map(|p| p.number);
             outcome.url = found.open.as_ref().map(|p| p.html_url.clone());
             return Ok(outcome);
@@ -495,12 +487,11 @@ enum BranchState {
     Pushed(Oid),
 }
 
-/// A failed source must never read as "nothing to do": the open PR stays as it is.
-fn failed(mut outcome: IssuerOutcome, slice: &IssuerSlice<'_>) -> IssuerOutcome {
+/// A failed source (or file) must never read as "nothing to do": the open PR stays as it is.
+fn failed(mut outcome: IssuerOutcome, errors: &[&crate::decide::plan::PlanError]) -> IssuerOutcome {
     outcome.operation = Operation::Failed;
     outcome.detail = Some(
-        slice
-            .errors
+        errors
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
