@@ -286,3 +286,36 @@ fn a_transform_inserting_a_location_with_a_registry_is_an_error_naming_it() {
         text(&out)
     );
 }
+
+/// A single-quoted registry whose issuer name holds a `"`: the new entry keeps it inside its
+/// single-quoted attribute (the quote conversion used to turn it into a `'` that ended the
+/// attribute, the write check refused the file, and it was never rolled).
+#[test]
+fn a_double_quote_in_a_name_survives_a_single_quoted_registry() {
+    let dir = demo();
+    let config = dir.path().join("src/Contoso.Web/Web.config");
+    let before = std::fs::read_to_string(&config).unwrap();
+    let original = "<add thumbprint=\"5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379\" name=\"http://adfs.contoso.com/adfs/services/trust\" />";
+    assert!(before.contains(original));
+    std::fs::write(
+        &config,
+        before.replace(
+            original,
+            "<add thumbprint='5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379' name='Contoso \"ADFS\"' />",
+        ),
+    )
+    .unwrap();
+    let out = keyroll(
+        dir.path(),
+        &["apply", "--config", "keyroll.toml", "--now", NOW],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        after.contains(
+            "<add thumbprint='81CB9F506E54F19731D89F749FBBCE8FE6476295' name='Contoso \"ADFS\"' />"
+        ),
+        "{after}"
+    );
+}

@@ -243,12 +243,16 @@ fn addition(
         // Names only go where the dialect has a name attribute.
         let name = name.as_ref().filter(|_| rule.spec.entry.name.is_some());
         let mut t = template.replace("{thumbprint}", &hex);
-        match name {
-            Some(n) => t = t.replace("{name}", &escape_attr(n, quote)),
-            None => t = strip_name_attr(&t),
+        if name.is_none() {
+            t = strip_name_attr(&t);
         }
+        // The registry's quotes before the name goes in: a `"` inside the name (escaped for
+        // the quote it will sit in) must not be turned into one that ends the attribute.
         if quote == '\'' {
             t = t.replace('"', "'");
+        }
+        if let Some(n) = name {
+            t = t.replace("{name}", &escape_attr(n, quote));
         }
         if tight_close && t.ends_with(" />") {
             t = format!("{}/>", &t[..t.len() - 3]);
