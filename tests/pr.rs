@@ -345,6 +345,10 @@ async fn conflict_422_finds_and_updates_the_existing_pull_request() {
             format!("POST {REPO_PATH}/pulls"),
             format!("GET {REPO_PATH}/pulls"),
             format!("PATCH {REPO_PATH}/pulls/9"),
+            // Its labels and reviewers: a create GitHub carried out before answering with a
+            // timeout never got them.
+            format!("POST {REPO_PATH}/issues/9/labels"),
+            format!("POST {REPO_PATH}/pulls/9/requested_reviewers"),
         ]
     );
 }

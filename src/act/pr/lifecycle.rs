@@ -465,6 +465,10 @@ impl Run<'_> {
                 self.github
                     .update_pull(repo, existing.number, &proposal.title, &proposal.body)
                     .await?;
+                // A create GitHub carried out but answered with a timeout or 5xx (the retry
+                // is this 422) was never given its labels and reviewers: adding them again
+                // changes nothing where they are already there.
+                decorate(self.settings, self.github, repo, Some(existing.number)).await?;
                 outcome.operation = Operation::Updated;
                 outcome.number = Some(existing.number);
                 outcome.url = Some(existing.html_url.clone());
