@@ -312,9 +312,13 @@ fn diff_sections(files: &[ShownFile<'_>], budget: usize) -> Diffs {
         .iter()
         .map(|file| {
             let diff = super::unified_diff(&file.name, file.before, file.after);
+            // Inside HTML: a file name is repository content, escaped as HTML text.
+            let name = crate::render::sanitize::one_line(&file.name)
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
             let head = format!(
-                "\n<details open><summary><code>{}</code></summary>\n\n```diff\n",
-                crate::render::sanitize::one_line(&file.name)
+                "\n<details open><summary><code>{name}</code></summary>\n\n```diff\n"
             );
             (head, diff.replace("```", "`\u{200b}``"))
         })
@@ -455,8 +459,8 @@ pub fn human_branch_comment(
     for file in files {
         for change in &file.changes {
             text.push_str(&format!(
-                "- `{}` line {}: {} {}\n",
-                file.name,
+                "- {} line {}: {} {}\n",
+                crate::render::sanitize::md_code(&file.name),
                 change.line,
                 change.kind.as_str(),
                 change.thumbprint.map(|t| t.to_string()).unwrap_or_default()
