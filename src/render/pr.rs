@@ -317,9 +317,8 @@ fn diff_sections(files: &[ShownFile<'_>], budget: usize) -> Diffs {
                 .replace('&', "&amp;")
                 .replace('<', "&lt;")
                 .replace('>', "&gt;");
-            let head = format!(
-                "\n<details open><summary><code>{name}</code></summary>\n\n```diff\n"
-            );
+            let head =
+                format!("\n<details open><summary><code>{name}</code></summary>\n\n```diff\n");
             (head, diff.replace("```", "`\u{200b}``"))
         })
         .collect();
