@@ -211,6 +211,54 @@ fn removal_range(text: &str, element: &Range<usize>) -> Range<usize> {
     }
 }
 
+/// How the registry writes its entries: new entries are the rule's template alone (never a
+/// copy of a sibling: an extra attribute there would be a third one here, which WIF
+/// refuses), in the registry's own style: its quotes and its `/>` or ` />`.
+struct EntryStyle {
+    quote: char,
+    tight_close: bool,
+    has_sibling: bool,
+}
+
+impl EntryStyle {
+    fn of(file: &ConfigFile, registry: &Registry, text: &str) -> EntryStyle {
+        let sibling = file
+            .entries_of(registry.index)
+            .filter(|e| e.kind == EntryKind::Add)
+            .last();
+        EntryStyle {
+            quote: sibling.map_or('"', |s| s.value_quote),
+            tight_close: sibling.is_some_and(|s| {
+                let element = &text[s.element.clone()];
+                element.ends_with("/>") && !element.ends_with(" />")
+            }),
+            has_sibling: sibling.is_some(),
+        }
+    }
+
+    fn entry(&self, template: &str, hex: &str, name: Option<&String>) -> String {
+        let mut t = template.replace("{thumbprint}", hex);
+        if name.is_none() {
+            t = strip_name_attr(&t);
+        }
+        // The registry's quotes before the name goes in: a `"` inside the name (escaped for
+        // the quote it will sit in) must not be turned into one that ends the attribute.
+        if self.quote == '\'' {
+            t = t.replace('"', "'");
+        }
+        if let Some(n) = name {
+            t = t.replace("{name}", &escape_attr(n, self.quote));
+        }
+        if self.tight_close && t.ends_with(" />") {
+            t = format!("{}/>", &t[..t.len() - 3]);
+        } else if !self.tight_close && self.has_sibling && t.ends_with("/>") && !t.ends_with(" />")
+        {
+            t = format!("{} />", &t[..t.len() - 2]);
+        }
+        t
+    }
+}
+
 fn addition(
     file: &ConfigFile,
     registry: &Registry,
@@ -226,42 +274,19 @@ fn addition(
             dialect: rule.name().to_string(),
         });
     };
-    // New entries are the rule's template alone (never a copy of a sibling: an extra
-    // attribute there would be a third one here, which WIF refuses), written in the
-    // registry's own style: its quotes and its `/>` or ` />`.
-    let sibling = file
-        .entries_of(registry.index)
-        .filter(|e| e.kind == EntryKind::Add)
-        .last();
-    let quote = sibling.map_or('"', |s| s.value_quote);
-    let tight_close = sibling.is_some_and(|s| {
-        let element = &text[s.element.clone()];
-        element.ends_with("/>") && !element.ends_with(" />")
-    });
-    let entry_text = |thumbprint: Thumbprint, name: &Option<String>| -> String {
-        let hex = styled(thumbprint, lowercase);
-        // Names only go where the dialect has a name attribute.
-        let name = name.as_ref().filter(|_| rule.spec.entry.name.is_some());
-        let mut t = template.replace("{thumbprint}", &hex);
-        if name.is_none() {
-            t = strip_name_attr(&t);
-        }
-        // The registry's quotes before the name goes in: a `"` inside the name (escaped for
-        // the quote it will sit in) must not be turned into one that ends the attribute.
-        if quote == '\'' {
-            t = t.replace('"', "'");
-        }
-        if let Some(n) = name {
-            t = t.replace("{name}", &escape_attr(n, quote));
-        }
-        if tight_close && t.ends_with(" />") {
-            t = format!("{}/>", &t[..t.len() - 3]);
-        } else if !tight_close && sibling.is_some() && t.ends_with("/>") && !t.ends_with(" />") {
-            t = format!("{} />", &t[..t.len() - 2]);
-        }
-        t
-    };
-    let new_entries: Vec<String> = adds.iter().map(|(t, n)| entry_text(*t, n)).collect();
+    let style = EntryStyle::of(file, registry, text);
+    let named = rule.spec.entry.name.is_some();
+    let new_entries: Vec<String> = adds
+        .iter()
+        .map(|(t, n)| {
+            // Names only go where the dialect has a name attribute.
+            style.entry(
+                template,
+                &styled(*t, lowercase),
+                n.as_ref().filter(|_| named),
+            )
+        })
+        .collect();
 
     // After the container's last child element, so WIF applies the new entries after any
     // `<clear/>` or `<remove>` already there.
