@@ -14,7 +14,7 @@ use super::plan::{KeyAction, PlanError, Reason};
 use super::sql;
 use crate::load::database::{Live, LiveTable};
 use crate::load::{Inputs, IssuerKeys};
-use crate::model::database::{DatabaseSettings, Dialect, Layout, Preset};
+use crate::model::database::{DatabaseSettings, Layout, Preset};
 use crate::model::thumbprint::{self, Thumbprint};
 
 /// Where the rows a decision started from came from.
@@ -271,18 +271,10 @@ impl Target<'_> {
     fn stored_form(&self, value: &str) -> (Option<Thumbprint>, Option<String>) {
         let report = thumbprint::check(value);
         let clean = report.thumbprint();
-        let lenient = matches!(self.db.dialect, Dialect::Mssql | Dialect::Mysql);
-        if let Some(t) = clean {
-            let hex = t.to_upper_hex();
-            let compared = if lenient {
-                value.trim_end_matches(' ')
-            } else {
-                value
-            };
-            let matches = compared == hex || (lenient && compared.eq_ignore_ascii_case(&hex));
-            if matches {
-                return (clean, None);
-            }
+        if let Some(t) = clean
+            && self.db.dialect.stored_equals(value, &t.to_upper_hex())
+        {
+            return (clean, None);
         }
         let mut junk: Vec<String> = report
             .removed
@@ -506,14 +498,7 @@ impl Target<'_> {
         match (live, from) {
             (Some(ids), _) => {
                 // As the app compares (see `stored_form`).
-                let lenient = matches!(self.db.dialect, Dialect::Mssql | Dialect::Mysql);
-                let held = |i: &String| {
-                    if lenient {
-                        i.trim_end_matches(' ').eq_ignore_ascii_case(&tenant)
-                    } else {
-                        *i == tenant
-                    }
-                };
+                let held = |i: &String| self.db.dialect.stored_equals(i, &tenant);
                 (!ids.iter().any(held)).then_some(tenant)
             }
             (None, RowsFrom::Nothing) => Some(tenant),

@@ -18,6 +18,19 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// Whether a stored value equals `wanted` as the database itself compares them (and so
+    /// as the app's query matches it): exactly in PostgreSQL and SQLite; ignoring case and
+    /// trailing spaces in SQL Server and MySQL/MariaDB, whose default collations do (PAD
+    /// SPACE).
+    pub fn stored_equals(self, stored: &str, wanted: &str) -> bool {
+        match self {
+            Dialect::Mssql | Dialect::Mysql => {
+                stored.trim_end_matches(' ').eq_ignore_ascii_case(wanted)
+            }
+            Dialect::Postgres | Dialect::Sqlite => stored == wanted,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::Mssql => "mssql",
