@@ -214,12 +214,17 @@ impl<W: std::io::Write> std::io::Write for JsonControls<W> {
             self.pending.extend_from_slice(buf);
             return Ok(buf.len());
         };
-        if self.pending.is_empty() {
-            Self::emit(&mut self.inner, &buf[..=last])?;
-        } else {
-            self.pending.extend_from_slice(&buf[..=last]);
-            let lines = std::mem::take(&mut self.pending);
-            Self::emit(&mut self.inner, &lines)?;
+        let mut from = 0;
+        if !self.pending.is_empty() {
+            // Only the pending line's end joins it: the lines after it are not copied.
+            let first = memchr::memchr(b'\n', buf).unwrap_or(last);
+            self.pending.extend_from_slice(&buf[..=first]);
+            Self::emit(&mut self.inner, &self.pending)?;
+            self.pending.clear();
+            from = first + 1;
+        }
+        if from <= last {
+            Self::emit(&mut self.inner, &buf[from..=last])?;
         }
         self.pending.extend_from_slice(&buf[last + 1..]);
         Ok(buf.len())
@@ -279,5 +284,29 @@ mod tests {
             std::fs::read_to_string(&file).unwrap(),
             "a=***\nb=https://***@h/\n"
         );
+    }
+
+    /// Written in pieces of any size, cut mid-line or mid-character, the JSON comes out as
+    /// `json_controls` makes it of the whole text.
+    #[test]
+    fn json_controls_writer_is_the_whole_texts_escape() {
+        use std::io::Write as _;
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&format!("    \"row {i}\": \"é \u{2028} \u{85} 🔑\",\n"));
+        }
+        let expected = keyroll::render::sanitize::json_controls(&text).into_owned();
+        for size in [1, 7, 4096, 65_537, 200_000] {
+            let mut out = super::JsonControls::new(Vec::new());
+            for piece in text.as_bytes().chunks(size) {
+                out.write_all(piece).unwrap();
+            }
+            out.flush().unwrap();
+            assert_eq!(
+                String::from_utf8(out.inner).unwrap(),
+                expected,
+                "pieces of {size}"
+            );
+        }
     }
 }

@@ -99,7 +99,10 @@ pub struct Fetched {
 }
 
 pub struct Fetcher {
-    client: reqwest::Client,
+    /// Built on the first request: building it reads the system's root certificates (a few
+    /// milliseconds and a few hundred files), which a run reading only local files or a
+    /// snapshot never needs.
+    client: std::sync::OnceLock<reqwest::Client>,
     options: FetchOptions,
     /// Loaded from `options.snapshot`: URLs are answered from it only.
     snapshot: Option<crate::load::snapshot::Snapshot>,
@@ -112,7 +115,30 @@ impl Fetcher {
         // reqwest is built without a default crypto provider (ring, not aws-lc: no C/cmake
         // build); install ring once per process. A second call only reports it is set.
         install_crypto_provider();
-        let allow_http = options.allow_http;
+        let snapshot =
+            match &options.snapshot {
+                Some(dir) => Some(crate::load::snapshot::Snapshot::open(dir).map_err(|e| {
+                    FetchError::Other {
+                        url: dir.display().to_string(),
+                        detail: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+        Ok(Fetcher {
+            client: std::sync::OnceLock::new(),
+            options,
+            snapshot,
+            recorded: None,
+        })
+    }
+
+    /// The HTTP client, built on first use.
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let allow_http = self.options.allow_http;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             let target = attempt.url().clone();
             let origin = attempt.previous().first().cloned();
@@ -133,30 +159,13 @@ impl Fetcher {
         });
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.total_timeout)
+            .connect_timeout(self.options.connect_timeout)
+            .timeout(self.options.total_timeout)
             .redirect(redirect)
             .build()
-            .map_err(|e| FetchError::Other {
-                url: String::new(),
-                detail: format!("cannot build the HTTP client: {e}"),
-            })?;
-        let snapshot =
-            match &options.snapshot {
-                Some(dir) => Some(crate::load::snapshot::Snapshot::open(dir).map_err(|e| {
-                    FetchError::Other {
-                        url: dir.display().to_string(),
-                        detail: e.to_string(),
-                    }
-                })?),
-                None => None,
-            };
-        Ok(Fetcher {
-            client,
-            options,
-            snapshot,
-            recorded: None,
-        })
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        // Another request may have built one meanwhile: either serves.
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// Keeps a copy of every document fetched, for [`Fetcher::take_recorded`].
@@ -263,7 +272,8 @@ impl Fetcher {
 
     async fn attempt(&self, url: reqwest::Url) -> Result<Fetched, Attempt> {
         let mut response = self
-            .client
+            .client()
+            .map_err(Attempt::Other)?
             .get(url)
             .send()
             .await

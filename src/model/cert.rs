@@ -280,6 +280,18 @@ fn short_name(oid: &[u8]) -> Option<&'static str> {
 }
 
 fn escape_dn_value(value: &str, out: &mut String) {
+    // Almost every value needs no escape: one pass over its bytes finds that out (every
+    // character escaped is ASCII, and no byte of a longer UTF-8 sequence is).
+    let bytes = value.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b'\\' | b'"' | b'+' | b',' | b';' | b'<' | b'>' | 0))
+        && !matches!(bytes.first(), Some(b'#' | b' '))
+        && bytes.last() != Some(&b' ')
+    {
+        out.push_str(value);
+        return;
+    }
     let last = value.chars().count().saturating_sub(1);
     for (i, ch) in value.chars().enumerate() {
         match ch {

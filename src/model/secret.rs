@@ -114,20 +114,41 @@ impl<W: std::io::Write> RedactLines<W> {
     }
 
     fn write_lines(&mut self, upto: usize) -> std::io::Result<()> {
-        let pending = &self.pending[..upto];
-        match std::str::from_utf8(pending) {
-            Ok(text) => self.inner.write_all(redact_cow(text).as_bytes())?,
-            Err(_) => self
-                .inner
-                .write_all(redact(&String::from_utf8_lossy(pending)).as_bytes())?,
-        }
+        Self::redacted(&mut self.inner, &self.pending[..upto])?;
         self.pending.drain(..upto);
         Ok(())
+    }
+
+    fn redacted(inner: &mut W, lines: &[u8]) -> std::io::Result<()> {
+        match std::str::from_utf8(lines) {
+            Ok(text) => inner.write_all(redact_cow(text).as_bytes()),
+            Err(_) => inner.write_all(redact(&String::from_utf8_lossy(lines)).as_bytes()),
+        }
     }
 }
 
 impl<W: std::io::Write> std::io::Write for RedactLines<W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        // A large write with nothing pending: its whole lines go on straight from `bytes`
+        // (inspect writes tens of megabytes a chunk at a time; copying them all through
+        // `pending` was a tenth of the time spent writing).
+        if bytes.len() >= Self::FLUSH_AT
+            && let Some(last) = memchr::memrchr(b'\n', bytes)
+        {
+            let mut from = 0;
+            if !self.pending.is_empty() {
+                // Only the pending line's end joins it.
+                let first = memchr::memchr(b'\n', bytes).unwrap_or(last);
+                self.pending.extend_from_slice(&bytes[..=first]);
+                self.write_lines(self.pending.len())?;
+                from = first + 1;
+            }
+            if from <= last {
+                Self::redacted(&mut self.inner, &bytes[from..=last])?;
+            }
+            self.pending.extend_from_slice(&bytes[last + 1..]);
+            return Ok(bytes.len());
+        }
         self.pending.extend_from_slice(bytes);
         if self.pending.len() >= Self::FLUSH_AT
             && let Some(last) = memchr::memrchr(b'\n', &self.pending)
@@ -156,7 +177,9 @@ fn redact_urls_cow(text: &str) -> Cow<'_, str> {
     // `text[copied..]` is not yet in `out`.
     let mut copied = 0;
     let mut from = 0;
-    while let Some(at) = text[from..].find("://") {
+    // memchr's vectorised search: a report of 40,000 rows is tens of megabytes.
+    let scheme_end = memchr::memmem::Finder::new("://");
+    while let Some(at) = scheme_end.find(&text.as_bytes()[from..]) {
         let authority = from + at + 3;
         let after = &text[authority..];
         // The authority ends at the first of these; user information ends at its last `@`.
@@ -291,16 +314,20 @@ mod tests {
                 text.push_str("  \"source\": \"https://user:pw@idp.example/m.xml\"\n");
             }
         }
-        let mut out = RedactLines::new(Vec::new());
-        for piece in text.as_bytes().chunks(777) {
-            out.write_all(piece).unwrap();
+        // Small pieces (gathered in `pending`) and large ones (passed straight on, after the
+        // end of the line left pending), with pieces ending mid-line and mid-character.
+        for size in [777, 70_001, 65_536] {
+            let mut out = RedactLines::new(Vec::new());
+            for piece in text.as_bytes().chunks(size) {
+                out.write_all(piece).unwrap();
+            }
+            out.flush().unwrap();
+            let written = String::from_utf8(out.inner).unwrap();
+            assert_eq!(written, redact(&text), "pieces of {size} bytes");
+            assert!(!written.contains("ghs_stream_secret_0815"));
+            assert!(written.contains("https://***@idp.example/m.xml"));
+            assert_eq!(written.matches("ünï ***").count(), 5000);
         }
-        out.flush().unwrap();
-        let written = String::from_utf8(out.inner).unwrap();
-        assert_eq!(written, redact(&text));
-        assert!(!written.contains("ghs_stream_secret_0815"));
-        assert!(written.contains("https://***@idp.example/m.xml"));
-        assert_eq!(written.matches("ünï ***").count(), 5000);
     }
 
     /// The URL redaction as first written (a copy of the text, always): the lazy one

@@ -84,7 +84,7 @@ impl InspectRows<'_> {
             } else {
                 b",\n    "
             });
-            InspectRow::new(key, self.now, self.warn_days).write_in_list(out)?;
+            write_row(key, self.now, self.warn_days, out)?;
         }
         Ok(())
     }
@@ -110,8 +110,26 @@ impl InspectRows<'_> {
                     let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
                     let chunks = &chunks;
                     scope.spawn(move || {
+                        // A renderer holds at most BUFFERS buffers: past them it waits for the
+                        // writer to hand one back. It is a chunk ahead, so a buffer asked for
+                        // at once is rarely back yet; taking a new one each time made every
+                        // chunk fresh memory (the kernel zeroing pages for tens of megabytes).
+                        const BUFFERS: usize = 3;
+                        let mut made = 0;
                         for (k, chunk) in chunks.iter().enumerate().skip(r).step_by(threads) {
-                            let mut text = returned.try_recv().unwrap_or_default();
+                            let mut text = match returned.try_recv() {
+                                Ok(text) => text,
+                                Err(_) if made < BUFFERS => {
+                                    made += 1;
+                                    Vec::with_capacity(CHUNK * 1024)
+                                }
+                                // The writer holds the others and gives each back once
+                                // written; it is gone (an error) when this fails.
+                                Err(_) => match returned.recv() {
+                                    Ok(text) => text,
+                                    Err(_) => return,
+                                },
+                            };
                             text.clear();
                             let result = self.render(k * CHUNK, chunk, &mut text).map(|()| text);
                             // The writer stopped (an error, a closed pipe): so do we.
@@ -183,79 +201,98 @@ pub struct InspectRow<'a> {
     pub location: &'a str,
 }
 
-impl<'a> InspectRow<'a> {
-    /// The row as serde_json's pretty printer writes it as an element of a list two levels
-    /// deep (its lines indented for that place), written field by field: the printer spent
-    /// more time on 40,000 rows than on everything else after the stream. Strings go through
-    /// serde_json's own escaping; unit tests hold the bytes to the derived `Serialize`.
-    fn write_in_list(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        fn key(out: &mut Vec<u8>, first: bool, name: &str) {
-            out.extend_from_slice(if first { b"\n      \"" } else { b",\n      \"" });
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\": ");
-        }
-        fn string(out: &mut Vec<u8>, value: &str) -> Result<(), serde_json::Error> {
-            serde_json::to_writer(&mut *out, value)
-        }
-        fn optional(out: &mut Vec<u8>, value: Option<&str>) -> Result<(), serde_json::Error> {
-            match value {
-                Some(value) => string(out, value),
-                None => {
-                    out.extend_from_slice(b"null");
-                    Ok(())
-                }
+/// `key`'s row ([`InspectRow`]) as serde_json's pretty printer writes it as an element of a
+/// list two levels deep (its lines indented for that place), written field by field from the
+/// key itself: the printer spent more time on 40,000 rows than on everything else after the
+/// stream, and so did making each row's strings (the thumbprints' hex is written in place).
+/// Strings go through serde_json's own escaping; unit tests hold the bytes to the derived
+/// `Serialize`.
+fn write_row(
+    row: &PublishedKey,
+    now: OffsetDateTime,
+    warn_days: i64,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    fn key(out: &mut Vec<u8>, first: bool, name: &str) {
+        out.extend_from_slice(if first { b"\n      \"" } else { b",\n      \"" });
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\": ");
+    }
+    fn string(out: &mut Vec<u8>, value: &str) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(&mut *out, value)
+    }
+    fn optional(out: &mut Vec<u8>, value: Option<&str>) -> Result<(), serde_json::Error> {
+        match value {
+            Some(value) => string(out, value),
+            None => {
+                out.extend_from_slice(b"null");
+                Ok(())
             }
         }
-        fn list<'s>(
-            out: &mut Vec<u8>,
-            values: impl ExactSizeIterator<Item = &'s str>,
-        ) -> Result<(), serde_json::Error> {
-            if values.len() == 0 {
-                out.extend_from_slice(b"[]");
-                return Ok(());
-            }
-            out.push(b'[');
-            for (i, value) in values.enumerate() {
-                out.extend_from_slice(if i == 0 {
-                    b"\n        "
-                } else {
-                    b",\n        "
-                });
-                string(out, value)?;
-            }
-            out.extend_from_slice(b"\n      ]");
-            Ok(())
+    }
+    /// Upper-case hex in quotes (as `hex::encode_upper` and serde_json write it).
+    fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+        out.push(b'"');
+        for byte in bytes {
+            out.push(DIGITS[usize::from(byte >> 4)]);
+            out.push(DIGITS[usize::from(byte & 15)]);
         }
-        let certificate = &self.certificate;
-        out.push(b'{');
-        key(out, true, "entity_id");
-        optional(out, self.entity_id)?;
-        key(out, false, "roles");
-        list(out, self.roles.iter().map(String::as_str))?;
-        key(out, false, "use");
-        list(out, self.uses.iter().copied())?;
-        key(out, false, "kid");
-        optional(out, self.kid)?;
-        key(out, false, "sha1");
-        string(out, &certificate.sha1.to_upper_hex())?;
-        key(out, false, "sha256");
-        string(out, &certificate.sha256)?;
-        key(out, false, "subject");
-        string(out, certificate.subject)?;
-        key(out, false, "issuer");
-        string(out, certificate.issuer)?;
-        key(out, false, "not_before");
-        string(out, &certificate.not_before)?;
-        key(out, false, "not_after");
-        string(out, &certificate.not_after)?;
-        key(out, false, "status");
-        string(out, self.status.as_str())?;
-        key(out, false, "location");
-        string(out, self.location)?;
-        out.extend_from_slice(b"\n    }");
+        out.push(b'"');
+    }
+    fn list<'s>(
+        out: &mut Vec<u8>,
+        values: impl ExactSizeIterator<Item = &'s str>,
+    ) -> Result<(), serde_json::Error> {
+        if values.len() == 0 {
+            out.extend_from_slice(b"[]");
+            return Ok(());
+        }
+        out.push(b'[');
+        for (i, value) in values.enumerate() {
+            out.extend_from_slice(if i == 0 {
+                b"\n        "
+            } else {
+                b",\n        "
+            });
+            string(out, value)?;
+        }
+        out.extend_from_slice(b"\n      ]");
         Ok(())
     }
+    let certificate = &*row.certificate;
+    out.push(b'{');
+    key(out, true, "entity_id");
+    optional(out, row.entity_id.as_deref())?;
+    key(out, false, "roles");
+    list(out, row.roles.iter().map(String::as_str))?;
+    key(out, false, "use");
+    list(out, row.uses.iter().map(|u| u.as_str()))?;
+    key(out, false, "kid");
+    optional(out, row.kid.as_deref())?;
+    key(out, false, "sha1");
+    hex(out, certificate.sha1.as_bytes());
+    key(out, false, "sha256");
+    hex(out, &certificate.sha256);
+    key(out, false, "subject");
+    string(out, &certificate.subject)?;
+    key(out, false, "issuer");
+    string(out, &certificate.issuer)?;
+    key(out, false, "not_before");
+    string(out, &rfc3339(certificate.not_before))?;
+    key(out, false, "not_after");
+    string(out, &rfc3339(certificate.not_after))?;
+    key(out, false, "status");
+    string(out, certificate.validity_at(now, warn_days).as_str())?;
+    key(out, false, "location");
+    string(out, &row.location)?;
+    out.extend_from_slice(b"\n    }");
+    Ok(())
+}
 
+impl<'a> InspectRow<'a> {
+    /// The row's derived form, which [`write_row`]'s bytes are held to.
+    #[cfg(test)]
     fn new(key: &'a PublishedKey, now: OffsetDateTime, warn_days: i64) -> Self {
         InspectRow {
             entity_id: key.entity_id.as_deref(),
@@ -519,7 +556,7 @@ mod tests {
                         .unwrap()
                         .replace('\n', "\n    ");
                     let mut written = Vec::new();
-                    row.write_in_list(&mut written).unwrap();
+                    write_row(&key, now, 30, &mut written).unwrap();
                     assert_eq!(String::from_utf8(written).unwrap(), expected);
                     rows += 1;
                 }

@@ -471,11 +471,13 @@ impl KeyCollector {
 }
 
 /// The keys listed for one certificate: almost always one (no allocation for it); a few
-/// searched in order; past [`Listed::FEW`], indexed by entity.
+/// searched in order; past [`Listed::FEW`], indexed by entity. The rare cases are boxed:
+/// the index holds one of these per certificate (40,000 in an aggregate), and a smaller
+/// entry halves the memory its growth writes.
 enum Listed {
     One(usize),
-    Few(Vec<usize>),
-    Many(HashMap<Option<String>, usize>),
+    Few(Box<Vec<usize>>),
+    Many(Box<HashMap<Option<String>, usize>>),
 }
 
 impl Listed {
@@ -496,7 +498,7 @@ impl Listed {
     /// Lists key `i` (of `entity`, not yet listed) for this certificate.
     fn push(&mut self, keys: &[PublishedKey], i: usize, entity: Option<String>) {
         match self {
-            Listed::One(first) => *self = Listed::Few(vec![*first, i]),
+            Listed::One(first) => *self = Listed::Few(Box::new(vec![*first, i])),
             Listed::Few(all) if all.len() < Self::FEW => all.push(i),
             Listed::Few(all) => {
                 let mut by_entity: HashMap<Option<String>, usize> = all
@@ -504,7 +506,7 @@ impl Listed {
                     .map(|&k| (keys[k].entity_id.clone(), k))
                     .collect();
                 by_entity.insert(entity, i);
-                *self = Listed::Many(by_entity);
+                *self = Listed::Many(Box::new(by_entity));
             }
             Listed::Many(by_entity) => {
                 by_entity.insert(entity, i);

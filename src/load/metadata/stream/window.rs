@@ -26,6 +26,8 @@ pub(super) struct Window<R> {
     eof: bool,
     /// Bytes asked of the input per read: [`Self::CHUNK`], or less for a small document.
     chunk: usize,
+    /// The searcher for the last end tag skipped to (`</qname`).
+    end_tag: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl<R: Read> Window<R> {
@@ -56,6 +58,7 @@ impl<R: Read> Window<R> {
             skip,
             eof: false,
             chunk,
+            end_tag: None,
         }
     }
 
@@ -119,8 +122,19 @@ impl<R: Read> Window<R> {
     /// comment, CDATA section or nested element of the same name ends the piece in the wrong
     /// place; the piece then does not parse, and the document goes to the tree reader.
     pub(super) fn skip_past_end_tag(&mut self, qname: &str) -> Result<u64, Fallback> {
-        let needle = format!("</{qname}");
-        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        // Kept from one piece to the next: an aggregate's pieces are nearly all one element
+        // name, and building the searcher was as costly as a short search.
+        let finder = match self.end_tag.take() {
+            Some(finder) if &finder.needle()[2..] == qname.as_bytes() => finder,
+            _ => memchr::memmem::Finder::new(format!("</{qname}").as_bytes()).into_owned(),
+        };
+        let found = self.skip_with(&finder);
+        self.end_tag = Some(finder);
+        found
+    }
+
+    fn skip_with(&mut self, finder: &memchr::memmem::Finder<'static>) -> Result<u64, Fallback> {
+        let needle = finder.needle();
         let mut from = self.offset();
         loop {
             let start = (from - self.base) as usize;
