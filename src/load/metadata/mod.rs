@@ -474,6 +474,7 @@ impl KeyCollector {
 /// searched in order; past [`Listed::FEW`], indexed by entity. The rare cases are boxed:
 /// the index holds one of these per certificate (40,000 in an aggregate), and a smaller
 /// entry halves the memory its growth writes.
+#[allow(clippy::box_collection)]
 enum Listed {
     One(usize),
     Few(Box<Vec<usize>>),
