@@ -81,47 +81,50 @@ fn line_of(text: &str, offset: usize) -> u32 {
     text[..offset].matches('\n').count() as u32 + 1
 }
 
-/// Every source the patterns may be in, under `roots` (`.gitignore` and `bin/`/`obj/`
-/// skipped, as the config walk does).
-fn sources(roots: &[PathBuf]) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    for root in roots {
-        if !root.is_dir() {
-            continue;
-        }
-        let walker = ignore::WalkBuilder::new(root)
-            .filter_entry(|e| {
-                let name = e.file_name().to_string_lossy();
-                !(e.file_type().is_some_and(|t| t.is_dir()) && (name == "bin" || name == "obj"))
-            })
-            .build();
-        for entry in walker.flatten() {
-            let path = entry.path();
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            if !matches!(ext.as_str(), "cs" | "sql" | "config") {
-                continue;
-            }
-            if entry
-                .metadata()
-                .map_or(true, |m| !m.is_file() || m.len() > MAX_SOURCE)
-            {
-                continue;
-            }
-            if let Ok(bytes) = std::fs::read(path) {
-                // UTF-8 with or without BOM; anything else is not C# or SQL we look into.
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                out.push((path.to_path_buf(), text));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+/// Whether a file of this name may be a source the search reads (`*.cs`, `*.sql`,
+/// `*.config`, any case): the scan's walk hands such files to [`source`].
+pub(super) fn wanted(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    [&b".cs"[..], b".sql", b".config"].iter().any(|ext| {
+        name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
+    })
 }
 
-/// `class NAME : BASE` (BASE possibly qualified): the class name and its offset.
+/// `path`'s text, when it is a source of a kind searched here holding one of its markers.
+/// Every `.cs`, `.sql` and `.config` file of the walk is read, but kept only when it holds a
+/// marker the search needs: a solution's thousands of sources are not all held as text and
+/// searched several times over (a 100,000-file tree took a second; ripgrep reads it in
+/// 65 ms).
+pub(super) fn source(path: &Path) -> Option<(PathBuf, String)> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())?;
+    let markers: &[&str] = match ext.as_str() {
+        "cs" => &["IssuingAuthorityKeys"],
+        "config" => &["<issuerNameRegistry"],
+        "sql" => &["[Identity].[ClaimIssuer]", "Identity.ClaimIssuer"],
+        _ => return None,
+    };
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).ok()?;
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() || metadata.len() > MAX_SOURCE {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
+    file.take(MAX_SOURCE).read_to_end(&mut bytes).ok()?;
+    // The markers are ASCII: found in the bytes exactly when found in the lossy text.
+    markers
+        .iter()
+        .any(|m| memchr::memmem::find(&bytes, m.as_bytes()).is_some())
+        .then(|| {
+            (
+                path.to_path_buf(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )
+        })
+}
+
 fn class_deriving(text: &str, base: &str) -> Option<(String, usize)> {
     let mut from = 0;
     while let Some(p) = text[from..].find("class ").map(|p| from + p) {
@@ -193,8 +196,11 @@ fn metadata_location(text: &str) -> Option<String> {
 }
 
 /// Finds the database-held registries under `roots`.
-pub fn find(roots: &[PathBuf]) -> Vec<DatabaseRegistry> {
-    let files = sources(roots);
+/// The database-held registries `files` (the scan walk's [`source`]s) show.
+pub fn find(mut files: Vec<(PathBuf, String)>) -> Vec<DatabaseRegistry> {
+    // The walk's threads met them in any order.
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.dedup_by(|a, b| a.0 == b.0);
     let is = |path: &Path, ext: &str| {
         path.extension()
             .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case(ext))

@@ -133,7 +133,7 @@ pub fn scan_paths_with_threads(
             walk(path, threads, &reader, &found);
         }
     }
-    let (mut reads, mut errors) = found.into_inner();
+    let (mut reads, mut errors, sources) = found.into_inner();
 
     // Threads return files in any order: sort them before a duplicate (the same file reached
     // by two paths named on the command line) is dropped, so the same path is kept each time.
@@ -169,8 +169,7 @@ pub fn scan_paths_with_threads(
     if !errors.is_empty() {
         return Err(ScanError::of(errors));
     }
-    let folders: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
-    report_databases(&mut result, super::databases::find(&folders));
+    report_databases(&mut result, super::databases::find(sources));
     result
         .files
         .sort_by_cached_key(|file| PathOrder::of(&file.path));
@@ -184,7 +183,19 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
     let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let read = |path: &Path, is_link: bool| {
         if is_link {
+            if !path.file_name().is_some_and(|n| reader.names.matches(n)) {
+                return;
+            }
             return found.add(reader.link(path, &real_root));
+        }
+        // The database search's sources (`*.cs`, `*.sql`, `*.config`) come from this walk
+        // too: one listing of the tree, not two.
+        let name = path.file_name().unwrap_or_default();
+        if super::databases::wanted(name) {
+            found.source(path);
+        }
+        if !reader.names.matches(name) {
+            return;
         }
         let real = path
             .strip_prefix(root)
@@ -200,7 +211,7 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
         return super::tree::walk(
             root,
             threads,
-            &|name| names.matches(name),
+            &|name| names.matches(name) || super::databases::wanted(name),
             &is_skipped_dir,
             &|path, is_link| read(&path, is_link),
             &|path, e| found.fail(unreadable(path, innermost(&e))),
@@ -215,7 +226,9 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
             Some(t) if t.is_dir() => !is_skipped_dir(entry.file_name()),
             // Settled here, not in the visitor: a file dropped by the filter is never queued
             // for a walker thread (a queue push and pop for each of a tree's files).
-            Some(t) if t.is_file() || t.is_symlink() => names.matches(entry.file_name()),
+            Some(t) if t.is_file() || t.is_symlink() => {
+                names.matches(entry.file_name()) || super::databases::wanted(entry.file_name())
+            }
             _ => true,
         });
     let visit = |entry: Result<ignore::DirEntry, ignore::Error>| match entry {
@@ -470,6 +483,8 @@ impl Reader<'_> {
 struct Found {
     reads: Mutex<Vec<Read>>,
     errors: Mutex<Vec<ScanError>>,
+    /// Sources showing a database-held registry ([`super::databases`]), met on the same walk.
+    sources: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl Found {
@@ -492,10 +507,21 @@ impl Found {
             .push(e);
     }
 
-    fn into_inner(self) -> (Vec<Read>, Vec<ScanError>) {
+    /// A source file the database search may need (read only if its name says so).
+    fn source(&self, path: &Path) {
+        if let Some(kept) = super::databases::source(path) {
+            self.sources
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(kept);
+        }
+    }
+
+    fn into_inner(self) -> (Vec<Read>, Vec<ScanError>, Vec<(PathBuf, String)>) {
         (
             self.reads.into_inner().unwrap_or_else(|p| p.into_inner()),
             self.errors.into_inner().unwrap_or_else(|p| p.into_inner()),
+            self.sources.into_inner().unwrap_or_else(|p| p.into_inner()),
         )
     }
 }
