@@ -319,3 +319,73 @@ fn a_double_quote_in_a_name_survives_a_single_quoted_registry() {
         "{after}"
     );
 }
+
+/// The force-push has a lease: keyroll pushes its branch only while the remote still holds
+/// the head it checked (absent, or the commit it read). A commit a person pushed in between
+/// is never overwritten; the push fails naming both heads, and nothing changes remotely.
+#[test]
+fn a_branch_that_moved_since_it_was_read_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, remote) = (dir.path().join("work"), dir.path().join("remote.git"));
+    std::fs::create_dir_all(&work).unwrap();
+    common::git(dir.path(), &["init", "-q", "--bare", "remote.git"]);
+    common::git(&work, &["init", "-q"]);
+    std::fs::write(work.join("Web.config"), "<configuration/>\n").unwrap();
+    common::git(&work, &["add", "-A"]);
+    common::git(&work, &["commit", "-q", "-m", "base"]);
+    let url = remote.to_str().unwrap();
+    common::git(&work, &["push", "-q", url, "main", "main:keyroll/contoso"]);
+    let base = git2::Oid::from_str(&common::git(&work, &["rev-parse", "HEAD"])).unwrap();
+    // A person's commit on keyroll's branch, pushed after keyroll read the branch at `base`.
+    common::git(
+        &work,
+        &["commit", "-q", "--allow-empty", "-m", "a person's fix"],
+    );
+    common::git(&work, &["push", "-q", url, "HEAD:keyroll/contoso"]);
+    let theirs = common::git(&work, &["rev-parse", "HEAD"]);
+
+    let repo = keyroll::load::git::GitRepo::discover(&work).unwrap();
+    let identity = keyroll::act::git::Identity {
+        name: "keyroll".into(),
+        email: "keyroll@example.com".into(),
+    };
+    let ours = repo
+        .commit_files(
+            base,
+            &[("Web.config".into(), b"<configuration />\n".to_vec())],
+            "keyroll: roll",
+            &identity,
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+    let remote_head = |branch: &str| common::git(&remote, &["rev-parse", branch]);
+
+    let error = repo
+        .push(url, "keyroll/contoso", ours, Some(base), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("changed on the remote since keyroll read it")
+            && error.contains(&base.to_string())
+            && error.contains(&theirs),
+        "{error}"
+    );
+    assert_eq!(remote_head("keyroll/contoso"), theirs, "nothing was pushed");
+    // Expected absent, but it exists: refused too.
+    let error = repo
+        .push(url, "keyroll/contoso", ours, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("(absent;"), "{error}");
+    assert_eq!(remote_head("keyroll/contoso"), theirs);
+
+    // With the head the remote holds, the push goes ahead (a force-push: ours is not a
+    // descendant of theirs); a new branch expected absent is created.
+    let theirs_oid = git2::Oid::from_str(&theirs).unwrap();
+    repo.push(url, "keyroll/contoso", ours, Some(theirs_oid), None)
+        .unwrap();
+    assert_eq!(remote_head("keyroll/contoso"), ours.to_string());
+    repo.push(url, "keyroll/fabrikam", ours, None, None)
+        .unwrap();
+    assert_eq!(remote_head("keyroll/fabrikam"), ours.to_string());
+}

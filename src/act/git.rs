@@ -89,12 +89,15 @@ impl GitRepo {
     }
 
     /// Force-pushes `commit` to `refs/heads/<branch>` (keyroll force-pushes only branches
-    /// whose every commit it made; the caller checks).
+    /// whose every commit it made; the caller checks) with a lease: only while the remote's
+    /// branch is still at `expected` (`None`: absent), the head the caller checked. A commit
+    /// a person pushed since is never overwritten (`git push --force-with-lease`).
     pub fn push(
         &self,
         url: &str,
         branch: &str,
         commit: Oid,
+        expected: Option<Oid>,
         token: Option<&Secret>,
     ) -> Result<(), GitError> {
         let local = format!("{PUSH_PREFIX}{branch}");
@@ -104,7 +107,23 @@ impl GitRepo {
         let mut remote = self.open_remote(url, token)?;
         let tries = Cell::new(0);
         let rejected = std::cell::RefCell::new(None);
+        let target = format!("refs/heads/{branch}");
+        let moved = std::cell::RefCell::new(None);
         let mut cbs = callbacks(token, &tries);
+        // Told what the remote holds before anything is sent: refuse if it is not the head
+        // checked (libgit2 has no lease of its own).
+        cbs.push_negotiation(|updates| {
+            let checked = expected.unwrap_or(Oid::ZERO_SHA1);
+            for update in updates {
+                if update.dst_refname().ok() == Some(target.as_str()) && update.src() != checked {
+                    *moved.borrow_mut() = Some(update.src());
+                    return Err(git2::Error::from_str(
+                        "the branch moved since it was checked",
+                    ));
+                }
+            }
+            Ok(())
+        });
         cbs.push_update_reference(|reference, status| {
             if let Some(status) = status {
                 *rejected.borrow_mut() = Some(format!("{reference}: {status}"));
@@ -120,6 +139,20 @@ impl GitRepo {
             )
             .map_err(git_error(format!("pushing {branch} to {}", redact(url))));
         drop(options);
+        if let Some(head) = moved.into_inner() {
+            let now = if head.is_zero() {
+                "it is gone".to_string()
+            } else {
+                format!("it is at {head}")
+            };
+            let was = expected.map_or("absent".to_string(), |h| format!("at {h}"));
+            return Err(GitError::Git {
+                what: format!("pushing {branch}"),
+                detail: format!(
+                    "the branch changed on the remote since keyroll read it ({was}; {now}): nothing was pushed; the next run decides again"
+                ),
+            });
+        }
         result?;
         if let Some(reason) = rejected.into_inner() {
             return Err(GitError::Git {

@@ -514,7 +514,7 @@ fn push_branch(
         .remote_url
         .as_deref()
         .expect("a real run has a remote (checked above)");
-    repo.push(url, BRANCH, commit, options.token.as_ref())?;
+    repo.push(url, BRANCH, commit, remote_head, options.token.as_ref())?;
     Ok(Branch::Pushed(commit))
 }
 

@@ -240,7 +240,13 @@ impl Run<'_> {
         let url = self.options.remote_url.as_deref().ok_or_else(|| {
             PrError::Setup("no git remote to push to: set --remote or add an origin".into())
         })?;
-        repo.push(url, branch, commit, self.options.token.as_ref())?;
+        repo.push(
+            url,
+            branch,
+            commit,
+            remote_head,
+            self.options.token.as_ref(),
+        )?;
         Ok(BranchState::Pushed(commit))
     }
 
