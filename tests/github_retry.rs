@@ -383,3 +383,49 @@ async fn labels_added_before_a_502_are_added_again_and_held_once() {
     );
     assert_eq!(fake.0.lock().unwrap().labels, ["keyroll"]);
 }
+
+/// An answer cut off before its end (the connection closes mid-body) is an error naming
+/// it, after the retries, never an empty answer: a listing read as empty would be "nothing
+/// to do" (no repository, no pull request).
+#[tokio::test]
+async fn a_cut_off_answer_is_an_error_not_an_empty_one() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = Arc::new(Mutex::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            *count.lock().unwrap() += 1;
+            // 2,000 bytes announced, 20 sent, then the connection closes.
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n[{\"name\": \"identity-",
+            );
+        }
+    });
+    let github = GitHub::new(
+        &format!("http://{address}"),
+        Some(Secret::new("test-token")),
+        false,
+        RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(10),
+            max_wait: Duration::from_secs(5),
+        },
+    )
+    .with_timeout(TIMEOUT);
+    let error = github
+        .org_repositories("contoso", 1)
+        .await
+        .err()
+        .expect("a cut-off listing is an error");
+    assert!(
+        matches!(error, GitHubError::Transport { .. }) && error.to_string().contains("cut off"),
+        "{error}"
+    );
+    // A GET is sent again: each attempt was cut off.
+    assert_eq!(*served.lock().unwrap(), 3);
+}

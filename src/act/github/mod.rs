@@ -380,7 +380,24 @@ impl GitHub {
         let status = response.status().as_u16();
         self.record(method.as_str(), path, true, Some(status));
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(e) => {
+                // The answer was cut off (the connection closed, or the deadline came, before
+                // its end): never read as an empty answer. GitHub received the request and
+                // may have acted on it.
+                let error = GitHubError::Transport {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    detail: redact(&format!(
+                        "the answer ({status}) was cut off: {}",
+                        crate::load::fetch::error_chain(&e)
+                    )),
+                };
+                let wait = self.backoff(attempt);
+                return Attempt::Unknown { error, wait };
+            }
+        };
         if (200..300).contains(&status) {
             if text.trim().is_empty() {
                 return Attempt::Done(Value::Null);
