@@ -332,6 +332,28 @@ impl GitHub {
         Ok(Some(body.map(|b| redact(&b.to_string()))))
     }
 
+    /// An answer cut off before its end (the connection closed, or the deadline came): never
+    /// read as an empty answer. GitHub received the request and may have acted on it.
+    fn cut_off(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        status: u16,
+        e: &reqwest::Error,
+        attempt: u32,
+    ) -> Attempt {
+        let error = GitHubError::Transport {
+            method: method.to_string(),
+            path: path.to_string(),
+            detail: redact(&format!(
+                "the answer ({status}) was cut off: {}",
+                crate::load::fetch::error_chain(e)
+            )),
+        };
+        let wait = self.backoff(attempt);
+        Attempt::Unknown { error, wait }
+    }
+
     /// One send of one call, and what its answer says about sending it again.
     async fn attempt(
         &self,
@@ -382,21 +404,7 @@ impl GitHub {
         let headers = response.headers().clone();
         let text = match response.text().await {
             Ok(text) => text,
-            Err(e) => {
-                // The answer was cut off (the connection closed, or the deadline came, before
-                // its end): never read as an empty answer. GitHub received the request and
-                // may have acted on it.
-                let error = GitHubError::Transport {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    detail: redact(&format!(
-                        "the answer ({status}) was cut off: {}",
-                        crate::load::fetch::error_chain(&e)
-                    )),
-                };
-                let wait = self.backoff(attempt);
-                return Attempt::Unknown { error, wait };
-            }
+            Err(e) => return self.cut_off(method, path, status, &e, attempt),
         };
         if (200..300).contains(&status) {
             if text.trim().is_empty() {
