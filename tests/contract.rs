@@ -105,13 +105,22 @@ fn contract_run_with(
         "{description}: keyroll sent requests GitHub's description rejects:\n{}\n\nkeyroll said: {stdout}",
         violations.join("\n")
     );
-    assert!(
-        out.status.success(),
-        "{description}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["issuers"][0]["operation"], "created", "{report:#}");
+    if branch_exists {
+        // Prism answers the branch's read with its example commit, not the head keyroll
+        // checked: the lease refuses to move it (the lease itself: tests/github_retry.rs).
+        // The move keyroll would make is checked against the description through the
+        // client, with the head Prism reports.
+        assert!(
+            !out.status.success() && stdout.contains("changed on GitHub since keyroll read it"),
+            "{description}: {stdout}{stderr}"
+        );
+        patch_ref_through_client(&api, &prism.log);
+    } else {
+        assert!(out.status.success(), "{description}: {stdout}{stderr}");
+        assert_eq!(report["issuers"][0]["operation"], "created", "{report:#}");
+    }
     let calls: Vec<String> = report["api_calls"]
         .as_array()
         .unwrap()
@@ -172,12 +181,56 @@ fn api_commits_match_the_api_github_com_description() {
     );
 }
 
-/// On GHES, with keyroll's branch already there: the ref is force-updated
-/// (`PATCH …/git/refs/heads%2Fkeyroll%2Fcontoso-adfs`: `{ref}` is one path segment).
+/// Moves keyroll's branch through the client as `pr` does (read it, then `PATCH` it), with
+/// the head Prism reports, and checks Prism's log holds no request its description rejects.
+fn patch_ref_through_client(api: &str, log: &std::path::Path) {
+    use keyroll::act::github::{GitHub, RepoName, RetryPolicy, Secret};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let token = "ghs_contract_test";
+    let repo = RepoName::parse("contoso/identity-configs").unwrap();
+    let github = GitHub::new(api, Some(Secret::new(token)), false, RetryPolicy::default());
+    runtime.block_on(async {
+        let url =
+            format!("{api}/repos/contoso/identity-configs/git/ref/heads%2Fkeyroll%2Fcontoso-adfs");
+        let head: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .map(|text| serde_json::from_str(&text).unwrap())
+            .unwrap();
+        let head = head["object"]["sha"].as_str().unwrap().to_string();
+        github
+            .set_branch(&repo, "keyroll/contoso-adfs", &"c".repeat(40), Some(&head))
+            .await
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut text = String::new();
+    std::fs::File::open(log)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("PATCH"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("Violation: request") || l.contains("Request did not pass")),
+        "{text}"
+    );
+}
+
+/// On GHES, with keyroll's branch already there: the branch is read (the lease), then
+/// force-updated (`PATCH …/git/refs/heads%2Fkeyroll%2Fcontoso-adfs`: `{ref}` is one path
+/// segment).
 #[test]
 fn api_commits_match_the_github_enterprise_server_description_under_api_v3() {
-    let mut calls = API_COMMIT_CALLS.to_vec();
-    calls[6] = "PATCH /heads%2Fkeyroll%2Fcontoso-adfs";
+    let mut calls = API_COMMIT_CALLS[..7].to_vec();
+    calls[6] = "GET /heads%2Fkeyroll%2Fcontoso-adfs";
     contract_run_with(
         "ghes-3.19.json",
         "/api/v3",

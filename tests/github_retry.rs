@@ -429,3 +429,51 @@ async fn a_cut_off_answer_is_an_error_not_an_empty_one() {
     // A GET is sent again: each attempt was cut off.
     assert_eq!(*served.lock().unwrap(), 3);
 }
+
+/// With `commits = "api"` the branch is moved by `PATCH git/refs`, which has no
+/// compare-and-swap: keyroll reads the branch just before and moves it only while it is
+/// still the head it checked. A person's push since is left as it is, and the error says so.
+#[tokio::test]
+async fn an_api_branch_that_moved_since_it_was_checked_is_not_moved() {
+    use wiremock::matchers::{method, path};
+    let server = MockServer::start().await;
+    let reference = format!("{REPO}/git/ref/heads%2Fkeyroll%2Fcontoso");
+    Mock::given(method("GET"))
+        .and(path(reference.as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"object": {"sha": "b".repeat(40)}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let github = client(&server);
+    let repo = RepoName::parse("contoso/identity-configs").unwrap();
+    let ours = "c".repeat(40);
+    let error = github
+        .set_branch(&repo, "keyroll/contoso", &ours, Some(&"a".repeat(40)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, GitHubError::Moved { .. })
+            && error
+                .to_string()
+                .contains(&format!("now at {}", "b".repeat(40))),
+        "{error}"
+    );
+    let patches = |requests: Vec<Request>| {
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "PATCH")
+            .count()
+    };
+    assert_eq!(patches(server.received_requests().await.unwrap()), 0);
+    // Still at the head checked: moved.
+    github
+        .set_branch(&repo, "keyroll/contoso", &ours, Some(&"b".repeat(40)))
+        .await
+        .unwrap();
+    assert_eq!(patches(server.received_requests().await.unwrap()), 1);
+}

@@ -219,8 +219,11 @@ impl<W: std::io::Write> std::io::Write for JsonControls<W> {
             // Only the pending line's end joins it: the lines after it are not copied.
             let first = memchr::memchr(b'\n', buf).unwrap_or(last);
             self.pending.extend_from_slice(&buf[..=first]);
-            Self::emit(&mut self.inner, &self.pending)?;
-            self.pending.clear();
+            // Taken before it is written: after a failed write nothing is written twice.
+            let mut lines = std::mem::take(&mut self.pending);
+            Self::emit(&mut self.inner, &lines)?;
+            lines.clear();
+            self.pending = lines;
             from = first + 1;
         }
         if from <= last {

@@ -114,9 +114,10 @@ impl<W: std::io::Write> RedactLines<W> {
     }
 
     fn write_lines(&mut self, upto: usize) -> std::io::Result<()> {
-        Self::redacted(&mut self.inner, &self.pending[..upto])?;
-        self.pending.drain(..upto);
-        Ok(())
+        // Taken out before they are written: after a failed write nothing is written twice.
+        let rest = self.pending.split_off(upto);
+        let lines = std::mem::replace(&mut self.pending, rest);
+        Self::redacted(&mut self.inner, &lines)
     }
 
     fn redacted(inner: &mut W, lines: &[u8]) -> std::io::Result<()> {

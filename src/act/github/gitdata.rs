@@ -68,14 +68,31 @@ impl GitHub {
 
     /// Points `refs/heads/<branch>` at `sha`: `PATCH …/git/refs/heads%2F<branch>` with
     /// `force` when the branch exists, else `POST …/git/refs`.
+    /// `checked`: the head keyroll read the branch at and checked (every commit its own), or
+    /// `None` when it found no branch (then it is created, never moved).
     pub async fn set_branch(
         &self,
         repo: &RepoName,
         branch: &str,
         sha: &str,
-        exists: bool,
+        checked: Option<&str>,
     ) -> Result<(), GitHubError> {
-        if exists {
+        if let Some(checked) = checked {
+            // GitHub's REST API moves a ref with no compare-and-swap: the branch is read just
+            // before it is moved and left alone unless it is still the head keyroll checked
+            // (a person's push since is never overwritten). Only a push in the moment
+            // between the two calls escapes this lease; `git push` (commits = "git") has
+            // none such (act/git.rs).
+            if !self.dry_run {
+                let now = self.branch_sha(repo, branch).await?;
+                if now.as_deref() != Some(checked) {
+                    return Err(GitHubError::Moved {
+                        branch: branch.to_string(),
+                        checked: checked.to_string(),
+                        now: now.map_or("gone".to_string(), |sha| format!("at {sha}")),
+                    });
+                }
+            }
             // `{ref}` is one path segment in GitHub's description: its slashes go as `%2F`,
             // as Octokit sends them.
             let path = format!(

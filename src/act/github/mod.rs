@@ -56,6 +56,14 @@ pub enum GitHubError {
         cause: Box<GitHubError>,
         check: String,
     },
+    #[error(
+        "branch {branch} changed on GitHub since keyroll read it (at {checked}; now {now}): it was not moved; the next run decides again"
+    )]
+    Moved {
+        branch: String,
+        checked: String,
+        now: String,
+    },
     #[error("GitHub App: {0}")]
     App(String),
     #[error("GitHub API: {0}")]
@@ -404,7 +412,11 @@ impl GitHub {
         let headers = response.headers().clone();
         let text = match response.text().await {
             Ok(text) => text,
-            Err(e) => return self.cut_off(method, path, status, &e, attempt),
+            // A refusal is classed by its status and headers, whatever became of its body.
+            Err(e) if (200..300).contains(&status) => {
+                return self.cut_off(method, path, status, &e, attempt);
+            }
+            Err(_) => String::new(),
         };
         if (200..300).contains(&status) {
             if text.trim().is_empty() {

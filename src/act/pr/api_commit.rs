@@ -29,7 +29,7 @@ impl Run<'_> {
         message: &str,
         branch: &str,
         base: Option<(&GitRepo, Oid)>,
-        exists: bool,
+        checked: Option<Oid>,
     ) -> Result<Option<Oid>, PrError> {
         let repo = &self.options.repository;
         let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
@@ -52,7 +52,12 @@ impl Run<'_> {
             .create_commit(repo, message, &tree, &parent)
             .await?;
         self.github
-            .set_branch(repo, branch, &commit, exists)
+            .set_branch(
+                repo,
+                branch,
+                &commit,
+                checked.map(|head| head.to_string()).as_deref(),
+            )
             .await?;
         Ok(Oid::from_str(&commit).ok())
     }

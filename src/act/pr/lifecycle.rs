@@ -190,12 +190,17 @@ impl Run<'_> {
         let (Some(repo), Some(base_head)) = (self.repo, self.base.head) else {
             if api {
                 // A dry run: the calls the commit would take, listed.
-                let exists = self
+                let checked = self
                     .repo
-                    .and_then(|r| r.remote_branch(branch, &self.settings.pr.branch_prefix))
-                    .is_some();
-                self.api_commit(commit_files, &proposal.commit_message, branch, None, exists)
-                    .await?;
+                    .and_then(|r| r.remote_branch(branch, &self.settings.pr.branch_prefix));
+                self.api_commit(
+                    commit_files,
+                    &proposal.commit_message,
+                    branch,
+                    None,
+                    checked,
+                )
+                .await?;
             }
             return Ok(BranchState::Untouched);
         };
@@ -218,7 +223,7 @@ impl Run<'_> {
                     &proposal.commit_message,
                     branch,
                     base,
-                    remote_head.is_some(),
+                    remote_head,
                 )
                 .await?;
             return Ok(match commit {
