@@ -28,6 +28,15 @@ fn keyroll(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().unwrap()
 }
 
+/// `keyroll <command> --config keyroll.toml --now NOW` in the demo copy `dir`.
+fn in_demo(dir: &Path, command: &str) -> Output {
+    keyroll(
+        dir,
+        &[command, "--config", "keyroll.toml", "--now", NOW],
+        &[],
+    )
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -60,11 +69,7 @@ fn no_key_is_added_beside_a_deploy_time_placeholder() {
         with_placeholder = with_placeholder.replacen(add, &replacement, 1);
     }
     std::fs::write(&config, &with_placeholder).unwrap();
-    let out = keyroll(
-        dir.path(),
-        &["apply", "--config", "keyroll.toml", "--now", NOW],
-        &[],
-    );
+    let out = in_demo(dir.path(), "apply");
     let said = text(&out);
     assert!(
         said.contains(
@@ -242,11 +247,7 @@ fn two_pasted_copies_of_a_key_are_cleaned_into_one_and_the_roll_goes_on() {
         1,
     );
     std::fs::write(&config, &pasted).unwrap();
-    let out = keyroll(
-        dir.path(),
-        &["apply", "--config", "keyroll.toml", "--now", NOW],
-        &[],
-    );
+    let out = in_demo(dir.path(), "apply");
     assert!(out.status.success(), "{}", text(&out));
     let after = std::fs::read_to_string(&config).unwrap();
     assert_eq!(
@@ -274,11 +275,7 @@ fn a_transform_inserting_a_location_with_a_registry_is_an_error_naming_it() {
         "<?xml version=\"1.0\"?>\n<configuration xmlns:xdt=\"http://schemas.microsoft.com/XML-Document-Transform\">\n  <location path=\".\" xdt:Transform=\"Insert\">\n    <system.identityModel>\n      <identityConfiguration name=\"prod\">\n        <issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel\">\n          <trustedIssuers>\n            <add thumbprint=\"5DD3BCFB7A24B73D741CC063ECCD46AE9CD43379\" name=\"http://adfs.contoso.com/adfs/services/trust\" />\n          </trustedIssuers>\n        </issuerNameRegistry>\n      </identityConfiguration>\n    </system.identityModel>\n  </location>\n</configuration>\n",
     )
     .unwrap();
-    let out = keyroll(
-        dir.path(),
-        &["plan", "--config", "keyroll.toml", "--now", NOW],
-        &[],
-    );
+    let out = in_demo(dir.path(), "plan");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("src/Contoso.Web/Web.Release.config:4:5: uninterpreted-transform: xdt:Transform=\"Insert\" on <location> around <system.identityModel>"),
@@ -305,11 +302,7 @@ fn a_double_quote_in_a_name_survives_a_single_quoted_registry() {
         ),
     )
     .unwrap();
-    let out = keyroll(
-        dir.path(),
-        &["apply", "--config", "keyroll.toml", "--now", NOW],
-        &[],
-    );
+    let out = in_demo(dir.path(), "apply");
     assert!(out.status.success(), "{}", text(&out));
     let after = std::fs::read_to_string(&config).unwrap();
     assert!(
