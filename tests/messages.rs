@@ -252,4 +252,45 @@ fn scan_reports_every_file_plan_cannot_read_as_plan_does() {
         "{said}"
     );
     assert!(!said.contains("Inside.config"), "{said}");
+
+    // A link inside the folder to a file no rule's name matches: `plan` reads and edits
+    // that file, so `scan` reads it too, under the file's own path, on either walk.
+    std::fs::create_dir_all(root.join("shared")).unwrap();
+    std::fs::create_dir_all(root.join("Linked")).unwrap();
+    std::fs::write(root.join("shared/base.xml"), &config).unwrap();
+    std::os::unix::fs::symlink("../shared/base.xml", root.join("Linked/Web.config")).unwrap();
+    // And a refused link is said once: not read through, so not also "malformed".
+    std::fs::create_dir_all(root.join("Gone")).unwrap();
+    std::os::unix::fs::symlink("nowhere.config", root.join("Gone/Web.config")).unwrap();
+    let plan = text(&repo.run(time::Duration::ZERO, &["plan"]));
+    assert!(
+        plan.lines().any(|l| l.trim() == "shared/base.xml"),
+        "plan edits the link's target:\n{plan}"
+    );
+    for refused in ["Gone/Web.config", "Link/Web.config"] {
+        let lines: Vec<&str> = plan.lines().filter(|l| l.contains(refused)).collect();
+        assert!(
+            lines.iter().any(|l| l.contains("is a symbolic link to")),
+            "{refused}:\n{plan}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("malformed")),
+            "{refused} is refused, not parsed:\n{plan}"
+        );
+    }
+    for threads in ["1", "0", "3"] {
+        let scan = text(&repo.run(time::Duration::ZERO, &["scan", "--threads", threads]));
+        let thumbprint = sha1(&k.current);
+        assert!(
+            scan.lines()
+                .any(|l| l.starts_with("shared/base.xml:") && l.contains(&thumbprint)),
+            "scan (threads {threads}) reads the link's target as plan does:\n{scan}"
+        );
+        assert!(
+            scan.lines()
+                .any(|l| l.starts_with("Gone/Web.config:1:1") && l.contains("does not exist")),
+            "{scan}"
+        );
+        assert!(!scan.contains("Linked/Web.config"), "{scan}");
+    }
 }

@@ -619,12 +619,28 @@ fn read_target(
     mut refused: Option<String>,
 ) -> (TargetFile, Vec<String>) {
     let path = settings.root.join(&relative);
-    let bytes = match tree.read(settings, &relative) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            refused = Some(format!("cannot be read: {e}"));
-            Vec::new()
-        }
+    // A refused link is not read through (its target lies outside, or nowhere; in a commit
+    // its blob is the link's text), and an unreadable file is not parsed as empty: the
+    // refusal is the one error said of it, not followed by "malformed XML".
+    let bytes = match refused {
+        Some(_) => None,
+        None => match tree.read(settings, &relative) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                refused = Some(format!("cannot be read: {e}"));
+                None
+            }
+        },
+    };
+    let Some(bytes) = bytes else {
+        let file = TargetFile {
+            file: ConfigFile::unread(relative.clone().into(), Vec::new()),
+            targets,
+            display: relative,
+            path,
+            refused,
+        };
+        return (file, Vec::new());
     };
     let mut file = scan::parse_config(
         std::path::Path::new(&relative),

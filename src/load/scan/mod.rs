@@ -238,6 +238,22 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// A file keyroll did not read (a link it refuses to follow, a file it could not open):
+    /// nothing in it, and only the `problems` given, so the refusal is the one thing said of it.
+    pub fn unread(path: PathBuf, problems: Vec<FileProblem>) -> ConfigFile {
+        ConfigFile {
+            path,
+            bytes: Vec::new(),
+            registries: Vec::new(),
+            entries: Vec::new(),
+            config_source_refs: Vec::new(),
+            config_sources: Vec::new(),
+            problems,
+            is_transform: false,
+            encoding: TextEncoding::Utf8,
+        }
+    }
+
     pub fn bom_len(&self) -> usize {
         if self.bytes.starts_with(UTF8_BOM) {
             UTF8_BOM.len()

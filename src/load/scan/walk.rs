@@ -186,7 +186,7 @@ fn walk(root: &Path, threads: usize, reader: &Reader, found: &Found) {
             if !path.file_name().is_some_and(|n| reader.names.matches(n)) {
                 return;
             }
-            return found.add(reader.link(path, &real_root));
+            return found.add(reader.link(path, root, &real_root));
         }
         // The database search's sources (`*.cs`, `*.sql`, `*.config`) come from this walk
         // too: one listing of the tree, not two.
@@ -444,15 +444,23 @@ impl Reader<'_> {
     /// A symbolic link the walk met (links are not followed). One that leads out of the
     /// folder walked (`real_root`, canonical), or to nothing, is reported as `plan` reports
     /// such a target file: an error naming the file and where it leads, never a silent
-    /// skip. One that stays inside is not read through: its target is read where it lies.
-    fn link(&self, path: &Path, real_root: &Path) -> Result<Option<Read>, ScanError> {
+    /// skip. One that stays inside leads to a file read as `plan` reads it, under the
+    /// target's own path (`root` joined with where it lies below `real_root`): the walk may
+    /// never read that file itself (a name no rule matches, an ignored or build folder), and
+    /// reached both ways it is one file.
+    fn link(&self, path: &Path, root: &Path, real_root: &Path) -> Result<Option<Read>, ScanError> {
         let why = match std::fs::canonicalize(path) {
             Err(_) => "is a symbolic link to a file that does not exist".to_string(),
-            Ok(real) if real.starts_with(real_root) || real.is_dir() => return Ok(None),
-            Ok(real) => format!(
-                "is a symbolic link to {}, outside the folder scanned; keyroll does not read or write outside it",
-                real.display()
-            ),
+            // A folder is walked where it lies; a FIFO or device is never opened (the walk
+            // opens regular files only).
+            Ok(real) if !real.is_file() => return Ok(None),
+            Ok(real) => match real.strip_prefix(real_root) {
+                Ok(below) => return self.read(&root.join(below), Some(real.clone())),
+                Err(_) => format!(
+                    "is a symbolic link to {}, outside the folder scanned; keyroll does not read or write outside it",
+                    real.display()
+                ),
+            },
         };
         let display = clean_display_path(path);
         let problem = FileProblem {
@@ -463,17 +471,7 @@ impl Reader<'_> {
         };
         Ok(Some(Read {
             canonical: path.to_path_buf(),
-            file: ConfigFile {
-                path: display,
-                bytes: Vec::new(),
-                registries: Vec::new(),
-                entries: Vec::new(),
-                config_source_refs: Vec::new(),
-                config_sources: Vec::new(),
-                problems: vec![problem],
-                is_transform: false,
-                encoding: TextEncoding::Utf8,
-            },
+            file: ConfigFile::unread(display, vec![problem]),
         }))
     }
 }
@@ -599,17 +597,7 @@ fn report_databases(result: &mut ScanResult, found: Vec<super::databases::Databa
             };
             match result.files.iter_mut().find(|f| f.path == path) {
                 Some(file) => file.problems.push(problem),
-                None => result.files.push(ConfigFile {
-                    path,
-                    bytes: Vec::new(),
-                    registries: Vec::new(),
-                    entries: Vec::new(),
-                    config_source_refs: Vec::new(),
-                    config_sources: Vec::new(),
-                    problems: vec![problem],
-                    is_transform: false,
-                    encoding: Default::default(),
-                }),
+                None => result.files.push(ConfigFile::unread(path, vec![problem])),
             }
         }
     }
