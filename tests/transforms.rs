@@ -133,6 +133,35 @@ fn a_set_attributes_transform_with_a_locator_is_reported_and_never_edited() {
     );
 }
 
+/// What a `Replace` puts in place is what the Release app loads: WIF's load rules hold for it
+/// as for the base (here ID7010, a third attribute on an entry), in `scan` and `apply` alike,
+/// and keyroll does not write into the transform.
+#[test]
+fn a_replaced_registry_wif_refuses_is_reported_and_never_edited() {
+    let (old, new) = (valid("old"), valid("new"));
+    let release = release_transform(&format!(
+        "        <trustedIssuers xdt:Transform=\"Replace\">\n          <add thumbprint=\"{}\" name=\"idp\" note=\"prod\" />\n        </trustedIssuers>",
+        old.hex()
+    ));
+    let dir = repo(&old, &new, &release);
+    let names_it = |said: &str| {
+        said.lines()
+            .any(|l| l.contains("App/Web.Release.config:7:") && l.contains("ID7010"))
+    };
+    let scan = keyroll(dir.path(), &["scan"]);
+    let said = String::from_utf8_lossy(&scan.stdout);
+    assert_eq!(scan.status.code(), Some(1), "{said}");
+    assert!(names_it(&said), "{said}");
+    let out = keyroll(dir.path(), &["apply"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(names_it(&said), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("App/Web.Release.config")).unwrap(),
+        release
+    );
+}
+
 #[test]
 fn the_lockout_guard_holds_for_the_release_configuration() {
     // The Release transform trusts only `old`, which left the metadata long ago; the issuer

@@ -289,3 +289,46 @@ fn characters_wif_does_not_strip_make_an_entry_dirty_spaces_do_not() {
         .is_empty()
     );
 }
+
+/// In a transform, what a `Replace` puts in place is what WIF loads once published: the same
+/// rules hold, and the transform's own `xdt:` attributes (removed by publishing) do not count.
+/// In a config WIF loads directly, an `xdt:` attribute is one more attribute.
+#[test]
+fn a_replaced_registry_is_held_to_the_load_rules_and_xdt_attributes_count_only_outside_transforms()
+{
+    const XDT: &str = "xmlns:xdt=\"http://schemas.microsoft.com/XML-Document-Transform\"";
+    let transform = |trusted: &str| {
+        format!(
+            "<configuration {XDT}><system.identityModel><identityConfiguration><issuerNameRegistry><trustedIssuers xdt:Transform=\"Replace\">{trusted}</trustedIssuers></issuerNameRegistry></identityConfiguration></system.identityModel></configuration>"
+        )
+    };
+    refused(
+        &transform(&format!(
+            "<add thumbprint=\"{T1}\" name=\"a\" /><issuer thumbprint=\"{T2}\" />"
+        )),
+        &transform(&format!(
+            "<add thumbprint=\"{T1}\" name=\"a\" /><add thumbprint=\"{T2}\" name=\"a\" />"
+        )),
+        Code::LoadError,
+        "ID7002: unknown element <issuer>",
+    );
+    // The same elements outside any Replace are not what a build configuration loads.
+    let located = format!(
+        "<configuration {XDT}><system.identityModel><identityConfiguration><issuerNameRegistry><trustedIssuers><issuer thumbprint=\"{T2}\" /></trustedIssuers></issuerNameRegistry></identityConfiguration></system.identityModel></configuration>"
+    );
+    assert!(
+        !findings(&located).iter().any(|(_, m)| m.contains("ID7002")),
+        "{located}"
+    );
+    // Declared on <trustedIssuers>, so the document is no transform and the <add> holds three
+    // attributes, no declaration.
+    let with_xdt = format!(
+        "<trustedIssuers {XDT}><add thumbprint=\"{T1}\" name=\"a\" xdt:Transform=\"Insert\" /></trustedIssuers>"
+    );
+    assert!(
+        findings(&wif45(&with_xdt))
+            .iter()
+            .any(|(c, m)| *c == Code::LoadError && m.contains("ID7010: <add> has 3 attributes")),
+        "an xdt: attribute in a loaded config is counted"
+    );
+}

@@ -18,6 +18,9 @@ pub(super) struct Checker<'a, 'input> {
     pub position: &'a dyn Fn(usize) -> (u32, u32),
     pub path: &'a std::path::Path,
     pub problems: Vec<FileProblem>,
+    /// Checking what a transform's `Replace` puts in place: its `xdt:` attributes are the
+    /// transform's own, which publishing removes, so they are not counted.
+    in_transform: bool,
     _doc: std::marker::PhantomData<&'input ()>,
 }
 
@@ -32,6 +35,7 @@ impl<'a, 'input> Checker<'a, 'input> {
             position,
             path,
             problems: Vec::new(),
+            in_transform: false,
             _doc: std::marker::PhantomData,
         }
     }
@@ -59,29 +63,52 @@ impl<'a, 'input> Checker<'a, 'input> {
         let declarations = head.matches(" xmlns").count()
             + head.matches("\txmlns").count()
             + head.matches("\nxmlns").count();
-        node.attributes().count() + declarations
+        // In a config WIF loads, every attribute counts, an `xdt:` one included.
+        let attributes = node
+            .attributes()
+            .filter(|a| !self.in_transform || a.namespace() != Some(XDT_NS))
+            .count();
+        attributes + declarations
     }
 
     pub fn check(&mut self, doc: &roxmltree::Document<'_>) {
         let root = doc.root_element();
         if root.namespaces().any(|ns| ns.uri() == XDT_NS) {
-            // A transform is not loaded by WIF; it is applied at publish time.
+            // A transform is not loaded by WIF; it is applied at publish time. What a
+            // `Replace` puts in place is what that build configuration's app loads, so it is
+            // held to the rules a config's own sections are.
             self.transforms(doc);
+            self.in_transform = true;
+            let replaced = |node: Node<'_, '_>| {
+                node.ancestors().any(|a| {
+                    a.attribute((XDT_NS, "Transform"))
+                        .is_some_and(|t| t.trim() == "Replace")
+                })
+            };
+            for node in doc.descendants().filter(|n| n.is_element() && replaced(*n)) {
+                self.element(node);
+            }
+            self.authorities_unique(doc, &replaced);
             return;
         }
         if root.tag_name().name() == "configuration" {
             self.declared_sections(root);
         }
         for node in doc.descendants().filter(|n| n.is_element()) {
-            match node.tag_name().name() {
-                "trustedIssuers" => self.trusted_issuers(node),
-                "issuerNameRegistry" => self.registry(node),
-                WIF45 => self.identity_configurations(node),
-                "authority" if in_section(node, WIF45) => self.authority(node),
-                _ => {}
-            }
+            self.element(node);
         }
-        self.authorities_unique(doc);
+        self.authorities_unique(doc, &|_| true);
+    }
+
+    /// The rules WIF holds one element of a loaded config to.
+    fn element(&mut self, node: Node<'_, '_>) {
+        match node.tag_name().name() {
+            "trustedIssuers" => self.trusted_issuers(node),
+            "issuerNameRegistry" => self.registry(node),
+            WIF45 => self.identity_configurations(node),
+            "authority" if in_section(node, WIF45) => self.authority(node),
+            _ => {}
+        }
     }
 
     /// In a config transform, what keyroll interprets: `Replace` of a registry's container
@@ -317,10 +344,16 @@ impl<'a, 'input> Checker<'a, 'input> {
         }
     }
 
-    fn authorities_unique(&mut self, doc: &roxmltree::Document<'_>) {
+    /// Two authorities of one registry with the same name; `loaded` picks the registries the
+    /// app loads (in a transform, those a `Replace` puts in place).
+    fn authorities_unique(
+        &mut self,
+        doc: &roxmltree::Document<'_>,
+        loaded: &dyn Fn(Node<'_, '_>) -> bool,
+    ) {
         for registry in doc
             .descendants()
-            .filter(|n| n.has_tag_name("issuerNameRegistry") && in_section(*n, WIF45))
+            .filter(|n| n.has_tag_name("issuerNameRegistry") && in_section(*n, WIF45) && loaded(*n))
         {
             let mut seen: BTreeMap<String, ()> = BTreeMap::new();
             for authority in registry.children().filter(|c| c.has_tag_name("authority")) {
