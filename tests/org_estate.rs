@@ -153,7 +153,7 @@ impl Respond for Fake {
                 let issue = self.0.issue.lock().unwrap().clone();
                 let list: Vec<serde_json::Value> = issue
                     .map(|body| {
-                        serde_json::json!({"number": 1, "html_url": "https://github.example/contoso/central/issues/1", "state": "open", "body": body})
+                        serde_json::json!({"number": 1, "html_url": "https://github.example/contoso/central/issues/1", "state": "open", "body": body, "user": {"login": "keyroll[bot]", "type": "Bot"}, "author_association": "NONE"})
                     })
                     .into_iter()
                     .collect();
@@ -1021,4 +1021,105 @@ async fn the_onboarding_pull_request_is_opened_once_and_never_reopened() {
     let done = onboard(&[]);
     assert_eq!(done["operation"], "already-onboarded", "{done:#}");
     assert_eq!(calls(&done).len(), 0);
+}
+
+/// Anyone may open an issue on a public repository and paste the dashboard's marker into it.
+/// Such an issue, found by the marker search, is not the dashboard: keyroll neither updates it
+/// (its opener could then edit what keyroll wrote) nor stops creating its own. One a bot or a
+/// collaborator opened is; so is a labelled one (only those with triage rights label), even
+/// one GitHub says a `CONTRIBUTOR` opened, as it may say of a member whose membership is private.
+#[tokio::test]
+async fn an_outsiders_issue_holding_the_marker_is_not_taken_for_the_dashboard() {
+    use keyroll::act::dashboard::{MARKER, Published, publish};
+    use keyroll::act::github::{GitHub, RepoName, RetryPolicy, Secret};
+    use wiremock::matchers::{method, path};
+
+    let marked = |number: u64, login: &str, kind: &str, association: &str| {
+        serde_json::json!({
+            "number": number, "state": "open",
+            "html_url": format!("https://github.example/contoso/central/issues/{number}"),
+            "body": format!("{MARKER}\nall up to date"),
+            "user": {"login": login, "type": kind}, "author_association": association,
+        })
+    };
+    let outsiders = [
+        marked(3, "mallory", "User", "NONE"),
+        marked(4, "eve", "User", "CONTRIBUTOR"),
+    ];
+    let cases = [
+        (None, None, Published::Created(Some(9))),
+        (
+            None,
+            Some(marked(5, "github-actions[bot]", "Bot", "NONE")),
+            Published::Updated(5),
+        ),
+        (
+            None,
+            Some(marked(6, "alice", "User", "MEMBER")),
+            Published::Updated(6),
+        ),
+        (
+            Some(marked(7, "bob", "User", "CONTRIBUTOR")),
+            None,
+            Published::Updated(7),
+        ),
+    ];
+    for (labelled, searched, expected) in cases {
+        let server = MockServer::start().await;
+        let labelled: Vec<serde_json::Value> = labelled.into_iter().collect();
+        let mut found = outsiders.to_vec();
+        found.extend(labelled.iter().cloned().chain(searched));
+        Mock::given(method("GET"))
+            .and(path("/repos/contoso/central/issues"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&labelled))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/search/issues"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"total_count": found.len(), "items": found})),
+            )
+            .mount(&server)
+            .await;
+        for (verb, answer) in [("POST", 201), ("PATCH", 200)] {
+            Mock::given(method(verb))
+                .respond_with(
+                    ResponseTemplate::new(answer).set_body_json(serde_json::json!({
+                        "number": 9, "state": "open",
+                        "html_url": "https://github.example/contoso/central/issues/9",
+                    })),
+                )
+                .mount(&server)
+                .await;
+        }
+        let github = GitHub::new(
+            &server.uri(),
+            Some(Secret::new("test-token")),
+            false,
+            RetryPolicy::default(),
+        );
+        let repo = RepoName::parse("contoso/central").unwrap();
+        let body = format!("{MARKER}\nbody");
+        let published = publish(
+            &github,
+            &repo,
+            "keyroll dashboard",
+            "keyroll-dashboard",
+            &body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(published, expected);
+        let calls: Vec<String> = requests(&server)
+            .await
+            .into_iter()
+            .map(|(m, p)| format!("{m} {p}"))
+            .collect();
+        // The outsiders' issues are never written to.
+        for number in [3, 4] {
+            let theirs = format!("PATCH /repos/contoso/central/issues/{number}");
+            assert!(!calls.contains(&theirs), "{calls:?}");
+        }
+    }
 }

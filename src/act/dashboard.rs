@@ -558,7 +558,11 @@ pub enum Published {
 
 /// Finds the dashboard issue (label first; then a search for the marker, in case someone
 /// removed the label) and updates it; creates it only when neither finds one. When several
-/// carry the marker, the oldest is updated.
+/// carry the marker, the oldest is updated. An issue the search finds counts only if a bot or
+/// someone with write access opened it ([`Issue::opened_from_inside`]): anyone may paste the
+/// marker into an issue of a public repository, but only those with triage rights label one
+/// (GitHub may report a member whose membership is private as a `CONTRIBUTOR`, so a
+/// labelled dashboard a person opened is still found).
 pub async fn publish(
     github: &GitHub,
     repo: &RepoName,
@@ -574,7 +578,13 @@ pub async fn publish(
     };
     let mut found = oldest(github.issues_with_label(repo, label).await?);
     if found.is_none() {
-        found = oldest(github.search_issues_by_marker(repo, MARKER).await?);
+        let searched = github.search_issues_by_marker(repo, MARKER).await?;
+        found = oldest(
+            searched
+                .into_iter()
+                .filter(Issue::opened_from_inside)
+                .collect(),
+        );
     }
     match found {
         Some(issue) => {

@@ -48,6 +48,30 @@ pub struct Issue {
     /// Set when the "issue" is a pull request (the issues endpoints list both).
     #[serde(default)]
     pub pull_request: Option<Value>,
+    /// Who opened it (`user.type` is `Bot` for an App's or Actions' token).
+    #[serde(default)]
+    pub user: Option<Owner>,
+    /// The opener's standing in the repository: `OWNER`, `MEMBER`, `COLLABORATOR`, ...
+    #[serde(default)]
+    pub author_association: Option<String>,
+}
+
+impl Issue {
+    /// Whether the repository's own people or its installed bots opened it: anyone may open
+    /// an issue on a public repository and paste the dashboard's marker into it, and such an
+    /// issue, updated by keyroll, would stay its opener's to edit. (`CONTRIBUTOR` is not
+    /// enough: anyone whose pull request was merged is one.)
+    pub fn opened_from_inside(&self) -> bool {
+        let bot = self
+            .user
+            .as_ref()
+            .is_some_and(|u| u.kind.as_deref() == Some("Bot"));
+        let member = self
+            .author_association
+            .as_deref()
+            .is_some_and(|a| ["OWNER", "MEMBER", "COLLABORATOR"].contains(&a));
+        bot || member
+    }
 }
 
 /// One page of a list endpoint: the items and whether another page may follow.
