@@ -30,6 +30,15 @@ fn release_transform(inner: &str) -> String {
     )
 }
 
+/// A Release transform whose `Replace`d `<trustedIssuers>` holds one entry for `key`, with
+/// `attributes` after its thumbprint.
+fn replaced_release(key: &Key, attributes: &str) -> String {
+    release_transform(&format!(
+        "        <trustedIssuers xdt:Transform=\"Replace\">\n          <add thumbprint=\"{}\" {attributes} />\n        </trustedIssuers>",
+        key.hex()
+    ))
+}
+
 fn repo(old: &Key, new: &Key, release: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -60,10 +69,7 @@ fn valid(cn: &str) -> Key {
 #[test]
 fn a_replaced_release_registry_gets_the_new_key_in_the_same_pull_request_as_the_base() {
     let (old, new) = (valid("old"), valid("new"));
-    let release = release_transform(&format!(
-        "        <trustedIssuers xdt:Transform=\"Replace\">\n          <add thumbprint=\"{}\" name=\"idp\" />\n        </trustedIssuers>",
-        old.hex()
-    ));
+    let release = replaced_release(&old, "name=\"idp\"");
     let dir = repo(&old, &new, &release);
     let out = keyroll(
         dir.path(),
@@ -139,10 +145,7 @@ fn a_set_attributes_transform_with_a_locator_is_reported_and_never_edited() {
 #[test]
 fn a_replaced_registry_wif_refuses_is_reported_and_never_edited() {
     let (old, new) = (valid("old"), valid("new"));
-    let release = release_transform(&format!(
-        "        <trustedIssuers xdt:Transform=\"Replace\">\n          <add thumbprint=\"{}\" name=\"idp\" note=\"prod\" />\n        </trustedIssuers>",
-        old.hex()
-    ));
+    let release = replaced_release(&old, "name=\"idp\" note=\"prod\"");
     let dir = repo(&old, &new, &release);
     let names_it = |said: &str| {
         said.lines()
@@ -178,10 +181,7 @@ fn the_lockout_guard_holds_for_the_release_configuration() {
         datetime!(2027-07-01 0:00 UTC),
     );
     let settings = kit::settings_for(&["a"], "remove_after = \"1d\"\nremove_expired = false");
-    let release = release_transform(&format!(
-        "        <trustedIssuers xdt:Transform=\"Replace\">\n          <add thumbprint=\"{}\" name=\"a\" />\n        </trustedIssuers>",
-        old.hex()
-    ));
+    let release = replaced_release(&old, "name=\"a\"");
     let targets = || vec![kit::target("App/Web.Release.config", &release, vec![0])];
     let seed = kit::inputs(
         settings.clone(),
@@ -221,10 +221,7 @@ fn the_lockout_guard_holds_for_the_release_configuration() {
 #[test]
 fn scan_transforms_shows_what_every_build_configuration_trusts() {
     let (old, new) = (valid("old"), valid("new"));
-    let release = release_transform(&format!(
-        "        <trustedIssuers xdt:Transform=\"Replace\">\n          <add thumbprint=\"{}\" name=\"idp\" />\n        </trustedIssuers>",
-        new.hex()
-    ));
+    let release = replaced_release(&new, "name=\"idp\"");
     let dir = repo(&old, &new, &release);
     let app = dir.path().join("App");
     std::fs::write(
