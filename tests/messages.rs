@@ -293,4 +293,42 @@ fn scan_reports_every_file_plan_cannot_read_as_plan_does() {
         );
         assert!(!scan.contains("Linked/Web.config"), "{scan}");
     }
+
+    // A link to a folder, or to a FIFO (which opening would block on), is refused in the same
+    // words by both; a FIFO itself is passed over by both, never opened.
+    for dir in ["ToFolder", "ToFifo", "Fifo"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("../shared", root.join("ToFolder/Web.config")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("Fifo/Web.config"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("../Fifo/Web.config", root.join("ToFifo/Web.config")).unwrap();
+    let plan = text(&repo.run(time::Duration::ZERO, &["plan"]));
+    let scan = text(&repo.run(time::Duration::ZERO, &["scan"]));
+    for (at, why) in [
+        (
+            "ToFolder/Web.config:1:1",
+            "is a symbolic link to the folder",
+        ),
+        ("ToFifo/Web.config:1:1", "which is no regular file"),
+    ] {
+        for (command, said) in [("plan", &plan), ("scan", &scan)] {
+            assert!(
+                said.lines().any(|l| l.contains(at) && l.contains(why)),
+                "{command} should report {at}: {why}:\n{said}"
+            );
+        }
+    }
+    // Reached at all: neither opened the FIFO, nor reports it as a file of its own.
+    for said in [&plan, &scan] {
+        assert!(
+            !said
+                .lines()
+                .any(|l| l.replace("ToFifo/", "").contains("Fifo/Web.config:")),
+            "{said}"
+        );
+    }
 }

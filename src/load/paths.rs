@@ -50,6 +50,26 @@ pub fn resolve_on_disk(root: &Path, relative: &str, reference: &str) -> Result<P
     }
 }
 
+/// Why keyroll does not read what a symbolic link leads to, when that is not a regular file
+/// (`real` is the link's target, resolved): a folder, or a FIFO, socket or device, which
+/// opening could block or never end. `scan` and `plan` refuse such a link in these words.
+pub fn not_a_file(real: &Path) -> Option<String> {
+    let meta = std::fs::metadata(real).ok()?;
+    if meta.is_file() {
+        None
+    } else if meta.is_dir() {
+        Some(format!(
+            "is a symbolic link to the folder {}, not a file; keyroll does not read it",
+            real.display()
+        ))
+    } else {
+        Some(format!(
+            "is a symbolic link to {}, which is no regular file (a FIFO, socket or device); keyroll does not read it",
+            real.display()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

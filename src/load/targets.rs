@@ -71,7 +71,9 @@ impl Tree<'_> {
                     let Some(kind) = entry.file_type() else {
                         continue;
                     };
-                    if kind.is_dir() {
+                    // As the scan's walk: a FIFO, socket or device is never opened (reading
+                    // one could block for ever).
+                    if !kind.is_file() && !kind.is_symlink() {
                         continue;
                     }
                     let relative = entry
@@ -136,6 +138,9 @@ impl Tree<'_> {
                 let root = std::fs::canonicalize(&settings.root).map_err(|e| e.to_string())?;
                 let real = std::fs::canonicalize(settings.root.join(relative))
                     .map_err(|_| "is a symbolic link to a file that does not exist".to_string())?;
+                if let Some(why) = super::paths::not_a_file(&real) {
+                    return Err(why);
+                }
                 match real.strip_prefix(&root) {
                     Ok(inside) => Ok(inside.to_string_lossy().replace('\\', "/")),
                     Err(_) => Err(outside(&real.display().to_string())),

@@ -451,9 +451,10 @@ impl Reader<'_> {
     fn link(&self, path: &Path, root: &Path, real_root: &Path) -> Result<Option<Read>, ScanError> {
         let why = match std::fs::canonicalize(path) {
             Err(_) => "is a symbolic link to a file that does not exist".to_string(),
-            // A folder is walked where it lies; a FIFO or device is never opened (the walk
-            // opens regular files only).
-            Ok(real) if !real.is_file() => return Ok(None),
+            // A folder or a FIFO or device is never opened (the walk opens regular files
+            // only), and refused as `plan` refuses it.
+            Ok(real) if !real.is_file() => crate::load::paths::not_a_file(&real)
+                .unwrap_or_else(|| "is a symbolic link to a file that does not exist".into()),
             Ok(real) => match real.strip_prefix(real_root) {
                 Ok(below) => return self.read(&root.join(below), Some(real.clone())),
                 Err(_) => format!(
