@@ -442,8 +442,8 @@ impl Reader<'_> {
 
 impl Reader<'_> {
     /// A symbolic link the walk met (links are not followed). One that leads out of the
-    /// folder walked (`real_root`, canonical), or to nothing, is reported as `plan` reports
-    /// such a target file: an error naming the file and where it leads, never a silent
+    /// folder walked (`real_root`, canonical), to nothing, or to what is no regular file, is
+    /// reported as `plan` reports such a target file: an error naming the file and where it leads, never a silent
     /// skip. One that stays inside leads to a file read as `plan` reads it, under the
     /// target's own path (`root` joined with where it lies below `real_root`): the walk may
     /// never read that file itself (a name no rule matches, an ignored or build folder), and
@@ -451,16 +451,16 @@ impl Reader<'_> {
     fn link(&self, path: &Path, root: &Path, real_root: &Path) -> Result<Option<Read>, ScanError> {
         let why = match std::fs::canonicalize(path) {
             Err(_) => "is a symbolic link to a file that does not exist".to_string(),
-            // A folder or a FIFO or device is never opened (the walk opens regular files
-            // only), and refused as `plan` refuses it.
-            Ok(real) if !real.is_file() => crate::load::paths::not_a_file(&real)
-                .unwrap_or_else(|| "is a symbolic link to a file that does not exist".into()),
-            Ok(real) => match real.strip_prefix(real_root) {
-                Ok(below) => return self.read(&root.join(below), Some(real.clone())),
-                Err(_) => format!(
-                    "is a symbolic link to {}, outside the folder scanned; keyroll does not read or write outside it",
-                    real.display()
-                ),
+            // A folder, FIFO or device is never opened (the walk opens regular files only).
+            Ok(real) => match crate::load::paths::not_a_file(&real) {
+                Some(why) => why,
+                None => match real.strip_prefix(real_root) {
+                    Ok(below) => return self.read(&root.join(below), Some(real.clone())),
+                    Err(_) => format!(
+                        "is a symbolic link to {}, outside the folder scanned; keyroll does not read or write outside it",
+                        real.display()
+                    ),
+                },
             },
         };
         let display = clean_display_path(path);
