@@ -720,3 +720,109 @@ fn a_saved_plan_is_judged_at_the_time_it_is_applied() {
         "adfs's change is written"
     );
 }
+
+/// A saved plan dated in the past writes keyroll.lock as of the day it is applied: a plan
+/// made "six days ago" would otherwise record a key as gone from the metadata since then, and
+/// the next run would remove it with its seven-day grace period almost over.
+#[test]
+fn a_backdated_saved_plan_does_not_shorten_a_grace_period() {
+    let k = keys();
+    let repo = Repo::new("");
+    repo.metadata(&unsigned(&k.current, &k.next));
+    let out = repo.run(10, &["apply"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(repo.read("Web.config").contains(&sha1(&k.next)));
+
+    // Day 20: the current key leaves the metadata. The plan is made "on day 14".
+    repo.metadata(&unsigned(&k.next, &k.next));
+    let out = repo.run(14, &["plan", "--out", "plan.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = repo.run(20, &["apply", "plan.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let day_20 = keyroll::model::cert::rfc3339(repo.start + time::Duration::days(20));
+    let lock = repo.read("keyroll.lock");
+    assert!(
+        lock.contains(&format!("missing_since = {day_20}"))
+            || lock.contains(&format!("missing_since = \"{day_20}\"")),
+        "the key left on the day the plan was applied: {lock}"
+    );
+    // Day 22: inside the grace period that began on day 20, the key stays.
+    let out = repo.run(22, &["apply"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        repo.read("Web.config").contains(&sha1(&k.current)),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `entity()` signed by `signer`, listing `keys` (two or three).
+fn signed_listing(signer: &Signer, keys: &[&Signer]) -> String {
+    let mut template = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{}",
+        entity(
+            "_a1",
+            ENTITY_ID,
+            &signature_template(&Shape::default(), "#_a1"),
+            &keys[0].base64(),
+            &keys[1].base64(),
+        )
+    );
+    for key in &keys[2..] {
+        let at = template.find("  </RoleDescriptor>").unwrap();
+        template.insert_str(at, &key_descriptor(key));
+    }
+    xmlsec_sign(&template, signer)
+}
+
+/// Hole 2 through the document itself: Web.config also trusts a partner keyroll.toml does
+/// not name. A document signed with the partner's key that lists that key (and the issuer's,
+/// to look continuous) must not make it "this issuer's" and so vouch for itself: a signer
+/// vouches only on evidence the document did not supply. On a first run the registry's
+/// names do not say the partner's entry is the issuer's; after one, keyroll.lock's keys
+/// carry the issuer's name, in this registry or another.
+#[test]
+fn a_document_never_vouches_for_itself_by_listing_its_signer() {
+    let k = keys();
+    let partner = other_key();
+    let repo = Repo::new("");
+    let both = web_config(&[(sha1(&k.current), "adfs"), (sha1(partner), "partner")]);
+    repo.write("Web.config", &both);
+    let forged = signed_listing(partner, &[partner, &k.attacker, &k.current]);
+
+    // First run, no keyroll.lock: refused, nothing written.
+    repo.metadata(&forged);
+    let said = repo.refused(0, &["apply"], "never trusted with");
+    assert!(said.contains(&sha1(partner)), "{said}");
+    assert!(!repo.read("Web.config").contains(&sha1(&k.attacker)));
+
+    // The issuer's own document, signed by the key Web.config trusts under its name, goes
+    // ahead on a first run.
+    repo.metadata(&signed(&k.current, &k.current, &k.next));
+    let out = repo.run(0, &["apply"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(repo.read("Web.config").contains(&sha1(&k.next)));
+
+    // After it, in the same registry and in another one the target covers.
+    repo.metadata(&forged);
+    let said = repo.refused(1, &["apply"], "never trusted with");
+    assert!(said.contains(&sha1(partner)), "{said}");
+    let two_registries = repo.read("Web.config").replace(
+        &format!(
+            "<add thumbprint=\"{}\" name=\"partner\" />\n",
+            sha1(partner)
+        ),
+        "",
+    );
+    let two_registries = two_registries.replace(
+        "</system.identityModel>",
+        &format!(
+            "<identityConfiguration name=\"partners\"><issuerNameRegistry type=\"System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel\"><trustedIssuers>\n<add thumbprint=\"{}\" name=\"partner\" />\n</trustedIssuers></issuerNameRegistry></identityConfiguration></system.identityModel>",
+            sha1(partner)
+        ),
+    );
+    repo.write("Web.config", &two_registries);
+    let said = repo.refused(1, &["apply"], "never trusted with");
+    assert!(said.contains(&sha1(partner)), "{said}");
+    assert!(!repo.read("Web.config").contains(&sha1(&k.attacker)));
+}

@@ -630,9 +630,11 @@ impl SavedPlan {
             return Err(differ("keyroll.lock's new text differs".into()));
         }
         // Time passed since the plan was made: the same inputs decided now must still make
-        // these changes (keyroll.lock's dates are the plan's, so its text is not compared), or
-        // a document that went stale, a key removed before its grace period ends, or a
-        // lockout the guard would refuse now would be written.
+        // these changes, or a document that went stale, a key removed before its grace
+        // period ends, or a lockout the guard would refuse now would be written.
+        // (keyroll.lock's dates differ by the time passed, so its text is not compared; the
+        // one written is now's, below.)
+        let mut plan = plan;
         if now != as_of {
             let current = crate::decide::decide(inputs, rules, now);
             let bytes = |p: &Plan| -> Vec<(String, Vec<u8>)> {
@@ -657,6 +659,11 @@ impl SavedPlan {
                     None => "other changes to the files".into(),
                 }));
             }
+            // The files are the saved plan's; keyroll.lock's dates are now's. A plan dated in
+            // the past would otherwise write its own `as_of` as the day a key left the
+            // metadata, and the next run would remove the key with its grace period cut
+            // short (or never begun).
+            plan.lock_after = current.lock_after;
         }
         Ok(plan)
     }

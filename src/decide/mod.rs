@@ -9,6 +9,7 @@ pub mod patch;
 pub mod plan;
 pub mod sql;
 
+pub mod attribution;
 pub mod hygiene;
 pub mod keys;
 pub mod registry;
@@ -23,6 +24,7 @@ use crate::load::scan::{ConfigFile, Severity};
 use crate::load::{Inputs, TargetFile};
 use crate::model::rules::RuleSet;
 use crate::model::thumbprint::Thumbprint;
+use attribution::Evidence;
 use keys::{IssuerView, Ledger};
 use patch::Change;
 use registry::{Assignment, attributable, is_dirty, single_value};
@@ -214,7 +216,18 @@ fn check_issuers<'i>(
                     keys: inputs.lock.issuers.get(&state.name),
                     record: inputs.lock.records.get(&state.name),
                 };
-                let in_configs = trusted_in_configs(inputs, &state.name);
+                let in_configs = trust::InConfigs {
+                    listed: attribution::trusted_in_configs(
+                        inputs,
+                        &state.name,
+                        Evidence::WithDocument,
+                    ),
+                    vouching: attribution::trusted_in_configs(
+                        inputs,
+                        &state.name,
+                        Evidence::History,
+                    ),
+                };
                 match trust::check(
                     issuer_settings,
                     keys,
@@ -255,149 +268,6 @@ fn record_verdicts(trust_verdicts: &mut BTreeMap<String, trust::Verdict>, plan: 
             plan.lock_after.records.remove(issuer);
         } else {
             plan.lock_after.records.insert(issuer.clone(), record);
-        }
-    }
-}
-
-/// Where the target files trust each key *for this issuer*: `file:line` of entries that load
-/// and match and that keyroll attributes to it (a signer trusted there vouches for its
-/// documents, and only for them). An entry is this issuer's when:
-/// - no other issuer publishes its key or has it in keyroll.lock (another issuer's key in a
-///   shared registry never vouches), and
-/// - its key is one this issuer publishes or keyroll.lock holds for it; or, for a key no
-///   issuer knows, its registry is one only this issuer's targets cover, or its `name` says
-///   it is this issuer's (the name the registry's known entries of this issuer carry, else
-///   one of the issuer's entityIDs).
-fn trusted_in_configs(inputs: &Inputs, issuer: &str) -> trust::TrustedAt {
-    let settings = &inputs.settings;
-    let known_by = |name: &str| -> BTreeSet<Thumbprint> {
-        let published = inputs
-            .issuers
-            .iter()
-            .filter(|i| i.name == name)
-            .filter_map(|i| i.keys.as_ref().ok())
-            .flat_map(|k| k.published.keys().copied());
-        let locked = inputs
-            .lock
-            .issuers
-            .get(name)
-            .into_iter()
-            .flat_map(|t| t.keys().filter_map(|k| k.parse::<Thumbprint>().ok()));
-        published.chain(locked).collect()
-    };
-    let own = known_by(issuer);
-    let others: BTreeSet<Thumbprint> = settings
-        .issuers
-        .iter()
-        .map(|i| i.name.as_str())
-        .chain(inputs.lock.issuers.keys().map(String::as_str))
-        .filter(|name| *name != issuer)
-        .flat_map(known_by)
-        .collect();
-    let mut entity_ids: BTreeSet<&str> = inputs
-        .issuers
-        .iter()
-        .filter(|i| i.name == issuer)
-        .filter_map(|i| i.keys.as_ref().ok())
-        .flat_map(|k| k.entity_ids.iter().map(String::as_str))
-        .collect();
-    if let Some(id) = settings.issuer(issuer).and_then(|i| i.entity_id.as_deref()) {
-        entity_ids.insert(id);
-    }
-    let mut at = trust::TrustedAt::new();
-    for target in &inputs.targets {
-        let file = &target.file;
-        // Per registry: whether this issuer's targets cover it, and whether others' do.
-        let mut mine: BTreeSet<usize> = BTreeSet::new();
-        let mut shared: BTreeSet<usize> = BTreeSet::new();
-        for &t in &target.targets {
-            let spec = &settings.targets[t];
-            let names_me = spec.issuers.iter().any(|i| i == issuer);
-            let names_other = spec.issuers.iter().any(|i| i != issuer);
-            for r in registry::candidates(spec, file) {
-                if names_me {
-                    mine.insert(r.index);
-                }
-                if names_other {
-                    shared.insert(r.index);
-                }
-            }
-        }
-        for &r in &mine {
-            let entries: Vec<&crate::load::scan::TrustedEntry> = file
-                .entries_of(r)
-                .filter(|e| attributable(e) && !is_dirty(e))
-                .collect();
-            let my_names: BTreeSet<&str> = entries
-                .iter()
-                .filter(|e| e.normalized.is_some_and(|t| own.contains(&t)))
-                .filter_map(|e| e.issuer_name.as_deref())
-                .filter(|n| !n.is_empty())
-                .collect();
-            for entry in entries {
-                let Some(t) = entry.normalized else { continue };
-                if others.contains(&t) {
-                    continue;
-                }
-                let name = entry.issuer_name.as_deref().filter(|n| !n.is_empty());
-                let attributed = own.contains(&t)
-                    || match name {
-                        Some(n) if !my_names.is_empty() => my_names.contains(n),
-                        Some(n) => !shared.contains(&r) || entity_ids.contains(n),
-                        None => !shared.contains(&r) && my_names.is_empty(),
-                    };
-                if attributed {
-                    at.entry(t)
-                        .or_insert_with(|| format!("{}:{}", target.display, entry.line));
-                }
-            }
-        }
-    }
-    trusted_in_tables(inputs, issuer, &mut at);
-    at
-}
-
-/// The rows a `[[database]]` of this issuer alone holds (live, else keyroll.lock's record)
-/// count as trusted, as config entries do: a first run whose metadata lists none of them is
-/// an identity change, and a signer found there vouches. K2's shared table counts only the
-/// rows whose issuer column is one of the issuer's entityIDs.
-fn trusted_in_tables(inputs: &Inputs, issuer: &str, at: &mut trust::TrustedAt) {
-    use crate::load::database::Live;
-    let entity_ids: BTreeSet<&str> = inputs
-        .issuers
-        .iter()
-        .filter(|i| i.name == issuer)
-        .filter_map(|i| i.keys.as_ref().ok())
-        .flat_map(|k| k.entity_ids.iter().map(String::as_str))
-        .collect();
-    for db in &inputs.settings.databases {
-        if db.issuers.len() != 1 || db.issuers[0] != issuer {
-            continue;
-        }
-        let k2 = db.preset == Some(crate::model::database::Preset::K2ClaimIssuer);
-        let rows: Vec<&str> = match inputs.databases.get(&db.name) {
-            Some(Live::Read(table)) => table
-                .rows
-                .iter()
-                .filter(|r| !k2 || r.issuer.as_deref().is_some_and(|i| entity_ids.contains(i)))
-                .map(|r| r.value.as_str())
-                .collect(),
-            _ => inputs
-                .lock
-                .records
-                .get(issuer)
-                .and_then(|r| r.databases.get(&db.name))
-                .map(|rows| rows.iter().map(String::as_str).collect())
-                .unwrap_or_default(),
-        };
-        for value in rows {
-            let report = crate::model::thumbprint::check(value);
-            if let Some(t) = report.thumbprint()
-                && report.breaking_removals().next().is_none()
-            {
-                at.entry(t)
-                    .or_insert_with(|| format!("database {} (table)", db.name));
-            }
         }
     }
 }

@@ -18,6 +18,15 @@ use crate::model::thumbprint::Thumbprint;
 /// Where the configs trust a key for an issuer: `file:line`.
 pub type TrustedAt = BTreeMap<Thumbprint, String>;
 
+/// The keys the configs (and the issuer's tables) trust for an issuer, as
+/// [`crate::decide::attribution`] tells them.
+pub struct InConfigs {
+    /// Told with the help of the documents: what a document must continue.
+    pub listed: TrustedAt,
+    /// Told without them: the signers that may vouch for a document.
+    pub vouching: TrustedAt,
+}
+
 pub struct Verdict {
     /// Per source, in order: why its signer is trusted, or why not.
     pub signer_trust: Vec<Option<String>>,
@@ -41,7 +50,7 @@ pub fn check(
     issuer: &IssuerSettings,
     keys: &IssuerKeys,
     history: History<'_>,
-    in_configs: &TrustedAt,
+    in_configs: &InConfigs,
     accept_identity_change: bool,
     now: OffsetDateTime,
 ) -> Result<Verdict, String> {
@@ -52,7 +61,7 @@ pub fn check(
             .filter_map(|s| s.parse().ok())
             .collect(),
         lock: history.keys,
-        in_configs,
+        in_configs: &in_configs.vouching,
     };
     let signatures = judge_signatures(issuer, keys, history, &vouchers, now)?;
 
@@ -71,7 +80,7 @@ pub fn check(
         accept(why)?;
     }
     if !signatures.vouched
-        && let Some(why) = broken_continuity(keys, history.keys, in_configs)
+        && let Some(why) = broken_continuity(keys, history.keys, &in_configs.listed)
     {
         accept(why)?;
     }
