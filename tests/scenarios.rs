@@ -144,11 +144,46 @@ fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
         original.replace(&old.hex(), &new.hex())
     );
     assert!(
-        !repo.lock().unwrap().contains(&old.hex()),
-        "forgotten once nothing trusts it"
+        repo.lock().unwrap().contains(&old.hex()),
+        "remembered as withdrawn until it expires"
     );
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-28T00:00:00Z");
     assert_eq!(out.status.code(), Some(0));
+
+    // An old document, replayed, lists the withdrawn key again: it is not trusted again
+    // (nothing to change, the reason given), unless the run accepts an identity change.
+    repo.write("metadata.xml", &metadata(ADFS, &[&old, &new], &[]));
+    let plan = repo.plan_json("2026-01-28T00:00:00Z");
+    assert!(changes(&plan).is_empty(), "{plan:#}");
+    let text = plan.to_string();
+    assert_contains(&text, "published again, but the issuer withdrew it");
+    let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-28T00:00:00Z");
+    assert_eq!(out.status.code(), Some(0));
+    let out = repo.run(
+        &[
+            "plan",
+            "--format",
+            "json",
+            "--accept-identity-change",
+            "contoso-adfs",
+        ],
+        "2026-01-28T00:00:00Z",
+    );
+    let accepted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = changes(&accepted);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(
+        (c[0].0.as_str(), c[0].1.as_str()),
+        ("add", old.hex().as_str())
+    );
+
+    // Once it has expired, keyroll.lock forgets it.
+    repo.write("metadata.xml", &metadata(ADFS, &[&new], &[]));
+    repo.apply("2026-02-02T00:00:00Z");
+    assert!(
+        !repo.lock().unwrap().contains(&old.hex()),
+        "forgotten once expired and trusted nowhere"
+    );
 }
 
 #[test]

@@ -17,6 +17,9 @@ pub struct IssuerView<'a> {
     pub settings: &'a IssuerSettings,
     pub keys: &'a IssuerKeys,
     pub lock: Option<&'a BTreeMap<String, LockedKey>>,
+    /// The run accepts an identity change for this issuer (`--accept-identity-change`): a
+    /// key it withdrew may be trusted again.
+    pub accepted: bool,
 }
 
 pub enum Verdict {
@@ -50,6 +53,29 @@ impl IssuerView<'_> {
             .is_some_and(|c| c.is_current(now))
     }
 
+    /// Why a published key is not trusted again: the issuer withdrew it (it left the
+    /// metadata and its grace period ended; keyroll.lock keeps it until it expires), so a
+    /// document listing it again is most likely an old one replayed by whoever serves the
+    /// metadata. Only a run that accepts an identity change trusts it again.
+    pub fn withdrawn(
+        &self,
+        t: &Thumbprint,
+        settings: &Settings,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        let locked = self.lock.and_then(|l| l.get(&t.to_upper_hex()))?;
+        let missing_since = locked.missing_since?;
+        let grace_end = plus(missing_since, settings.policy.remove_after.0);
+        (now >= grace_end && !self.accepted).then(|| {
+            format!(
+                "published again, but the issuer withdrew it: absent from its metadata since {}, grace period ended {} (keyroll.lock); an old document replayed? keyroll does not trust it again unless the run accepts it: --accept-identity-change {}",
+                rfc3339(missing_since),
+                rfc3339(grace_end),
+                self.settings.name
+            )
+        })
+    }
+
     pub fn verdict(&self, t: &Thumbprint, settings: &Settings, now: OffsetDateTime) -> Verdict {
         let policy = &settings.policy;
         let locked = self.lock.and_then(|l| l.get(&t.to_upper_hex()));
@@ -60,6 +86,9 @@ impl IssuerView<'_> {
                     "published but expired on {}",
                     rfc3339(cert.not_after)
                 ));
+            }
+            if let Some(why) = self.withdrawn(t, settings, now) {
+                return Verdict::Ignore(why);
             }
             if now < cert.not_before && !policy.add_not_yet_valid {
                 return Verdict::Ignore(format!(
@@ -141,8 +170,18 @@ pub fn update_lock(
     lock: &mut Lock,
 ) {
     for (name, view) in views {
+        let withdrawn: BTreeSet<Thumbprint> = view
+            .keys
+            .published
+            .keys()
+            .filter(|t| view.withdrawn(t, settings, now).is_some())
+            .copied()
+            .collect();
         let keys = lock.issuers.entry(name.to_string()).or_default();
         for (t, cert) in &view.keys.published {
+            if withdrawn.contains(t) {
+                continue; // Still withdrawn: its date stands.
+            }
             let entry = keys.entry(t.to_upper_hex()).or_insert_with(|| LockedKey {
                 sha256: cert.sha256_hex(),
                 subject: cert.subject.clone(),
@@ -163,7 +202,9 @@ pub fn update_lock(
             let gone = now >= plus(missing_since, settings.policy.remove_after.0)
                 || (settings.policy.remove_expired && now > key.not_after);
             let in_use = parsed.is_some_and(|t| trusted.is_some_and(|s| s.contains(&t)));
-            !gone || in_use
+            // A withdrawn key is remembered until it expires, so a document that lists it
+            // again (an old one, replayed) is recognised; after that it cannot be trusted.
+            !gone || in_use || now <= key.not_after
         });
     }
 }

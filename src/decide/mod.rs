@@ -250,6 +250,7 @@ fn check_issuers<'i>(
                         settings: issuer_settings,
                         keys,
                         lock: inputs.lock.issuers.get(&state.name),
+                        accepted: inputs.accept_identity_change.contains(&state.name),
                     },
                 );
             }
