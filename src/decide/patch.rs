@@ -308,7 +308,8 @@ fn addition(
         });
     }
     match (&registry.container, &registry.create_under) {
-        (Some(container), _) => Ok(insert_children(text, container, &new_entries)),
+        (Some(container), _) => insert_children(text, container, &new_entries)
+            .map_err(|what| refused_at(&display, registry.line, what)),
         (None, Some(parent)) => {
             let Some(create) = rule.spec.create.as_ref() else {
                 return Err(PatchError::NoTemplate {
@@ -330,7 +331,8 @@ fn addition(
                 "{nl}{}{}</{element}>",
                 parent.indent, parent.child_unit
             ));
-            Ok(insert_children(text, parent, &[block]))
+            insert_children(text, parent, &[block])
+                .map_err(|what| refused_at(&display, registry.line, what))
         }
         (None, None) => Err(PatchError::NoTemplate {
             file: display,
@@ -346,8 +348,18 @@ fn starts_line(text: &str, offset: usize) -> bool {
         .all(|c| c == ' ' || c == '\t')
 }
 
-/// Appends children to an element, one level deeper than it, before its end tag.
-fn insert_children(text: &str, parent: &ElementSpan, children: &[String]) -> Edit {
+fn refused_at(file: &str, line: u32, what: String) -> PatchError {
+    PatchError::Refused {
+        file: file.to_string(),
+        line,
+        what,
+    }
+}
+
+/// Appends children to an element, one level deeper than it, before its end tag. An element
+/// whose end tag cannot be found (never, for a span read from a parsed file) is refused
+/// with why, rather than edited at a guessed place.
+fn insert_children(text: &str, parent: &ElementSpan, children: &[String]) -> Result<Edit, String> {
     let nl = newline_near(text, parent.range.start);
     let (indent, child_indent) = if nl.is_empty() {
         (String::new(), String::new())
@@ -372,15 +384,20 @@ fn insert_children(text: &str, parent: &ElementSpan, children: &[String]) -> Edi
             .find(|c: char| c.is_whitespace())
             .map_or(open.len(), |p| p + 1);
         let name = &open[1..name_end];
-        return Edit {
+        return Ok(Edit {
             range: parent.range.clone(),
             text: format!("{open}>{lines}{nl}{indent}</{name}>"),
-        };
+        });
     }
-    let end_tag = parent.range.start
-        + text[parent.range.clone()]
-            .rfind("</")
-            .expect("an element that is not self-closing has an end tag");
+    let Some(end_tag) = text[parent.range.clone()]
+        .rfind("</")
+        .map(|at| parent.range.start + at)
+        .filter(|at| *at >= parent.start_tag_end)
+    else {
+        return Err(
+            "keyroll cannot find where this element's children end; nothing is added here".into(),
+        );
+    };
     let ws_start = end_tag
         - text[..end_tag]
             .chars()
@@ -390,15 +407,15 @@ fn insert_children(text: &str, parent: &ElementSpan, children: &[String]) -> Edi
             .sum::<usize>();
     if text[ws_start..end_tag].contains('\n') {
         // Keep the existing line break and indentation before the end tag.
-        Edit {
+        Ok(Edit {
             range: ws_start..ws_start,
             text: lines,
-        }
+        })
     } else {
-        Edit {
+        Ok(Edit {
             range: end_tag..end_tag,
             text: format!("{lines}{nl}{indent}"),
-        }
+        })
     }
 }
 

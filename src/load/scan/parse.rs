@@ -162,13 +162,9 @@ impl Ctx<'_, '_> {
     fn span(&self, node: roxmltree::Node<'_, '_>) -> ElementSpan {
         let range = node.range();
         let text = self.doc.input_text();
-        // The start tag ends at the first '>' after its last attribute (values may hold '>').
-        let after_attrs = node
-            .attributes()
-            .map(|a| a.range().end)
-            .max()
-            .unwrap_or(range.start);
-        let gt = after_attrs + text[after_attrs..].find('>').expect("start tag closes");
+        // roxmltree parsed the element, so its start tag closes inside its range; the
+        // fallback (the element's last byte) is never reached.
+        let gt = start_tag_end(text, range.start).unwrap_or(range.end.saturating_sub(1));
         let self_closing = text[..gt].ends_with('/');
         let indent = line_indent(text, range.start);
         // One level: how this element's first child is indented relative to it, else how
@@ -200,6 +196,46 @@ impl Ctx<'_, '_> {
             child_unit,
         }
     }
+}
+
+/// The offset of the `>` that ends the start tag beginning at `start`: the first one outside
+/// a quoted attribute value. Namespace declarations are not among roxmltree's attributes and
+/// their values may hold `>` too, so the tag is read as text from its `<`.
+pub(super) fn start_tag_end(text: &str, start: usize) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    for (i, &b) in text.as_bytes().iter().enumerate().skip(start) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'>') => return Some(i),
+            (None, _) => {}
+        }
+    }
+    None
+}
+
+/// How many namespace declarations (`xmlns`, `xmlns:p`) the start tag `head` (from its `<`
+/// to before its `>`) carries: the names outside quoted values.
+pub(super) fn namespace_declarations(head: &str) -> usize {
+    let mut unquoted = String::with_capacity(head.len());
+    let mut quote: Option<char> = None;
+    for c in head.chars() {
+        match (quote, c) {
+            (Some(q), _) if c == q => {
+                quote = None;
+                // Keeps the names on either side of a value apart.
+                unquoted.push(' ');
+            }
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, _) => unquoted.push(c),
+        }
+    }
+    unquoted
+        .split(|c: char| c.is_whitespace() || c == '=')
+        .filter(|name| *name == "xmlns" || name.starts_with("xmlns:"))
+        .count()
 }
 
 /// The whitespace before `offset` on its line, or nothing if other text precedes it there.

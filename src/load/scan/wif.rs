@@ -52,17 +52,9 @@ impl<'a, 'input> Checker<'a, 'input> {
 
     /// Attributes as WIF counts them: namespace declarations on the element count too.
     fn attribute_count(&self, node: Node<'_, '_>) -> usize {
-        let start = node.range().start;
-        let tag_end = node
-            .attributes()
-            .map(|a| a.range().end)
-            .max()
-            .unwrap_or(start);
-        let gt = tag_end + self.text[tag_end..].find('>').unwrap_or(0);
-        let head = &self.text[start..gt];
-        let declarations = head.matches(" xmlns").count()
-            + head.matches("\txmlns").count()
-            + head.matches("\nxmlns").count();
+        let range = node.range();
+        let gt = super::parse::start_tag_end(self.text, range.start).unwrap_or(range.end);
+        let declarations = super::parse::namespace_declarations(&self.text[range.start..gt]);
         // In a config WIF loads, every attribute counts, an `xdt:` one included.
         let attributes = node
             .attributes()

@@ -1,0 +1,104 @@
+//! Config files at the edges of what keyroll reads, through the binary:
+//! - namespace declarations whose values hold `>`;
+
+mod kit;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kit::Key;
+use time::macros::datetime;
+
+const NOW: &str = "2026-06-01T00:00:00Z";
+
+fn keyroll_at(dir: &Path, now: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(args)
+        .args(["--now", now])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn keyroll(dir: &Path, args: &[&str]) -> Output {
+    keyroll_at(dir, NOW, args)
+}
+
+fn said(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn valid(cn: &str) -> Key {
+    Key::new(
+        cn,
+        datetime!(2026-01-01 0:00 UTC),
+        datetime!(2027-06-01 0:00 UTC),
+    )
+}
+
+/// A folder with issuer `idp` (metadata idp.xml publishing `keys`), a target `files` glob,
+/// and `configs` written at their paths.
+fn repo(keys: &[&Key], files: &str, configs: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("idp.xml"), kit::metadata("urn:idp", keys)).unwrap();
+    for (path, text) in configs {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::fs::write(
+        root.join("keyroll.toml"),
+        format!(
+            "[[issuer]]\nname = \"idp\"\nmetadata = [\"idp.xml\"]\n\n[[target]]\nfiles = [\"{files}\"]\nissuers = [\"idp\"]\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// A declared WIF 4.5 section whose `<identityConfiguration>` holds `registry`.
+fn wif45_with(registry: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <configSections>\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel\" />\n  </configSections>\n  <system.identityModel>\n    <identityConfiguration>\n{registry}\n    </identityConfiguration>\n  </system.identityModel>\n</configuration>\n"
+    )
+}
+
+const CONFIGURATION_BASED: &str =
+    "System.IdentityModel.Tokens.ConfigurationBasedIssuerNameRegistry, System.IdentityModel";
+
+#[test]
+fn a_namespace_declaration_holding_a_gt_does_not_end_the_start_tag() {
+    // `<trustedIssuers xmlns:a="urn:a>b" />` is self-closing: the `>` in the declaration's
+    // value is not the end of its start tag (keyroll used to panic adding to it).
+    let new = valid("new");
+    let web = wif45_with(&format!(
+        "      <issuerNameRegistry type=\"{CONFIGURATION_BASED}\">\n        <trustedIssuers xmlns:a=\"urn:a>b\" />\n      </issuerNameRegistry>"
+    ));
+    let dir = repo(&[&new], "Web.config", &[("Web.config", &web)]);
+    let out = keyroll(dir.path(), &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let after = std::fs::read_to_string(dir.path().join("Web.config")).unwrap();
+    assert!(
+        after.contains(&format!(
+            "<trustedIssuers xmlns:a=\"urn:a>b\">\n          <add thumbprint=\"{}\" name=\"urn:idp\" />\n        </trustedIssuers>",
+            new.hex()
+        )),
+        "{after}"
+    );
+
+    // WIF counts each declaration as an attribute: this `<add>` has three (ID7010), though
+    // the first declaration's value holds a `>`.
+    let bad = kit::wif45(&[format!(
+        "<add thumbprint=\"{}\" xmlns:a=\"u>\" xmlns:b=\"v\"/>",
+        new.hex()
+    )]);
+    std::fs::write(dir.path().join("Web.config"), &bad).unwrap();
+    let out = keyroll(dir.path(), &["scan", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("ID7010: <add> has 3 attributes"),
+        "{}",
+        said(&out)
+    );
+}
