@@ -1,5 +1,6 @@
 //! Config files at the edges of what keyroll reads, through the binary:
 //! - namespace declarations whose values hold `>`;
+//! - per-environment appSettings in a config transform;
 
 mod kit;
 
@@ -98,6 +99,67 @@ fn a_namespace_declaration_holding_a_gt_does_not_end_the_start_tag() {
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
         said(&out).contains("ID7010: <add> has 3 attributes"),
+        "{}",
+        said(&out)
+    );
+}
+
+fn app_settings(entries: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?>\n<configuration xmlns:xdt=\"http://schemas.microsoft.com/XML-Document-Transform\">\n  <appSettings>\n{entries}\n  </appSettings>\n</configuration>\n"
+    )
+}
+
+#[test]
+fn a_per_environment_app_setting_in_a_transform_is_reported_never_skipped() {
+    let (old, new) = (valid("old"), valid("new"));
+    let base = format!(
+        "<?xml version=\"1.0\"?>\n<configuration>\n  <appSettings>\n    <add key=\"ida:IssuerThumbprint\" value=\"{}\" />\n    <add key=\"Environment\" value=\"dev\" />\n  </appSettings>\n</configuration>\n",
+        old.hex()
+    );
+    // Release puts its own value back at publish time, whatever the base holds.
+    let release = app_settings(&format!(
+        "    <add key=\"Environment\" value=\"prod\" xdt:Transform=\"SetAttributes\" xdt:Locator=\"Match(key)\" />\n    <add key=\"ida:IssuerThumbprint\" value=\"{}\" xdt:Transform=\"SetAttributes\" xdt:Locator=\"Match(key)\" />",
+        old.hex()
+    ));
+    let dir = repo(
+        &[&old, &new],
+        "Web.config",
+        &[("Web.config", &base), ("Web.Release.config", &release)],
+    );
+    for command in ["plan", "apply"] {
+        let out = keyroll(dir.path(), &[command]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", said(&out));
+        let text = said(&out);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("uninterpreted-transform"))
+            .collect();
+        // The thumbprint setting, at its line; the unrelated setting is no finding.
+        assert_eq!(lines.len(), 1, "{command}: {text}");
+        assert!(
+            lines[0].contains("Web.Release.config:5:")
+                && lines[0].contains("xdt:Locator=\"Match(key)\""),
+            "{command}: {text}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Web.Release.config")).unwrap(),
+        release
+    );
+
+    // A Replace'd appSettings is what Release holds: no finding (and it is planned with the
+    // base, as a Replace'd WIF registry is).
+    let replaced = app_settings(&format!(
+        "    <add key=\"ida:IssuerThumbprint\" value=\"{}\" />",
+        old.hex()
+    ))
+    .replace("<appSettings>", "<appSettings xdt:Transform=\"Replace\">");
+    std::fs::write(dir.path().join("Web.Release.config"), &replaced).unwrap();
+    let out = keyroll(dir.path(), &["plan"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        !said(&out).contains("uninterpreted-transform"),
         "{}",
         said(&out)
     );

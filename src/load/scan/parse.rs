@@ -341,7 +341,73 @@ fn add_registry(
             .map(|n| n.range().start + ctx.bom..n.range().end + ctx.bom),
     });
     if let Some(container) = container {
+        let first_entry = file.entries.len();
         read_entries(ctx, rule, container, index, file);
+        if file.is_transform && !super::wif::in_wif_section(container) {
+            registry_transforms(ctx, container, first_entry, file);
+        }
+    }
+}
+
+/// In a config transform, a registry outside the WIF sections (appSettings, a rules file's
+/// own): only a `Replace` of the container or an ancestor is computed (the replacement is
+/// what the build configuration holds, edited like the base). Any other transform of it
+/// or of an entry holding a thumbprint (`SetAttributes` with a `Match(key)` locator, the
+/// usual per-environment appSetting) would put back at publish time what keyroll changed
+/// in the base: reported in the words WIF sections get (`wif.rs` `transforms`), so the
+/// plan fails for this file and says why. WIF sections are judged there, not here.
+fn registry_transforms(
+    ctx: &Ctx<'_, '_>,
+    container: roxmltree::Node<'_, '_>,
+    first_entry: usize,
+    file: &mut ConfigFile,
+) {
+    let holds_key = |node: roxmltree::Node<'_, '_>| {
+        let element = node.range().start + ctx.bom..node.range().end + ctx.bom;
+        file.entries[first_entry..]
+            .iter()
+            .any(|e| e.element == element && !e.placeholder)
+    };
+    let keyed: Vec<roxmltree::Node<'_, '_>> = container
+        .children()
+        .filter(|c| c.is_element() && holds_key(*c))
+        .collect();
+    if keyed.is_empty() {
+        return;
+    }
+    fn transform_of<'a>(node: roxmltree::Node<'a, '_>) -> Option<&'a str> {
+        node.attribute((XDT_NS, "Transform")).map(str::trim)
+    }
+    let mut refused: Vec<roxmltree::Node<'_, '_>> = Vec::new();
+    // The container and what is around it: a Replace there puts the whole set in place.
+    for around in container.ancestors().filter(|a| a.is_element()) {
+        if transform_of(around).is_some_and(|t| t != "Replace") {
+            refused.push(around);
+        }
+    }
+    refused.reverse();
+    // An entry's own transform (even a Replace, located by key) changes one setting.
+    refused.extend(keyed.into_iter().filter(|e| transform_of(*e).is_some()));
+    for node in refused {
+        let (line, column) = ctx.pos(node.range().start);
+        let message = super::wif::uninterpreted_transform(
+            node,
+            transform_of(node),
+            node.attribute((XDT_NS, "Locator")).map(str::trim),
+        );
+        if !file
+            .problems
+            .iter()
+            .any(|p| p.line == line && p.column == column)
+        {
+            file.problems.push(file_problem(
+                ctx.path,
+                line,
+                column,
+                Code::UninterpretedTransform,
+                message,
+            ));
+        }
     }
 }
 

@@ -161,17 +161,10 @@ impl<'a, 'input> Checker<'a, 'input> {
                 Some(_) => false,
             };
             if !interpreted {
-                let mut what = format!("xdt:Transform=\"{}\"", transform.unwrap_or_default());
-                if let Some(locator) = locator {
-                    what.push_str(&format!(" with xdt:Locator=\"{locator}\""));
-                }
                 self.refuse(
                     node,
                     Code::UninterpretedTransform,
-                    format!(
-                        "{what} on <{}>: keyroll cannot tell what this build configuration trusts after publishing; it never edits this file (check it by hand)",
-                        node.tag_name().name()
-                    ),
+                    uninterpreted_transform(node, transform, locator),
                 );
             }
         }
@@ -364,6 +357,27 @@ impl<'a, 'input> Checker<'a, 'input> {
 
 fn in_section(node: Node<'_, '_>, section: &str) -> bool {
     node.ancestors().any(|a| a.has_tag_name(section))
+}
+
+/// Inside (or being) a WIF section, whose transforms [`Checker::transforms`] judges.
+pub(super) fn in_wif_section(node: Node<'_, '_>) -> bool {
+    in_section(node, WIF45) || in_section(node, WIF35)
+}
+
+/// What an uninterpreted transform on `node` is said to be, the same for every registry.
+pub(super) fn uninterpreted_transform(
+    node: Node<'_, '_>,
+    transform: Option<&str>,
+    locator: Option<&str>,
+) -> String {
+    let mut what = format!("xdt:Transform=\"{}\"", transform.unwrap_or_default());
+    if let Some(locator) = locator {
+        what.push_str(&format!(" with xdt:Locator=\"{locator}\""));
+    }
+    format!(
+        "{what} on <{}>: keyroll cannot tell what this build configuration trusts after publishing; it never edits this file (check it by hand)",
+        node.tag_name().name()
+    )
 }
 
 /// An attribute value as WIF reads it: entity and character references decoded, and no
