@@ -1,6 +1,7 @@
 //! Config files at the edges of what keyroll reads, through the binary:
 //! - namespace declarations whose values hold `>`;
 //! - per-environment appSettings in a config transform;
+//! - a removal and an addition at a registry's last entry in one run;
 
 mod kit;
 
@@ -162,5 +163,40 @@ fn a_per_environment_app_setting_in_a_transform_is_reported_never_skipped() {
         !said(&out).contains("uninterpreted-transform"),
         "{}",
         said(&out)
+    );
+}
+
+#[test]
+fn removing_the_last_entry_with_trailing_blanks_and_adding_compose() {
+    let kept = valid("kept");
+    let old = Key::new(
+        "old",
+        datetime!(2025-01-01 0:00 UTC),
+        datetime!(2026-03-01 0:00 UTC),
+    );
+    let new = valid("new");
+    // The entry that goes is the last one, with blanks after it on its line.
+    let web = kit::wif45(&[
+        kit::add(&kept, "idp"),
+        format!("{}  ", kit::add(&old, "idp")),
+    ]);
+    let dir = repo(&[&kept, &old], "Web.config", &[("Web.config", &web)]);
+    let out = keyroll_at(dir.path(), "2026-02-01T00:00:00Z", &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Web.config")).unwrap(),
+        web
+    );
+    // `old` expired and left the metadata, `new` arrived: one run drops one and adds the other.
+    std::fs::write(
+        dir.path().join("idp.xml"),
+        kit::metadata("urn:idp", &[&kept, &new]),
+    )
+    .unwrap();
+    let out = keyroll(dir.path(), &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Web.config")).unwrap(),
+        kit::wif45(&[kit::add(&kept, "idp"), kit::add(&new, "idp")])
     );
 }

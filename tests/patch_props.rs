@@ -23,6 +23,8 @@ struct Style {
     comments: bool,
     self_closing_when_empty: bool,
     final_newline: bool,
+    /// Blanks after each entry, before its line break (a removal takes them with it).
+    trailing_blanks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,7 @@ fn style() -> impl Strategy<Value = Style> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -64,6 +67,7 @@ fn style() -> impl Strategy<Value = Style> {
                 comments,
                 self_closing_when_empty,
                 final_newline,
+                trailing_blanks,
             )| Style {
                 crlf,
                 bom,
@@ -74,6 +78,7 @@ fn style() -> impl Strategy<Value = Style> {
                 comments,
                 self_closing_when_empty,
                 final_newline,
+                trailing_blanks,
             },
         )
 }
@@ -153,7 +158,11 @@ fn render(style: &Style, list: &[GenEntry]) -> String {
                 (Some(n), false) => format!("{thumb} {n}"),
                 (None, _) => thumb,
             };
-            out.push_str(&format!("{u}{u}{u}{u}{u}<add {attrs}{}{nl}", style.slash));
+            let blanks = if style.trailing_blanks { "  " } else { "" };
+            out.push_str(&format!(
+                "{u}{u}{u}{u}{u}<add {attrs}{}{blanks}{nl}",
+                style.slash
+            ));
         }
         out.push_str(&format!("{u}{u}{u}{u}</trustedIssuers>{nl}"));
     }

@@ -158,6 +158,7 @@ pub fn edits_for(file: &ConfigFile, changes: &[Change]) -> Result<Vec<Edit>, Pat
             lowercase,
         )?);
     }
+    out_of_removals(&mut edits);
     edits.sort_by_key(|e| (e.range.start, e.range.end));
     for pair in edits.windows(2) {
         if pair[1].range.start < pair[0].range.end {
@@ -168,6 +169,24 @@ pub fn edits_for(file: &ConfigFile, changes: &[Change]) -> Result<Vec<Edit>, Pat
         }
     }
     Ok(edits)
+}
+
+/// A registry's new entries go after its last child; when that child is removed in the same
+/// run, its removal may take the blanks after it too, and the insertion point falls inside
+/// the removal. The insertion moves to the removal's end: the same text at the same line
+/// break, so the file's indentation and line endings are kept and the two edits compose.
+fn out_of_removals(edits: &mut [Edit]) {
+    let removals: Vec<Range<usize>> = edits
+        .iter()
+        .filter(|e| e.text.is_empty() && !e.range.is_empty())
+        .map(|e| e.range.clone())
+        .collect();
+    for edit in edits.iter_mut().filter(|e| e.range.is_empty()) {
+        let at = edit.range.start;
+        if let Some(removal) = removals.iter().find(|r| r.start < at && at < r.end) {
+            edit.range = removal.end..removal.end;
+        }
+    }
 }
 
 fn refuse_placeholder(file: &ConfigFile, entry: usize) -> Result<(), PatchError> {
