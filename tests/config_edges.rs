@@ -2,6 +2,7 @@
 //! - namespace declarations whose values hold `>`;
 //! - per-environment appSettings in a config transform;
 //! - a removal and an addition at a registry's last entry in one run;
+//! - an `<issuerNameRegistry>` without `type=`;
 
 mod kit;
 
@@ -198,5 +199,22 @@ fn removing_the_last_entry_with_trailing_blanks_and_adding_compose() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("Web.config")).unwrap(),
         kit::wif45(&[kit::add(&kept, "idp"), kit::add(&new, "idp")])
+    );
+}
+
+#[test]
+fn a_registry_without_type_is_configuration_based_and_gets_a_trusted_issuers() {
+    let new = valid("new");
+    let web = wif45_with("      <issuerNameRegistry>\n      </issuerNameRegistry>");
+    let dir = repo(&[&new], "Web.config", &[("Web.config", &web)]);
+    let out = keyroll(dir.path(), &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let after = std::fs::read_to_string(dir.path().join("Web.config")).unwrap();
+    assert!(
+        after.contains(&format!(
+            "<issuerNameRegistry>\n        <trustedIssuers>\n          <add thumbprint=\"{}\" name=\"urn:idp\" />\n        </trustedIssuers>\n      </issuerNameRegistry>",
+            new.hex()
+        )),
+        "{after}"
     );
 }

@@ -77,6 +77,8 @@ pub struct ScopeSpec {
 pub struct CreateSpec {
     pub parent: String,
     pub element: String,
+    /// The parent's `type=` must contain this; a parent without `type=` is of the default
+    /// type, which the rule names here (WIF: no type means ConfigurationBasedIssuerNameRegistry).
     pub parent_type_contains: Option<String>,
 }
 

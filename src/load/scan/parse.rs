@@ -295,10 +295,12 @@ fn collect_registries(
             let has_container = parent
                 .children()
                 .any(|c| c.is_element() && c.tag_name().name() == create.element);
+            // No `type=` is the default type, which `parent_type_contains` names (as
+            // wif.rs's `registry` reads it).
             let type_ok = create
                 .parent_type_contains
                 .as_deref()
-                .is_none_or(|needle| parent.attribute("type").unwrap_or("").contains(needle));
+                .is_none_or(|needle| parent.attribute("type").is_none_or(|t| t.contains(needle)));
             if !has_container && type_ok {
                 add_registry(ctx, rule, None, Some(parent), file);
             }
