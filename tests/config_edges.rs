@@ -3,6 +3,7 @@
 //! - per-environment appSettings in a config transform;
 //! - a removal and an addition at a registry's last entry in one run;
 //! - an `<issuerNameRegistry>` without `type=`;
+//! - targets in hidden folders.
 
 mod kit;
 
@@ -216,5 +217,35 @@ fn a_registry_without_type_is_configuration_based_and_gets_a_trusted_issuers() {
             new.hex()
         )),
         "{after}"
+    );
+}
+
+#[test]
+fn a_target_in_a_hidden_folder_is_planned_as_pr_lists_it_and_the_git_folder_never() {
+    let (old, new) = (valid("old"), valid("new"));
+    let web = kit::wif45(&[kit::add(&old, "idp")]);
+    let dir = repo(
+        &[&old, &new],
+        "**/Web.config",
+        &[(".deploy/Web.config", &web)],
+    );
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(git.status.success(), "{}", said(&git));
+    std::fs::write(dir.path().join(".git/Web.config"), &web).unwrap();
+    let out = keyroll(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains(".deploy/Web.config"), "{}", said(&out));
+    assert!(!said(&out).contains(".git/Web.config"), "{}", said(&out));
+    let out = keyroll(dir.path(), &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let after = std::fs::read_to_string(dir.path().join(".deploy/Web.config")).unwrap();
+    assert!(after.contains(&new.hex()), "{after}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".git/Web.config")).unwrap(),
+        web
     );
 }

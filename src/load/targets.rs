@@ -63,8 +63,13 @@ impl Tree<'_> {
         let mut listed = Vec::new();
         match self {
             Tree::Work => {
+                // Hidden files and folders too (`.deploy/Web.config`): `pr` lists every blob
+                // of a commit, and `plan`/`apply` must edit the same files it does. The git
+                // folder itself is never a target.
                 let walker = ignore::WalkBuilder::new(&settings.root)
                     .require_git(false)
+                    .hidden(false)
+                    .filter_entry(|entry| entry.file_name() != ".git")
                     .build();
                 for entry in walker {
                     let entry = entry.map_err(|e| walk_error(e.to_string()))?;
