@@ -3,7 +3,8 @@
 //! - per-environment appSettings in a config transform;
 //! - a removal and an addition at a registry's last entry in one run;
 //! - an `<issuerNameRegistry>` without `type=`;
-//! - targets in hidden folders.
+//! - targets in hidden folders;
+//! - `configSource` references .NET refuses.
 
 mod kit;
 
@@ -248,4 +249,80 @@ fn a_target_in_a_hidden_folder_is_planned_as_pr_lists_it_and_the_git_folder_neve
         std::fs::read_to_string(dir.path().join(".git/Web.config")).unwrap(),
         web
     );
+}
+
+/// A `configSource` .NET refuses (`/` in it, white space around it, or a file above the
+/// config's own folder) stops the app at start: keyroll names it as `config-source-invalid`
+/// at its line, in `plan` and `scan` alike, and never edits the fragment it names (which
+/// belongs to another app, or to none). A `\\` reference below the folder is followed.
+#[test]
+fn a_config_source_dotnet_refuses_is_reported_and_never_followed() {
+    let old = valid("old");
+    let fragment = format!(
+        "<system.identityModel>\n  <identityConfiguration>\n    <issuerNameRegistry type=\"{CONFIGURATION_BASED}\">\n      <trustedIssuers>\n        <add thumbprint=\"{}\" name=\"idp\" />\n      </trustedIssuers>\n    </issuerNameRegistry>\n  </identityConfiguration>\n</system.identityModel>\n",
+        old.hex()
+    );
+    let web = |reference: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <configSections>\n    <section name=\"system.identityModel\" type=\"System.IdentityModel.Configuration.SystemIdentityModelSection, System.IdentityModel\" />\n  </configSections>\n  <system.identityModel configSource=\"{reference}\" />\n</configuration>\n"
+        )
+    };
+    let new = valid("new");
+    for (reference, why) in [
+        (
+            "..\\Shared\\identity.config",
+            "not in the config file's folder or below it",
+        ),
+        ("App_Data/identity.config", "'/' is not allowed"),
+        (" identity.config", "white space around it"),
+    ] {
+        let dir = repo(
+            &[&old, &new],
+            "App/Web.config",
+            &[
+                ("App/Web.config", &web(reference)),
+                ("Shared/identity.config", &fragment),
+                ("App/App_Data/identity.config", &fragment),
+                ("App/identity.config", &fragment),
+            ],
+        );
+        let out = keyroll(dir.path(), &["apply"]);
+        let text = said(&out);
+        assert_eq!(out.status.code(), Some(1), "{reference}: {text}");
+        assert!(text.contains("App/Web.config:6"), "{reference}: {text}");
+        assert!(text.contains(why), "{reference}: {text}");
+        for path in [
+            "Shared/identity.config",
+            "App/App_Data/identity.config",
+            "App/identity.config",
+        ] {
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join(path)).unwrap(),
+                fragment,
+                "{reference}: {path} untouched"
+            );
+        }
+        let out = keyroll(dir.path(), &["scan", "App"]);
+        let text = said(&out);
+        assert!(
+            text.contains("config-source-invalid"),
+            "{reference}: {text}"
+        );
+        assert!(text.contains(why), "{reference}: {text}");
+    }
+
+    // `Configuration\\identity.config`, in a folder below the config's: followed and rolled.
+    let dir = repo(
+        &[&old, &new],
+        "App/Web.config",
+        &[
+            ("App/Web.config", &web("Configuration\\identity.config")),
+            ("App/Configuration/identity.config", &fragment),
+        ],
+    );
+    let out = keyroll(dir.path(), &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let rolled =
+        std::fs::read_to_string(dir.path().join("App/Configuration/identity.config")).unwrap();
+    assert!(rolled.contains(&new.hex()), "{rolled}");
 }

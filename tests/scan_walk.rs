@@ -118,7 +118,7 @@ fn generated_tree() -> Tree {
     // configSource into a folder the walk skips: followed all the same.
     tree.read(
         "src/App00/Shared.config",
-        "<configuration>\n  <system.identityModel configSource=\"ignored/identity.config\" />\n</configuration>\n",
+        "<configuration>\n  <system.identityModel configSource=\"ignored\\identity.config\" />\n</configuration>\n",
     );
     let identity = nordvall
         .split_once("<system.identityModel>")

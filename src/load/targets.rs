@@ -10,7 +10,7 @@ use super::scan::{self, ConfigFile, KnownCertificates};
 use super::{LoadError, paths};
 use crate::load::git::GitRepo;
 use crate::model::lock::Lock;
-use crate::model::paths::{PathError, join_relative, resolve_in_list};
+use crate::model::paths::{PathError, config_source, join_relative, resolve_in_list};
 use crate::model::rules::RuleSet;
 use crate::model::settings::Settings;
 
@@ -401,7 +401,7 @@ fn resolve_fragment(
     dir: &str,
     reference: &str,
 ) -> Result<String, PathError> {
-    let rel = join_relative(dir, reference)?;
+    let rel = config_source(dir, reference)?;
     match resolve_in_list(all, &rel, reference) {
         Err(PathError::Missing { .. }) if matches!(tree, Tree::Work) => {
             let found = paths::resolve_on_disk(&settings.root, &rel, reference)?;

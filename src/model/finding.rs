@@ -41,6 +41,8 @@ pub enum Code {
     ConfigSourceMissing,
     ConfigSourceOutside,
     ConfigSourceAmbiguous,
+    /// A `configSource` .NET refuses (`/`, white space, rooted, above the config's folder).
+    ConfigSourceInvalid,
     /// A configuration error WIF stops the app with (its id, e.g. ID7010, in the message).
     LoadError,
     /// `system.identityModel*` used but not declared in `<configSections>`.
@@ -54,7 +56,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::Dirty,
         Code::BadLength,
         Code::Duplicate,
@@ -70,6 +72,7 @@ impl Code {
         Code::ConfigSourceMissing,
         Code::ConfigSourceOutside,
         Code::ConfigSourceAmbiguous,
+        Code::ConfigSourceInvalid,
         Code::LoadError,
         Code::UndeclaredSection,
         Code::UninterpretedTransform,
@@ -94,6 +97,7 @@ impl Code {
             Code::ConfigSourceMissing => "config-source-missing",
             Code::ConfigSourceOutside => "config-source-outside",
             Code::ConfigSourceAmbiguous => "config-source-ambiguous",
+            Code::ConfigSourceInvalid => "config-source-invalid",
             Code::LoadError => "load-error",
             Code::UndeclaredSection => "undeclared-section",
             Code::UninterpretedTransform => "uninterpreted-transform",
@@ -127,6 +131,9 @@ impl Code {
             Code::ConfigSourceOutside => "A configSource reference leaves the repository",
             Code::ConfigSourceAmbiguous => {
                 "A configSource reference matches several files that differ only in case"
+            }
+            Code::ConfigSourceInvalid => {
+                "A configSource .NET refuses ('/', white space, rooted, above the config's folder): the app does not start"
             }
             Code::LoadError => "WIF refuses to load this configuration (its error id is named)",
             Code::UndeclaredSection => {

@@ -1,5 +1,5 @@
-//! Paths as the app's host resolves them. IIS and .NET accept `\` and `/` in `configSource`
-//! and match names case-insensitively; repositories made on Windows often differ in case
+//! Paths as the app's host resolves them. .NET takes `configSource` with `\` only, in the
+//! config file's folder or below it, and matches names case-insensitively; repositories made on Windows often differ in case
 //! between a reference and the folder on disk. keyroll runs on Linux runners too, so it
 //! resolves the same way on every OS: the exact name first, else the one name that matches
 //! ignoring case (two such names are an error naming both).
@@ -12,6 +12,13 @@ pub enum PathError {
     Missing { reference: String },
     #[error("configSource=\"{reference}\" leaves the repository; not followed")]
     Outside { reference: String },
+    #[error(
+        "configSource=\"{reference}\": .NET refuses it ({why}) and the app does not start; not followed"
+    )]
+    Refused {
+        reference: String,
+        why: &'static str,
+    },
     #[error(
         "configSource=\"{reference}\" matches both {first} and {second} (they differ only in case; Windows cannot tell them apart)"
     )]
@@ -28,6 +35,7 @@ impl PathError {
         match self {
             PathError::Missing { .. } => Code::ConfigSourceMissing,
             PathError::Outside { .. } => Code::ConfigSourceOutside,
+            PathError::Refused { .. } => Code::ConfigSourceInvalid,
             PathError::Ambiguous { .. } => Code::ConfigSourceAmbiguous,
         }
     }
@@ -60,6 +68,44 @@ pub fn join_relative(dir: &str, reference: &str) -> Result<String, PathError> {
         });
     }
     Ok(parts.join("/"))
+}
+
+/// A `configSource` as System.Configuration takes it (`NormalizeConfigSource`, then the
+/// host's `GetStreamNameForConfigSource`): not empty, no white space around it, no `/`, not
+/// rooted, and naming a file in the config file's folder `dir` or below it. Anything else
+/// stops the app at start, so keyroll never follows it to edit a file the app cannot read.
+pub fn config_source(dir: &str, reference: &str) -> Result<String, PathError> {
+    let refused = |why: &'static str| PathError::Refused {
+        reference: reference.to_string(),
+        why,
+    };
+    if reference.is_empty() {
+        return Err(refused("it is empty"));
+    }
+    if reference.trim() != reference {
+        return Err(refused("white space around it"));
+    }
+    if reference.contains('/') {
+        return Err(refused("'/' is not allowed; only '\\' separates folders"));
+    }
+    if reference.starts_with('\\') || reference.contains(':') {
+        return Err(refused("a rooted path"));
+    }
+    let not_below = || refused("not in the config file's folder or below it");
+    let joined = join_relative(dir, reference).map_err(|e| match e {
+        PathError::Outside { .. } => not_below(),
+        other => other,
+    })?;
+    // The host compares folders ignoring case, as Windows does.
+    let below = dir.is_empty()
+        || joined
+            .to_lowercase()
+            .strip_prefix(&dir.to_lowercase())
+            .is_some_and(|rest| rest.starts_with('/'));
+    if !below {
+        return Err(not_below());
+    }
+    Ok(joined)
 }
 
 /// Finds `relative` among `files` (`/`-separated paths relative to the same root): the
@@ -95,6 +141,35 @@ pub fn slash_path(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_source_as_dotnet_takes_it() {
+        let refused = |dir: &str, r: &str| match config_source(dir, r) {
+            Err(PathError::Refused { why, .. }) => why,
+            other => panic!("{r}: {other:?}"),
+        };
+        assert_eq!(
+            config_source("src/App", "Configuration\\identity.config").unwrap(),
+            "src/App/Configuration/identity.config"
+        );
+        // Out and back in again is still below the folder (the host compares full paths,
+        // ignoring case).
+        assert_eq!(
+            config_source("src/App", "..\\app\\identity.config").unwrap(),
+            "src/app/identity.config"
+        );
+        assert_eq!(
+            config_source("", "identity.config").unwrap(),
+            "identity.config"
+        );
+        assert!(refused("src/App", "..\\Shared\\id.config").contains("not in the config"));
+        assert!(refused("", "..\\id.config").contains("not in the config"));
+        assert!(refused("src/App", "sub/id.config").contains("'/'"));
+        assert!(refused("src/App", "id.config ").contains("white space"));
+        assert!(refused("src/App", "\\id.config").contains("rooted"));
+        assert!(refused("src/App", "C:\\id.config").contains("rooted"));
+        assert!(refused("src/App", "").contains("empty"));
+    }
 
     #[test]
     fn backslashes_dots_and_climbing_out() {

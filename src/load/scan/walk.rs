@@ -29,7 +29,7 @@ fn resolve_config_sources_on_disk(file: &mut ConfigFile, absolute: &Path) {
         .unwrap_or_default();
     let file_dir = file.path.parent().unwrap_or(Path::new("")).to_path_buf();
     for at in std::mem::take(&mut file.config_source_refs) {
-        let resolved = crate::model::paths::join_relative(&dir, &at.reference)
+        let resolved = crate::model::paths::config_source(&dir, &at.reference)
             .and_then(|rel| crate::load::paths::resolve_on_disk(&root, &rel, &at.reference))
             .and_then(|found| {
                 // A link inside the repository that points out of it leaves it too.
