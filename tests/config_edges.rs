@@ -33,6 +33,13 @@ fn said(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// `keyroll apply`, which must succeed, and then `path`'s text.
+fn applied(dir: &Path, path: &str) -> String {
+    let out = keyroll(dir, &["apply"]);
+    assert!(out.status.success(), "{}", said(&out));
+    std::fs::read_to_string(dir.join(path)).unwrap()
+}
+
 fn valid(cn: &str) -> Key {
     Key::new(
         cn,
@@ -81,9 +88,7 @@ fn a_namespace_declaration_holding_a_gt_does_not_end_the_start_tag() {
         "      <issuerNameRegistry type=\"{CONFIGURATION_BASED}\">\n        <trustedIssuers xmlns:a=\"urn:a>b\" />\n      </issuerNameRegistry>"
     ));
     let dir = repo(&[&new], "Web.config", &[("Web.config", &web)]);
-    let out = keyroll(dir.path(), &["apply"]);
-    assert!(out.status.success(), "{}", said(&out));
-    let after = std::fs::read_to_string(dir.path().join("Web.config")).unwrap();
+    let after = applied(dir.path(), "Web.config");
     assert!(
         after.contains(&format!(
             "<trustedIssuers xmlns:a=\"urn:a>b\">\n          <add thumbprint=\"{}\" name=\"urn:idp\" />\n        </trustedIssuers>",
@@ -209,9 +214,7 @@ fn a_registry_without_type_is_configuration_based_and_gets_a_trusted_issuers() {
     let new = valid("new");
     let web = wif45_with("      <issuerNameRegistry>\n      </issuerNameRegistry>");
     let dir = repo(&[&new], "Web.config", &[("Web.config", &web)]);
-    let out = keyroll(dir.path(), &["apply"]);
-    assert!(out.status.success(), "{}", said(&out));
-    let after = std::fs::read_to_string(dir.path().join("Web.config")).unwrap();
+    let after = applied(dir.path(), "Web.config");
     assert!(
         after.contains(&format!(
             "<issuerNameRegistry>\n        <trustedIssuers>\n          <add thumbprint=\"{}\" name=\"urn:idp\" />\n        </trustedIssuers>\n      </issuerNameRegistry>",
@@ -241,9 +244,7 @@ fn a_target_in_a_hidden_folder_is_planned_as_pr_lists_it_and_the_git_folder_neve
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains(".deploy/Web.config"), "{}", said(&out));
     assert!(!said(&out).contains(".git/Web.config"), "{}", said(&out));
-    let out = keyroll(dir.path(), &["apply"]);
-    assert!(out.status.success(), "{}", said(&out));
-    let after = std::fs::read_to_string(dir.path().join(".deploy/Web.config")).unwrap();
+    let after = applied(dir.path(), ".deploy/Web.config");
     assert!(after.contains(&new.hex()), "{after}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join(".git/Web.config")).unwrap(),
@@ -320,9 +321,6 @@ fn a_config_source_dotnet_refuses_is_reported_and_never_followed() {
             ("App/Configuration/identity.config", &fragment),
         ],
     );
-    let out = keyroll(dir.path(), &["apply"]);
-    assert!(out.status.success(), "{}", said(&out));
-    let rolled =
-        std::fs::read_to_string(dir.path().join("App/Configuration/identity.config")).unwrap();
+    let rolled = applied(dir.path(), "App/Configuration/identity.config");
     assert!(rolled.contains(&new.hex()), "{rolled}");
 }
