@@ -157,6 +157,26 @@ fn adfs_auto_rollover_adds_early_keeps_both_and_removes_after_grace() {
     assert!(changes(&plan).is_empty(), "{plan:#}");
     let text = plan.to_string();
     assert_contains(&text, "published again, but the issuer withdrew it");
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(&old.hex())),
+        "{plan:#}"
+    );
+    // Nor does it continue the issuer's identity: a document listing it and a key never
+    // seen, without the current one, is an identity change.
+    let stranger = Key::new(
+        "ADFS Signing - adfs.contoso.com",
+        datetime!(2026-01-20 0:00 UTC),
+        datetime!(2027-01-20 0:00 UTC),
+    );
+    repo.write("metadata.xml", &metadata(ADFS, &[&old, &stranger], &[]));
+    let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-28T00:00:00Z");
+    assert_eq!(out.status.code(), Some(1));
+    assert_contains(&String::from_utf8_lossy(&out.stdout), "identity change");
+    repo.write("metadata.xml", &metadata(ADFS, &[&old, &new], &[]));
     let out = repo.run(&["plan", "--detailed-exitcode"], "2026-01-28T00:00:00Z");
     assert_eq!(out.status.code(), Some(0));
     let out = repo.run(

@@ -633,40 +633,64 @@ impl SavedPlan {
         // these changes, or a document that went stale, a key removed before its grace
         // period ends, or a lockout the guard would refuse now would be written.
         // (keyroll.lock's dates differ by the time passed, so its text is not compared; the
-        // one written is now's, below.)
-        let mut plan = plan;
-        if now != as_of {
-            let current = crate::decide::decide(inputs, rules, now);
-            let bytes = |p: &Plan| -> Vec<(String, Vec<u8>)> {
-                p.files
-                    .iter()
-                    .map(|f| (f.display.clone(), f.after.clone()))
-                    .collect()
-            };
-            let out_of_date = |detail: String| SavedError::OutOfDate {
-                file: file.display().to_string(),
-                now: rfc3339(now),
-                detail,
-            };
-            let new_error = current
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .find(|e| !plan.errors.iter().any(|p| p.to_string() == *e));
-            if bytes(&current) != bytes(&plan) || current.errors.len() > plan.errors.len() {
-                return Err(out_of_date(match new_error {
-                    Some(error) => format!("an error: {error}"),
-                    None => "other changes to the files".into(),
-                }));
-            }
-            // The files are the saved plan's; keyroll.lock's dates are now's. A plan dated in
-            // the past would otherwise write its own `as_of` as the day a key left the
-            // metadata, and the next run would remove the key with its grace period cut
-            // short (or never begun).
-            plan.lock_after = current.lock_after;
+        // one written is now's.)
+        if now == as_of {
+            return Ok(plan);
         }
-        Ok(plan)
+        judged_now(file, inputs, rules, plan, now)
     }
+}
+
+/// A saved plan's decision, applied at `now` after its `as_of`: the same inputs decided now
+/// must make the same changes to the files and tables with no new error; then keyroll.lock
+/// is now's. A plan dated in the past would otherwise write its own `as_of` as the day a
+/// key left the metadata, and the next run would remove the key with its grace period cut
+/// short (or never begun).
+fn judged_now(
+    file: &Path,
+    inputs: &Inputs,
+    rules: &crate::model::rules::RuleSet,
+    mut plan: Plan,
+    now: OffsetDateTime,
+) -> Result<Plan, SavedError> {
+    let current = crate::decide::decide(inputs, rules, now);
+    let bytes = |p: &Plan| -> Vec<(String, Vec<u8>)> {
+        p.files
+            .iter()
+            .map(|f| (f.display.clone(), f.after.clone()))
+            .collect()
+    };
+    // keyroll.lock written from now's decision records the rows now's migrations leave.
+    let rows = |p: &Plan| -> Vec<(String, String, Vec<String>, Vec<String>)> {
+        p.databases
+            .iter()
+            .map(|d| {
+                let (db, issuer) = (d.database.clone(), d.issuer.clone());
+                (db, issuer, d.rows_before.clone(), d.rows_after.clone())
+            })
+            .collect()
+    };
+    let out_of_date = |detail: String| SavedError::OutOfDate {
+        file: file.display().to_string(),
+        now: rfc3339(now),
+        detail,
+    };
+    let new_error = current
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .find(|e| !plan.errors.iter().any(|p| p.to_string() == *e));
+    if bytes(&current) != bytes(&plan) || current.errors.len() > plan.errors.len() {
+        return Err(out_of_date(match new_error {
+            Some(error) => format!("an error: {error}"),
+            None => "other changes to the files".into(),
+        }));
+    }
+    if rows(&current) != rows(&plan) {
+        return Err(out_of_date("other changes to the database tables".into()));
+    }
+    plan.lock_after = current.lock_after;
+    Ok(plan)
 }
 
 #[cfg(test)]

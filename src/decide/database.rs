@@ -486,15 +486,11 @@ impl Target<'_> {
     /// last path segment of the issuer's entityID (what the template's `RefreshKeys` stores).
     fn tenant_to_add(&self, live: Option<&[String]>, from: RowsFrom) -> Option<String> {
         self.layout.tenants.as_ref()?;
-        let tenant = self.db.tenant.clone().or_else(|| {
-            self.keys().entity_ids.iter().find_map(|id| {
-                id.trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .filter(|s| !s.is_empty() && !s.contains(':'))
-                    .map(str::to_string)
-            })
-        })?;
+        let tenant = self
+            .db
+            .tenant
+            .clone()
+            .or_else(|| self.keys().entity_ids.iter().find_map(|id| tenant_of(id)))?;
         match (live, from) {
             (Some(ids), _) => {
                 // As the app compares (see `stored_form`).
@@ -601,5 +597,39 @@ fn reason_text(reason: &Reason) -> String {
             "not published by the issuer and not in keyroll.lock (keep_unknown = false)".into()
         }
         other => other.code().to_string(),
+    }
+}
+
+/// The tenant an entityID names in its last path segment (`https://sts.windows.net/<id>/`):
+/// a tenant ID or a domain name. Entra ID's multi-tenant metadata names `{tenantid}` there,
+/// which is no tenant at all.
+fn tenant_of(entity_id: &str) -> Option<String> {
+    // The path after `scheme://host`: the host itself is no tenant.
+    let (_, rest) = entity_id.split_once("://")?;
+    let (_, path) = rest.split_once('/')?;
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let last = path.split('/').rfind(|s| !s.is_empty())?;
+    let tenant = last
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'));
+    tenant.then(|| last.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_tenant_an_entity_id_names() {
+        use super::tenant_of;
+        assert_eq!(
+            tenant_of("https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into())
+        );
+        assert_eq!(
+            tenant_of("https://sts.windows.net/contoso.onmicrosoft.com"),
+            Some("contoso.onmicrosoft.com".into())
+        );
+        assert_eq!(tenant_of("https://sts.windows.net/{tenantid}/"), None);
+        assert_eq!(tenant_of("urn:contoso"), None);
+        assert_eq!(tenant_of("https://sts.windows.net//"), None);
     }
 }

@@ -247,8 +247,19 @@ fn decide_domain(
             return report;
         }
     };
+    // A key the issuer withdrew, listed again (an old document replayed), is no more AD
+    // FS's next key for Entra ID than it is for the configs (IssuerView::withdrawn).
+    let lock = inputs.lock.issuers.get(&entry.issuer);
+    let accepted = inputs.accept_identity_change.contains(&entry.issuer);
+    let remove_after = inputs.settings.policy.remove_after.0;
     let timeline = Timeline::of(
-        keys.published.values(),
+        keys.published.values().filter(|c| {
+            accepted
+                || lock
+                    .and_then(|l| l.get(&c.sha1.to_upper_hex()))
+                    .and_then(|k| super::keys::grace_ended(k, remove_after, plan.now))
+                    .is_none()
+        }),
         settings.promotion_threshold(),
         plan.now,
     );
@@ -298,7 +309,7 @@ fn verdict(
     if !held(current.sha1) {
         return Verdict::Lockout {
             adfs_current: current.sha1,
-            promoted: current.not_before + timeline.threshold,
+            promoted: super::keys::plus(current.not_before, timeline.threshold),
         };
     }
     if !published.contains_key(&state.signing.sha1) {
@@ -323,7 +334,7 @@ fn verdict(
             }
         }
         Some(next) if !held(next.sha1) => {
-            let promotion = next.not_before + timeline.threshold;
+            let promotion = super::keys::plus(next.not_before, timeline.threshold);
             Verdict::NextMissing {
                 next: next.sha1,
                 promotion,
@@ -359,7 +370,7 @@ impl<'k> Timeline<'k> {
         };
         let (promoted, pending): (Vec<_>, Vec<_>) = live
             .into_iter()
-            .partition(|c| c.not_before + threshold <= now);
+            .partition(|c| super::keys::plus(c.not_before, threshold) <= now);
         match newest(promoted) {
             Some(current) => Timeline {
                 current: Some(current),

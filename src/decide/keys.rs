@@ -40,6 +40,18 @@ pub fn plus(t: OffsetDateTime, d: time::Duration) -> OffsetDateTime {
         .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
 }
 
+/// When a key keyroll.lock records as gone from the metadata left it, and when its grace
+/// period ended, if it has: the issuer withdrew it.
+pub fn grace_ended(
+    key: &LockedKey,
+    remove_after: time::Duration,
+    now: OffsetDateTime,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let missing_since = key.missing_since?;
+    let grace_end = plus(missing_since, remove_after);
+    (now >= grace_end).then_some((missing_since, grace_end))
+}
+
 impl IssuerView<'_> {
     pub fn knows(&self, t: &Thumbprint) -> bool {
         self.keys.published.contains_key(t)
@@ -64,9 +76,8 @@ impl IssuerView<'_> {
         now: OffsetDateTime,
     ) -> Option<String> {
         let locked = self.lock.and_then(|l| l.get(&t.to_upper_hex()))?;
-        let missing_since = locked.missing_since?;
-        let grace_end = plus(missing_since, settings.policy.remove_after.0);
-        (now >= grace_end && !self.accepted).then(|| {
+        let (missing_since, grace_end) = grace_ended(locked, settings.policy.remove_after.0, now)?;
+        (!self.accepted).then(|| {
             format!(
                 "published again, but the issuer withdrew it: absent from its metadata since {}, grace period ended {} (keyroll.lock); an old document replayed? keyroll does not trust it again unless the run accepts it: --accept-identity-change {}",
                 rfc3339(missing_since),

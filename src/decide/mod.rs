@@ -38,6 +38,15 @@ pub fn decide(inputs: &Inputs, rules: &RuleSet, now: OffsetDateTime) -> Plan {
         return plan;
     };
     let (views, mut trust_verdicts) = check_issuers(inputs, now, &mut issuer_errors);
+    // A withdrawn key published again is not trusted again: never without a word, since
+    // tokens the issuer may really sign with it would fail.
+    for (name, view) in &views {
+        for t in view.keys.published.keys() {
+            if let Some(why) = view.withdrawn(t, &inputs.settings, now) {
+                plan.warnings.push(format!("issuer {name}: {t} is {why}"));
+            }
+        }
+    }
     for (issuer, detail) in &issuer_errors {
         plan.errors.push(PlanError::Issuer {
             issuer: issuer.clone(),
@@ -215,6 +224,7 @@ fn check_issuers<'i>(
                 let history = trust::History {
                     keys: inputs.lock.issuers.get(&state.name),
                     record: inputs.lock.records.get(&state.name),
+                    remove_after: inputs.settings.policy.remove_after.0,
                 };
                 let in_configs = trust::InConfigs {
                     listed: attribution::trusted_in_configs(

@@ -211,14 +211,17 @@ impl Sql<'_> {
                 let tag = dollar_tag(&body);
                 format!("DO {tag}{body}{tag};")
             }
-            // Neither has a statement that raises outside a stored program: a scalar
-            // subquery with two rows (MySQL, MariaDB) and malformed JSON (SQLite) fail the
-            // statement, and with it the migration run.
+            // Neither has a statement that raises outside a stored program. MySQL and
+            // MariaDB: a scalar subquery with two rows fails the statement, and with it the
+            // migration run.
             Dialect::Mysql => format!(
                 "SELECT CASE WHEN {condition} THEN 1 ELSE (SELECT 1 UNION ALL SELECT 2) END AS keyroll_check;"
             ),
+            // SQLite: a failing statement leaves the transaction open, and the sqlite3 shell
+            // (without -bail) would go on to COMMIT. A NOT NULL conflict resolved by ROLLBACK
+            // ends the transaction itself, so the COMMIT after it has nothing to commit.
             Dialect::Sqlite => format!(
-                "SELECT CASE WHEN {condition} THEN 1 ELSE json('{message}') END AS keyroll_check;"
+                "CREATE TEMP TABLE IF NOT EXISTS keyroll_check (every_added_key_and_a_current_key_in_the_table INTEGER NOT NULL);\nINSERT OR ROLLBACK INTO keyroll_check SELECT CASE WHEN {condition} THEN 1 END;"
             ),
         }
     }

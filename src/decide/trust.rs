@@ -43,6 +43,8 @@ pub struct Verdict {
 pub struct History<'a> {
     pub keys: Option<&'a BTreeMap<String, LockedKey>>,
     pub record: Option<&'a IssuerRecord>,
+    /// The policy's grace period: a key whose grace ended is one the issuer withdrew.
+    pub remove_after: time::Duration,
 }
 
 /// Decides whether the issuer's documents may be acted on. `Err` names why not.
@@ -80,7 +82,7 @@ pub fn check(
         accept(why)?;
     }
     if !signatures.vouched
-        && let Some(why) = broken_continuity(keys, history.keys, &in_configs.listed)
+        && let Some(why) = broken_continuity(keys, history, &in_configs.listed, now)
     {
         accept(why)?;
     }
@@ -128,7 +130,7 @@ impl Vouchers<'_> {
             ));
         }
         Err(format!(
-            "signed by {signer}, a key this issuer was never trusted with (not pinned in signers, not this issuer's in keyroll.lock, not trusted for this issuer in the configs; another issuer's key never vouches); keyroll adds and removes nothing. If the issuer really signs with it, pin it: signers = [\"{signer}\"]"
+            "signed by {signer}, a key this issuer was never trusted with (not pinned in signers, not this issuer's in keyroll.lock, not trusted for this issuer in the configs; another issuer's key never vouches, nor does a document's word that a key is its own); keyroll adds and removes nothing. If the issuer really signs with it, pin it: signers = [\"{signer}\"]; or, where a config trusts it under a name beside other parties' entries, set the issuer's entity_id in keyroll.toml to that name"
         ))
     }
 }
@@ -237,15 +239,24 @@ fn judge_signatures(
 /// them; `None` when they continue it.
 fn broken_continuity(
     keys: &IssuerKeys,
-    lock: Option<&BTreeMap<String, LockedKey>>,
+    history: History<'_>,
     in_configs: &TrustedAt,
+    now: OffsetDateTime,
 ) -> Option<String> {
     // Continuity: some key keyroll has seen must still be published, or a trusted signer
     // must vouch for the new ones. With nothing seen yet (a first run), the keys the configs
     // trust for this issuer stand in: a document listing none of them is not a silent
-    // replacement (stale extra entries beside a listed key are fine).
-    let seen: BTreeSet<Thumbprint> = lock
-        .map(|l| l.keys().filter_map(|k| k.parse().ok()).collect())
+    // replacement (stale extra entries beside a listed key are fine). A key the issuer
+    // withdrew (keyroll.lock keeps it until it expires) continues nothing: an old document
+    // replayed lists it.
+    let seen: BTreeSet<Thumbprint> = history
+        .keys
+        .map(|l| {
+            l.iter()
+                .filter(|(_, k)| super::keys::grace_ended(k, history.remove_after, now).is_none())
+                .filter_map(|(t, _)| t.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     if !seen.is_empty() && !seen.iter().any(|t| keys.published.contains_key(t)) {
         Some(format!(

@@ -242,10 +242,11 @@ impl Drop for Mariadb {
     }
 }
 
-/// Runs SQL with the sqlite3 shell, stopping at the first error (`-bail`).
+/// Runs SQL with the sqlite3 shell as `sqlite3 app.db < migration.sql` does: without
+/// `-bail`, it goes on after an error (a migration must roll itself back).
 pub fn sqlite(file: &Path, sql: &str) -> std::process::Output {
     let mut command = Command::new("sqlite3");
-    command.arg("-bail").arg(file);
+    command.arg(file);
     pipe(
         command,
         sql,

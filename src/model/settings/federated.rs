@@ -83,6 +83,21 @@ impl Settings {
                     ),
                 ));
             }
+            // Entra ID's slots hold AD FS's token-signing certificate: with encryption keys
+            // counted, AD FS's newest pending key could be its token-decrypting one, and
+            // `entra apply` would write it as the next signing certificate.
+            if self
+                .issuer(&entry.issuer)
+                .is_some_and(|i| i.uses.contains(&super::UseSetting::Encryption))
+            {
+                return Err(at(
+                    "issuer =",
+                    format!(
+                        "federated_domain \"{}\" names issuer \"{}\", whose uses include \"encryption\": Entra ID holds AD FS's signing certificate only; name an issuer whose uses are [\"signing\"]",
+                        entry.domain, entry.issuer
+                    ),
+                ));
+            }
             for (key, value) in [("tenant", &entry.tenant), ("client_id", &entry.client_id)] {
                 if value.trim().is_empty() || value.contains(['/', ' ', '?', '#']) {
                     return Err(at(

@@ -713,6 +713,18 @@ mod tests {
             err.starts_with("keyroll.toml:12:1: federated_domain \"contoso.com\" is listed twice"),
             "{err}"
         );
+        // An issuer counting encryption keys: AD FS's next key could be its decrypting one.
+        let err = parse(format!(
+            "{base}uses = [\"signing\", \"encryption\"]\n{}",
+            domain("")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("keyroll.toml:8:1: ")
+                && err.contains("whose uses include \"encryption\""),
+            "{err}"
+        );
         for (extra, says) in [
             (
                 "login_url = \"ftp://x\"\n",
