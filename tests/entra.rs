@@ -1036,3 +1036,50 @@ async fn entra_reads_metadata_over_http_only_from_loopback() {
             .any(|r| r.starts_with("PATCH"))
     );
 }
+
+/// A next certificate AD FS withdrew (it left the metadata and its grace period ended),
+/// listed again by an old document replayed, is not AD FS's next key for Entra ID either:
+/// `entra check` stays in step instead of asking for it, unless the run accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_next_certificate_listed_again_is_not_asked_of_entra() {
+    let seed = seed();
+    let server = MockServer::start().await;
+    mount_secret_token(&server).await;
+    mount_get(
+        &server,
+        ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)),
+    )
+    .await;
+    let dir = repo(&server.uri(), &[&seed.old, &seed.new]);
+    let env = secret_env();
+    let apply = |now: &str| {
+        let out = keyroll(dir.path(), &["apply"], now, &[]);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    apply("2014-07-06T00:00:00Z");
+    // Withdrawn the next day; seven days' grace ends on 07-14.
+    write_metadata(dir.path(), &[&seed.old]);
+    apply("2014-07-07T00:00:00Z");
+    apply("2014-07-15T00:00:00Z");
+    // 07-16: the old document, replayed.
+    write_metadata(dir.path(), &[&seed.old, &seed.new]);
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check"],
+        "2014-07-16T00:00:00Z",
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("in step"), "{}", text(&out));
+    let out = keyroll(
+        dir.path(),
+        &["entra", "check", "--accept-identity-change", "adfs"],
+        "2014-07-16T00:00:00Z",
+        &env,
+    );
+    assert!(
+        text(&out).contains(&seed.new.hex()),
+        "accepted, it is AD FS's next key again: {}",
+        text(&out)
+    );
+}

@@ -414,12 +414,20 @@ fn an_unchanged_saved_plan_applies_exactly_as_planned() {
     assert_eq!(json["inputs"]["targets"].as_array().unwrap().len(), 6);
     assert_eq!(json["files"].as_array().unwrap().len(), 5);
 
-    // The same tree applied live is the reference.
+    // The same tree applied live on the day the plan is applied is the reference: the files
+    // are the plan's (decided again that day, they must be the same or the plan is out of
+    // date), and keyroll.lock's dates are that day's, never the plan's own (a plan dated
+    // in the past would cut grace periods short).
     let live = scratch();
     common::copy_dir(dir.path(), live.path());
-    assert!(keyroll(live.path(), &["apply"]).status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["apply", "--now", "2026-11-25T00:00:00Z"])
+        .current_dir(live.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 
-    // Applied a day later: the saved plan's time, not now, is what was decided.
+    // Applied a day later.
     let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
         .args(["apply", "plan.json", "--now", "2026-11-25T00:00:00Z"])
         .current_dir(dir.path())
