@@ -1127,3 +1127,32 @@ fn a_row_mariadb_pads_to_the_key_counts_and_the_next_key_is_added() {
         0,
     );
 }
+
+/// A pasted row under a collation that gives U+200E no weight (MariaDB's
+/// utf8mb4_unicode_ci, on a table without a unique key): `=` finds the clean row of the
+/// same key too, so the pasted row's delete compares bytes, and the clean row stays.
+#[test]
+fn a_pasted_row_is_deleted_alone_under_a_collation_that_ignores_its_character() {
+    let server = Server::Mariadb(dbkit::Mariadb::start());
+    let k = keys();
+    let pasted = format!("{PASTED}{}", k.old.hex());
+    server.run_ok(
+        "CREATE TABLE `IssuingAuthorityKeys` (`Id` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL);\nCREATE TABLE `Tenants` (`Id` VARCHAR(128) NOT NULL PRIMARY KEY);\n",
+    );
+    server.run_ok(&format!(
+        "INSERT INTO `IssuingAuthorityKeys` (`Id`) VALUES ('{}'), ('{pasted}');\nINSERT INTO `Tenants` (`Id`) VALUES ('{TENANT}');\n",
+        k.old.hex()
+    ));
+    // The premise: this collation finds both rows for the clean value.
+    let found = server.query_strings(&format!(
+        "SELECT `Id` FROM `IssuingAuthorityKeys` WHERE `Id` = '{}'",
+        k.old.hex()
+    ));
+    assert_eq!(found.len(), 2, "{found:?}");
+
+    let repo = repo(&server, "vs2013-tenant-registry", &[&k.old, &k.new]);
+    let sql = apply_migration(&repo, &server, "2026-11-29T00:00:00Z");
+    common::assert_contains(&sql, "-- remove pasted");
+    server.run_ok(&sql);
+    assert_eq!(server.key_rows(), set(&[&k.old.hex(), &k.new.hex()]));
+}

@@ -106,26 +106,40 @@ impl Sql<'_> {
         )
     }
 
-    fn delete_guarded(&self, value: &str, current: &[String]) -> Vec<String> {
+    /// Deletes the rows equal to `value` while a current key stays. `exact`: only a row
+    /// holding these very characters (a pasted row): SQL Server's and MySQL's usual
+    /// collations ignore case and trailing spaces, and may give a character such as U+200E
+    /// no weight, so a plain `=` would delete the clean row of the same key with it.
+    fn delete_guarded(&self, value: &str, current: &[String], exact: bool) -> Vec<String> {
         let guard = self.has_current(current);
         let v = self.d.literal(value);
+        let equals = |column: String| -> String {
+            match (exact, self.d) {
+                (true, Dialect::Mssql) => format!("{column} COLLATE Latin1_General_BIN2 = {v}"),
+                (true, Dialect::Mysql) => {
+                    format!("CAST({column} AS BINARY) = CAST({v} AS BINARY)")
+                }
+                // PostgreSQL and SQLite compare exactly already.
+                _ => format!("{column} = {v}"),
+            }
+        };
         let mut out = Vec::new();
         if let Some(k2) = &self.layout.k2 {
             // The realm mappings of the rows going first, while their IDs can be found.
             out.push(format!(
-                "DELETE FROM {realm} WHERE {rid} IN (SELECT {id} FROM {t} WHERE {c} = {v}{scope}) AND {guard};",
+                "DELETE FROM {realm} WHERE {rid} IN (SELECT {id} FROM {t} WHERE {same}{scope}) AND {guard};",
                 realm = self.d.table(&k2.realm_table),
                 rid = self.d.quote(&k2.realm_issuer_column),
                 id = self.d.quote(&k2.id_column),
                 t = self.table(),
-                c = self.column(),
+                same = equals(self.column()),
                 scope = self.scope(""),
             ));
         }
         out.push(format!(
-            "DELETE FROM {} WHERE {} = {v}{} AND {guard};",
+            "DELETE FROM {} WHERE {}{} AND {guard};",
             self.table(),
-            self.column(),
+            equals(self.column()),
             self.scope("")
         ));
         out
@@ -286,9 +300,8 @@ pub fn statements(
                     )]
                 }
             }
-            RowChangeKind::Remove | RowChangeKind::RemoveJunk => {
-                sql.delete_guarded(&change.value, &current)
-            }
+            RowChangeKind::Remove => sql.delete_guarded(&change.value, &current, false),
+            RowChangeKind::RemoveJunk => sql.delete_guarded(&change.value, &current, true),
         };
         out.push(format!("{comment}\n{}", body.join("\n")));
     }
