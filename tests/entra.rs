@@ -1043,13 +1043,9 @@ async fn entra_reads_metadata_over_http_only_from_loopback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdrawn_next_certificate_listed_again_is_not_asked_of_entra() {
     let seed = seed();
-    let server = MockServer::start().await;
-    mount_secret_token(&server).await;
-    mount_get(
-        &server,
-        ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)),
-    )
-    .await;
+    let server =
+        graph_answering(ResponseTemplate::new(200).set_body_json(federation(&seed.old, None)))
+            .await;
     let dir = repo(&server.uri(), &[&seed.old, &seed.new]);
     let env = secret_env();
     let apply = |now: &str| {

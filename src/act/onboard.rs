@@ -184,11 +184,7 @@ fn export_configs(
         if is_link || !rules.applies_to_file(name) {
             continue;
         }
-        let full = if prefix.is_empty() {
-            path.clone()
-        } else {
-            format!("{prefix}/{path}")
-        };
+        let full = crate::load::in_prefix(prefix, &path);
         let Some(bytes) = repo.blob_at(commit, &full)? else {
             continue;
         };

@@ -16,7 +16,7 @@ pub mod signature;
 pub mod snapshot;
 mod targets;
 
-pub use targets::{TargetFile, Tree, load_targets};
+pub use targets::{TargetFile, Tree, in_prefix, load_targets};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -112,11 +112,7 @@ impl Tree<'_> {
                 commit,
                 prefix,
             } => {
-                let path = if prefix.is_empty() {
-                    relative.to_string()
-                } else {
-                    format!("{prefix}/{relative}")
-                };
+                let path = in_prefix(prefix, relative);
                 repo.blob_at(*commit, &path)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("not in the base commit {commit}"))
@@ -447,4 +443,14 @@ fn transforms_of(base: &str, listed: &[Listed]) -> Vec<String> {
             (d == dir && !middle.is_empty() && !middle.contains('.')).then(|| l.relative.clone())
         })
         .collect()
+}
+
+/// A path relative to keyroll.toml's folder as the commit holds it: under `prefix`, that
+/// folder's path in the repository ("" at its root).
+pub fn in_prefix(prefix: &str, relative: &str) -> String {
+    if prefix.is_empty() {
+        relative.to_string()
+    } else {
+        format!("{prefix}/{relative}")
+    }
 }

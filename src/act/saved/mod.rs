@@ -276,11 +276,7 @@ pub fn lock_bytes(
             commit,
             prefix,
         } => {
-            let path = if prefix.is_empty() {
-                crate::model::lock::FILE_NAME.to_string()
-            } else {
-                format!("{prefix}/{}", crate::model::lock::FILE_NAME)
-            };
+            let path = crate::load::in_prefix(prefix, crate::model::lock::FILE_NAME);
             repo.blob_at(*commit, &path).map_err(|e| SavedError::Io {
                 file: path,
                 detail: e.to_string(),
